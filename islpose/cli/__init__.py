@@ -1,0 +1,1 @@
+"""The ``islpose`` command line: thin click commands over the public API."""

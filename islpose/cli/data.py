@@ -1,0 +1,86 @@
+"""``islpose vocab`` and ``islpose validate``: vocabulary and manifest tools."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def vocab() -> None:
+    """Build and inspect gloss vocabularies (tokens.txt).
+
+    \b
+    Example:
+      islpose vocab build data_manifests/corpus.jsonl runs/tokens.txt
+    """
+
+
+@vocab.command("build")
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--split", default="train", show_default=True,
+              help="Split whose glosses form the vocabulary ('all' for every utterance).")
+@click.option("--unk/--no-unk", default=True, show_default=True, help="Reserve index 1 for <unk>.")
+def vocab_build(manifest: Path, out: Path, split: str, unk: bool) -> None:
+    """Collect the glosses of MANIFEST's training split into OUT (one token per line).
+
+    \b
+    Example:
+      islpose vocab build data_manifests/corpus.jsonl tokens.txt
+    """
+    from islpose.vocab import Vocabulary
+
+    v = Vocabulary.from_manifest(manifest, split=None if split == "all" else split, unk=unk)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    v.save(out)
+    click.echo(f"wrote {out}: {len(v)} tokens ({len(v.glosses)} glosses + <blank>{' + <unk>' if unk else ''})")
+
+
+@click.command()
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("features", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--subsample", type=click.IntRange(min=1), default=1, show_default=True,
+              help="The model's temporal subsampling (2 for bilstm_optimized), for the CTC length check.")
+@click.option("--split", "splits", multiple=True, help="Only check these splits (repeatable).")
+@click.option("--require", multiple=True, type=click.Choice(["video", "glosses", "split", "signer", "text"]),
+              help="Fields every utterance must have (repeatable).")
+@click.option("--limit", type=int, default=50, show_default=True, help="Print at most this many problems.")
+def validate(manifest: Path, features: Path | None, subsample: int, splits: tuple[str, ...],
+             require: tuple[str, ...], limit: int) -> None:
+    """Report everything wrong with MANIFEST (and its FEATURES store, if given).
+
+    Checks duplicate ids, unknown fields and split names, missing videos, and with a
+    store: utterances without features and gloss sequences too long for CTC at the
+    model's frame rate. Exits 1 when anything is wrong.
+
+    \b
+    Example:
+      islpose validate data_manifests/corpus.jsonl feats.h5 --subsample 2
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from islpose.errors import IslposeError
+    from islpose.io import FeatureStore
+    from islpose.manifests import check_against_store, check_manifest, read_manifest
+    from islpose.manifests.validate import summarize
+
+    m = read_manifest(manifest, check=False)
+    problems = check_manifest(m, videos=True, require=require)
+    if features is not None:
+        with FeatureStore(features) as store:
+            problems += check_against_store(m, store, subsample=subsample, splits=splits or None)
+    console = Console(soft_wrap=True, highlight=False)
+    if not problems:
+        console.print(f"{manifest}: {len(m)} utterances, no problems", markup=False)
+        return
+    for p in problems[:limit]:
+        console.print(f"{manifest}:{p}", markup=False)
+    if len(problems) > limit:
+        console.print(f"... and {len(problems) - limit} more", markup=False)
+    table = Table("problem", "count", title=f"{manifest}: {len(m)} utterances")
+    for kind, count in sorted(summarize(problems).items()):
+        table.add_row(kind, str(count))
+    console.print(table)
+    raise IslposeError(f"{manifest}: {len(problems)} problem(s) found")

@@ -1,0 +1,143 @@
+"""The 66-d pose and 6516-d multimodal features: pure, vectorised functions of the
+raw Holistic landmarks (no MediaPipe needed), exactly as SPEC.md defines them."""
+from __future__ import annotations
+
+import numpy as np
+
+from islpose.features.layout import (
+    BLOCK, COMPONENT_OF, FACE_EYE_OUTER_A, FACE_EYE_OUTER_B, FACE_NOSE_TIP, HAND_MIDDLE_MCP,
+    HAND_WRIST, LEFT_SHOULDER, NUM_LANDMARKS, RIGHT_SHOULDER, SLICES,
+)
+
+_EPS = 1e-6
+
+
+def _check(landmarks: np.ndarray, presence: np.ndarray) -> None:
+    if landmarks.ndim != 3 or landmarks.shape[1:] != (NUM_LANDMARKS, 4):
+        raise ValueError(f"landmarks must be (T, 543, 4), got {landmarks.shape}")
+    if presence.shape != (landmarks.shape[0], 4):
+        raise ValueError(f"presence must be (T, 4) = ({landmarks.shape[0]}, 4), got {presence.shape}")
+
+
+def _interpolate(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Fills rows where ``valid`` is False by linear interpolation over time (held
+    constant at both ends). values (T, D) -> (T, D); all-invalid -> zeros."""
+    if valid.all():
+        return values
+    if not valid.any():
+        return np.zeros_like(values)
+    t = np.arange(len(values))
+    known = np.flatnonzero(valid)
+    out = np.empty_like(values)
+    for d in range(values.shape[1]):
+        out[:, d] = np.interp(t, known, values[known, d])
+    return out
+
+
+def _body_frame(landmarks: np.ndarray, presence: np.ndarray, width: float, height: float):
+    """Per-frame shoulder centre c (T, 2) in pixels, interpolated over frames without a
+    pose, the median shoulder width s (pixels), and the frames with a usable pose (T,)."""
+    shoulders = landmarks[:, [LEFT_SHOULDER, RIGHT_SHOULDER], :2].astype(np.float64) * (width, height)
+    ok = presence[:, 0] & np.isfinite(shoulders).all(axis=(1, 2))
+    widths = np.linalg.norm(shoulders[:, 0] - shoulders[:, 1], axis=-1)
+    ok &= widths > _EPS
+    if not ok.any():
+        centre = np.tile([width / 2.0, height / 2.0], (len(landmarks), 1))
+        return centre, width / 4.0, ok
+    centre = _interpolate(np.where(ok[:, None], shoulders.mean(axis=1), 0.0), ok)
+    return centre, float(np.median(widths[ok])), ok
+
+
+def pose_features(landmarks: np.ndarray, presence: np.ndarray, width: float, height: float) -> np.ndarray:
+    """The 66-d pose features.
+
+    Args:
+        landmarks: (T, 543, 4) raw Holistic landmarks, x and y normalised to [0, 1], NaN
+            where missing.
+        presence: (T, 4) bool, pose / left hand / right hand / face detected.
+        width, height: image size in pixels.
+
+    Returns:
+        (T, 66) float32: (x0, y0, x1, y1, ...) of the 33 pose landmarks, minus the
+        frame's shoulder mid-point, divided by the median shoulder width; frames without
+        a pose linearly interpolated; zeros when the utterance has no pose at all.
+    """
+    _check(landmarks, presence)
+    centre, scale, ok = _body_frame(landmarks, presence, width, height)
+    pts = landmarks[:, SLICES["pose"], :2].astype(np.float64) * (width, height)  # (T, 33, 2) pixels
+    ok = ok & np.isfinite(pts).all(axis=(1, 2))
+    feats = ((pts - centre[:, None, :]) / scale).reshape(len(pts), 66)  # (T, 66)
+    feats = _interpolate(np.where(ok[:, None], feats, 0.0), ok)
+    return feats.astype(np.float32)
+
+
+def _landmark_mask(landmarks: np.ndarray, presence: np.ndarray) -> np.ndarray:
+    """(T, 543) True where a landmark's component is present and its x, y, z are finite."""
+    return presence[:, COMPONENT_OF] & np.isfinite(landmarks[..., :3]).all(axis=-1)
+
+
+def _normalise_part(pts: np.ndarray, origin: np.ndarray, a: np.ndarray, b: np.ndarray,
+                    mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pts - origin) / |a - b|_xy per frame. pts (T, N, 3); origin, a, b (T, 3)."""
+    size = np.linalg.norm(a[:, :2] - b[:, :2], axis=-1)  # (T,)
+    good = np.isfinite(size) & (size > _EPS)
+    out = (pts - origin[:, None, :]) / np.where(good, size, 1.0)[:, None, None]
+    return out, mask & good[:, None]
+
+
+def multimodal_features(landmarks: np.ndarray, presence: np.ndarray, width: float, height: float,
+                        dtype: np.dtype = np.float16) -> np.ndarray:
+    """The 6516-d multimodal features: positions, shape coordinates, velocity, acceleration.
+
+    Args:
+        landmarks: (T, 543, 4) raw Holistic landmarks (NaN where missing).
+        presence: (T, 4) bool.
+        width, height: image size in pixels.
+        dtype: output dtype (float16 by default, as stored).
+
+    Returns:
+        (T, 6516): four blocks of 543 x (x, y, z), see SPEC.md. Missing components are
+        zero, and so is any velocity/acceleration that would use a missing frame.
+    """
+    _check(landmarks, presence)
+    T = len(landmarks)
+    centre, scale, _ = _body_frame(landmarks, presence, width, height)
+    px = landmarks[..., :3].astype(np.float64) * (width, height, width)  # (T, 543, 3) pixels
+    mask = _landmark_mask(landmarks, presence)  # (T, 543)
+
+    origin = np.concatenate([centre, np.zeros((T, 1))], axis=1)  # (T, 3): z is not centred
+    positions = (px - origin[:, None, :]) / scale  # (T, 543, 3)
+
+    shape = positions.copy()
+    shape_mask = mask.copy()
+    for side in ("left_hand", "right_hand"):
+        rows = SLICES[side]
+        hand = px[:, rows]
+        shape[:, rows], shape_mask[:, rows] = _normalise_part(
+            hand, hand[:, HAND_WRIST], hand[:, HAND_WRIST], hand[:, HAND_MIDDLE_MCP], mask[:, rows])
+    face_rows = SLICES["face"]
+    face = px[:, face_rows]
+    shape[:, face_rows], shape_mask[:, face_rows] = _normalise_part(
+        face, face[:, FACE_NOSE_TIP], face[:, FACE_EYE_OUTER_A], face[:, FACE_EYE_OUTER_B], mask[:, face_rows])
+
+    positions = np.where(mask[..., None], positions, 0.0)
+    shape = np.where(shape_mask[..., None], shape, 0.0)
+
+    velocity = np.zeros_like(positions)
+    if T > 1:
+        both = (mask[1:] & mask[:-1])[..., None]
+        velocity[1:] = np.where(both, positions[1:] - positions[:-1], 0.0)
+    accel = np.zeros_like(positions)
+    if T > 2:
+        all3 = (mask[2:] & mask[1:-1] & mask[:-2])[..., None]
+        accel[2:] = np.where(all3, positions[2:] - 2 * positions[1:-1] + positions[:-2], 0.0)
+
+    out = np.concatenate([b.reshape(T, BLOCK) for b in (positions, shape, velocity, accel)], axis=1)  # (T, 6516)
+    return out.astype(dtype)
+
+
+def compute_features(landmarks: np.ndarray, presence: np.ndarray, width: float, height: float,
+                     dtype: np.dtype = np.float16) -> dict[str, np.ndarray]:
+    """Both feature sets: ``{"pose": (T, 66) float32, "multimodal": (T, 6516) dtype}``."""
+    return {"pose": pose_features(landmarks, presence, width, height),
+            "multimodal": multimodal_features(landmarks, presence, width, height, dtype)}

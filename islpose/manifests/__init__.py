@@ -1,0 +1,22 @@
+"""Utterance manifests (JSONL or CSV): reading, writing and validation."""
+from islpose.manifests.manifest import (
+    FIELDS,
+    SPLITS,
+    Manifest,
+    Utterance,
+    read_manifest,
+    write_manifest,
+)
+from islpose.manifests.validate import Problem, check_manifest, check_against_store
+
+__all__ = [
+    "FIELDS",
+    "SPLITS",
+    "Manifest",
+    "Problem",
+    "Utterance",
+    "check_against_store",
+    "check_manifest",
+    "read_manifest",
+    "write_manifest",
+]

@@ -1,0 +1,186 @@
+"""Manifest records and their JSONL / CSV files.
+
+One utterance per line (JSONL) or row (CSV) with the fields of SPEC.md: ``id``
+(required), ``video``, ``glosses`` (space-separated), ``split``, ``signer``, ``text``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from islpose.errors import ManifestError
+
+FIELDS = ("id", "video", "glosses", "split", "signer", "text")
+SPLITS = ("train", "dev", "test")
+_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One signed sentence.
+
+    Attributes:
+        id: unique utterance id, also the key in the feature store.
+        video: path of the video (absolute once read from a manifest), or None.
+        glosses: the gloss sequence, or None when unlabelled.
+        split: ``train``, ``dev``, ``test`` or None.
+        signer: signer id or None.
+        text: spoken-language translation or None.
+        line: line (JSONL) or row (CSV, header = 1) it was read from, for messages.
+    """
+
+    id: str
+    video: str | None = None
+    glosses: tuple[str, ...] | None = None
+    split: str | None = None
+    signer: str | None = None
+    text: str | None = None
+    line: int = field(default=0, compare=False)
+
+    def to_record(self) -> dict:
+        """The manifest record (glosses joined by spaces; empty fields left out)."""
+        rec = {"id": self.id, "video": self.video,
+               "glosses": None if self.glosses is None else " ".join(self.glosses),
+               "split": self.split, "signer": self.signer, "text": self.text}
+        return {k: v for k, v in rec.items() if v is not None}
+
+
+@dataclass
+class Manifest:
+    """An ordered list of utterances read from ``path`` (None when built in memory)."""
+
+    utterances: list[Utterance]
+    path: Path | None = None
+    unknown_fields: list[tuple[int, str, list[str]]] = field(default_factory=list)
+    """(line, id, names) of records with fields outside :data:`FIELDS`."""
+
+    def __post_init__(self) -> None:
+        self._by_id = {u.id: u for u in self.utterances}
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def __iter__(self) -> Iterator[Utterance]:
+        return iter(self.utterances)
+
+    def __contains__(self, uid: object) -> bool:
+        return uid in self._by_id
+
+    def __getitem__(self, uid: str) -> Utterance:
+        try:
+            return self._by_id[uid]
+        except KeyError:
+            raise ManifestError(f"{self.path or 'manifest'}: no utterance with id {uid!r}") from None
+
+    @property
+    def ids(self) -> list[str]:
+        return [u.id for u in self.utterances]
+
+    def split(self, name: str) -> list[Utterance]:
+        """Utterances of one split, in manifest order."""
+        return [u for u in self.utterances if u.split == name]
+
+
+def _format_of(path: Path) -> str:
+    fmt = _SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise ManifestError(f"{path}: unknown manifest type {path.suffix!r} (use .jsonl or .csv)")
+    return fmt
+
+
+def _raw_records(path: Path) -> Iterator[tuple[int, dict]]:
+    fmt = _format_of(path)
+    try:
+        handle = path.open(encoding="utf-8", newline="")
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot open manifest ({exc.strerror or exc})") from exc
+    with handle:
+        if fmt == "csv":
+            reader = csv.DictReader(handle)
+            unknown = [c for c in reader.fieldnames or [] if c not in FIELDS]
+            if reader.fieldnames is None or "id" not in reader.fieldnames:
+                raise ManifestError(f"{path}: CSV header must name an 'id' column")
+            if unknown:
+                raise ManifestError(f"{path}: unknown column(s) {', '.join(unknown)} (known: {', '.join(FIELDS)})")
+            for row in reader:
+                yield reader.line_num, {k: v for k, v in row.items() if v not in (None, "")}
+            return
+        for lineno, text in enumerate(handle, 1):
+            if not text.strip():
+                continue
+            try:
+                rec = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ManifestError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(rec, dict):
+                raise ManifestError(f"{path}:{lineno}: each line must be a JSON object")
+            yield lineno, rec
+
+
+def _parse(path: Path, lineno: int, rec: dict) -> Utterance:
+    where = f"{path}:{lineno}"
+    uid = rec.get("id")
+    if uid is None or str(uid).strip() == "":
+        raise ManifestError(f"{where}: missing required field 'id'")
+    uid = str(uid)
+    if "/" in uid or uid != uid.strip():
+        raise ManifestError(f"{where}: id {uid!r} must not contain '/' or surrounding spaces")
+    glosses = rec.get("glosses")
+    if glosses is not None:
+        glosses = tuple(glosses.split() if isinstance(glosses, str) else (str(g) for g in glosses))
+    video = rec.get("video")
+    if video is not None:
+        video_path = Path(str(video)).expanduser()
+        video = str(video_path if video_path.is_absolute() else (path.parent / video_path).resolve())
+    text = lambda key: None if rec.get(key) is None else str(rec[key])  # noqa: E731
+    return Utterance(id=uid, video=video, glosses=glosses, split=text("split"),
+                     signer=text("signer"), text=text("text"), line=lineno)
+
+
+def read_manifest(path: str | Path, *, check: bool = True, check_videos: bool = False) -> Manifest:
+    """Reads a JSONL or CSV manifest.
+
+    Args:
+        path: ``.jsonl`` or ``.csv`` file.
+        check: raise :class:`ManifestError` on duplicate ids, unknown fields or unknown
+            split names (all problems in one message).
+        check_videos: also require every ``video`` that is given to exist.
+
+    Returns:
+        The manifest, with relative video paths resolved against the manifest's folder.
+    """
+    from islpose.manifests.validate import check_manifest, raise_problems
+
+    path = Path(path)
+    utterances, unknown = [], []
+    for lineno, rec in _raw_records(path):
+        utterances.append(_parse(path, lineno, rec))
+        extra = sorted(k for k in rec if k not in FIELDS)
+        if extra:
+            unknown.append((lineno, utterances[-1].id, extra))
+    manifest = Manifest(utterances, path=path, unknown_fields=unknown)
+    if check:
+        raise_problems(path, check_manifest(manifest, videos=check_videos))
+    return manifest
+
+
+def write_manifest(utterances: Iterable[Utterance], path: str | Path) -> Path:
+    """Writes utterances as JSONL or CSV (chosen by the file suffix)."""
+    path = Path(path)
+    fmt = _format_of(path)
+    records: Sequence[dict] = [u.to_record() for u in utterances]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as handle:
+        if fmt == "csv":
+            writer = csv.DictWriter(handle, fieldnames=list(FIELDS))
+            writer.writeheader()
+            writer.writerows(records)
+        else:
+            for rec in records:
+                handle.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+    return path

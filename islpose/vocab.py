@@ -1,0 +1,152 @@
+"""The gloss vocabulary shared by every model, decoder and teacher."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from islpose.errors import VocabularyError
+
+BLANK = "<blank>"
+UNK = "<unk>"
+
+
+class Vocabulary:
+    """Maps glosses to CTC label indices and back.
+
+    ``<blank>`` is index 0 (CTC blank, also used as padding), ``<unk>`` is index 1 when
+    present, and the glosses follow in sorted order. Both directions are derived from
+    one immutable token list, so a word can never be missing from either.
+
+    Example:
+        >>> v = Vocabulary(["GO", "I", "SCHOOL"])
+        >>> v.encode("I GO SCHOOL".split())
+        [3, 2, 4]
+        >>> v.decode([3, 2, 4])
+        ['I', 'GO', 'SCHOOL']
+    """
+
+    def __init__(self, glosses: Iterable[str] = (), *, unk: bool = True) -> None:
+        glosses = set(glosses)
+        for special in (BLANK, UNK):
+            glosses.discard(special)
+        tokens = [BLANK] + ([UNK] if unk else []) + sorted(glosses)
+        self._set_tokens(tokens)
+
+    def _set_tokens(self, tokens: Sequence[str]) -> None:
+        for i, tok in enumerate(tokens):
+            if not tok or any(c.isspace() for c in tok):
+                raise VocabularyError(f"token {i} ({tok!r}) is empty or contains whitespace")
+        if not tokens or tokens[0] != BLANK:
+            raise VocabularyError(f"the first token must be {BLANK!r}")
+        index = {tok: i for i, tok in enumerate(tokens)}
+        if len(index) != len(tokens):
+            dup = sorted({t for t in tokens if tokens.count(t) > 1})
+            raise VocabularyError(f"duplicate tokens: {', '.join(dup[:5])}")
+        self._tokens: tuple[str, ...] = tuple(tokens)
+        self._index: dict[str, int] = index
+
+    @classmethod
+    def from_tokens(cls, tokens: Sequence[str]) -> "Vocabulary":
+        """Builds a vocabulary with exactly this token order (``tokens[0]`` must be ``<blank>``)."""
+        vocab = cls.__new__(cls)
+        vocab._set_tokens(list(tokens))
+        return vocab
+
+    @classmethod
+    def from_manifest(cls, path: str | Path, split: str | None = "train", *, unk: bool = True) -> "Vocabulary":
+        """Collects the glosses of one split (``None``: every utterance) of a manifest."""
+        from islpose.manifests import read_manifest
+
+        manifest = read_manifest(path)
+        utts = manifest.utterances if split is None else manifest.split(split)
+        if not utts:
+            raise VocabularyError(f"{path}: no utterances in split {split!r}")
+        missing = [u.id for u in utts if u.glosses is None]
+        if missing:
+            raise VocabularyError(f"{path}: {len(missing)} utterance(s) have no glosses, e.g. {missing[0]!r}")
+        return cls((g for u in utts for g in u.glosses), unk=unk)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Vocabulary":
+        """Reads a ``tokens.txt`` file: one token per line, line number = index."""
+        path = Path(path)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise VocabularyError(f"{path}: cannot read token file ({exc.strerror or exc})") from exc
+        try:
+            return cls.from_tokens(lines)
+        except VocabularyError as exc:
+            raise VocabularyError(f"{path}: {exc}") from exc
+
+    def save(self, path: str | Path) -> None:
+        """Writes ``tokens.txt``: one token per line, line number = index."""
+        Path(path).write_text("\n".join(self._tokens) + "\n", encoding="utf-8")
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """All tokens in index order."""
+        return self._tokens
+
+    @property
+    def blank_id(self) -> int:
+        return 0
+
+    @property
+    def unk_id(self) -> int | None:
+        """Index of ``<unk>``, or ``None`` when this vocabulary has none."""
+        return self._index.get(UNK)
+
+    @property
+    def glosses(self) -> tuple[str, ...]:
+        """The real glosses (no ``<blank>`` or ``<unk>``)."""
+        return tuple(t for t in self._tokens if t not in (BLANK, UNK))
+
+    def encode(self, glosses: Sequence[str]) -> list[int]:
+        """Gloss list (or a space-separated string) -> indices; unknown glosses map to ``<unk>``.
+
+        Raises:
+            VocabularyError: a gloss is unknown and the vocabulary has no ``<unk>``.
+        """
+        if isinstance(glosses, str):
+            glosses = glosses.split()
+        unk = self.unk_id
+        out = []
+        for g in glosses:
+            i = self._index.get(g, unk)
+            if i is None:
+                raise VocabularyError(f"gloss {g!r} is not in the vocabulary (which has no <unk>)")
+            out.append(i)
+        return out
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        """Indices -> tokens (blanks are kept; CTC collapsing is the decoder's job)."""
+        n = len(self._tokens)
+        out = []
+        for i in ids:
+            i = int(i)
+            if not 0 <= i < n:
+                raise VocabularyError(f"index {i} is outside the vocabulary (size {n})")
+            out.append(self._tokens[i])
+        return out
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self._index
+
+    def __getitem__(self, token: str) -> int:
+        try:
+            return self._index[token]
+        except KeyError:
+            raise VocabularyError(f"gloss {token!r} is not in the vocabulary") from None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocabulary) and other._tokens == self._tokens
+
+    def __hash__(self) -> int:
+        return hash(self._tokens)
+
+    def __repr__(self) -> str:
+        return f"Vocabulary({len(self)} tokens, unk={self.unk_id is not None})"

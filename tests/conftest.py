@@ -1,0 +1,26 @@
+"""Shared fixtures: paths to the real media in ../shared/data and small generated corpora."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data (real videos and .pose files); skips the test when it is absent."""
+    if not (SHARED_DATA / "videos").is_dir():
+        pytest.skip(f"real test media not found at {SHARED_DATA} (clone the project with ../shared beside it)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory):
+    """A small synthetic corpus (8 glosses, 3 signers x 6 sentences), shared by tests that only read it."""
+    from islpose.testing import make_synthetic_corpus
+
+    return make_synthetic_corpus(tmp_path_factory.mktemp("small_corpus"), num_glosses=8, num_signers=3,
+                                 utterances_per_signer=6, seed=1)

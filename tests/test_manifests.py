@@ -98,3 +98,12 @@ def test_check_against_store(tmp_path):
         problems = check_against_store(m, store, subsample=2)
     assert [(p.kind, p.uid) for p in problems] == [("ctc-too-short", "short"), ("no-features", "gone")]
     assert "need 4 output frames but 5 frames give 3" in problems[0].message
+
+
+def test_shipped_manifests_validate(shared_data):
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "data_manifests"
+    for path in folder.glob("*.jsonl"):
+        m = read_manifest(path, check_videos=True)
+        assert len(m) > 0 and not check_manifest(m, videos=True, require=["video"])

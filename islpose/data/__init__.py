@@ -1,0 +1,5 @@
+"""Training data: feature datasets over a store, length-bucketed batching, collation."""
+from islpose.data.dataset import FeatureDataset, collate
+from islpose.data.sampler import BucketBatchSampler, DistributedBucketBatchSampler
+
+__all__ = ["BucketBatchSampler", "DistributedBucketBatchSampler", "FeatureDataset", "collate"]

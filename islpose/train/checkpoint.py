@@ -1,0 +1,137 @@
+"""Checkpoints that carry everything ``decode`` needs, loaded with ``weights_only=True``.
+
+A checkpoint file is a dict of plain Python values and tensors::
+
+    format          "islpose-checkpoint"
+    format_version  1
+    model_name      registry name, e.g. "bilstm_optimized"
+    config          the resolved run config: {"model", "model_config", "train"}
+    vocab           list of tokens (index = position, "<blank>" first)
+    meta            {"epoch", "dev_wer", "best_wer", "best_epoch", "islpose_version", ...}
+    model_state     the model's state dict
+    training_state  optional (last.pt): optimizer, scheduler, RNG states, early stopping
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from islpose.errors import IslposeError
+from islpose.vocab import Vocabulary
+
+FORMAT = "islpose-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint.
+
+    Attributes:
+        model: the model in eval mode with its weights loaded.
+        vocab: the vocabulary it was trained with (``len(vocab)`` = output classes V).
+        model_name: registry name of the model.
+        config: the resolved run config as plain dicts (``model``, ``model_config``, ``train``).
+        meta: epoch, dev WER and other facts about the checkpoint.
+    """
+
+    model: nn.Module
+    vocab: Vocabulary
+    model_name: str
+    config: dict
+    meta: dict
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, vocab: Vocabulary, config: dict, meta: dict,
+                    training_state: dict | None = None) -> Path:
+    """Writes a checkpoint atomically (temporary file, then rename).
+
+    Args:
+        path: destination ``.pt`` file.
+        model: the model (unwrapped from DDP).
+        vocab: its vocabulary.
+        config: the resolved run config as plain dicts (see :meth:`RunConfig.to_dict`).
+        meta: plain values (epoch, dev WER, ...).
+        training_state: what resume needs (optimizer, scheduler, RNG, early stopping).
+    """
+    from islpose import __version__
+
+    path = Path(path)
+    payload = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "model_name": config["model"], "config": config,
+        "vocab": list(vocab.tokens), "meta": {**meta, "islpose_version": __version__},
+        "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    if training_state is not None:
+        payload["training_state"] = training_state
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
+    """Loads and checks the raw checkpoint dict (``torch.load(weights_only=True)``).
+
+    Raises:
+        IslposeError: missing file, not a (safe) islpose checkpoint, or a newer format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise IslposeError(f"{path}: checkpoint not found")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # the weights-only unpickler raises many kinds on foreign files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise IslposeError(f"{path}: not a loadable islpose checkpoint ({first})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise IslposeError(f"{path}: not an islpose checkpoint")
+    version = data.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise IslposeError(f"{path}: checkpoint format version {version!r} is not supported "
+                           f"(this islpose reads <= {FORMAT_VERSION})")
+    missing = [k for k in ("model_name", "config", "vocab", "meta", "model_state") if k not in data]
+    if missing:
+        raise IslposeError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    return data
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> Checkpoint:
+    """Loads a checkpoint and rebuilds its model (eval mode) and vocabulary.
+
+    Raises:
+        IslposeError: not a checkpoint, an unknown model name, or weights that do not fit
+            the model its config describes.
+    """
+    from islpose.models import MODELS, build_model
+
+    data = read_checkpoint(path, map_location)
+    name = data["model_name"]
+    if name not in MODELS:
+        raise IslposeError(f"{path}: checkpoint of unknown model {name!r} (available: {', '.join(sorted(MODELS))})")
+    try:
+        vocab = Vocabulary.from_tokens(data["vocab"])
+    except IslposeError as exc:
+        raise IslposeError(f"{path}: bad vocabulary in checkpoint ({exc})") from None
+    try:
+        model = build_model(name, data["config"].get("model_config"), vocab_size=len(vocab))
+    except IslposeError as exc:
+        raise IslposeError(f"{path}: {exc}") from None
+    load_weights(model, data["model_state"], path)
+    model.to(map_location if isinstance(map_location, (str, torch.device)) else "cpu").eval()
+    return Checkpoint(model=model, vocab=vocab, model_name=name, config=data["config"], meta=data["meta"])
+
+
+def load_weights(model: nn.Module, state: dict, path: str | Path) -> None:
+    """``model.load_state_dict(state)`` with a clear error when the weights do not fit."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())
+        raise IslposeError(f"{path}: weights do not fit the model {getattr(model, 'name', '')!r} "
+                           f"({detail[:300]})") from None

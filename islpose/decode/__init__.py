@@ -1,0 +1,37 @@
+"""Decoding and scoring: greedy and beam-search CTC decoding, gloss n-gram LMs, WER.
+
+Light parts (settings, gloss files, scoring, LM building) import at once; the decoders
+and :func:`decode_store` (torch, flashlight-text) load on first use.
+
+Example:
+    >>> from islpose.decode import score_texts
+    >>> score_texts({"u1": "I GO SCHOOL"}, {"u1": "I GO"}).deletions
+    1
+"""
+from __future__ import annotations
+
+import importlib
+
+from islpose.decode.config import DecoderConfig
+from islpose.decode.lm import NgramLM, build_lm, manifest_sentences, read_arpa, write_arpa
+from islpose.decode.score import (ScoreResult, read_glosses, read_references, score_texts, write_glosses,
+                                  write_json)
+
+_LAZY = {
+    "DECODERS": "islpose.decode.decoders", "BeamSearchDecoder": "islpose.decode.decoders",
+    "Decoder": "islpose.decode.decoders", "GreedyDecoder": "islpose.decode.decoders",
+    "build_decoder": "islpose.decode.decoders", "collapse": "islpose.decode.greedy",
+    "ctc_log_likelihood": "islpose.decode.greedy", "greedy_decode": "islpose.decode.greedy",
+    "DecodeOutput": "islpose.decode.run", "decode_store": "islpose.decode.run",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["DecoderConfig", "NgramLM", "ScoreResult", "build_lm", "manifest_sentences", "read_arpa",
+           "read_glosses", "read_references", "score_texts", "write_arpa", "write_glosses", "write_json",
+           *_LAZY]

@@ -1,0 +1,352 @@
+"""Greedy and beam-search CTC decoding, checked against exact enumeration of all alignments."""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import sys
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from islpose import Vocabulary
+from islpose.cli.main import cli
+from islpose.decode import (DecoderConfig, build_decoder, collapse, ctc_log_likelihood, greedy_decode, read_glosses,
+                            write_glosses)
+from islpose.decode.lm import build_lm, write_arpa
+from islpose.errors import IslposeError
+from islpose.manifests import Utterance, read_manifest, write_manifest
+
+pytest.importorskip("flashlight.lib.text.decoder", reason="beam search needs flashlight-text")
+
+WIDE = dict(beam_size=500, beam_size_token=0, beam_threshold=1e9)
+
+
+def _vocab(v: int) -> Vocabulary:
+    """A vocabulary of v tokens: <blank>, then glosses A, B, ... (no <unk>)."""
+    return Vocabulary([chr(ord("A") + i) for i in range(v - 1)], unk=False)
+
+
+def _emissions(rng: np.random.Generator, T: int, V: int, sharpness: float = 1.5) -> np.ndarray:
+    logits = rng.normal(0.0, sharpness, size=(T, V))
+    return torch.log_softmax(torch.tensor(logits, dtype=torch.float32), dim=-1).numpy()  # (T, V)
+
+
+def _labelling_scores(lp: np.ndarray) -> dict[tuple[int, ...], float]:
+    """Every labelling's exact log-probability, by summing over all V^T alignments."""
+    T, V = lp.shape
+    totals: dict[tuple[int, ...], float] = {}
+    for path in itertools.product(range(V), repeat=T):
+        y = tuple(collapse(path))
+        totals[y] = np.logaddexp(totals.get(y, -np.inf), float(lp[np.arange(T), path].sum()))
+    return totals
+
+
+@pytest.mark.parametrize("path, expected", [
+    ([0, 1, 1, 0, 1, 2, 2, 0], [1, 1, 2]),
+    ([1, 1, 1], [1]),
+    ([0, 0, 0], []),
+    ([], []),
+    ([2, 0, 2, 2, 3], [2, 2, 3]),
+])
+def test_collapse(path, expected):
+    assert collapse(path) == expected
+
+
+def test_greedy_is_argmax_collapse():
+    rng = np.random.default_rng(0)
+    lp = _emissions(rng, 30, 6)
+    assert greedy_decode(lp) == collapse(lp.argmax(1).tolist())
+    assert greedy_decode(torch.from_numpy(lp)) == greedy_decode(lp)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ctc_log_likelihood_matches_enumeration(seed):
+    rng = np.random.default_rng(seed)
+    lp = _emissions(rng, 4, 3)
+    exact = _labelling_scores(lp)
+    ys = list(exact)
+    assert np.allclose(ctc_log_likelihood(lp, ys), [exact[y] for y in ys], atol=1e-5)
+    assert ctc_log_likelihood(lp, [[1, 1, 1, 1, 1]])[0] == -math.inf  # needs 9 frames
+
+
+@pytest.mark.parametrize("T, V", [(3, 3), (4, 3), (5, 3), (4, 4), (6, 3)])
+def test_wide_beam_finds_the_most_probable_labelling(T, V):
+    vocab = _vocab(V)
+    decoder = build_decoder(DecoderConfig(**WIDE), vocab)
+    greedy_differs = 0
+    for seed in range(8):
+        rng = np.random.default_rng(100 * T + 10 * V + seed)
+        lp = _emissions(rng, T, V)
+        exact = _labelling_scores(lp)
+        best = max(exact, key=exact.get)
+        found = tuple(decoder.decode(lp))
+        assert exact[found] == pytest.approx(exact[best], abs=1e-6)
+        greedy = tuple(greedy_decode(lp))
+        assert exact[found] >= exact[greedy] - 1e-9
+        greedy_differs += exact[greedy] < exact[best] - 1e-6
+    if T >= 4:  # the cases are not all ones where greedy is already optimal
+        assert greedy_differs > 0
+
+
+@pytest.mark.parametrize("beam", [2, 3, 5])
+@pytest.mark.parametrize("tokens", [1, 2, 0])
+def test_narrow_beam_never_scores_below_greedy(beam, tokens):
+    decoder = build_decoder(DecoderConfig(beam_size=beam, beam_size_token=tokens, beam_threshold=5.0), _vocab(4))
+    rng = np.random.default_rng(beam * 10 + tokens)
+    for _ in range(25):
+        lp = _emissions(rng, int(rng.integers(1, 12)), 4, sharpness=1.0)
+        beam_y, greedy_y = decoder.decode(lp), greedy_decode(lp)
+        b, g = ctc_log_likelihood(lp, [beam_y, greedy_y])
+        assert b >= g - 1e-6
+
+
+@pytest.mark.parametrize("word_score", [-3.0, -0.5, 0.7, 3.0])
+def test_word_score_is_exact_per_gloss(word_score):
+    decoder = build_decoder(DecoderConfig(**WIDE, word_score=word_score), _vocab(3))
+    for seed in range(4):
+        lp = _emissions(np.random.default_rng(seed), 5, 3)
+        exact = {y: s + word_score * len(y) for y, s in _labelling_scores(lp).items()}
+        found = tuple(decoder.decode(lp))
+        assert exact[found] == pytest.approx(max(exact.values()), abs=1e-6)
+
+
+@pytest.mark.parametrize("lm_weight, word_score", [(1.0, 0.0), (3.0, 0.0), (2.0, 1.0)])
+def test_beam_with_lm_maximises_the_combined_score(tmp_path, lm_weight, word_score):
+    vocab = _vocab(3)
+    lm = build_lm([["A", "B"], ["A", "B", "A"], ["B", "B"], ["A"]], order=2)
+    path = write_arpa(lm, tmp_path / "lm.arpa")
+    decoder = build_decoder(DecoderConfig(**WIDE, lm=str(path), lm_weight=lm_weight, word_score=word_score), vocab)
+    for seed in range(4):
+        lp = _emissions(np.random.default_rng(seed), 5, 3)
+        exact = {y: s + lm_weight * lm.sentence_log10_prob(vocab.decode(y)) + word_score * len(y)
+                 for y, s in _labelling_scores(lp).items()}
+        found = tuple(decoder.decode(lp))
+        assert exact[found] == pytest.approx(max(exact.values()), abs=1e-4)
+
+
+@pytest.mark.parametrize("beam", [1, 5])
+def test_decode_batch_matches_single_utterances(beam):
+    vocab = _vocab(6)
+    decoder = build_decoder(DecoderConfig(beam_size=beam), vocab)
+    rng = np.random.default_rng(3)
+    lengths = [7, 12, 1, 9]
+    batch = torch.from_numpy(_emissions(rng, 12 * 4, 6).reshape(12, 4, 6))  # (T, B, V)
+    got = decoder.decode_batch(batch, torch.tensor(lengths))
+    assert got == [decoder.decode(batch[:n, b]) for b, n in enumerate(lengths)]
+    assert decoder.decode(np.zeros((0, 6), np.float32)) == []
+
+
+def test_decoder_rejects_emissions_of_another_vocabulary():
+    with pytest.raises(IslposeError, match="do not fit a vocabulary of 4"):
+        build_decoder(DecoderConfig(beam_size=3), _vocab(4)).decode(np.zeros((5, 7), np.float32))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"beam_size": 0}, "beam size must be >= 1"),
+    ({"beam_size_token": -1}, "beam_size_token"),
+    ({"beam_threshold": 0.0}, "beam_threshold"),
+    ({"beam_size": 1, "word_score": 1.0}, "needs beam search"),
+    ({"beam_size": 5, "lm": "/nonexistent/lm.arpa"}, "not found"),
+])
+def test_bad_settings_are_clear_errors(kwargs, message):
+    with pytest.raises(IslposeError, match=message):
+        build_decoder(DecoderConfig(**kwargs), _vocab(4))
+
+
+def test_bad_lm_files_are_clear_errors(tmp_path):
+    garbage = tmp_path / "garbage.arpa"
+    garbage.write_text("not an lm\n")
+    with pytest.raises(IslposeError, match="garbage.arpa: cannot load language model"):
+        build_decoder(DecoderConfig(lm=str(garbage)), _vocab(4))
+    other = write_arpa(build_lm([["X", "Y"]], order=2), tmp_path / "other.arpa")
+    with pytest.raises(IslposeError, match="shares no gloss"):
+        build_decoder(DecoderConfig(lm=str(other)), _vocab(4))
+
+
+def test_missing_flashlight_gives_an_install_hint(monkeypatch):
+    monkeypatch.setitem(sys.modules, "flashlight.lib.text", None)
+    with pytest.raises(IslposeError, match="pip install flashlight-text"):
+        build_decoder(DecoderConfig(beam_size=5), _vocab(4))
+    assert build_decoder(DecoderConfig(beam_size=1), _vocab(4)).decode(np.zeros((3, 4), np.float32)) == []
+
+
+def test_search_itself_sums_over_alignments():
+    """With a wide beam the raw n-best (before rescoring) holds every labelling with its exact score."""
+    decoder = build_decoder(DecoderConfig(**WIDE), _vocab(3))
+    for seed in range(4):
+        lp = _emissions(np.random.default_rng(seed), 6, 3)
+        exact = _labelling_scores(lp)
+        nbest = decoder.nbest(lp)
+        assert max(exact, key=exact.get) == tuple(nbest[0][0])
+        for y, score in nbest:
+            assert score == pytest.approx(exact[tuple(y)], abs=1e-4)
+
+
+# --------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A tiny BiLSTM trained for a few epochs on a synthetic corpus: (corpus, run folder)."""
+    from islpose.testing import make_synthetic_corpus
+    from islpose.train import resolve_config, train
+
+    root = tmp_path_factory.mktemp("decode_e2e")
+    corpus = make_synthetic_corpus(root / "corpus", num_glosses=8, num_signers=4, utterances_per_signer=30, seed=0)
+    config = resolve_config("bilstm_optimized", {
+        "model_config": {"projection_dim": 32, "hidden_dim": 48, "num_layers": 2, "dropout": 0.1},
+        "train": {"epochs": 25, "batch_size": 8, "warmup_epochs": 1, "lr": 3e-3, "device": "cpu",
+                  "progress": False, "amp": False, "patience": 0, "seed": 0}})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small LSTMs train faster on one thread, and other tests may share the cores
+    try:
+        train(config, corpus.store, corpus.manifest, root / "run")
+    finally:
+        torch.set_num_threads(threads)
+    return corpus, root / "run"
+
+
+def _decode(tmp_path, corpus, run, *extra: str, name: str = "dev"):
+    out, summary = tmp_path / f"{name}.hyp.tsv", tmp_path / f"{name}.json"
+    args = ["decode", "--checkpoint", str(run / "best.pt"), "--features", str(corpus.store),
+            "--out", str(out), "--json", str(summary), "--device", "cpu", "--batch-size", "7", *extra]
+    result = CliRunner().invoke(cli, args)
+    return result, out, summary
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("beam", ["1", "5"])
+def test_decode_wer_equals_islpose_score_on_its_output(tmp_path, trained_run, beam):
+    corpus, run = trained_run
+    result, out, summary = _decode(tmp_path, corpus, run, "--manifest", str(corpus.manifest), "--split", "dev",
+                                   "--beam", beam)
+    assert result.exit_code == 0, result.output
+    data = json.loads(summary.read_text())
+    dev = [u for u in read_manifest(corpus.manifest).split("dev")]
+    assert list(read_glosses(out)) == [u.id for u in dev]  # manifest order
+    assert data["utterances"] == len(dev) and data["ref_words"] == sum(len(u.glosses) for u in dev)
+    assert data["wer"] < 0.9  # the model learned something: the numbers below are not all trivial
+
+    ref = write_glosses({u.id: u.glosses for u in dev}, tmp_path / "ref.tsv")
+    scored = CliRunner().invoke(cli, ["score", str(ref), str(out), "--json", str(tmp_path / "score.json")])
+    assert scored.exit_code == 0, scored.output
+    wer_line = [line for line in result.output.splitlines() if line.startswith("WER ")]
+    assert wer_line == [scored.output.strip()]
+    assert json.loads((tmp_path / "score.json").read_text()) == {
+        k: data[k] for k in ("wer", "substitutions", "deletions", "insertions", "ref_words", "utterances")}
+
+
+@pytest.mark.slow
+def test_decode_with_a_gloss_lm_does_not_raise_dev_wer(tmp_path, trained_run):
+    import re
+
+    corpus, run = trained_run
+    arpa = tmp_path / "glosses.arpa"
+    built = CliRunner().invoke(cli, ["lm", "build", str(corpus.manifest), str(arpa)])
+    assert built.exit_code == 0, built.output
+    cost = float(re.search(r"LM cost per gloss on that text: ([0-9.]+)", built.output).group(1))
+    lm_weight = 0.25
+    common = ("--manifest", str(corpus.manifest), "--split", "dev", "--beam", "5")
+    plain, _, plain_json = _decode(tmp_path, corpus, run, *common, name="plain")
+    with_lm, _, lm_json = _decode(tmp_path, corpus, run, *common, "--lm", str(arpa), "--lm-weight", str(lm_weight),
+                                  "--word-score", str(lm_weight * cost), name="lm")
+    assert plain.exit_code == 0 and with_lm.exit_code == 0, with_lm.output
+    assert json.loads(lm_json.read_text())["decoder"]["lm"] == str(arpa)
+    assert json.loads(lm_json.read_text())["wer"] <= json.loads(plain_json.read_text())["wer"]
+
+
+@pytest.mark.slow
+def test_decode_without_manifest_writes_hypotheses_for_every_stored_id(tmp_path, trained_run):
+    from islpose.io import FeatureStore
+
+    corpus, run = trained_run
+    result, out, summary = _decode(tmp_path, corpus, run, "--beam", "3")
+    assert result.exit_code == 0, result.output
+    assert "no reference glosses" in result.output
+    with FeatureStore(corpus.store) as store:
+        assert list(read_glosses(out)) == store.ids()
+    assert "wer" not in json.loads(summary.read_text())
+
+
+@pytest.mark.slow
+def test_decode_lists_failures_and_keeps_the_rest(tmp_path, trained_run):
+    import shutil
+
+    import h5py
+
+    corpus, run = trained_run
+    store = shutil.copy(corpus.store, tmp_path / "store.h5")
+    dev = read_manifest(corpus.manifest).split("dev")
+    with h5py.File(store, "r+") as f:  # written by another tool: NaN features
+        f[f"utterances/{dev[0].id}/pose"][3, 5] = np.nan
+    manifest = write_manifest(list(dev) + [Utterance("ghost", glosses=("G000",), split="dev")], tmp_path / "m.jsonl")
+    args = ["decode", "--checkpoint", str(run / "best.pt"), "--features", str(store), "--manifest", str(manifest),
+            "--out", str(tmp_path / "h.tsv"), "--json", str(tmp_path / "s.json")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert f"failed: {dev[0].id}: NaN or inf in the features" in result.output
+    assert "failed: ghost: not in the feature store" in result.output
+    assert "error: 2 utterance(s) could not be decoded" in result.output
+    assert list(read_glosses(tmp_path / "h.tsv")) == [u.id for u in dev[1:]]
+    data = json.loads((tmp_path / "s.json").read_text())
+    assert data["utterances"] == len(dev) - 1 and {f["id"] for f in data["failed"]} == {dev[0].id, "ghost"}
+
+
+@pytest.mark.slow
+def test_decode_rejects_a_store_that_does_not_fit_the_model(tmp_path, trained_run):
+    from islpose.models import build_model
+    from islpose.train import save_checkpoint
+
+    corpus, run = trained_run
+    vocab = Vocabulary.load(run / "tokens.txt")
+    model = build_model("bilstm_optimized", {"input_dim": 10, "projection_dim": 8, "hidden_dim": 8, "num_layers": 1},
+                        vocab_size=len(vocab))
+    config = {"model": "bilstm_optimized", "model_config": {"input_dim": 10, "projection_dim": 8, "hidden_dim": 8,
+                                                            "num_layers": 1}, "train": {}}
+    ck = save_checkpoint(tmp_path / "narrow.pt", model, vocab, config, {"epoch": 0})
+    out = tmp_path / "h.tsv"
+    out.write_text("keep me\n")
+    result = CliRunner().invoke(cli, ["decode", "--checkpoint", str(ck), "--features", str(corpus.store),
+                                      "--out", str(out)])
+    assert result.exit_code == 1
+    assert "features of" in result.output and "have shape (" in result.output and "needs (T, 10)" in result.output
+    assert out.read_text() == "keep me\n"  # nothing written over
+
+    bogus = tmp_path / "bogus.pt"
+    bogus.write_bytes(b"not a checkpoint")
+    result = CliRunner().invoke(cli, ["decode", "--checkpoint", str(bogus), "--features", str(corpus.store),
+                                      "--out", str(out)])
+    assert result.exit_code == 1 and "bogus.pt" in result.output
+    result = CliRunner().invoke(cli, ["decode", "--checkpoint", str(run / "best.pt"), "--features",
+                                      str(corpus.store), "--out", str(out), "--beam", "1", "--lm", str(bogus)])
+    assert result.exit_code == 1 and "needs beam search" in result.output
+
+
+@pytest.mark.slow
+def test_decode_selection_errors(tmp_path, trained_run):
+    from islpose.models import build_model
+    from islpose.train import save_checkpoint
+
+    corpus, run = trained_run
+    ck, store, out = str(run / "best.pt"), str(corpus.store), str(tmp_path / "h.tsv")
+    dev = read_manifest(corpus.manifest).split("dev")
+    partial = write_manifest([dev[0], Utterance(dev[1].id, split="dev")], tmp_path / "partial.jsonl")
+    unlabelled = write_manifest([Utterance(u.id, split="dev") for u in dev[:3]], tmp_path / "unlabelled.jsonl")
+    base = ["decode", "--checkpoint", ck, "--features", store, "--out", out]
+    cases = [(["--split", "dev"], "--split needs --manifest"),
+             (["--manifest", str(partial)], "1 of 2 utterances have no glosses"),
+             (["--manifest", str(corpus.manifest), "--split", "nope"], "no utterances in split 'nope'")]
+    for extra, message in cases:
+        result = CliRunner().invoke(cli, base + extra)
+        assert result.exit_code == 1 and message in result.output, (extra, result.output)
+    result = CliRunner().invoke(cli, base + ["--manifest", str(unlabelled)])
+    assert result.exit_code == 0 and "no reference glosses" in result.output
+    assert list(read_glosses(out)) == [u.id for u in dev[:3]]
+
+    vocab = Vocabulary.load(run / "tokens.txt")
+    mobilenet = save_checkpoint(tmp_path / "mn.pt", build_model("mobilenet_v3_1d", None, vocab_size=len(vocab)), vocab,
+                                {"model": "mobilenet_v3_1d", "model_config": {}, "train": {}}, {"epoch": 0})
+    result = CliRunner().invoke(cli, ["decode", "--checkpoint", str(mobilenet), "--features", store, "--out", out])
+    assert result.exit_code == 1 and "nothing could be decoded" in result.output
+    assert "no 'multimodal' features in the store" in result.output

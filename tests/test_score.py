@@ -1,0 +1,111 @@
+"""WER scoring with jiwer, gloss files and `islpose score`."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from islpose.cli.main import cli
+from islpose.decode import read_glosses, read_references, score_texts, write_glosses
+from islpose.errors import IslposeError
+from islpose.manifests import Utterance, write_manifest
+
+
+def _edit_counts(ref: list[str], hyp: list[str]) -> tuple[int, int]:
+    """(edit distance, len(ref)) by a plain dynamic programme, independent of jiwer."""
+    d = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, d[0] = d[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
+    return d[-1], len(ref)
+
+
+@pytest.mark.parametrize("ref, hyp, sdi", [
+    ("I GO SCHOOL", "I GO SCHOOL", (0, 0, 0)),
+    ("I GO SCHOOL", "I GO HOME", (1, 0, 0)),
+    ("I GO SCHOOL", "I SCHOOL", (0, 1, 0)),
+    ("I GO SCHOOL", "I GO TO SCHOOL", (0, 0, 1)),
+    ("I GO SCHOOL", "", (0, 3, 0)),
+    ("A B C D", "X A B D D", (1, 0, 1)),
+])
+def test_score_counts(ref, hyp, sdi):
+    r = score_texts({"u": ref}, {"u": hyp})
+    assert (r.substitutions, r.deletions, r.insertions) == sdi
+    assert r.ref_words == len(ref.split()) and r.utterances == 1
+    assert r.wer == pytest.approx(sum(sdi) / len(ref.split()))
+    assert sum(sdi) == _edit_counts(ref.split(), hyp.split())[0]
+
+
+def test_corpus_wer_pools_errors_over_utterances():
+    refs = {"a": "I GO SCHOOL", "b": "YOU COME", "c": "HELLO"}
+    hyps = {"c": ["HELLO", "HELLO"], "a": ["I", "SCHOOL"], "b": ["YOU", "GO"]}  # order does not matter
+    r = score_texts(refs, hyps)
+    errors = sum(_edit_counts(refs[u].split(), hyps[u])[0] for u in refs)
+    assert (r.ref_words, r.utterances) == (6, 3)
+    assert r.wer == pytest.approx(errors / 6)
+    assert "WER 50.00%" in r.summary() and "6 reference glosses" in r.summary()
+
+
+@pytest.mark.parametrize("hyps, message", [
+    ({"a": "I"}, r"1 utterance id\(s\) missing from hyp.tsv: 'b'"),
+    ({"a": "I", "b": "GO", "z": "X"}, r"1 utterance id\(s\) in hyp.tsv but not in ref.tsv: 'z'"),
+])
+def test_missing_or_extra_ids_are_errors(hyps, message):
+    with pytest.raises(IslposeError, match=message):
+        score_texts({"a": "I", "b": "GO"}, hyps, ref_name="ref.tsv", hyp_name="hyp.tsv")
+
+
+def test_gloss_files_round_trip(tmp_path):
+    items = {"u1": ["I", "GO"], "u 2": [], "u3": ["HELLO"]}
+    path = write_glosses(items, tmp_path / "sub" / "h.tsv")
+    assert path.read_text() == "u1\tI GO\nu 2\t\nu3\tHELLO\n"
+    assert read_glosses(path) == items
+
+
+@pytest.mark.parametrize("text, message", [
+    ("u1\tA\nu1\tB\n", r"h.tsv:2: id 'u1' appears twice"),
+    ("u1 A B\n", r"h.tsv:1: expected 'id<TAB>glosses'"),
+    ("\tA B\n", r"h.tsv:1: expected 'id<TAB>glosses'"),
+])
+def test_bad_gloss_files(tmp_path, text, message):
+    (tmp_path / "h.tsv").write_text(text)
+    with pytest.raises(IslposeError, match=message):
+        read_glosses(tmp_path / "h.tsv")
+
+
+def test_references_from_a_manifest(tmp_path):
+    m = write_manifest([Utterance("a", glosses=("I", "GO"), split="dev"), Utterance("b", glosses=("X",), split="test"),
+                        Utterance("c", split="dev")], tmp_path / "m.jsonl")
+    assert read_references(m, "test") == {"b": ["X"]}
+    with pytest.raises(IslposeError, match="1 utterance\\(s\\) have no glosses, e.g. 'c'"):
+        read_references(m, "dev")
+    with pytest.raises(IslposeError, match="--split only applies to a manifest"):
+        read_references(write_glosses({"a": ["I"]}, tmp_path / "r.tsv"), "dev")
+
+
+def test_score_cli(tmp_path):
+    ref = write_glosses({"a": ["I", "GO", "SCHOOL"], "b": ["YOU", "COME"]}, tmp_path / "ref.tsv")
+    hyp = write_glosses({"b": ["YOU", "COME", "NOW"], "a": ["I", "SCHOOL"]}, tmp_path / "hyp.tsv")
+    out = tmp_path / "wer.json"
+    result = CliRunner().invoke(cli, ["score", str(ref), str(hyp), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "WER 40.00% (S=0 D=1 I=1, 5 reference glosses, 2 utterances)" in result.output
+    assert json.loads(out.read_text()) == {"wer": 0.4, "substitutions": 0, "deletions": 1, "insertions": 1,
+                                           "ref_words": 5, "utterances": 2}
+
+    short = write_glosses({"a": ["I"]}, tmp_path / "short.tsv")
+    result = CliRunner().invoke(cli, ["score", str(ref), str(short)])
+    assert result.exit_code == 1
+    assert "error: 1 utterance id(s) missing from" in result.output and "'b'" in result.output
+    result = CliRunner().invoke(cli, ["score", str(short), str(hyp)])
+    assert result.exit_code == 1 and "but not in" in result.output
+
+
+def test_score_cli_with_a_manifest_reference(tmp_path):
+    m = write_manifest([Utterance("a", glosses=("I", "GO"), split="dev"),
+                        Utterance("b", glosses=("X",), split="test")], tmp_path / "m.jsonl")
+    hyp = write_glosses({"a": ["I", "GO"]}, tmp_path / "hyp.tsv")
+    result = CliRunner().invoke(cli, ["score", str(m), str(hyp), "--split", "dev"])
+    assert result.exit_code == 0 and "WER 0.00%" in result.output

@@ -85,6 +85,18 @@ def test_validate_reports_problems(small_corpus, tmp_path):
     assert result.stderr.startswith("error: ") and "problem(s) found" in result.stderr
 
 
+def test_validate_at_the_models_frame_rate(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"id": "a", "glosses": "A B C D"}\n')
+    with FeatureStore(tmp_path / "f.h5", "w") as s:
+        s.write("a", {"pose": np.zeros((5, 66))})
+    assert _run("validate", path, tmp_path / "f.h5").exit_code == 0
+    result = _run("validate", path, tmp_path / "f.h5", "--model", "bilstm_optimized")  # 5 frames -> 3 outputs
+    assert result.exit_code == 1 and "ctc-too-short" in result.stdout
+    result = _run("validate", path, tmp_path / "f.h5", "--model", "nope")
+    assert result.exit_code == 1 and "unknown model 'nope'" in result.stderr
+
+
 def test_validate_bad_store(small_corpus, tmp_path):
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"not hdf5")

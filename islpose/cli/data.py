@@ -40,14 +40,16 @@ def vocab_build(manifest: Path, out: Path, split: str, unk: bool) -> None:
 @click.command()
 @click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("features", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--subsample", type=click.IntRange(min=1), default=1, show_default=True,
-              help="The model's temporal subsampling (2 for bilstm_optimized), for the CTC length check.")
+@click.option("--model", "model_name", default=None,
+              help="Check CTC lengths at this model's frame rate (e.g. bilstm_optimized subsamples 2x).")
+@click.option("--subsample", type=click.IntRange(min=1), default=None,
+              help="Temporal subsampling for the CTC length check, when no --model is given [default: 1].")
 @click.option("--split", "splits", multiple=True, help="Only check these splits (repeatable).")
 @click.option("--require", multiple=True, type=click.Choice(["video", "glosses", "split", "signer", "text"]),
               help="Fields every utterance must have (repeatable).")
 @click.option("--limit", type=int, default=50, show_default=True, help="Print at most this many problems.")
-def validate(manifest: Path, features: Path | None, subsample: int, splits: tuple[str, ...],
-             require: tuple[str, ...], limit: int) -> None:
+def validate(manifest: Path, features: Path | None, model_name: str | None, subsample: int | None,
+             splits: tuple[str, ...], require: tuple[str, ...], limit: int) -> None:
     """Report everything wrong with MANIFEST (and its FEATURES store, if given).
 
     Checks duplicate ids, unknown fields and split names, missing videos, and with a
@@ -56,7 +58,7 @@ def validate(manifest: Path, features: Path | None, subsample: int, splits: tupl
 
     \b
     Example:
-      islpose validate data_manifests/corpus.jsonl feats.h5 --subsample 2
+      islpose validate data_manifests/corpus.jsonl feats.h5 --model bilstm_optimized
     """
     from rich.console import Console
     from rich.table import Table
@@ -66,11 +68,17 @@ def validate(manifest: Path, features: Path | None, subsample: int, splits: tupl
     from islpose.manifests import check_against_store, check_manifest, read_manifest
     from islpose.manifests.validate import summarize
 
+    if model_name is not None:
+        if subsample is not None:
+            raise IslposeError("give --model or --subsample, not both")
+        from islpose.models import model_class
+
+        subsample = model_class(model_name).subsample
     m = read_manifest(manifest, check=False)
     problems = check_manifest(m, videos=True, require=require)
     if features is not None:
         with FeatureStore(features) as store:
-            problems += check_against_store(m, store, subsample=subsample, splits=splits or None)
+            problems += check_against_store(m, store, subsample=subsample or 1, splits=splits or None)
     console = Console(soft_wrap=True, highlight=False)
     if not problems:
         console.print(f"{manifest}: {len(m)} utterances, no problems", markup=False)

@@ -41,7 +41,8 @@ def register_model(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
     return add
 
 
-def _model_class(name: str) -> type[nn.Module]:
+def model_class(name: str) -> type[nn.Module]:
+    """The class registered as ``name`` (an unknown name is an :class:`IslposeError`)."""
     try:
         return MODELS[name]
     except KeyError:
@@ -50,7 +51,7 @@ def _model_class(name: str) -> type[nn.Module]:
 
 def model_config_class(name: str) -> type:
     """The config dataclass of model ``name``."""
-    return _model_class(name).config_class
+    return model_class(name).config_class
 
 
 def build_model(name: str, config: Any = None, *, vocab_size: int) -> nn.Module:
@@ -64,7 +65,7 @@ def build_model(name: str, config: Any = None, *, vocab_size: int) -> nn.Module:
     """
     from islpose.train.config import from_dict
 
-    cls = _model_class(name)
+    cls = model_class(name)
     if config is None or isinstance(config, Mapping):
         config = from_dict(cls.config_class, config, f"model_config of {name}")
     elif not isinstance(config, cls.config_class):
@@ -87,4 +88,5 @@ def lengths_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
 # Importing the architectures registers them.
 from islpose.models import bilstm_optimized, mobilenet_v3_1d  # noqa: E402,F401
 
-__all__ = ["MODELS", "build_model", "count_parameters", "lengths_mask", "model_config_class", "register_model"]
+__all__ = ["MODELS", "build_model", "count_parameters", "lengths_mask", "model_class", "model_config_class",
+           "register_model"]

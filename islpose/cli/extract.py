@@ -1,26 +1,154 @@
-"""``islpose extract``: placeholder until issue #3 lands."""
+"""``islpose extract`` and ``islpose featurize``: thin click commands over
+:mod:`islpose.features.extract`."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
 import click
 
-from islpose.errors import IslposeError
+
+class _RichProgress:
+    """A rich progress bar over videos with the frame count, frames/s and ETA.
+
+    It writes to a duplicate of stderr, so it keeps drawing while MediaPipe's own
+    stderr (file descriptor 2) is silenced during a video."""
+
+    def __init__(self, label: str) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+        )
+
+        self.console = Console(file=os.fdopen(os.dup(2), "w"), stderr=True)
+        self.bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("videos"),
+                            TextColumn("{task.fields[frames]:,} frames, {task.fields[rate]} frames/s"),
+                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                            console=self.console, redirect_stderr=False, redirect_stdout=False)
+        self.videos = self.bar.add_task(label, total=None, frames=0, rate="-")
+        self.frame_task = self.bar.add_task("frames", total=None, visible=False)
+
+    def __enter__(self) -> "_RichProgress":
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+        self.console.file.close()
+
+    def start(self, videos: int) -> None:
+        self.bar.update(self.videos, total=videos)
+
+    def frames(self, n: int) -> None:
+        self.bar.advance(self.frame_task, n)
+        task = self.bar.tasks[self.frame_task]
+        rate = task.speed
+        self.bar.update(self.videos, frames=int(task.completed), rate="-" if rate is None else f"{rate:.1f}")
+
+    def video(self, uid: str, status: str, frames: int, error: str | None) -> None:
+        self.bar.advance(self.videos)
+        if error:
+            self.console.print(f"[red]failed[/red] {error}", highlight=False, markup=True, soft_wrap=True)
 
 
-@click.command('extract', context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-def extract() -> None:
-    """Run MediaPipe Holistic over videos and write landmarks + features to an HDF5 store.
+class _QuietProgress:
+    """No bar: one line per failed video on stderr."""
+
+    def __enter__(self) -> "_QuietProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def start(self, videos: int) -> None:
+        pass
+
+    def frames(self, n: int) -> None:
+        pass
+
+    def video(self, uid: str, status: str, frames: int, error: str | None) -> None:
+        if error:
+            click.echo(f"failed: {error}", err=True)
+
+
+def _report(summary: Any, title: str) -> None:
+    """Prints the summary table (stdout) and the failures again (stderr); exit 1 on any failure."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for name in ("done", "skipped", "failed", "frames", "seconds", "frames/s"):
+        table.add_column(name, justify="right")
+    table.add_row(str(len(summary.done)), str(len(summary.skipped)), str(len(summary.failed)),
+                  f"{summary.frames:,}", f"{summary.seconds:.1f}", f"{summary.frames_per_second:.1f}")
+    Console().print(table)
+    if summary.failed:
+        click.echo(f"{len(summary.failed)} failed:", err=True)
+        for _, message in summary.failed:
+            click.echo(f"  {message}", err=True)
+        raise click.exceptions.Exit(1)
+
+
+@click.command("extract")
+@click.argument("inputs", nargs=-1, required=True, metavar="VIDEOS...")
+@click.argument("out", metavar="OUT.h5")
+@click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default: all cores).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where videos run: this machine, or a Ray cluster (pip install 'islpose[ray]').")
+@click.option("--overwrite", is_flag=True, help="Start OUT afresh and redo every video.")
+@click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", show_default=True,
+              help="dtype of the stored 6516-d multimodal features.")
+@click.option("--min-detection-confidence", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+@click.option("--min-tracking-confidence", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar (for logs): failures and the summary only.")
+def extract(inputs: tuple[str, ...], out: str, workers: int | None, executor: str, overwrite: bool,
+            dtype: str, min_detection_confidence: float, min_tracking_confidence: float, quiet: bool) -> None:
+    """Run MediaPipe Holistic over videos and write landmarks + features to OUT.h5.
+
+    VIDEOS are video files, folders (searched recursively for video files) or manifests
+    (.jsonl/.csv with `id` and `video`); an utterance's id is the manifest's or the file
+    name without its extension. A rerun skips videos already stored whose file is
+    unchanged (size and SHA-256), so a killed run is resumed by running it again.
+    A video that cannot be used is reported and the run goes on; the exit code is 1
+    if any video failed.
 
     \b
     Example:
       islpose extract videos/ feats.h5 --workers 4
+      islpose extract data_manifests/corpus.jsonl feats.h5 --quiet
+      RAY_ADDRESS=auto islpose extract /shared/videos/ feats.h5 --executor ray
     """
-    raise IslposeError("`islpose extract` is not implemented yet (issue #3)")
+    from islpose.features.extract import ExtractConfig, extract as run_extract
+    from islpose.features.holistic import HolisticSettings
+
+    config = ExtractConfig(workers=workers, executor=executor, overwrite=overwrite, dtype=dtype,
+                           holistic=HolisticSettings(min_detection_confidence=min_detection_confidence,
+                                                     min_tracking_confidence=min_tracking_confidence))
+    with (_QuietProgress() if quiet else _RichProgress("extract")) as progress:
+        summary = run_extract(inputs, out, config, progress)
+    _report(summary, f"islpose extract -> {out}")
 
 
-@click.command('featurize', context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-def featurize() -> None:
+@click.command("featurize")
+@click.argument("store", metavar="STORE.h5")
+@click.option("--out", "-o", default=None, metavar="OUT.h5",
+              help="Write to this new store instead of rewriting STORE in place.")
+@click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", show_default=True,
+              help="dtype of the 6516-d multimodal features.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def featurize(store: str, out: str | None, dtype: str, quiet: bool) -> None:
     """Recompute pose and multimodal features from the landmarks stored in STORE.
+
+    No MediaPipe is needed: the features are a pure function of the stored landmarks.
 
     \b
     Example:
       islpose featurize feats.h5
+      islpose featurize feats.h5 --out feats32.h5 --dtype float32
     """
-    raise IslposeError("`islpose featurize` is not implemented yet (issue #3)")
+    from islpose.features.extract import featurize as run_featurize
+
+    with (_QuietProgress() if quiet else _RichProgress("featurize")) as progress:
+        summary = run_featurize(store, out, dtype, progress)
+    _report(summary, f"islpose featurize -> {out or store}")

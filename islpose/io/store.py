@@ -13,11 +13,15 @@
 An utterance is built under ``/staging`` and moved into ``/utterances`` (a link
 operation) only once complete, then the file is flushed, so a run killed mid-write
 never leaves a half-written utterance that reads as valid; leftovers in ``/staging``
-are removed the next time the file is opened for writing.
+are removed the next time the file is opened for writing. HDF5 itself can leave torn
+metadata when killed during a flush, so writes also go through an undo journal
+(``<file>-journal``, :mod:`islpose.io.journal`) that rolls the file back to its last
+flush when it is next opened.
 """
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -25,6 +29,7 @@ import h5py
 import numpy as np
 
 from islpose.errors import StoreError
+from islpose.io.journal import JournaledFile, lock, recover
 
 FORMAT = "islpose-features"
 FORMAT_VERSION = 1
@@ -79,12 +84,23 @@ class FeatureStore:
         self.mode = mode
         if mode == "r" and not self.path.is_file():
             raise StoreError(f"{self.path}: feature store not found")
+        recover(self.path)  # undo the writes of a writer that was killed
         existed = self.path.is_file() and self.path.stat().st_size > 0 and mode != "w"
         if existed and not h5py.is_hdf5(self.path):
             raise StoreError(f"{self.path}: not an HDF5 file")
+        self._journal: JournaledFile | None = None
+        if mode != "r" and not existed:
+            self._create(metadata or {})
+            existed = True
         try:
-            self._f = h5py.File(self.path, {"r": "r", "a": "a", "w": "w"}[mode])
+            if mode == "r":
+                self._f = h5py.File(self.path, "r")
+            else:  # writes go through the undo journal (islpose/io/journal.py)
+                self._journal = JournaledFile(self.path)
+                self._f = h5py.File(self._journal, "r+")
         except OSError as exc:
+            if self._journal is not None:
+                self._journal.close()
             reason = "locked by another process" if "lock" in str(exc).lower() else str(exc)
             raise StoreError(f"{self.path}: cannot open feature store ({reason})") from exc
         try:
@@ -92,11 +108,27 @@ class FeatureStore:
                 self._check_format()
             else:
                 self._init_root(metadata or {})
-            if mode != "r" and _STAGING in self._f:
-                del self._f[_STAGING]  # leftovers of an interrupted write
+            if mode != "r":
+                if _STAGING in self._f:
+                    del self._f[_STAGING]  # leftovers of an interrupted write
+                self.flush()
         except BaseException:
-            self._f.close()
+            self.close()
             raise
+
+    def _create(self, metadata: Mapping[str, Any]) -> None:
+        """Writes an empty store beside ``path`` and renames it over ``path`` (atomic)."""
+        old = os.open(self.path, os.O_RDONLY) if self.path.exists() else None
+        try:
+            if old is not None:
+                lock(old, self.path)  # not while another process writes it
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            with h5py.File(tmp, "w") as self._f:
+                self._init_root(metadata)
+            os.replace(tmp, self.path)
+        finally:
+            if old is not None:
+                os.close(old)
 
     def _check_format(self) -> None:
         fmt = _attr(self._f.attrs.get("format"))
@@ -115,7 +147,6 @@ class FeatureStore:
         self._f.attrs.update(attrs)
         self.set_metadata(**metadata)
         self._f.require_group(_UTT)
-        self._f.flush()
 
     # ----------------------------------------------------------------- metadata
     @property
@@ -237,7 +268,7 @@ class FeatureStore:
         if uid in utterances:
             del utterances[uid]
         self._f.move(f"{_STAGING}/{uid}", f"{_UTT}/{uid}")
-        self._f.flush()
+        self.flush()
 
     def _checked(self, uid: str, name: str, arr: np.ndarray) -> np.ndarray:
         arr = np.asarray(arr)
@@ -264,15 +295,20 @@ class FeatureStore:
         self._writable()
         group = self._group(uid)
         del self._f[group.name]
-        self._f.flush()
+        self.flush()
 
     # ----------------------------------------------------------------- lifetime
     def flush(self) -> None:
+        """Writes everything to the file; what is written is kept if the process is killed."""
         self._f.flush()
+        if self._journal is not None:
+            self._journal.commit()
 
     def close(self) -> None:
         if self._f.id.valid:
             self._f.close()
+        if self._journal is not None:
+            self._journal.close()
 
     def __enter__(self) -> "FeatureStore":
         return self

@@ -1,0 +1,201 @@
+"""MediaPipe Holistic over one video: frames in, raw landmarks out.
+
+The landmark array follows SPEC.md: ``(T, 543, 4)`` float32 with rows pose 0-32, left
+hand 33-53, right hand 54-74, face 75-542 (468 points, ``refine_face_landmarks=False``)
+and columns x, y, z, visibility. "Left" and "right" hand are MediaPipe's
+``left_hand_landmarks`` / ``right_hand_landmarks``, kept as MediaPipe names them (in
+MediaPipe Holistic these are the person's own left and right hand). Only the pose has a
+visibility; the hands and the face get 1.0 in that column when detected. A component
+that is not detected in a frame is NaN in all four columns and ``presence`` is False.
+
+Frames are decoded with OpenCV (``cv2.VideoCapture``) and given to MediaPipe as RGB.
+Each video gets a fresh Holistic graph (tracking within the video, nothing carried over
+to the next one), closed when the video is done.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from islpose.errors import IslposeError
+from islpose.features.layout import NUM_LANDMARKS, SLICES
+
+# Less noise from the native libraries (set before cv2 / mediapipe are imported here).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+# A video that decodes to fewer frames than its container declares, by more than this
+# many (or 1% of them), is reported as truncated.
+TRUNCATION_TOLERANCE = 2
+
+
+class VideoError(IslposeError):
+    """A video that cannot be used (unreadable, truncated, nobody in it); the message
+    names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class HolisticSettings:
+    """The MediaPipe Holistic options (stored in the feature store's ``extractor``
+    attribute so a result can be reproduced). ``model_complexity`` 0 and 2 download their
+    models on first use, so they only work where a network is available."""
+
+    model_complexity: int = 1
+    smooth_landmarks: bool = True
+    refine_face_landmarks: bool = False
+    min_detection_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.model_complexity not in (0, 1, 2):
+            raise IslposeError(f"model_complexity must be 0, 1 or 2, not {self.model_complexity!r}")
+        if self.refine_face_landmarks:
+            raise IslposeError("refine_face_landmarks=True gives 478 face points; the store holds 468")
+        for name in ("min_detection_confidence", "min_tracking_confidence"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise IslposeError(f"{name} must be in [0, 1], not {getattr(self, name)!r}")
+
+    def to_dict(self) -> dict:
+        return {"static_image_mode": False, **asdict(self)}
+
+
+@dataclass
+class VideoLandmarks:
+    """Holistic output for one video.
+
+    Attributes:
+        landmarks: (T, 543, 4) float32, NaN where a component is missing.
+        presence: (T, 4) bool: pose, left hand, right hand, face detected.
+        fps: frame rate the container declares (0.0 when it declares none).
+        width, height: frame size in pixels, as decoded.
+    """
+
+    landmarks: np.ndarray
+    presence: np.ndarray
+    fps: float
+    width: int
+    height: int
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.landmarks)
+
+
+def mediapipe_version() -> str:
+    """The installed MediaPipe version, without importing it ('' when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mediapipe")
+    except PackageNotFoundError:
+        return ""
+
+
+def _import_mediapipe():
+    try:
+        import mediapipe as mp
+    except ImportError as exc:
+        raise IslposeError("MediaPipe is not installed: pip install 'islpose[extract]' "
+                           "(mediapipe==0.10.21)") from exc
+    return mp
+
+
+@contextlib.contextmanager
+def silenced_stderr(enabled: bool = True) -> Iterator[None]:
+    """Sends file descriptor 2 to /dev/null meanwhile: MediaPipe / TFLite log several
+    lines per graph from C++, which would flood the log of a run over thousands of videos."""
+    if not enabled:
+        yield
+        return
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _to_rows(landmark_list, out: np.ndarray, with_visibility: bool) -> None:
+    """Copies one MediaPipe NormalizedLandmarkList into ``out`` (N, 4)."""
+    points = landmark_list.landmark
+    if len(points) != len(out):
+        raise IslposeError(f"MediaPipe returned {len(points)} points where {len(out)} were expected")
+    if with_visibility:
+        out[:] = [(p.x, p.y, p.z, p.visibility) for p in points]
+    else:
+        out[:] = [(p.x, p.y, p.z, 1.0) for p in points]
+
+
+def extract_landmarks(path: str | Path, settings: HolisticSettings = HolisticSettings(),
+                      on_frames: Callable[[int], None] | None = None) -> VideoLandmarks:
+    """Runs MediaPipe Holistic on every frame of a video.
+
+    Args:
+        path: the video file.
+        settings: Holistic options.
+        on_frames: called with the number of frames just processed (progress).
+
+    Returns:
+        The landmarks (T, 543, 4), presence (T, 4), fps, width and height.
+
+    Raises:
+        VideoError: the file is missing, empty, not a video, has no decodable frame, or
+            is truncated (decodes to fewer frames than the container declares).
+    """
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: empty file (0 bytes)")
+    mp = _import_mediapipe()
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise VideoError(f"{path}: cannot be opened as a video (not a video file, or corrupt)")
+        declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        fps = fps if np.isfinite(fps) and fps > 0 else 0.0
+        rows, present = [], []
+        height = width = 0
+        with mp.solutions.holistic.Holistic(static_image_mode=False, **asdict(settings)) as holistic:
+            while True:
+                ok, frame = cap.read()  # (H, W, 3) uint8 BGR
+                if not ok:
+                    break
+                if not rows:
+                    height, width = frame.shape[:2]
+                elif frame.shape[:2] != (height, width):
+                    raise VideoError(f"{path}: frame size changes within the video "
+                                     f"({width}x{height} -> {frame.shape[1]}x{frame.shape[0]})")
+                rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                rgb.flags.writeable = False
+                result = holistic.process(rgb)
+                lm = np.full((NUM_LANDMARKS, 4), np.nan, dtype=np.float32)
+                parts = (result.pose_landmarks, result.left_hand_landmarks,
+                         result.right_hand_landmarks, result.face_landmarks)
+                for (name, rows_of), part in zip(SLICES.items(), parts):
+                    if part is not None:
+                        _to_rows(part, lm[rows_of], with_visibility=name == "pose")
+                rows.append(lm)
+                present.append([part is not None for part in parts])
+                if on_frames is not None:
+                    on_frames(1)
+    finally:
+        cap.release()
+    if not rows:
+        raise VideoError(f"{path}: no frame could be decoded (not a video, or corrupt)")
+    if declared > 0 and declared - len(rows) > max(TRUNCATION_TOLERANCE, declared // 100):
+        raise VideoError(f"{path}: truncated or corrupt: decoded {len(rows)} of the {declared} frames "
+                         "the file declares")
+    return VideoLandmarks(landmarks=np.stack(rows), presence=np.array(present, dtype=bool),
+                          fps=fps, width=int(width), height=int(height))

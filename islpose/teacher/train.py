@@ -1,0 +1,351 @@
+"""Training of the RGB video teachers behind ``islpose teacher train`` (one process, or DDP under ``torchrun``).
+
+Per optimizer update: ``grad_accum`` batches of clips (uint8 -> normalised on the device)
+-> teacher under bf16 autocast on CUDA -> hybrid CTC + label-smoothed CE loss -> backward
+(DDP gradient sync only on the last of them) -> gradient clipping -> fused AdamW on CUDA
+with separate encoder / decoder learning rates, each warmed up and cosine-decayed. After
+every epoch rank 0 measures dev WER (CTC head, greedy) and BLEU (text head, greedy, needs
+``sacrebleu``), keeps ``best.pt`` (lowest dev WER) and ``last.pt`` (resume), and stops
+early after ``patience`` epochs without a better WER.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from torch.utils.data.distributed import DistributedSampler
+
+from islpose.errors import IslposeError
+from islpose.manifests import read_manifest
+from islpose.teacher.checkpoint import read_teacher_checkpoint, rebuild, save_teacher_checkpoint
+from islpose.teacher.config import TeacherConfig
+from islpose.teacher.generate import greedy_generate
+from islpose.teacher.loss import hybrid_loss
+from islpose.teacher.models import build_teacher, load_init_weights
+from islpose.teacher.text import TextVocabulary, tokenize
+from islpose.teacher.video import VideoDataset, make_loader, normalize_frames
+from islpose.train.checkpoint import load_weights
+from islpose.train.distributed import DistContext, all_sum, broadcast, cleanup_distributed, init_distributed
+from islpose.train.loop import seed_everything, warmup_cosine
+from islpose.train.metrics import greedy_decode, word_error_rate
+from islpose.vocab import Vocabulary
+
+BLEU_HINT = "dev BLEU skipped: sacrebleu is not installed (pip install sacrebleu)"
+
+
+@dataclass
+class TeacherTrainResult:
+    """What a run reached: best dev WER (0-1) with its epoch and BLEU, epochs done,
+    ``(id, message)`` of the videos that could not be read."""
+
+    out_dir: Path
+    best_wer: float | None
+    best_epoch: int
+    best_bleu: float | None
+    last_epoch: int
+    stopped_early: bool
+    failures: list
+
+
+def train_teacher(config: TeacherConfig, manifest: str | Path, out_dir: str | Path, *, resume: bool = False,
+                  init_weights: str | Path | None = None, console: Console | None = None) -> TeacherTrainResult:
+    """Trains ``config.model`` on the manifest's ``train`` videos, selecting checkpoints on dev WER.
+
+    Args:
+        config: the run config (``load_teacher_config``).
+        manifest: utterances with ``video``, ``glosses``, ``split`` (train and dev) and, when
+            ``config.loss.ce_weight > 0``, ``text``.
+        out_dir: run folder: ``best.pt``, ``last.pt``, ``tokens.txt``, ``text_tokens.txt``,
+            ``config.yaml``, ``metrics.jsonl``, ``failures.tsv`` (unreadable videos).
+        resume: continue the run in ``out_dir`` from ``last.pt``.
+        init_weights: local pretrained weights for a new run (``load_init_weights``).
+        console: where progress and messages go (default: stderr).
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) every process calls this; rank 0 evaluates,
+    logs and writes checkpoints.
+    """
+    ctx = init_distributed(config.train.device)
+    try:
+        return TeacherTrainer(config, Path(manifest), Path(out_dir), resume, init_weights, ctx, console).fit()
+    finally:
+        cleanup_distributed(ctx)
+
+
+class TeacherTrainer:
+    """Set-up and epochs of one teacher run; :func:`train_teacher` is the entry point."""
+
+    def __init__(self, config: TeacherConfig, manifest_path: Path, out: Path, resume: bool,
+                 init_weights: str | Path | None, ctx: DistContext, console: Console | None) -> None:
+        self.config, self.tc, self.out, self.ctx, self.device = config, config.train, out, ctx, ctx.device
+        self.console = console or Console(stderr=True)
+        if resume and init_weights:
+            raise IslposeError("--init-weights starts a new run; it cannot be combined with --resume")
+        if not resume and (out / "last.pt").exists():
+            raise IslposeError(f"{out}: already holds a run (last.pt); use --resume to continue it "
+                               "or choose another --out")
+        state = self._resume_state() if resume else None
+        seed_everything(self.tc.seed)
+        train, dev = self._read_splits(manifest_path)
+        self.use_text = config.loss.ce_weight > 0
+        if state:
+            _, self.vocab, self.text_vocab = rebuild(state, out / "last.pt")
+        else:
+            self.vocab = Vocabulary(g for u in train for g in u.glosses)
+            self.text_vocab = TextVocabulary.from_texts(u.text for u in train) if self.use_text else None
+        if self.use_text:
+            limit = config.model_config.decoder.max_len
+            long = [u.id for u in train if len(self.text_vocab.encode(u.text)) > limit]
+            if long:
+                raise IslposeError(f"{manifest_path}: {len(long)} train text(s) are longer than "
+                                   f"model_config.decoder.max_len={limit} tokens, e.g. {long[0]!r}")
+        self.train_set = VideoDataset(train, config.video, gloss_vocab=self.vocab, text_vocab=self.text_vocab,
+                                      skip_errors=True)
+        self.sampler = DistributedSampler(self.train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
+                                          seed=self.tc.seed)
+        cuda = self.device.type == "cuda"
+        self.loader = make_loader(self.train_set, self.tc.batch_size, num_workers=self.tc.num_workers,
+                                  sampler=self.sampler, pin_memory=cuda)
+        self.dev = dev
+        self.dev_loader = make_loader(VideoDataset(dev, config.video, skip_errors=True), self.tc.batch_size,
+                                      num_workers=self.tc.num_workers, pin_memory=cuda) if ctx.is_main else None
+        self.amp = self.tc.amp and cuda and torch.cuda.is_bf16_supported()
+
+        self.model = build_teacher(config.model, config.model_config, vocab_size=len(self.vocab),
+                                   text_vocab_size=len(self.text_vocab) if self.use_text else 0)
+        init_note = ""
+        if init_weights:
+            loaded = load_init_weights(self.model, init_weights)
+            init_note = f", {len(loaded['loaded'])} tensors from {init_weights}"
+        self.model.to(self.device)
+        self.net = self.model
+        if ctx.distributed:
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=[self.device] if cuda else None)
+        groups = self.model.param_groups(self.tc.encoder_lr, self.tc.decoder_lr, self.tc.weight_decay)
+        self.optimizer = torch.optim.AdamW(groups, fused=True if cuda else None)
+        updates = math.ceil(len(self.loader) / self.tc.grad_accum)  # optimizer updates per epoch
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(  # one factor for every group: each keeps its own peak
+            self.optimizer, warmup_cosine(self.tc.warmup_epochs * updates, self.tc.epochs * updates))
+        self.start_epoch, self.best_wer, self.best_epoch, self.best_bleu = 1, None, 0, None
+        self.bad_epochs, self.stopped, self.failures, self.bleu_noticed = 0, False, {}, False
+        if state:
+            self._load_state(state)
+        if ctx.is_main:
+            self._prepare_out_dir(init_note)
+
+    # ------------------------------------------------------------------ set-up
+    def _read_splits(self, path: Path) -> tuple[list, list]:
+        manifest = read_manifest(path, check_videos=True)
+        splits = [manifest.split("train"), manifest.split("dev")]
+        fields = ("video", "glosses") + ("text",) * (self.config.loss.ce_weight > 0)
+        for name, utts in zip(("train", "dev"), splits):
+            if not utts:
+                raise IslposeError(f"{path}: no utterances in split {name!r} "
+                                   "(teacher training needs train, and dev for WER-based checkpoint selection)")
+            for field in fields:
+                lacking = [u.id for u in utts if not getattr(u, field)]
+                if lacking:
+                    hint = " (the text decoder learns from it; set loss.ce_weight: 0 to train the CTC head only)" \
+                        if field == "text" else ""
+                    raise IslposeError(f"{path}: {len(lacking)} {name} utterance(s) have no {field!r}, "
+                                       f"e.g. {lacking[0]!r}{hint}")
+        return splits[0], splits[1]
+
+    def _resume_state(self) -> dict:
+        last = self.out / "last.pt"
+        if not last.is_file():
+            raise IslposeError(f"{self.out}: nothing to resume (no last.pt)")
+        state = read_teacher_checkpoint(last)
+        if "training_state" not in state:
+            raise IslposeError(f"{last}: has no training state to resume from")
+        now = self.config.to_dict()
+        for key in ("model", "model_config", "video", "loss"):
+            if state["config"].get(key) != now[key]:
+                raise IslposeError(f"{last}: the run used {key} {state['config'].get(key)!r}, not {now[key]!r}")
+        return state
+
+    def _load_state(self, state: dict) -> None:
+        ts = state["training_state"]
+        load_weights(self.model, state["model_state"], self.out / "last.pt")
+        self.optimizer.load_state_dict(ts["optimizer"])
+        self.scheduler.load_state_dict(ts["scheduler"])
+        torch.set_rng_state(ts["rng"]["torch"])
+        if ts["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ts["rng"]["cuda"])
+        self.start_epoch = ts["epoch"] + 1
+        self.best_wer, self.best_epoch, self.best_bleu = ts["best_wer"], ts["best_epoch"], ts["best_bleu"]
+        self.bad_epochs, self.stopped = ts["bad_epochs"], ts["stopped"]
+
+    def _prepare_out_dir(self, init_note: str) -> None:
+        import yaml
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.vocab.save(self.out / "tokens.txt")
+        if self.text_vocab is not None:
+            self.text_vocab.save(self.out / "text_tokens.txt")
+        if self.start_epoch == 1:  # a fresh run: drop the log of a run that died before its first epoch
+            (self.out / "metrics.jsonl").unlink(missing_ok=True)
+        (self.out / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False), encoding="utf-8")
+        params = sum(p.numel() for p in self.model.parameters())
+        text = f"text vocabulary {len(self.text_vocab)}" if self.text_vocab is not None else "no text head"
+        processes = f" x {self.ctx.world_size} processes" if self.ctx.distributed else ""
+        self.console.print(
+            f"teacher {self.config.model}: {params:,} parameters{init_note}, gloss vocabulary {len(self.vocab)}, "
+            f"{text}, {len(self.train_set)} train / {len(self.dev)} dev videos, device {self.device}{processes}"
+            f"{', bf16' if self.amp else ''}", highlight=False, soft_wrap=True)
+
+    # ------------------------------------------------------------------ loop
+    def fit(self) -> TeacherTrainResult:
+        epoch = self.start_epoch - 1
+        if self.stopped or self.start_epoch > self.tc.epochs:
+            if self.ctx.is_main:
+                self.console.print(f"nothing to do: the run already ended at epoch {epoch}")
+        else:
+            for epoch in range(self.start_epoch, self.tc.epochs + 1):
+                stats = self.train_epoch(epoch)
+                if self.ctx.is_main:
+                    self._end_epoch(epoch, stats)
+                if broadcast(self.stopped, self.ctx):
+                    break
+        return TeacherTrainResult(self.out, self.best_wer, self.best_epoch, self.best_bleu, epoch,
+                                  bool(self.stopped), sorted(self.failures.items()))
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
+
+    def _frames(self, batch) -> torch.Tensor:
+        """(B, T, 3, S, S) uint8 on the device -> normalised float."""
+        return normalize_frames(batch.frames, self.config.video.mean, self.config.video.std)
+
+    def train_epoch(self, epoch: int) -> dict:
+        """One pass over the train split; returns losses, lr, time and speed (all ranks summed)."""
+        self.sampler.set_epoch(epoch)
+        self.net.train()
+        sums = torch.zeros(4, dtype=torch.float64)  # loss, ctc, ce (x clips), clips
+        frames = skipped = bad_steps = 0
+        failures: list = []
+        accum, steps = self.tc.grad_accum, len(self.loader)
+        start = time.perf_counter()
+        self.optimizer.zero_grad(set_to_none=True)
+        for i, batch in enumerate(self.loader):
+            failures += batch.failures
+            last_micro = (i + 1) % accum == 0 or i + 1 == steps
+            if batch.ids:
+                batch = batch.to(self.device, non_blocking=True)
+                sync = self.net.no_sync() if self.ctx.distributed and not last_micro else contextlib.nullcontext()
+                with sync:
+                    with self._autocast():
+                        out = self.net(self._frames(batch), batch.lengths, batch.text)
+                    loss = hybrid_loss(out, batch.targets, batch.target_lengths, batch.text, self.config.loss)
+                    (loss.loss / accum).backward()
+                n = len(batch.ids)
+                sums += torch.tensor([loss.loss.item() * n, loss.ctc.item() * n, loss.ce.item() * n, n],
+                                     dtype=torch.float64)
+                frames += int(batch.lengths.sum())
+                skipped += loss.skipped
+            if last_micro:
+                norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip or float("inf"))
+                if torch.isfinite(norm):  # the norm of the all-reduced gradients: every rank agrees
+                    self.optimizer.step()
+                else:
+                    bad_steps += 1
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scheduler.step()
+        seconds = time.perf_counter() - start
+        loss, ctc, ce, clips, frames, skipped, bad_steps = all_sum(sums.tolist() + [frames, skipped, bad_steps],
+                                                                   self.ctx)
+        failures = self._gather(failures)
+        self.failures.update(failures)
+        if clips == 0:
+            raise IslposeError(f"no train video could be read, e.g. {failures[0][0]}: {failures[0][1]}")
+        return {"train_loss": loss / clips, "train_ctc": ctc / clips, "train_ce": ce / clips,
+                "ctc_skipped": int(skipped), "bad_steps": int(bad_steps), "unreadable": len(failures),
+                "encoder_lr": self.optimizer.param_groups[0]["lr"], "time_s": seconds,
+                "clips_per_s": clips / seconds, "frames_per_s": frames / seconds}
+
+    def _gather(self, items: list) -> list:
+        if not self.ctx.distributed:
+            return items
+        lists: list = [None] * self.ctx.world_size
+        torch.distributed.all_gather_object(lists, items)
+        return [x for part in lists for x in part]
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        """Dev WER of the greedy CTC output and, with a text head, BLEU of greedy generation.
+        An unreadable dev video counts as an empty hypothesis (all its words are errors)."""
+        self.model.eval()
+        glosses, texts = {u.id: "" for u in self.dev}, {u.id: "" for u in self.dev}
+        for batch in self.dev_loader:
+            self.failures.update(batch.failures)
+            if not batch.ids:
+                continue
+            batch = batch.to(self.device, non_blocking=True)
+            frames = self._frames(batch)
+            with self._autocast():
+                out = self.model(frames, batch.lengths)
+                generated = greedy_generate(self.model, frames, batch.lengths) if self.use_text else None
+            for b, (uid, labels) in enumerate(zip(batch.ids, greedy_decode(out.log_probs.float(), out.lengths))):
+                glosses[uid] = " ".join(self.vocab.decode(labels))
+                if generated is not None:
+                    texts[uid] = self.text_vocab.decode(generated[b])
+        result = word_error_rate([" ".join(u.glosses) for u in self.dev], [glosses[u.id] for u in self.dev])
+        result["bleu"] = self._bleu([" ".join(tokenize(u.text)) for u in self.dev],
+                                    [texts[u.id] for u in self.dev]) if self.use_text else None
+        return result
+
+    def _bleu(self, references: list[str], hypotheses: list[str]) -> float | None:
+        """Corpus BLEU (0-100) with sacrebleu, or None (with a one-time notice) without it."""
+        try:
+            import sacrebleu
+        except ImportError:
+            if not self.bleu_noticed:
+                self.console.print(BLEU_HINT, highlight=False)
+                self.bleu_noticed = True
+            return None
+        return float(sacrebleu.corpus_bleu(hypotheses, [references]).score)
+
+    def _end_epoch(self, epoch: int, stats: dict) -> None:
+        dev = self.evaluate()
+        improved = self.best_wer is None or dev["wer"] < self.best_wer
+        if improved:
+            self.best_wer, self.best_epoch, self.best_bleu, self.bad_epochs = dev["wer"], epoch, dev["bleu"], 0
+        else:
+            self.bad_epochs += 1
+        self.stopped = 0 < self.tc.patience <= self.bad_epochs
+        record = {"epoch": epoch, **stats, "decoder_lr": self.optimizer.param_groups[-1]["lr"],
+                  "dev_wer": dev["wer"], "dev_bleu": dev["bleu"], "dev_substitutions": dev["substitutions"],
+                  "dev_deletions": dev["deletions"], "dev_insertions": dev["insertions"],
+                  "best_wer": self.best_wer, "best_epoch": self.best_epoch}
+        with (self.out / "metrics.jsonl").open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self.failures:
+            lines = "".join(f"{uid}\t{msg}\n" for uid, msg in sorted(self.failures.items()))
+            (self.out / "failures.tsv").write_text("id\tmessage\n" + lines, encoding="utf-8")
+        meta = {"epoch": epoch, "dev_wer": dev["wer"], "dev_bleu": dev["bleu"], "best_wer": self.best_wer,
+                "best_epoch": self.best_epoch, "train_loss": stats["train_loss"]}
+        args = (self.model, self.config, self.vocab, self.text_vocab, meta)
+        if improved:
+            save_teacher_checkpoint(self.out / "best.pt", *args)
+        rng = {"torch": torch.get_rng_state(),
+               "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+        save_teacher_checkpoint(self.out / "last.pt", *args, training_state={
+            "epoch": epoch, "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "rng": rng, "best_wer": self.best_wer, "best_epoch": self.best_epoch, "best_bleu": self.best_bleu,
+            "bad_epochs": self.bad_epochs, "stopped": self.stopped})
+        bleu = f"  BLEU {dev['bleu']:.1f}" if dev["bleu"] is not None else ""
+        notes = [f"{stats['ctc_skipped']} clip(s) too short for their glosses left out of CTC"] * bool(
+            stats["ctc_skipped"]) + [f"{stats['bad_steps']} update(s) with non-finite gradients skipped"] * bool(
+            stats["bad_steps"]) + [f"{len(self.failures)} unreadable video(s), see failures.tsv"] * bool(self.failures)
+        self.console.print(
+            f"epoch {epoch}/{self.tc.epochs}  loss {stats['train_loss']:.4f} (ctc {stats['train_ctc']:.3f}, "
+            f"ce {stats['train_ce']:.3f})  dev WER {100 * dev['wer']:.2f}%{bleu}{' *' if improved else ''}  "
+            f"(best {100 * self.best_wer:.2f}% @ {self.best_epoch})  {stats['time_s']:.1f}s  "
+            f"{stats['frames_per_s']:.0f} frames/s" + "".join(f"; {n}" for n in notes), highlight=False, soft_wrap=True)
+        if self.stopped:
+            self.console.print(f"early stop: no better dev WER for {self.bad_epochs} epochs")

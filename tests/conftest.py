@@ -9,6 +9,15 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """The tests run tiny models: one intra-op thread is faster than two and steadier
+    when the 2 cores of a CI machine are busy (seen: 40x slower steps with 2 threads)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data (real videos and .pose files); skips the test when it is absent."""

@@ -198,12 +198,7 @@ def trained_run(tmp_path_factory):
         "model_config": {"projection_dim": 32, "hidden_dim": 48, "num_layers": 2, "dropout": 0.1},
         "train": {"epochs": 25, "batch_size": 8, "warmup_epochs": 1, "lr": 3e-3, "device": "cpu",
                   "progress": False, "amp": False, "patience": 0, "seed": 0}})
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small LSTMs train faster on one thread, and other tests may share the cores
-    try:
-        train(config, corpus.store, corpus.manifest, root / "run")
-    finally:
-        torch.set_num_threads(threads)
+    train(config, corpus.store, corpus.manifest, root / "run")
     return corpus, root / "run"
 
 

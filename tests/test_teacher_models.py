@@ -21,15 +21,6 @@ NAMES = sorted(TEACHERS)
 V, VT = 7, 9  # gloss and text vocabulary sizes of the tiny models
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: intra-op threads only add contention (40x slower on a busy 2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny(name: str, **model_overrides):
     cfg = load_teacher_config(CONFIGS / f"teacher_{name}_tiny.yaml")
     data = cfg.to_dict()["model_config"]

@@ -26,14 +26,6 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TINY = {name: CONFIGS / f"teacher_{name}_tiny.yaml" for name in TEACHERS}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
     """12 rendered clips (4 train, 4 dev, 4 test) and their manifest."""

@@ -17,14 +17,6 @@ from islpose.vocab import Vocabulary
 cv2 = pytest.importorskip("cv2")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def write_video(path, num_frames: int, width: int = 48, height: int = 32, seed: int = 0):
     """A small MJPG clip whose frame i is a flat colour (i * 20) (robust to compression)."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (width, height))

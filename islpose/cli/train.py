@@ -8,24 +8,77 @@ import click
 from islpose.errors import IslposeError
 
 
+def train_options(command):
+    """Adds the options shared by ``islpose train`` and ``islpose distill`` (one definition)."""
+    options = [
+        click.option("--model", "model_name", metavar="NAME",
+                     help="bilstm_optimized or mobilenet_v3_1d (default: the config's)."),
+        click.option("--features", type=click.Path(dir_okay=False, path_type=Path), help="HDF5 feature store."),
+        click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Manifest with glosses and train/dev splits."),
+        click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+                     help="Run folder for checkpoints and logs."),
+        click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+                     help="YAML run config (e.g. configs/bilstm_optimized.yaml); options below override it."),
+        click.option("--epochs", type=int, help="Maximum epochs (may be raised when resuming)."),
+        click.option("--batch-size", type=int, help="Utterances per batch (per process under torchrun)."),
+        click.option("--lr", type=float, help="Peak learning rate."),
+        click.option("--device", help="auto, cpu, cuda or cuda:N."),
+        click.option("--seed", type=int, help="Random seed."),
+        click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt."),
+        click.option("--dry-run", is_flag=True, help="Print the model and its parameter counts, then exit."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def run_config(options: dict, distill: dict | None = None):
+    """The resolved :class:`RunConfig` of the shared options (and ``DistillConfig`` fields).
+
+    On ``--resume`` the config comes from the run's ``last.pt``; options that would change
+    the run (the model, batch size, lr, seed and the given ``distill`` values) are an error.
+    """
+    from islpose.train.config import read_yaml, resolve_config
+
+    out, config_path = options["out"], options["config_path"]
+    overrides = {k: options[k] for k in ("epochs", "batch_size", "lr", "device", "seed")}
+    if not options["resume"]:
+        yaml_data = read_yaml(config_path) if config_path else None
+        return resolve_config(options["model_name"], yaml_data, overrides, where=str(config_path or "config"),
+                              distill=distill)
+    if out is None:
+        raise IslposeError("--resume needs --out (the run folder to continue)")
+    fixed = {"--model": options["model_name"], "--config": config_path, "--batch-size": options["batch_size"],
+             "--lr": options["lr"], "--seed": options["seed"],
+             **{f"--{k.replace('_', '-')}": v for k, v in (distill or {}).items()}}
+    changed = [name for name, value in fixed.items() if value is not None]
+    if changed:
+        raise IslposeError(f"{', '.join(changed)} cannot change when resuming; the run's config is "
+                           f"{out / 'config.yaml'} (only --epochs and --device may be given)")
+    from islpose.train.checkpoint import read_checkpoint
+
+    return resolve_config(yaml_data=read_checkpoint(out / "last.pt")["config"], overrides=overrides,
+                          where=str(out / "last.pt"), distill=distill)
+
+
+def required_paths(options: dict, *names: str) -> list[Path]:
+    """The values of path options that a run needs; a usage error names the missing ones."""
+    missing = [f"--{name}" for name in names if options[name] is None]
+    if missing:
+        raise click.UsageError(f"missing option(s) {', '.join(missing)}")
+    return [options[name] for name in names]
+
+
+def report(result, out: Path) -> None:
+    if result.best_wer is not None:
+        click.echo(f"best dev WER {100 * result.best_wer:.2f}% at epoch {result.best_epoch}; "
+                   f"checkpoint {out / 'best.pt'}")
+
+
 @click.command("train")
-@click.option("--model", "model_name", metavar="NAME", help="bilstm_optimized or mobilenet_v3_1d (default: the config's).")
-@click.option("--features", type=click.Path(dir_okay=False, path_type=Path), help="HDF5 feature store.")
-@click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path),
-              help="Manifest with glosses and train/dev splits.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder for checkpoints and logs.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="YAML run config (e.g. configs/bilstm_optimized.yaml); options below override it.")
-@click.option("--epochs", type=int, help="Maximum epochs (may be raised when resuming).")
-@click.option("--batch-size", type=int, help="Utterances per batch (per process under torchrun).")
-@click.option("--lr", type=float, help="Peak learning rate.")
-@click.option("--device", help="auto, cpu, cuda or cuda:N.")
-@click.option("--seed", type=int, help="Random seed.")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt.")
-@click.option("--dry-run", is_flag=True, help="Print the model and its parameter counts, then exit.")
-def train(model_name: str | None, features: Path | None, manifest: Path | None, out: Path | None,
-          config_path: Path | None, epochs: int | None, batch_size: int | None, lr: float | None,
-          device: str | None, seed: int | None, resume: bool, dry_run: bool) -> None:
+@train_options
+def train(**options) -> None:
     """Train a CTC model (bilstm_optimized, mobilenet_v3_1d) on a feature store.
 
     Trains on the manifest's train split and reports greedy dev WER every epoch; writes
@@ -42,41 +95,17 @@ def train(model_name: str | None, features: Path | None, manifest: Path | None, 
       torchrun --nproc_per_node 4 -m islpose.cli.main train --model mobilenet_v3_1d ...
       islpose train --model mobilenet_v3_1d --manifest corpus.jsonl --dry-run
     """
-    from islpose.train.config import read_yaml, resolve_config
-
-    overrides = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "device": device, "seed": seed}
-    if resume:
-        if out is None:
-            raise IslposeError("--resume needs --out (the run folder to continue)")
-        fixed = {"--model": model_name, "--config": config_path, "--batch-size": batch_size, "--lr": lr,
-                 "--seed": seed}
-        changed = [name for name, value in fixed.items() if value is not None]
-        if changed:
-            raise IslposeError(f"{', '.join(changed)} cannot change when resuming; the run's config is "
-                               f"{out / 'config.yaml'} (only --epochs and --device may be given)")
-        from islpose.train.checkpoint import read_checkpoint
-
-        config = resolve_config(yaml_data=read_checkpoint(out / "last.pt")["config"], overrides=overrides,
-                                where=str(out / "last.pt"))
-    else:
-        yaml_data = read_yaml(config_path) if config_path else None
-        config = resolve_config(model_name, yaml_data, overrides, where=str(config_path or "config"))
-    if dry_run:
-        _dry_run(config, manifest)
+    config = run_config(options)
+    if options["dry_run"]:
+        dry_run(config, options["manifest"])
         return
-    missing = [f"--{name}" for name, value in (("features", features), ("manifest", manifest), ("out", out))
-               if value is None]
-    if missing:
-        raise click.UsageError(f"missing option(s) {', '.join(missing)}")
+    features, manifest, out = required_paths(options, "features", "manifest", "out")
     from islpose.train.loop import train as run
 
-    result = run(config, features, manifest, out, resume=resume)
-    if result.best_wer is not None:
-        click.echo(f"best dev WER {100 * result.best_wer:.2f}% at epoch {result.best_epoch}; "
-                   f"checkpoint {out / 'best.pt'}")
+    report(run(config, features, manifest, out, resume=options["resume"]), out)
 
 
-def _dry_run(config, manifest: Path | None) -> None:
+def dry_run(config, manifest: Path | None) -> None:
     """Prints the model, its parameter counts per part and the resolved config."""
     import yaml
 

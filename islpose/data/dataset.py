@@ -85,7 +85,9 @@ def collate(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
     Returns:
         ``features`` (B, T_max, D) float32 (zeros after each length), ``lengths`` (B,) long,
-        ``ids`` list[str], ``targets`` (sum L,) long (concatenated), ``target_lengths`` (B,) long.
+        ``ids`` list[str], ``targets`` (sum L,) long (concatenated), ``target_lengths`` (B,) long;
+        any other item field (an array (N, ...), e.g. ``teacher`` (T_teacher, V)) becomes
+        ``<field>`` (B, N_max, ...) float32 zero-padded and ``<field>_lengths`` (B,) long.
     """
     lengths = torch.tensor([len(item["features"]) for item in batch], dtype=torch.long)
     dim = batch[0]["features"].shape[1]
@@ -93,10 +95,18 @@ def collate(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for i, item in enumerate(batch):
         features[i, : lengths[i]] = torch.from_numpy(np.asarray(item["features"], dtype=np.float32))
     targets = [torch.as_tensor(item["targets"], dtype=torch.long) for item in batch]
-    return {
+    out = {
         "features": features,
         "lengths": lengths,
         "ids": [item["id"] for item in batch],
         "targets": torch.cat(targets) if targets else torch.zeros(0, dtype=torch.long),  # (sum L,)
         "target_lengths": torch.tensor([len(t) for t in targets], dtype=torch.long),
     }
+    for key in batch[0].keys() - {"id", "features", "targets"}:  # extra fields (distillation)
+        arrays = [np.asarray(item[key], dtype=np.float32) for item in batch]
+        sizes = torch.tensor([len(a) for a in arrays], dtype=torch.long)
+        padded = torch.zeros(len(batch), int(sizes.max()), *arrays[0].shape[1:], dtype=torch.float32)  # (B, N, ...)
+        for i, arr in enumerate(arrays):
+            padded[i, : len(arr)] = torch.from_numpy(arr)
+        out[key], out[f"{key}_lengths"] = padded, sizes
+    return out

@@ -1,10 +1,11 @@
 """Run configuration: dataclasses that YAML files map onto one to one.
 
-A run config YAML has three top-level keys::
+A run config YAML has three top-level keys, and a fourth for distillation runs::
 
     model: bilstm_optimized          # registry name (islpose.models.MODELS)
     model_config: {...}              # the model's dataclass config
     train: {...}                     # TrainConfig
+    distill: {...}                   # DistillConfig (``islpose distill`` runs only)
 
 An unknown key anywhere is an error. Values resolve in this order (later wins): the
 dataclass defaults, the model's ``train_defaults``, the YAML file, command-line options.
@@ -76,6 +77,33 @@ class TrainConfig:
 
 
 @dataclass
+class DistillConfig:
+    """Knowledge distillation from a teacher's frame posteriors (``islpose distill``).
+
+    The loss is ``CTC + alpha * temperature**2 * KL(teacher_T || student_T)``, see
+    :mod:`islpose.train.distill`.
+
+    Attributes:
+        alpha: weight of the distillation term (0 = plain CTC training).
+        temperature: softmax temperature of both distributions (> 0).
+        missing_teacher: what an utterance without teacher posteriors gets: ``error``
+            (stop before training) or ``skip`` (listed in ``skipped.tsv``, not trained on).
+    """
+
+    alpha: float = 1.0
+    temperature: float = 2.0
+    missing_teacher: str = "error"
+
+    def __post_init__(self) -> None:
+        if not (self.alpha >= 0 and self.temperature > 0):
+            raise IslposeError(f"distill config: need alpha >= 0 and temperature > 0, got alpha={self.alpha!r}, "
+                               f"temperature={self.temperature!r}")
+        if self.missing_teacher not in ("error", "skip"):
+            raise IslposeError(f"distill config: missing_teacher must be 'error' or 'skip', "
+                               f"not {self.missing_teacher!r}")
+
+
+@dataclass
 class RunConfig:
     """Everything that defines a training run (written to ``RUN_DIR/config.yaml``).
 
@@ -83,16 +111,21 @@ class RunConfig:
         model: registry name of the model.
         model_config: the model's config dataclass.
         train: training settings.
+        distill: distillation settings (``None``: plain CTC training).
     """
 
     model: str
     model_config: Any
     train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig | None = None
 
     def to_dict(self) -> dict:
         """Plain nested dicts (safe for YAML and ``torch.load(weights_only=True)``)."""
-        return {"model": self.model, "model_config": dataclasses.asdict(self.model_config),
-                "train": dataclasses.asdict(self.train)}
+        out = {"model": self.model, "model_config": dataclasses.asdict(self.model_config),
+               "train": dataclasses.asdict(self.train)}
+        if self.distill is not None:
+            out["distill"] = dataclasses.asdict(self.distill)
+        return out
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "config") -> T:
@@ -169,21 +202,26 @@ def resolve_config(
     yaml_data: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
     where: str = "config",
+    distill: Mapping[str, Any] | None = None,
 ) -> RunConfig:
     """Merges defaults, the model's train defaults, a YAML mapping and CLI overrides.
 
     Args:
         model: model name from the command line (wins over the YAML's ``model``).
-        yaml_data: the parsed YAML mapping (keys ``model``, ``model_config``, ``train``).
+        yaml_data: the parsed YAML mapping (keys ``model``, ``model_config``, ``train``,
+            ``distill``).
         overrides: ``TrainConfig`` fields from the command line; ``None`` values are ignored.
         where: name used in error messages (the YAML path).
+        distill: ``DistillConfig`` fields from the command line (``None`` values are
+            ignored); given (even empty), the run is a distillation run.
     """
     from islpose.models import MODELS, model_config_class
 
     yaml_data = dict(yaml_data or {})
-    unknown = sorted(set(yaml_data) - {"model", "model_config", "train"})
+    unknown = sorted(set(yaml_data) - {"model", "model_config", "train", "distill"})
     if unknown:
-        raise IslposeError(f"{where}: unknown key(s) {', '.join(unknown)} (known: model, model_config, train)")
+        raise IslposeError(f"{where}: unknown key(s) {', '.join(unknown)} "
+                           "(known: model, model_config, train, distill)")
     name = model or yaml_data.get("model")
     if not name:
         raise IslposeError("no model given: use --model NAME or `model:` in the config "
@@ -191,7 +229,12 @@ def resolve_config(
     model_config = from_dict(model_config_class(name), yaml_data.get("model_config"), f"{where}: model_config")
     train_data = {**getattr(MODELS[name], "train_defaults", {}), **dict(yaml_data.get("train") or {})}
     train_data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return RunConfig(name, model_config, from_dict(TrainConfig, train_data, f"{where}: train"))
+    distill_config = None
+    if distill is not None or "distill" in yaml_data:
+        distill_data = {**dict(yaml_data.get("distill") or {}),
+                        **{k: v for k, v in (distill or {}).items() if v is not None}}
+        distill_config = from_dict(DistillConfig, distill_data, f"{where}: distill")
+    return RunConfig(name, model_config, from_dict(TrainConfig, train_data, f"{where}: train"), distill_config)
 
 
 def write_yaml(config: RunConfig, path: str | Path) -> None:

@@ -8,6 +8,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, Sequence
 
 import numpy as np
 import torch
@@ -39,8 +40,21 @@ class TrainResult:
     skipped: list[Problem]
 
 
+class LossTerm(Protocol):
+    """A term added to the CTC loss, with the data it needs (e.g. :class:`islpose.train.distill.Distiller`)."""
+
+    def check(self, utterances: Sequence[Utterance], vocab: Vocabulary) -> list[Problem]:
+        """Problems of train utterances that must be skipped (or raises IslposeError)."""
+
+    def dataset(self, base: FeatureDataset) -> torch.utils.data.Dataset:
+        """The train set with the term's extra item fields (``lengths``, ``ids``, ``in_memory`` kept)."""
+
+    def __call__(self, log_probs: torch.Tensor, out_lengths: torch.Tensor, batch: dict) -> torch.Tensor:
+        """The term (a scalar) for log_probs (T', B, V) float32 and out_lengths (B,)."""
+
+
 def train(config: RunConfig, features: str | Path, manifest: str | Path, out_dir: str | Path, *,
-          resume: bool = False, console: Console | None = None) -> TrainResult:
+          resume: bool = False, console: Console | None = None, loss_term: LossTerm | None = None) -> TrainResult:
     """Trains ``config.model`` on the ``train`` split, selecting checkpoints on dev WER.
 
     Args:
@@ -51,13 +65,15 @@ def train(config: RunConfig, features: str | Path, manifest: str | Path, out_dir
             ``metrics.jsonl``, ``skipped.tsv``).
         resume: continue the run in ``out_dir`` from ``last.pt``.
         console: where progress and messages go (default: stderr).
+        loss_term: an extra loss term (distillation); ``config.distill`` runs need one.
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1) every process calls this; rank 0 evaluates,
     logs and writes checkpoints.
     """
     ctx = init_distributed(config.train.device)
     try:
-        return Trainer(config, Path(features), Path(manifest), Path(out_dir), resume, ctx, console).fit()
+        return Trainer(config, Path(features), Path(manifest), Path(out_dir), resume, ctx, console,
+                       loss_term).fit()
     finally:
         cleanup_distributed(ctx)
 
@@ -105,8 +121,11 @@ class Trainer:
     """
 
     def __init__(self, config: RunConfig, features: Path, manifest_path: Path, out: Path, resume: bool,
-                 ctx: DistContext, console: Console | None) -> None:
+                 ctx: DistContext, console: Console | None, loss_term: LossTerm | None = None) -> None:
+        if config.distill is not None and loss_term is None:
+            raise IslposeError("this run config has a `distill` section: run it with `islpose distill`")
         self.config, self.tc, self.out, self.ctx = config, config.train, out, ctx
+        self.loss_term = loss_term
         self.console = console or Console(stderr=True)
         self.device = ctx.device
         state = self._resume_state() if resume else None
@@ -129,6 +148,9 @@ class Trainer:
         model_cls = MODELS[config.model]
         with FeatureStore(features) as store:
             problems = check_against_store(manifest, store, subsample=model_cls.subsample, splits=("train", "dev"))
+        if loss_term is not None:
+            bad = {p.uid for p in problems}
+            problems += loss_term.check([u for u in splits["train"] if u.id not in bad], self.vocab)
         # Dev utterances that are too short for CTC are still decoded (and count as errors).
         self.skipped = [p for p in problems if p.kind == "no-features" or manifest[p.uid].split == "train"]
         skip = {p.uid for p in self.skipped}
@@ -138,6 +160,8 @@ class Trainer:
                                f"({len(self.skipped)} skipped, e.g. {self.skipped[0]})")
         self.train_set = FeatureDataset(features, keep["train"], self.vocab, model_cls.feature,
                                         preload_gb=self.tc.preload_gb)
+        if loss_term is not None:
+            self.train_set = loss_term.dataset(self.train_set)
         self.dev_set = FeatureDataset(features, keep["dev"], self.vocab, model_cls.feature,
                                       preload_gb=self.tc.preload_gb) if ctx.is_main else None
         self.sampler = BucketBatchSampler(self.train_set.lengths, self.tc.batch_size, bucketing=self.tc.bucketing,
@@ -173,9 +197,9 @@ class Trainer:
         if "training_state" not in state:
             raise IslposeError(f"{last}: has no training state to resume from")
         saved, now = state["config"], self.config.to_dict()
-        for key in ("model", "model_config"):
-            if saved.get(key) != now[key]:
-                raise IslposeError(f"{last}: the run used {key} {saved.get(key)!r}, not {now[key]!r}")
+        for key in ("model", "model_config", "distill"):
+            if saved.get(key) != now.get(key):
+                raise IslposeError(f"{last}: the run used {key} {saved.get(key)!r}, not {now.get(key)!r}")
         return state
 
     def _load_state(self, state: dict) -> None:
@@ -265,14 +289,16 @@ class Trainer:
                 "utt_per_s": utts_total / seconds, "frames_per_s": frames_total / seconds}
 
     def _step(self, batch: dict) -> tuple[torch.Tensor, bool]:
-        """One optimisation step; returns the batch's mean CTC loss (per target token) and whether
-        the step was taken (it is skipped when the gradients are not finite)."""
+        """One optimisation step; returns the batch's mean CTC loss (per target token, plus the
+        loss term's value) and whether the step was taken (not when the gradients are not finite)."""
         x = batch["features"].to(self.device, non_blocking=True)  # (B, T, D)
         lengths = batch["lengths"].to(self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             log_probs, out_lengths = self.net(x, lengths)  # (T', B, V), (B,)
         loss = F.ctc_loss(log_probs.float(), batch["targets"].to(self.device), out_lengths,
                           batch["target_lengths"].to(self.device), blank=0, reduction="mean", zero_infinity=True)
+        if self.loss_term is not None:
+            loss = loss + self.loss_term(log_probs.float(), out_lengths, batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip or float("inf"))

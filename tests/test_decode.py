@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from islpose import Vocabulary
 from islpose.cli.main import cli
-from islpose.decode import (DecoderConfig, build_decoder, collapse, ctc_log_likelihood, greedy_decode, read_glosses,
-                            write_glosses)
+from islpose.decode import (DecoderConfig, build_decoder, collapse, ctc_log_likelihood, greedy_decode,
+                            greedy_decode_batch, read_glosses, write_glosses)
 from islpose.decode.lm import build_lm, write_arpa
 from islpose.errors import IslposeError
 from islpose.manifests import Utterance, read_manifest, write_manifest
@@ -42,6 +42,13 @@ def _labelling_scores(lp: np.ndarray) -> dict[tuple[int, ...], float]:
         y = tuple(collapse(path))
         totals[y] = np.logaddexp(totals.get(y, -np.inf), float(lp[np.arange(T), path].sum()))
     return totals
+
+
+def test_greedy_decode_batch_respects_lengths():
+    frames = torch.tensor([[1, 1, 0, 1, 2, 2, 0, 0], [3, 0, 3, 3, 0, 0, 0, 0]])  # (B, T) best labels
+    log_probs = torch.nn.functional.one_hot(frames, 4).float().log().transpose(0, 1)  # (T, B, V)
+    assert greedy_decode_batch(log_probs, torch.tensor([8, 3])) == [[1, 1, 2], [3, 3]]
+    assert greedy_decode_batch(log_probs, torch.tensor([8, 8]))[1] == greedy_decode(log_probs[:, 1])
 
 
 @pytest.mark.parametrize("path, expected", [

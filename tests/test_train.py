@@ -16,7 +16,7 @@ from islpose.cli.main import cli
 from islpose.errors import IslposeError
 from islpose.manifests import read_manifest, write_manifest
 from islpose.models import MODELS, build_model, count_parameters
-from islpose.train import greedy_decode, load_checkpoint, resolve_config, save_checkpoint
+from islpose.train import load_checkpoint, resolve_config, save_checkpoint
 from islpose.train.checkpoint import read_checkpoint
 from islpose.train.config import read_yaml
 from islpose.train.loop import Trainer, warmup_cosine
@@ -89,12 +89,6 @@ def test_bad_configs_are_clear_errors(data, match):
 
 
 # ---------------------------------------------------------------- pieces of the loop
-def test_greedy_decode_merges_repeats_and_drops_blanks():
-    frames = torch.tensor([[1, 1, 0, 1, 2, 2, 0, 0], [3, 0, 3, 3, 0, 0, 0, 0]])  # (B, T) best labels
-    log_probs = torch.nn.functional.one_hot(frames, 4).float().log().transpose(0, 1)  # (T, B, V)
-    assert greedy_decode(log_probs, torch.tensor([8, 3])) == [[1, 1, 2], [3, 3]]
-
-
 def test_warmup_starts_at_ten_percent_then_cosine_to_zero():
     f = warmup_cosine(10, 110)
     assert f(0) == pytest.approx(0.1) and f(5) == pytest.approx(0.55) and f(10) == pytest.approx(1.0)

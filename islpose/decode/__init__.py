@@ -14,14 +14,15 @@ import importlib
 
 from islpose.decode.config import DecoderConfig
 from islpose.decode.lm import NgramLM, build_lm, manifest_sentences, read_arpa, write_arpa
-from islpose.decode.score import (ScoreResult, read_glosses, read_references, score_texts, write_glosses,
-                                  write_json)
+from islpose.decode.score import (ScoreResult, read_glosses, read_references, score_lists, score_texts,
+                                  write_glosses, write_json)
 
 _LAZY = {
     "DECODERS": "islpose.decode.decoders", "BeamSearchDecoder": "islpose.decode.decoders",
     "Decoder": "islpose.decode.decoders", "GreedyDecoder": "islpose.decode.decoders",
     "build_decoder": "islpose.decode.decoders", "collapse": "islpose.decode.greedy",
     "ctc_log_likelihood": "islpose.decode.greedy", "greedy_decode": "islpose.decode.greedy",
+    "greedy_decode_batch": "islpose.decode.greedy",
     "DecodeOutput": "islpose.decode.run", "decode_store": "islpose.decode.run",
 }
 
@@ -33,5 +34,5 @@ def __getattr__(name: str):
 
 
 __all__ = ["DecoderConfig", "NgramLM", "ScoreResult", "build_lm", "manifest_sentences", "read_arpa",
-           "read_glosses", "read_references", "score_texts", "write_arpa", "write_glosses", "write_json",
+           "read_glosses", "read_references", "score_lists", "score_texts", "write_arpa", "write_glosses", "write_json",
            *_LAZY]

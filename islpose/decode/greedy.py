@@ -43,6 +43,25 @@ def greedy_decode(log_probs: np.ndarray | torch.Tensor, blank: int = 0) -> list[
     return collapse(log_probs.argmax(axis=1), blank)  # (T,) -> (L,)
 
 
+def greedy_decode_batch(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> list[list[int]]:
+    """Best-path decoding of a padded batch (the per-epoch dev evaluation of training).
+
+    Args:
+        log_probs: (T, B, V) frame scores.
+        lengths: (B,) valid frames per utterance.
+        blank: index of the CTC blank.
+
+    Returns:
+        B label sequences (repeats merged, blanks dropped).
+    """
+    best = log_probs.argmax(dim=-1).T.cpu()  # (T, B, V) -> (B, T)
+    out = []
+    for b, n in enumerate(lengths.tolist()):
+        labels = torch.unique_consecutive(best[b, :n])
+        out.append(labels[labels != blank].tolist())
+    return out
+
+
 def ctc_log_likelihood(log_probs: np.ndarray | torch.Tensor, labellings: Sequence[Sequence[int]],
                        blank: int = 0) -> np.ndarray:
     """Exact log p(labelling | emissions), summed over all CTC alignments.

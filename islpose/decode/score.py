@@ -61,12 +61,19 @@ def score_texts(refs: Mapping[str, str | Sequence[str]], hyps: Mapping[str, str 
     ref_texts = [_words(refs[i]) for i in ids]
     if not any(ref_texts):
         raise IslposeError(f"{ref_name}: no reference glosses to score against")
+    return score_lists(ref_texts, [_words(hyps[i]) for i in ids])
+
+
+def score_lists(references: Sequence[str], hypotheses: Sequence[str]) -> ScoreResult:
+    """WER of paired space-separated gloss strings (same order, references non-empty)."""
     import jiwer
 
-    out = jiwer.process_words(ref_texts, [_words(hyps[i]) for i in ids])
-    ref_words = out.hits + out.substitutions + out.deletions
+    if len(references) != len(hypotheses):
+        raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
+    out = jiwer.process_words(list(references), list(hypotheses))
     return ScoreResult(wer=float(out.wer), substitutions=out.substitutions, deletions=out.deletions,
-                       insertions=out.insertions, ref_words=ref_words, utterances=len(ids))
+                       insertions=out.insertions, ref_words=out.hits + out.substitutions + out.deletions,
+                       utterances=len(references))
 
 
 def read_glosses(path: str | Path) -> dict[str, list[str]]:

@@ -33,7 +33,8 @@ from islpose.teacher.video import VideoDataset, make_loader, normalize_frames
 from islpose.train.checkpoint import load_weights
 from islpose.train.distributed import DistContext, all_sum, broadcast, cleanup_distributed, init_distributed
 from islpose.train.loop import seed_everything, warmup_cosine
-from islpose.train.metrics import greedy_decode, word_error_rate
+from islpose.decode.greedy import greedy_decode_batch
+from islpose.decode.score import score_lists
 from islpose.vocab import Vocabulary
 
 BLEU_HINT = "dev BLEU skipped: sacrebleu is not installed (pip install sacrebleu)"
@@ -290,11 +291,11 @@ class TeacherTrainer:
             with self._autocast():
                 out = self.model(frames, batch.lengths)
                 generated = greedy_generate(self.model, frames, batch.lengths) if self.use_text else None
-            for b, (uid, labels) in enumerate(zip(batch.ids, greedy_decode(out.log_probs.float(), out.lengths))):
+            for b, (uid, labels) in enumerate(zip(batch.ids, greedy_decode_batch(out.log_probs.float(), out.lengths))):
                 glosses[uid] = " ".join(self.vocab.decode(labels))
                 if generated is not None:
                     texts[uid] = self.text_vocab.decode(generated[b])
-        result = word_error_rate([" ".join(u.glosses) for u in self.dev], [glosses[u.id] for u in self.dev])
+        result = score_lists([" ".join(u.glosses) for u in self.dev], [glosses[u.id] for u in self.dev]).to_dict()
         result["bleu"] = self._bleu([" ".join(tokenize(u.text)) for u in self.dev],
                                     [texts[u.id] for u in self.dev]) if self.use_text else None
         return result

@@ -1,7 +1,6 @@
 """The training loop behind ``islpose train`` (single process, or DDP under ``torchrun``)."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import random
@@ -17,6 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from islpose.data import BucketBatchSampler, FeatureDataset, collate
+from islpose.decode.greedy import greedy_decode_batch
+from islpose.decode.score import score_lists
 from islpose.errors import IslposeError
 from islpose.io import FeatureStore
 from islpose.manifests import Problem, Utterance, check_against_store, read_manifest
@@ -24,7 +25,6 @@ from islpose.models import MODELS, build_model, count_parameters
 from islpose.train.checkpoint import load_weights, read_checkpoint, save_checkpoint
 from islpose.train.config import RunConfig, write_yaml
 from islpose.train.distributed import DistContext, all_sum, broadcast, cleanup_distributed, init_distributed
-from islpose.train.metrics import greedy_decode, word_error_rate
 from islpose.vocab import Vocabulary
 
 
@@ -310,16 +310,16 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict:
-        """Greedy-decodes the dev set; returns :func:`word_error_rate`'s dict."""
+        """Greedy-decodes the dev set; returns :class:`~islpose.decode.score.ScoreResult` as a dict."""
         self.model.eval()
         sampler = BucketBatchSampler(self.dev_set.lengths, self.tc.batch_size, shuffle=False)
         hyps: dict[str, str] = {}
         for batch in torch.utils.data.DataLoader(self.dev_set, batch_sampler=sampler, collate_fn=collate):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                 log_probs, out_lengths = self.model(batch["features"].to(self.device), batch["lengths"].to(self.device))
-            for uid, labels in zip(batch["ids"], greedy_decode(log_probs.float(), out_lengths)):
+            for uid, labels in zip(batch["ids"], greedy_decode_batch(log_probs.float(), out_lengths)):
                 hyps[uid] = " ".join(self.vocab.decode(labels))
-        return word_error_rate(self.dev_set.references, [hyps[uid] for uid in self.dev_set.ids])
+        return score_lists(self.dev_set.references, [hyps[uid] for uid in self.dev_set.ids]).to_dict()
 
     def _end_epoch(self, epoch: int, stats: dict) -> None:
         dev = self.evaluate()

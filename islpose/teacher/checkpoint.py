@@ -17,17 +17,16 @@ A file is a dict of plain values and tensors::
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from islpose.errors import IslposeError
 from islpose.teacher.config import TeacherConfig, teacher_config
 from islpose.teacher.text import TextVocabulary
+from islpose.train.checkpoint import read_payload, write_payload
 from islpose.vocab import Vocabulary
 
 FORMAT = "islpose-teacher-checkpoint"
@@ -61,18 +60,12 @@ def save_teacher_checkpoint(path: str | Path, model: nn.Module, config: TeacherC
     """
     from islpose import __version__
 
-    path = Path(path)
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "model_name": config.model,
                "config": config.to_dict(), "vocab": list(vocab.tokens),
                "text_vocab": list(text_vocab.tokens) if text_vocab is not None else [],
                "meta": {**meta, "islpose_version": __version__},
                "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    if training_state is not None:
-        payload["training_state"] = training_state
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
+    return write_payload(path, payload, training_state)
 
 
 def read_teacher_checkpoint(path: str | Path) -> dict:
@@ -81,27 +74,8 @@ def read_teacher_checkpoint(path: str | Path) -> dict:
     Raises:
         IslposeError: missing file, not a teacher checkpoint (e.g. a student's), or a newer format.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise IslposeError(f"{path}: checkpoint not found")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - the weights-only unpickler raises many kinds on foreign files
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise IslposeError(f"{path}: not a loadable islpose checkpoint ({first})") from None
-    kind = data.get("format") if isinstance(data, dict) else None
-    if kind == "islpose-checkpoint":
-        raise IslposeError(f"{path}: a student checkpoint ({data.get('model_name')!r}), not a teacher checkpoint")
-    if kind != FORMAT:
-        raise IslposeError(f"{path}: not an islpose teacher checkpoint")
-    version = data.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise IslposeError(f"{path}: teacher checkpoint format version {version!r} is not supported "
-                           f"(this islpose reads <= {FORMAT_VERSION})")
-    missing = [k for k in ("model_name", "config", "vocab", "text_vocab", "meta", "model_state") if k not in data]
-    if missing:
-        raise IslposeError(f"{path}: teacher checkpoint lacks {', '.join(missing)}")
-    return data
+    return read_payload(path, FORMAT, FORMAT_VERSION,
+                        ("model_name", "config", "vocab", "text_vocab", "meta", "model_state"))
 
 
 def rebuild(data: dict, path: str | Path) -> tuple[TeacherConfig, Vocabulary, TextVocabulary | None]:

@@ -26,6 +26,8 @@ from islpose.vocab import Vocabulary
 
 FORMAT = "islpose-checkpoint"
 FORMAT_VERSION = 1
+# Every checkpoint format islpose writes, for messages when one is given where another is expected.
+KINDS = {FORMAT: "a student checkpoint", "islpose-teacher-checkpoint": "a teacher checkpoint"}
 
 
 @dataclass
@@ -61,18 +63,53 @@ def save_checkpoint(path: str | Path, model: nn.Module, vocab: Vocabulary, confi
     """
     from islpose import __version__
 
-    path = Path(path)
     payload = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "model_name": config["model"], "config": config,
         "vocab": list(vocab.tokens), "meta": {**meta, "islpose_version": __version__},
         "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
+    return write_payload(path, payload, training_state)
+
+
+def write_payload(path: str | Path, payload: dict, training_state: dict | None = None) -> Path:
+    """``torch.save`` of a checkpoint dict, atomically (temporary file, then rename)."""
+    path = Path(path)
     if training_state is not None:
-        payload["training_state"] = training_state
+        payload = {**payload, "training_state": training_state}
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)
     return path
+
+
+def read_payload(path: str | Path, fmt: str, version: int, required: tuple[str, ...],
+                 map_location: Any = "cpu") -> dict:
+    """Loads a checkpoint dict safely (``torch.load(weights_only=True)``) and checks its format.
+
+    Raises:
+        IslposeError: missing file, not loadable, another format (named when islpose
+            knows it), a newer version, or missing keys.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise IslposeError(f"{path}: checkpoint not found")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - the weights-only unpickler raises many kinds on foreign files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise IslposeError(f"{path}: not a loadable islpose checkpoint ({first})") from None
+    kind = data.get("format") if isinstance(data, dict) else None
+    if kind != fmt:
+        found = f"{KINDS[kind]} ({data.get('model_name')!r})" if kind in KINDS else "not an islpose checkpoint"
+        raise IslposeError(f"{path}: {found}, expected {KINDS[fmt]}")
+    found_version = data.get("format_version")
+    if not isinstance(found_version, int) or found_version > version:
+        raise IslposeError(f"{path}: checkpoint format version {found_version!r} is not supported "
+                           f"(this islpose reads <= {version})")
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise IslposeError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    return data
 
 
 def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
@@ -81,24 +118,8 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
     Raises:
         IslposeError: missing file, not a (safe) islpose checkpoint, or a newer format.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise IslposeError(f"{path}: checkpoint not found")
-    try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # the weights-only unpickler raises many kinds on foreign files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise IslposeError(f"{path}: not a loadable islpose checkpoint ({first})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise IslposeError(f"{path}: not an islpose checkpoint")
-    version = data.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise IslposeError(f"{path}: checkpoint format version {version!r} is not supported "
-                           f"(this islpose reads <= {FORMAT_VERSION})")
-    missing = [k for k in ("model_name", "config", "vocab", "meta", "model_state") if k not in data]
-    if missing:
-        raise IslposeError(f"{path}: checkpoint lacks {', '.join(missing)}")
-    return data
+    return read_payload(path, FORMAT, FORMAT_VERSION, ("model_name", "config", "vocab", "meta", "model_state"),
+                        map_location)
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> Checkpoint:

@@ -236,3 +236,21 @@ def test_existing_run_is_not_overwritten_and_student_checkpoints_are_refused(vid
                               {"model": "bilstm_optimized"}, {})
     result = invoke("export", "--checkpoint", student, "--manifest", manifest, "--out", tmp_path / "p.h5")
     assert result.exit_code == 1 and "a student checkpoint" in result.output
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes(videos, tmp_path):
+    """`torchrun --nproc_per_node 2` (gloo): both ranks train, rank 0 logs and checkpoints once per epoch."""
+    import os
+    import subprocess
+
+    _, manifest = videos
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "islpose.cli.main", "teacher", *map(str, train_args(manifest, run)), "--device", "cpu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "x 2 processes" in proc.stdout + proc.stderr
+    assert [r["epoch"] for r in metrics(run)] == [1, 2]
+    assert load_teacher_checkpoint(run / "best.pt").meta["epoch"] in (1, 2)

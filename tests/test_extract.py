@@ -335,13 +335,10 @@ def test_local_pool_streams_frames_and_survives_a_dead_worker():
         assert dict(ex.map_unordered(square, [6], None)) == {6: 36}  # the pool was rebuilt
 
 
-def test_ray_executor_without_ray_names_the_extra():
-    try:
-        import ray  # noqa: F401
-        pytest.skip("ray is installed")
-    except ImportError:
-        pass
+def test_ray_executor_without_ray_names_the_extra(monkeypatch):
     from islpose.features.executors import make_executor
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
 
     with pytest.raises(IslposeError, match=r"pip install 'islpose\[ray\]'"):
         make_executor("ray")
@@ -388,3 +385,20 @@ def test_featurize_recomputes_features_from_landmarks(fake_videos, tmp_path, in_
             feats = compute_features(lm, pr, 640, 480, np.float32)
             np.testing.assert_array_equal(store.read(uid, "pose"), feats["pose"])
             np.testing.assert_array_equal(store.read(uid, "multimodal"), feats["multimodal"])
+
+
+@pytest.mark.slow
+def test_ray_executor_gives_the_same_store_as_local_workers(shared_data, tmp_path):
+    """`--executor ray` on a local Ray instance runs the same per-video task as the process pool."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'islpose[ray]')")
+    clip = shared_data / "videos" / "studio_signer_9frames.mp4"
+    stores = {}
+    for executor in ("local", "ray"):
+        stores[executor] = tmp_path / f"{executor}.h5"
+        result = CliRunner().invoke(cli, ["extract", str(clip), str(stores[executor]), "--executor", executor,
+                                          "--workers", "1", "--quiet"])
+        assert result.exit_code == 0, result.output
+    with FeatureStore(stores["local"]) as a, FeatureStore(stores["ray"]) as b:
+        assert a.ids() == b.ids() == ["studio_signer_9frames"]
+        for name in ("landmarks", "presence", "pose", "multimodal"):
+            np.testing.assert_array_equal(a.read("studio_signer_9frames", name), b.read("studio_signer_9frames", name))

@@ -191,7 +191,8 @@ class RayExecutor(Executor):
         except ImportError as exc:
             raise IslposeError("--executor ray needs Ray: pip install 'islpose[ray]'") from exc
         self._ray = ray
-        if not ray.is_initialized():
+        self._started = not ray.is_initialized()  # ours to shut down
+        if self._started:
             ray.init(address=os.environ.get("RAY_ADDRESS"), ignore_reinit_error=True)
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._remote = ray.remote(num_cpus=1)(_ray_call)
@@ -214,6 +215,11 @@ class RayExecutor(Executor):
                 except Exception as exc:  # noqa: BLE001 - ray.exceptions.RayError and task errors
                     result = exc
                 yield task, result
+
+    def close(self) -> None:
+        if self._started:
+            self._ray.shutdown()
+            self._started = False
 
 
 EXECUTORS: dict[str, type[Executor]] = {"local": LocalExecutor, "ray": RayExecutor}

@@ -291,12 +291,36 @@ def test_clean_teacher_improves_a_noisy_student_over_plain_ctc(tmp_path):
 
 
 @pytest.mark.slow
-def test_recipe_runs_the_whole_chain_on_tiny_settings(tmp_path):
+@pytest.mark.parametrize("teacher", ["video", "pose"])
+def test_recipe_runs_the_whole_chain_on_tiny_settings(teacher, tmp_path):
+    """pipelines/recipes/distill_synthetic.py --tiny: about 15 s per teacher on one thread."""
+    pytest.importorskip("cv2")
     proc = subprocess.run([sys.executable, str(REPO / "pipelines" / "recipes" / "distill_synthetic.py"), "--tiny",
-                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+                           "--teacher", teacher, "--device", "cpu", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for step in ("islpose train", "islpose distill", "islpose decode", "islpose score"):
-        assert f"$ {step}" in proc.stdout
+    steps = ["teacher train", "teacher export"] if teacher == "video" else ["train"]
+    for step in steps + ["distill", "decode", "score"]:
+        assert f"$ islpose {step} " in proc.stdout, step
+    manifest = tmp_path / "noisy" / "corpus.jsonl"
+    if teacher == "video":
+        videos = read_manifest(tmp_path / "videos" / "videos.jsonl")
+        assert all((tmp_path / "videos" / u.video).is_file() for u in videos)
+    # The teacher exported posteriors of every train and dev utterance over the students' vocabulary.
+    from islpose.teacher.export import teacher_vocab
+
+    with FeatureStore(tmp_path / "posteriors.h5") as store:
+        assert teacher_vocab(store) == Vocabulary.load(tmp_path / "teacher" / "tokens.txt")
+        assert teacher_vocab(store) == Vocabulary.load(tmp_path / "distilled" / "tokens.txt")
+        assert {u.id for u in read_manifest(manifest) if u.split in ("train", "dev")} <= set(store.ids())
     results = json.loads((tmp_path / "results.json").read_text())
-    assert set(results) == {"distilled", "plain"} and all(wer >= 0 for wer in results.values())
+    assert results["teacher"] == teacher and set(results["test_wer"]) == {"distilled", "plain"}
+    for name, wer in results["test_wer"].items():
+        assert (tmp_path / name / "best.pt").is_file()
+        # The recipe's numbers are what `islpose score` says about its hypotheses.
+        score = run("score", manifest, tmp_path / name / "test.hyp.tsv", "--split", "test",
+                    "--json", tmp_path / f"{name}.json")
+        assert score.exit_code == 0, score.output
+        assert score.output.strip() in proc.stdout
+        assert json.loads((tmp_path / f"{name}.json").read_text())["wer"] == wer
+        assert f"{name} {100 * wer:.2f}%" in proc.stdout

@@ -322,9 +322,13 @@ def _worker_init(_: int) -> None:
 def make_loader(dataset: VideoDataset, batch_size: int, *, num_workers: int = 0, shuffle: bool = False,
                 sampler: Any = None, pin_memory: bool = False, prefetch_factor: int = 4,
                 drop_last: bool = False) -> DataLoader:
-    """A DataLoader that decodes in ``num_workers`` processes (persistent, so caches survive epochs)."""
-    extra = {"prefetch_factor": prefetch_factor, "persistent_workers": True,
-             "worker_init_fn": _worker_init} if num_workers > 0 else {}
+    """A DataLoader that decodes in ``num_workers`` processes (persistent, so caches survive epochs).
+
+    Workers are spawned, not forked: OpenCV's thread pool does not survive ``fork`` (a
+    forked worker of a process that already used cv2 deadlocks in its first cv2 call).
+    """
+    extra = {"prefetch_factor": prefetch_factor, "persistent_workers": True, "worker_init_fn": _worker_init,
+             "multiprocessing_context": "spawn"} if num_workers > 0 else {}
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
                       num_workers=num_workers, collate_fn=VideoCollate(dataset.config.buckets),
                       pin_memory=pin_memory, drop_last=drop_last, **extra)

@@ -10,7 +10,71 @@ BLANK = "<blank>"
 UNK = "<unk>"
 
 
-class Vocabulary:
+class TokenList:
+    """An immutable token list and its index, read from and written to a token file (one
+    token per line, line number = index). Both directions come from the one list, so a
+    token can never be missing from either. Subclasses name the tokens that must come
+    first (``prefix``)."""
+
+    prefix: tuple[str, ...] = ()
+
+    def _set_tokens(self, tokens: Sequence[str]) -> None:
+        for i, tok in enumerate(tokens):
+            if not tok or any(c.isspace() for c in tok):
+                raise VocabularyError(f"token {i} ({tok!r}) is empty or contains whitespace")
+        if tuple(tokens[:len(self.prefix)]) != self.prefix:
+            first = "first token" if len(self.prefix) == 1 else "first tokens"
+            raise VocabularyError(f"the {first} must be {', '.join(map(repr, self.prefix))}")
+        index = {tok: i for i, tok in enumerate(tokens)}
+        if len(index) != len(tokens):
+            dup = sorted({t for t in tokens if tokens.count(t) > 1})
+            raise VocabularyError(f"duplicate tokens: {', '.join(dup[:5])}")
+        self._tokens: tuple[str, ...] = tuple(tokens)
+        self._index: dict[str, int] = index
+
+    @classmethod
+    def from_tokens(cls, tokens: Sequence[str]):
+        """Exactly this token order (starting with :attr:`prefix`)."""
+        vocab = cls.__new__(cls)
+        vocab._set_tokens(list(tokens))
+        return vocab
+
+    @classmethod
+    def load(cls, path: str | Path):
+        """Reads a token file: one token per line, line number = index."""
+        path = Path(path)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise VocabularyError(f"{path}: cannot read token file ({exc.strerror or exc})") from exc
+        try:
+            return cls.from_tokens(lines)
+        except VocabularyError as exc:
+            raise VocabularyError(f"{path}: {exc}") from None
+
+    def save(self, path: str | Path) -> None:
+        """Writes the token file: one token per line, line number = index."""
+        Path(path).write_text("\n".join(self._tokens) + "\n", encoding="utf-8")
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """All tokens in index order."""
+        return self._tokens
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self._index
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._tokens == self._tokens
+
+    def __hash__(self) -> int:
+        return hash(self._tokens)
+
+
+class Vocabulary(TokenList):
     """Maps glosses to CTC label indices and back.
 
     ``<blank>`` is index 0 (CTC blank, also used as padding), ``<unk>`` is index 1 when
@@ -25,32 +89,14 @@ class Vocabulary:
         ['I', 'GO', 'SCHOOL']
     """
 
+    prefix = (BLANK,)
+
     def __init__(self, glosses: Iterable[str] = (), *, unk: bool = True) -> None:
         glosses = set(glosses)
         for special in (BLANK, UNK):
             glosses.discard(special)
         tokens = [BLANK] + ([UNK] if unk else []) + sorted(glosses)
         self._set_tokens(tokens)
-
-    def _set_tokens(self, tokens: Sequence[str]) -> None:
-        for i, tok in enumerate(tokens):
-            if not tok or any(c.isspace() for c in tok):
-                raise VocabularyError(f"token {i} ({tok!r}) is empty or contains whitespace")
-        if not tokens or tokens[0] != BLANK:
-            raise VocabularyError(f"the first token must be {BLANK!r}")
-        index = {tok: i for i, tok in enumerate(tokens)}
-        if len(index) != len(tokens):
-            dup = sorted({t for t in tokens if tokens.count(t) > 1})
-            raise VocabularyError(f"duplicate tokens: {', '.join(dup[:5])}")
-        self._tokens: tuple[str, ...] = tuple(tokens)
-        self._index: dict[str, int] = index
-
-    @classmethod
-    def from_tokens(cls, tokens: Sequence[str]) -> "Vocabulary":
-        """Builds a vocabulary with exactly this token order (``tokens[0]`` must be ``<blank>``)."""
-        vocab = cls.__new__(cls)
-        vocab._set_tokens(list(tokens))
-        return vocab
 
     @classmethod
     def from_manifest(cls, path: str | Path, split: str | None = "train", *, unk: bool = True) -> "Vocabulary":
@@ -65,28 +111,6 @@ class Vocabulary:
         if missing:
             raise VocabularyError(f"{path}: {len(missing)} utterance(s) have no glosses, e.g. {missing[0]!r}")
         return cls((g for u in utts for g in u.glosses), unk=unk)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Vocabulary":
-        """Reads a ``tokens.txt`` file: one token per line, line number = index."""
-        path = Path(path)
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise VocabularyError(f"{path}: cannot read token file ({exc.strerror or exc})") from exc
-        try:
-            return cls.from_tokens(lines)
-        except VocabularyError as exc:
-            raise VocabularyError(f"{path}: {exc}") from exc
-
-    def save(self, path: str | Path) -> None:
-        """Writes ``tokens.txt``: one token per line, line number = index."""
-        Path(path).write_text("\n".join(self._tokens) + "\n", encoding="utf-8")
-
-    @property
-    def tokens(self) -> tuple[str, ...]:
-        """All tokens in index order."""
-        return self._tokens
 
     @property
     def blank_id(self) -> int:
@@ -130,23 +154,11 @@ class Vocabulary:
             out.append(self._tokens[i])
         return out
 
-    def __len__(self) -> int:
-        return len(self._tokens)
-
-    def __contains__(self, token: object) -> bool:
-        return token in self._index
-
     def __getitem__(self, token: str) -> int:
         try:
             return self._index[token]
         except KeyError:
             raise VocabularyError(f"gloss {token!r} is not in the vocabulary") from None
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Vocabulary) and other._tokens == self._tokens
-
-    def __hash__(self) -> int:
-        return hash(self._tokens)
 
     def __repr__(self) -> str:
         return f"Vocabulary({len(self)} tokens, unk={self.unk_id is not None})"

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 from islpose.errors import VocabularyError
+from islpose.vocab import TokenList
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
@@ -28,26 +29,15 @@ def tokenize(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-class TextVocabulary:
+class TextVocabulary(TokenList):
     """Word <-> index map of the text decoder: ``<pad>`` 0, ``<bos>`` 1, ``<eos>`` 2, ``<unk>`` 3,
     then the words in sorted order."""
 
+    prefix = SPECIALS
     pad_id, bos_id, eos_id, unk_id = 0, 1, 2, 3
 
     def __init__(self, words: Iterable[str] = ()) -> None:
         self._set_tokens(list(SPECIALS) + sorted(set(words) - set(SPECIALS)))
-
-    def _set_tokens(self, tokens: Sequence[str]) -> None:
-        if tuple(tokens[:4]) != SPECIALS:
-            raise VocabularyError(f"a text vocabulary must start with {', '.join(SPECIALS)}")
-        for i, tok in enumerate(tokens):
-            if not tok or any(c.isspace() for c in tok):
-                raise VocabularyError(f"text token {i} ({tok!r}) is empty or contains whitespace")
-        index = {tok: i for i, tok in enumerate(tokens)}
-        if len(index) != len(tokens):
-            raise VocabularyError("duplicate tokens in the text vocabulary")
-        self._tokens = tuple(tokens)
-        self._index = index
 
     @classmethod
     def from_texts(cls, texts: Iterable[str], min_count: int = 1) -> "TextVocabulary":
@@ -71,34 +61,6 @@ class TextVocabulary:
             raise VocabularyError(f"{path}: no utterance of split {split!r} has a 'text' field")
         return cls.from_texts(texts, min_count)
 
-    @classmethod
-    def from_tokens(cls, tokens: Sequence[str]) -> "TextVocabulary":
-        """Exactly this token order (the four special tokens first)."""
-        vocab = cls.__new__(cls)
-        vocab._set_tokens(list(tokens))
-        return vocab
-
-    @classmethod
-    def load(cls, path: str | Path) -> "TextVocabulary":
-        """Reads a token file: one token per line, line number = index."""
-        path = Path(path)
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise VocabularyError(f"{path}: cannot read text token file ({exc.strerror or exc})") from exc
-        try:
-            return cls.from_tokens(lines)
-        except VocabularyError as exc:
-            raise VocabularyError(f"{path}: {exc}") from None
-
-    def save(self, path: str | Path) -> None:
-        """Writes one token per line (line number = index)."""
-        Path(path).write_text("\n".join(self._tokens) + "\n", encoding="utf-8")
-
-    @property
-    def tokens(self) -> tuple[str, ...]:
-        return self._tokens
-
     def encode(self, text: str, *, bos: bool = True, eos: bool = True) -> list[int]:
         """Text -> indices, unknown words -> ``<unk>``, optionally framed by ``<bos>``/``<eos>``."""
         ids = [self._index.get(w, self.unk_id) for w in tokenize(text)]
@@ -116,15 +78,6 @@ class TextVocabulary:
             if i not in (self.pad_id, self.bos_id):
                 words.append(self._tokens[i])
         return " ".join(words)
-
-    def __len__(self) -> int:
-        return len(self._tokens)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, TextVocabulary) and other._tokens == self._tokens
-
-    def __hash__(self) -> int:
-        return hash(self._tokens)
 
     def __repr__(self) -> str:
         return f"TextVocabulary({len(self)} tokens)"

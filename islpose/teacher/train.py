@@ -11,7 +11,6 @@ early after ``patience`` epochs without a better WER.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ import torch
 from rich.console import Console
 from torch.utils.data.distributed import DistributedSampler
 
+from islpose.decode.greedy import greedy_decode_batch
+from islpose.decode.score import score_lists
 from islpose.errors import IslposeError
 from islpose.manifests import read_manifest
 from islpose.teacher.checkpoint import read_teacher_checkpoint, rebuild, save_teacher_checkpoint
@@ -31,10 +32,8 @@ from islpose.teacher.models import build_teacher, load_init_weights
 from islpose.teacher.text import TextVocabulary, tokenize
 from islpose.teacher.video import VideoDataset, make_loader, normalize_frames
 from islpose.train.checkpoint import load_weights
-from islpose.train.distributed import DistContext, all_sum, broadcast, cleanup_distributed, init_distributed
-from islpose.train.loop import seed_everything, warmup_cosine
-from islpose.decode.greedy import greedy_decode_batch
-from islpose.decode.score import score_lists
+from islpose.train.distributed import DistContext, all_sum, cleanup_distributed, init_distributed
+from islpose.train.loop import EpochLoop, rng_state, seed_everything, set_rng_state, warmup_cosine
 from islpose.vocab import Vocabulary
 
 BLEU_HINT = "dev BLEU skipped: sacrebleu is not installed (pip install sacrebleu)"
@@ -78,7 +77,7 @@ def train_teacher(config: TeacherConfig, manifest: str | Path, out_dir: str | Pa
         cleanup_distributed(ctx)
 
 
-class TeacherTrainer:
+class TeacherTrainer(EpochLoop):
     """Set-up and epochs of one teacher run; :func:`train_teacher` is the entry point."""
 
     def __init__(self, config: TeacherConfig, manifest_path: Path, out: Path, resume: bool,
@@ -175,9 +174,7 @@ class TeacherTrainer:
         load_weights(self.model, state["model_state"], self.out / "last.pt")
         self.optimizer.load_state_dict(ts["optimizer"])
         self.scheduler.load_state_dict(ts["scheduler"])
-        torch.set_rng_state(ts["rng"]["torch"])
-        if ts["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(ts["rng"]["cuda"])
+        set_rng_state(ts["rng"])
         self.start_epoch = ts["epoch"] + 1
         self.best_wer, self.best_epoch, self.best_bleu = ts["best_wer"], ts["best_epoch"], ts["best_bleu"]
         self.bad_epochs, self.stopped = ts["bad_epochs"], ts["stopped"]
@@ -201,18 +198,7 @@ class TeacherTrainer:
             f"{', bf16' if self.amp else ''}", highlight=False, soft_wrap=True)
 
     # ------------------------------------------------------------------ loop
-    def fit(self) -> TeacherTrainResult:
-        epoch = self.start_epoch - 1
-        if self.stopped or self.start_epoch > self.tc.epochs:
-            if self.ctx.is_main:
-                self.console.print(f"nothing to do: the run already ended at epoch {epoch}")
-        else:
-            for epoch in range(self.start_epoch, self.tc.epochs + 1):
-                stats = self.train_epoch(epoch)
-                if self.ctx.is_main:
-                    self._end_epoch(epoch, stats)
-                if broadcast(self.stopped, self.ctx):
-                    break
+    def _result(self, epoch: int) -> TeacherTrainResult:
         return TeacherTrainResult(self.out, self.best_wer, self.best_epoch, self.best_bleu, epoch,
                                   bool(self.stopped), sorted(self.failures.items()))
 
@@ -313,18 +299,14 @@ class TeacherTrainer:
 
     def _end_epoch(self, epoch: int, stats: dict) -> None:
         dev = self.evaluate()
-        improved = self.best_wer is None or dev["wer"] < self.best_wer
+        improved = self._track(dev["wer"], epoch)
         if improved:
-            self.best_wer, self.best_epoch, self.best_bleu, self.bad_epochs = dev["wer"], epoch, dev["bleu"], 0
-        else:
-            self.bad_epochs += 1
-        self.stopped = 0 < self.tc.patience <= self.bad_epochs
+            self.best_bleu = dev["bleu"]
         record = {"epoch": epoch, **stats, "decoder_lr": self.optimizer.param_groups[-1]["lr"],
                   "dev_wer": dev["wer"], "dev_bleu": dev["bleu"], "dev_substitutions": dev["substitutions"],
                   "dev_deletions": dev["deletions"], "dev_insertions": dev["insertions"],
                   "best_wer": self.best_wer, "best_epoch": self.best_epoch}
-        with (self.out / "metrics.jsonl").open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        self._log(record)
         if self.failures:
             lines = "".join(f"{uid}\t{msg}\n" for uid, msg in sorted(self.failures.items()))
             (self.out / "failures.tsv").write_text("id\tmessage\n" + lines, encoding="utf-8")
@@ -333,11 +315,9 @@ class TeacherTrainer:
         args = (self.model, self.config, self.vocab, self.text_vocab, meta)
         if improved:
             save_teacher_checkpoint(self.out / "best.pt", *args)
-        rng = {"torch": torch.get_rng_state(),
-               "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
         save_teacher_checkpoint(self.out / "last.pt", *args, training_state={
             "epoch": epoch, "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-            "rng": rng, "best_wer": self.best_wer, "best_epoch": self.best_epoch, "best_bleu": self.best_bleu,
+            "rng": rng_state(), "best_wer": self.best_wer, "best_epoch": self.best_epoch, "best_bleu": self.best_bleu,
             "bad_epochs": self.bad_epochs, "stopped": self.stopped})
         bleu = f"  BLEU {dev['bleu']:.1f}" if dev["bleu"] is not None else ""
         notes = [f"{stats['ctc_skipped']} clip(s) too short for their glosses left out of CTC"] * bool(

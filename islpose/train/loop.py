@@ -97,7 +97,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _rng_state() -> dict:
+def rng_state() -> dict:
+    """Python, numpy, torch and CUDA RNG states (for an exact resume)."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     return {"python": random.getstate(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss,
                                                    cached],
@@ -105,7 +106,8 @@ def _rng_state() -> dict:
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 
 
-def _set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict) -> None:
+    """Restores what :func:`rng_state` returned."""
     random.setstate(state["python"])
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
@@ -114,7 +116,48 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-class Trainer:
+class EpochLoop:
+    """The epoch loop, early stopping on dev WER and the metrics log, shared by the
+    students' :class:`Trainer` and the teacher's trainer.
+
+    A subclass sets ``tc`` (``epochs``, ``patience``), ``ctx``, ``console``, ``out``,
+    ``start_epoch``, ``best_wer``, ``best_epoch``, ``bad_epochs`` and ``stopped``, and
+    defines ``train_epoch(epoch) -> stats``, ``_end_epoch(epoch, stats)`` (rank 0: evaluate,
+    :meth:`_track`, :meth:`_log`, checkpoints) and ``_result(last_epoch)``.
+    """
+
+    def fit(self):
+        """Trains from ``start_epoch`` until ``tc.epochs`` or early stopping."""
+        epoch = self.start_epoch - 1
+        if self.stopped or self.start_epoch > self.tc.epochs:
+            if self.ctx.is_main:
+                self.console.print(f"nothing to do: the run already ended at epoch {epoch}")
+        else:
+            for epoch in range(self.start_epoch, self.tc.epochs + 1):
+                stats = self.train_epoch(epoch)
+                if self.ctx.is_main:
+                    self._end_epoch(epoch, stats)
+                if broadcast(self.stopped, self.ctx):
+                    break
+        return self._result(epoch)
+
+    def _track(self, wer: float, epoch: int) -> bool:
+        """Records this epoch's dev WER; returns whether it is the best so far."""
+        improved = self.best_wer is None or wer < self.best_wer
+        if improved:
+            self.best_wer, self.best_epoch, self.bad_epochs = wer, epoch, 0
+        else:
+            self.bad_epochs += 1
+        self.stopped = 0 < self.tc.patience <= self.bad_epochs
+        return improved
+
+    def _log(self, record: dict) -> None:
+        """Appends one epoch's record to ``metrics.jsonl``."""
+        with (self.out / "metrics.jsonl").open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
+class Trainer(EpochLoop):
     """Set-up and epochs of one run; :func:`train` is the entry point (benchmarks drive epochs directly).
 
     Args: as :func:`train`, plus ``ctx``, the :class:`DistContext` of this process.
@@ -207,7 +250,7 @@ class Trainer:
         load_weights(self.model, state["model_state"], self.out / "last.pt")
         self.optimizer.load_state_dict(ts["optimizer"])
         self.scheduler.load_state_dict(ts["scheduler"])
-        _set_rng_state(ts["rng"])
+        set_rng_state(ts["rng"])
         self.start_epoch = ts["epoch"] + 1
         self.best_wer, self.best_epoch, self.bad_epochs = ts["best_wer"], ts["best_epoch"], ts["bad_epochs"]
         self.stopped = ts["stopped"]
@@ -240,18 +283,7 @@ class Trainer:
             f"device {self.device}{processes}{', bf16' if self.amp else ''}", highlight=False, soft_wrap=True)
 
     # ------------------------------------------------------------------ loop
-    def fit(self) -> TrainResult:
-        epoch = self.start_epoch - 1
-        if self.stopped or self.start_epoch > self.tc.epochs:
-            if self.ctx.is_main:
-                self.console.print(f"nothing to do: the run already ended at epoch {epoch}")
-        else:
-            for epoch in range(self.start_epoch, self.tc.epochs + 1):
-                stats = self.train_epoch(epoch)
-                if self.ctx.is_main:
-                    self._end_epoch(epoch, stats)
-                if broadcast(self.stopped, self.ctx):
-                    break
+    def _result(self, epoch: int) -> TrainResult:
         if self.writer is not None:
             self.writer.close()
         return TrainResult(self.out, self.best_wer, self.best_epoch, epoch, bool(self.stopped), self.skipped)
@@ -323,17 +355,11 @@ class Trainer:
 
     def _end_epoch(self, epoch: int, stats: dict) -> None:
         dev = self.evaluate()
-        improved = self.best_wer is None or dev["wer"] < self.best_wer
-        if improved:
-            self.best_wer, self.best_epoch, self.bad_epochs = dev["wer"], epoch, 0
-        else:
-            self.bad_epochs += 1
-        self.stopped = 0 < self.tc.patience <= self.bad_epochs
+        improved = self._track(dev["wer"], epoch)
         record = {"epoch": epoch, **stats, "dev_wer": dev["wer"], "dev_substitutions": dev["substitutions"],
                   "dev_deletions": dev["deletions"], "dev_insertions": dev["insertions"],
                   "best_wer": self.best_wer, "best_epoch": self.best_epoch}
-        with (self.out / "metrics.jsonl").open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        self._log(record)
         if self.writer is not None:
             for key in ("train_loss", "dev_wer", "lr", "utt_per_s"):
                 self.writer.add_scalar(key, record[key], epoch)
@@ -343,7 +369,7 @@ class Trainer:
         if improved:
             save_checkpoint(self.out / "best.pt", self.model, self.vocab, config, meta)
         training_state = {"epoch": epoch, "optimizer": self.optimizer.state_dict(),
-                          "scheduler": self.scheduler.state_dict(), "rng": _rng_state(), "best_wer": self.best_wer,
+                          "scheduler": self.scheduler.state_dict(), "rng": rng_state(), "best_wer": self.best_wer,
                           "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs, "stopped": self.stopped}
         save_checkpoint(self.out / "last.pt", self.model, self.vocab, config, meta, training_state)
         mark = " [green]*[/]" if improved else ""

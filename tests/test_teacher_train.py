@@ -250,7 +250,8 @@ def test_ddp_on_two_cpu_processes(videos, tmp_path):
            "-m", "islpose.cli.main", "teacher", *map(str, train_args(manifest, run)), "--device", "cpu"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "x 2 processes" in proc.stdout + proc.stderr
-    assert [r["epoch"] for r in metrics(run)] == [1, 2]
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "x 2 processes" in output, output
+    assert [r["epoch"] for r in metrics(run)] == [1, 2], output
     assert load_teacher_checkpoint(run / "best.pt").meta["epoch"] in (1, 2)

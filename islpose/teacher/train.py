@@ -31,9 +31,8 @@ from islpose.teacher.loss import hybrid_loss
 from islpose.teacher.models import build_teacher, load_init_weights
 from islpose.teacher.text import TextVocabulary, tokenize
 from islpose.teacher.video import VideoDataset, make_loader, normalize_frames
-from islpose.train.checkpoint import load_weights
 from islpose.train.distributed import DistContext, all_sum, cleanup_distributed, init_distributed
-from islpose.train.loop import EpochLoop, rng_state, seed_everything, set_rng_state, warmup_cosine
+from islpose.train.loop import EpochLoop, seed_everything, warmup_cosine
 from islpose.vocab import Vocabulary
 
 BLEU_HINT = "dev BLEU skipped: sacrebleu is not installed (pip install sacrebleu)"
@@ -89,7 +88,8 @@ class TeacherTrainer(EpochLoop):
         if not resume and (out / "last.pt").exists():
             raise IslposeError(f"{out}: already holds a run (last.pt); use --resume to continue it "
                                "or choose another --out")
-        state = self._resume_state() if resume else None
+        state = self._resume_state(read_teacher_checkpoint, ("model", "model_config", "video", "loss")) if resume \
+            else None
         seed_everything(self.tc.seed)
         train, dev = self._read_splits(manifest_path)
         self.use_text = config.loss.ce_weight > 0
@@ -156,28 +156,9 @@ class TeacherTrainer(EpochLoop):
                                        f"e.g. {lacking[0]!r}{hint}")
         return splits[0], splits[1]
 
-    def _resume_state(self) -> dict:
-        last = self.out / "last.pt"
-        if not last.is_file():
-            raise IslposeError(f"{self.out}: nothing to resume (no last.pt)")
-        state = read_teacher_checkpoint(last)
-        if "training_state" not in state:
-            raise IslposeError(f"{last}: has no training state to resume from")
-        now = self.config.to_dict()
-        for key in ("model", "model_config", "video", "loss"):
-            if state["config"].get(key) != now[key]:
-                raise IslposeError(f"{last}: the run used {key} {state['config'].get(key)!r}, not {now[key]!r}")
-        return state
-
     def _load_state(self, state: dict) -> None:
-        ts = state["training_state"]
-        load_weights(self.model, state["model_state"], self.out / "last.pt")
-        self.optimizer.load_state_dict(ts["optimizer"])
-        self.scheduler.load_state_dict(ts["scheduler"])
-        set_rng_state(ts["rng"])
-        self.start_epoch = ts["epoch"] + 1
-        self.best_wer, self.best_epoch, self.best_bleu = ts["best_wer"], ts["best_epoch"], ts["best_bleu"]
-        self.bad_epochs, self.stopped = ts["bad_epochs"], ts["stopped"]
+        super()._load_state(state)
+        self.best_bleu = state["training_state"]["best_bleu"]
 
     def _prepare_out_dir(self, init_note: str) -> None:
         import yaml
@@ -315,10 +296,8 @@ class TeacherTrainer(EpochLoop):
         args = (self.model, self.config, self.vocab, self.text_vocab, meta)
         if improved:
             save_teacher_checkpoint(self.out / "best.pt", *args)
-        save_teacher_checkpoint(self.out / "last.pt", *args, training_state={
-            "epoch": epoch, "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-            "rng": rng_state(), "best_wer": self.best_wer, "best_epoch": self.best_epoch, "best_bleu": self.best_bleu,
-            "bad_epochs": self.bad_epochs, "stopped": self.stopped})
+        save_teacher_checkpoint(self.out / "last.pt", *args,
+                                training_state={**self._training_state(epoch), "best_bleu": self.best_bleu})
         bleu = f"  BLEU {dev['bleu']:.1f}" if dev["bleu"] is not None else ""
         notes = [f"{stats['ctc_skipped']} clip(s) too short for their glosses left out of CTC"] * bool(
             stats["ctc_skipped"]) + [f"{stats['bad_steps']} update(s) with non-finite gradients skipped"] * bool(

@@ -7,7 +7,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -156,6 +156,37 @@ class EpochLoop:
         with (self.out / "metrics.jsonl").open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
 
+    def _resume_state(self, read: Callable[[Path], dict], fixed: Sequence[str]) -> dict:
+        """The run's ``last.pt`` (read with ``read``); the config sections ``fixed`` must not change."""
+        last = self.out / "last.pt"
+        if not last.is_file():
+            raise IslposeError(f"{self.out}: nothing to resume (no last.pt)")
+        state = read(last)
+        if "training_state" not in state:
+            raise IslposeError(f"{last}: has no training state to resume from")
+        saved, now = state["config"], self.config.to_dict()
+        for key in fixed:
+            if saved.get(key) != now.get(key):
+                raise IslposeError(f"{last}: the run used {key} {saved.get(key)!r}, not {now.get(key)!r}")
+        return state
+
+    def _training_state(self, epoch: int) -> dict:
+        """What ``last.pt`` needs for an exact resume."""
+        return {"epoch": epoch, "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "rng": rng_state(), "best_wer": self.best_wer, "best_epoch": self.best_epoch,
+                "bad_epochs": self.bad_epochs, "stopped": self.stopped}
+
+    def _load_state(self, state: dict) -> None:
+        """Restores weights, optimizer, scheduler, RNG and early stopping from ``last.pt``."""
+        ts = state["training_state"]
+        load_weights(self.model, state["model_state"], self.out / "last.pt")
+        self.optimizer.load_state_dict(ts["optimizer"])
+        self.scheduler.load_state_dict(ts["scheduler"])
+        set_rng_state(ts["rng"])
+        self.start_epoch = ts["epoch"] + 1
+        self.best_wer, self.best_epoch, self.bad_epochs = ts["best_wer"], ts["best_epoch"], ts["bad_epochs"]
+        self.stopped = ts["stopped"]
+
 
 class Trainer(EpochLoop):
     """Set-up and epochs of one run; :func:`train` is the entry point (benchmarks drive epochs directly).
@@ -171,7 +202,7 @@ class Trainer(EpochLoop):
         self.loss_term = loss_term
         self.console = console or Console(stderr=True)
         self.device = ctx.device
-        state = self._resume_state() if resume else None
+        state = self._resume_state(read_checkpoint, ("model", "model_config", "distill")) if resume else None
         if not resume and (out / "last.pt").exists():
             raise IslposeError(f"{out}: already holds a run (last.pt); use --resume to continue it "
                                "or choose another --out")
@@ -232,29 +263,6 @@ class Trainer(EpochLoop):
             self._prepare_out_dir(len(splits["train"]), len(splits["dev"]))
 
     # ------------------------------------------------------------------ set-up
-    def _resume_state(self) -> dict:
-        last = self.out / "last.pt"
-        if not last.is_file():
-            raise IslposeError(f"{self.out}: nothing to resume (no last.pt)")
-        state = read_checkpoint(last)
-        if "training_state" not in state:
-            raise IslposeError(f"{last}: has no training state to resume from")
-        saved, now = state["config"], self.config.to_dict()
-        for key in ("model", "model_config", "distill"):
-            if saved.get(key) != now.get(key):
-                raise IslposeError(f"{last}: the run used {key} {saved.get(key)!r}, not {now.get(key)!r}")
-        return state
-
-    def _load_state(self, state: dict) -> None:
-        ts = state["training_state"]
-        load_weights(self.model, state["model_state"], self.out / "last.pt")
-        self.optimizer.load_state_dict(ts["optimizer"])
-        self.scheduler.load_state_dict(ts["scheduler"])
-        set_rng_state(ts["rng"])
-        self.start_epoch = ts["epoch"] + 1
-        self.best_wer, self.best_epoch, self.bad_epochs = ts["best_wer"], ts["best_epoch"], ts["bad_epochs"]
-        self.stopped = ts["stopped"]
-
     def _prepare_out_dir(self, n_train: int, n_dev: int) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         self.vocab.save(self.out / "tokens.txt")
@@ -368,10 +376,7 @@ class Trainer(EpochLoop):
                 "train_loss": stats["train_loss"]}
         if improved:
             save_checkpoint(self.out / "best.pt", self.model, self.vocab, config, meta)
-        training_state = {"epoch": epoch, "optimizer": self.optimizer.state_dict(),
-                          "scheduler": self.scheduler.state_dict(), "rng": rng_state(), "best_wer": self.best_wer,
-                          "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs, "stopped": self.stopped}
-        save_checkpoint(self.out / "last.pt", self.model, self.vocab, config, meta, training_state)
+        save_checkpoint(self.out / "last.pt", self.model, self.vocab, config, meta, self._training_state(epoch))
         mark = " [green]*[/]" if improved else ""
         bad = f", {stats['bad_steps']} step(s) with non-finite gradients skipped" if stats["bad_steps"] else ""
         self.console.print(

@@ -1,11 +1,12 @@
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from islpose.errors import ManifestError
-from islpose.manifests import Manifest, Utterance, check_against_store, check_manifest, read_manifest, write_manifest
 from islpose.io import FeatureStore
-import numpy as np
+from islpose.manifests import Manifest, Utterance, check_against_store, check_manifest, read_manifest, write_manifest
 
 
 def _write_jsonl(path, records):
@@ -101,8 +102,6 @@ def test_check_against_store(tmp_path):
 
 
 def test_shipped_manifests_validate(shared_data):
-    from pathlib import Path
-
     folder = Path(__file__).resolve().parents[1] / "data_manifests"
     for path in folder.glob("*.jsonl"):
         m = read_manifest(path, check_videos=True)

@@ -1,0 +1,57 @@
+"""Atomic writes: unique temporary names, the old file kept on failure, refusal to overwrite."""
+import threading
+
+import pytest
+
+from islpose.errors import IslposeError
+from islpose.io.atomic import atomic_path, atomic_write, check_output, write_text_atomic
+
+
+def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "tokens.txt"
+    target.write_text("old")
+    write_text_atomic(target, "new\n")
+    assert target.read_text() == "new\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["tokens.txt"]
+
+
+def test_failed_write_keeps_the_old_file(tmp_path):
+    target = tmp_path / "config.yaml"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_write(target) as handle:
+            handle.write("half")
+            raise RuntimeError("killed")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]
+
+
+def test_concurrent_writers_use_distinct_temporary_files(tmp_path):
+    target = tmp_path / "hyp.tsv"
+    inside = threading.Barrier(2)
+    names = []
+
+    def writer(text):
+        with atomic_path(target) as tmp:
+            names.append(tmp)
+            tmp.write_text(text)
+            inside.wait(timeout=10)  # both temporary files exist at once
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in ("a" * 1000, "b" * 1000)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert names[0] != names[1]
+    assert target.read_text() in ("a" * 1000, "b" * 1000)
+
+
+def test_check_output_refuses_existing_file(tmp_path):
+    target = tmp_path / "out.h5"
+    assert check_output(target, overwrite=False) == target
+    target.write_text("x")
+    with pytest.raises(IslposeError, match="--overwrite"):
+        check_output(target, overwrite=False)
+    assert check_output(target, overwrite=True) == target
+    with pytest.raises(IslposeError, match="folder"):
+        check_output(tmp_path, overwrite=True)

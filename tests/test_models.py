@@ -139,3 +139,37 @@ def test_mobilenet_keeps_time_resolved():
         out, _ = model(x, lengths)
         out_swapped, _ = model(swapped, lengths)
         assert (out - out_swapped).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_training_mode_output_does_not_depend_on_padding(name):
+    """Normalisation must not see padding: extra padded frames change nothing, in train mode too."""
+    model = make(name, dropout=0.0).train()
+    lengths = torch.tensor([29, 16, 7])
+    x = torch.randn(3, 29, input_dim(name))
+    padded = torch.cat([x, torch.full((3, 24, input_dim(name)), 7.0)], dim=1)  # 24 more padded frames
+    with torch.no_grad():
+        out, _ = model(x, lengths)
+        out_padded, _ = model(padded, lengths)
+    valid = out.shape[0]
+    for b, n in enumerate(lengths.tolist()):
+        m = math.ceil(n / MODELS[name].subsample)
+        assert torch.allclose(out[:m, b], out_padded[:m, b], atol=1e-5), b
+    assert valid <= out_padded.shape[0]
+
+
+def test_masked_batchnorm_uses_only_valid_frames():
+    from islpose.models.mobilenet_v3_1d import MaskedBatchNorm1d
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 10)
+    mask = torch.tensor([[True] * 10, [True] * 4 + [False] * 6])
+    x[1, :, 4:] = 100.0  # padding with a huge value
+    masked, plain = MaskedBatchNorm1d(3).train(), torch.nn.BatchNorm1d(3).train()
+    valid = torch.cat([x[0], x[1, :, :4]], dim=1)[None]  # (1, 3, 14): the valid frames only
+    y = masked(x, mask)
+    assert torch.allclose(y[0], plain(valid)[0, :, :10], atol=1e-5)
+    assert torch.allclose(masked.running_mean, plain.running_mean, atol=1e-6)
+    assert torch.allclose(masked.running_var, plain.running_var, atol=1e-5)
+    masked.eval(), plain.eval()
+    assert torch.allclose(masked(x, mask), plain(x), atol=1e-6)  # eval: running statistics, per frame

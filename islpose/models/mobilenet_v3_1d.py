@@ -9,8 +9,10 @@ BatchNorm, ReLU) -> trim to T -> 1-layer BiLSTM (hidden 128) -> Linear V -> log-
 
 Time is never collapsed (the seed's ``AdaptiveAvgPool1d(1)`` bug): every output frame
 comes from its own neighbourhood of input frames. Padded frames are zeroed before each
-convolution and excluded from the squeeze-excitation means, and the BiLSTM runs on
-packed sequences, so in eval mode a padded batch equals each utterance alone.
+convolution, excluded from the squeeze-excitation means and from the BatchNorm
+statistics (:class:`MaskedBatchNorm1d`), and the BiLSTM runs on packed sequences, so a
+padded batch equals each utterance alone in eval mode, and in training mode the output
+of a batch does not depend on how much padding it carries.
 """
 from __future__ import annotations
 
@@ -50,6 +52,53 @@ def _masked(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return x * mask[:, None, :].to(x.dtype)
 
 
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm over the valid frames only: (B, C, L), (B, L) bool mask -> (B, C, L).
+
+    In training mode the batch mean and variance (and the running statistics) are taken
+    over the frames where ``mask`` is true, so padding never shifts them; in eval mode it
+    is plain BatchNorm with the running statistics (a per-frame operation). The
+    parameters and buffers are those of :class:`torch.nn.BatchNorm1d`.
+    """
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if not self.training or not self.track_running_stats:
+            return super().forward(x)
+        m = mask[:, None, :].to(x.dtype)  # (B, 1, L)
+        n = m.sum().clamp(min=1)
+        mean = (x * m).sum((0, 2)) / n  # (C,)
+        var = ((x - mean[None, :, None]).square() * m).sum((0, 2)) / n
+        with torch.no_grad():
+            self.num_batches_tracked += 1
+            factor = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+            unbiased = var * n / (n - 1).clamp(min=1)
+            self.running_mean.lerp_(mean.to(self.running_mean.dtype), factor)
+            self.running_var.lerp_(unbiased.to(self.running_var.dtype), factor)
+        y = (x - mean[None, :, None]) * torch.rsqrt(var + self.eps)[None, :, None]
+        return y * self.weight[None, :, None] + self.bias[None, :, None]
+
+
+def _conv_bn_act(cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1,
+                 act: type[nn.Module] | None = nn.Hardswish) -> nn.Sequential:
+    """Conv1d (no bias) -> MaskedBatchNorm1d [-> activation], run by :func:`_run_conv_bn`."""
+    layers = [nn.Conv1d(cin, cout, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False),
+              MaskedBatchNorm1d(cout)]
+    return nn.Sequential(*layers, act()) if act is not None else nn.Sequential(*layers)
+
+
+def _run_conv_bn(layers: nn.Sequential, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Applies a conv/transposed conv -> MaskedBatchNorm1d [-> activation] stack.
+
+    Args:
+        x: (B, Cin, L) input, zero on padded frames.
+        mask: (B, L') valid output frames; the conv output is trimmed to L'.
+    """
+    conv, norm, *act = layers
+    h = conv(x)[..., :mask.shape[-1]]
+    h = norm(h, mask)
+    return act[0](h) if act else h
+
+
 class SqueezeExcite(nn.Module):
     """Channel gates from the mean over the valid frames: (B, C, L) -> (B, C, L)."""
 
@@ -72,20 +121,19 @@ class InvertedResidual1d(nn.Module):
         super().__init__()
         self.stride = stride
         self.residual = stride == 1 and cin == cout
-        self.expand = nn.Sequential(nn.Conv1d(cin, cexp, 1, bias=False), nn.BatchNorm1d(cexp), nn.Hardswish())
-        self.depthwise = nn.Sequential(
-            nn.Conv1d(cexp, cexp, kernel, stride=stride, padding=kernel // 2, groups=cexp, bias=False),
-            nn.BatchNorm1d(cexp), nn.Hardswish())
+        self.expand = _conv_bn_act(cin, cexp)
+        self.depthwise = _conv_bn_act(cexp, cexp, kernel, stride=stride, groups=cexp)
         self.se = SqueezeExcite(cexp)
-        self.project = nn.Sequential(nn.Conv1d(cexp, cout, 1, bias=False), nn.BatchNorm1d(cout))
+        self.project = _conv_bn_act(cexp, cout, act=None)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, Cin, L), (B,) -> (B, Cout, ceil(L / stride)), (B,)."""
-        h = _masked(self.expand(x), lengths_mask(lengths, x.shape[-1]))
-        h = self.depthwise(h)  # (B, Cexp, L')
+        in_mask = lengths_mask(lengths, x.shape[-1])
+        h = _masked(_run_conv_bn(self.expand, x, in_mask), in_mask)
         out_lengths = torch.div(lengths + self.stride - 1, self.stride, rounding_mode="floor")
-        mask = lengths_mask(out_lengths, h.shape[-1])
-        h = self.project(self.se(h, mask))
+        mask = lengths_mask(out_lengths, (x.shape[-1] + self.stride - 1) // self.stride)
+        h = _masked(_run_conv_bn(self.depthwise, h, mask), mask)  # (B, Cexp, L')
+        h = _run_conv_bn(self.project, self.se(h, mask), mask)
         if self.residual:
             h = h + x
         return _masked(h, mask), out_lengths
@@ -118,10 +166,8 @@ class MobileNetV31D(nn.Module):
             cin = cout
         self.blocks = nn.ModuleList(blocks)
         self.upsample = nn.Sequential(nn.ConvTranspose1d(cin, c.upsample_dim, 4, stride=4),
-                                      nn.BatchNorm1d(c.upsample_dim), nn.ReLU())
-        self.temporal_projection = nn.Sequential(
-            nn.Conv1d(c.upsample_dim, c.upsample_dim, 3, padding=1, bias=False),
-            nn.BatchNorm1d(c.upsample_dim), nn.ReLU())
+                                      MaskedBatchNorm1d(c.upsample_dim), nn.ReLU())
+        self.temporal_projection = _conv_bn_act(c.upsample_dim, c.upsample_dim, 3, act=nn.ReLU)
         self.lstm = nn.LSTM(c.upsample_dim, c.lstm_hidden, batch_first=True, bidirectional=True)
         self.classifier = nn.Linear(2 * c.lstm_hidden, vocab_size)
 
@@ -143,8 +189,8 @@ class MobileNetV31D(nn.Module):
         block_lengths = lengths
         for block in self.blocks:
             h, block_lengths = block(h, block_lengths)  # (B, 48, ceil(T / 4)) at the end
-        h = self.upsample(h)[..., :T]  # (B, upsample_dim, 4 * ceil(T / 4)) trimmed to T
-        h = _masked(self.temporal_projection(_masked(h, mask)), mask)
+        h = _masked(_run_conv_bn(self.upsample, h, mask), mask)  # (B, upsample_dim, T): 4 * ceil(T / 4) trimmed
+        h = _masked(_run_conv_bn(self.temporal_projection, h, mask), mask)
         return h.transpose(1, 2)  # (B, T, upsample_dim)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

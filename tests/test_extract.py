@@ -174,15 +174,15 @@ CHILD = textwrap.dedent("""
         real = V.extract_landmarks
         V.extract_landmarks = lambda path, settings, on_frames: real(
             path, settings, lambda k: (tick(), on_frames and on_frames(k)))
-    s = E.extract([inputs], out, E.ExtractConfig(workers=1))
+    s = E.extract([inputs], out, E.ExtractConfig(workers=1, overwrite="overwrite" in sys.argv[6:]))
     print("summary", len(s.done), len(s.skipped), len(s.failed))
 """)
 
 
-def run_child(tmp_path, inputs, out, mode, point="none", n=0):
+def run_child(tmp_path, inputs, out, mode, point="none", n=0, *flags):
     script = tmp_path / "child.py"
     script.write_text(CHILD.format(tests=str(Path(__file__).parent)))
-    return subprocess.run([sys.executable, str(script), str(inputs), str(out), mode, point, str(n)],
+    return subprocess.run([sys.executable, str(script), str(inputs), str(out), mode, point, str(n), *flags],
                           capture_output=True, text=True, cwd=REPO, timeout=300)
 
 

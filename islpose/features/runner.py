@@ -186,11 +186,9 @@ def check_settings(store: Any, out: Path, metadata: Mapping[str, Any]) -> None:
 
 
 def unchanged(store: Any, item: SourceItem, verify: bool = False) -> bool:
-    """True when ``item`` is stored and its source is the one stored: same size, and the
-    same modification time (no read) or, when that changed or ``verify``, the same SHA-256."""
-    if item.uid not in store:
-        return False
-    attrs = store.attrs(item.uid)
+    """True when the stored ``item``'s source is the one stored: same size, and the same
+    modification time (no read) or, when that changed or ``verify``, the same SHA-256."""
+    attrs = store.attrs(item.uid, ("source_size", "source_mtime_ns", "source_sha256"))
     try:
         stat = item.path.stat()
         if stat.st_size != attrs.get("source_size"):
@@ -233,8 +231,9 @@ def _run_into(path: Path, mode: str, items: Sequence[SourceItem], load: Loader, 
         progress.start(len(items))
 
         def pending() -> Iterator[Job]:
+            stored = set(store.ids())
             for item in items:
-                if unchanged(store, item, config.verify):
+                if item.uid in stored and unchanged(store, item, config.verify):
                     summary.skipped.append(item.uid)
                     progress.video(item.uid, "skipped", 0, None)
                 else:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import h5py
 import numpy as np
@@ -192,9 +192,13 @@ class FeatureStore:
         """Names of the datasets stored for ``uid``."""
         return list(self._group(uid).keys())
 
-    def attrs(self, uid: str) -> dict[str, Any]:
-        """The utterance's attributes (fps, width, height, num_frames, source, ...)."""
-        return {k: _attr(v) for k, v in self._group(uid).attrs.items()}
+    def attrs(self, uid: str, names: Iterable[str] | None = None) -> dict[str, Any]:
+        """The utterance's attributes (fps, width, height, num_frames, source, ...), or only
+        those of ``names`` that it has (cheaper: h5py reads attributes one by one)."""
+        attrs = self._group(uid).attrs
+        if names is None:
+            return {k: _attr(v) for k, v in attrs.items()}
+        return {k: _attr(v) for k in names if (v := attrs.get(k)) is not None}
 
     def num_frames(self, uid: str) -> int:
         return int(self._group(uid).attrs["num_frames"])

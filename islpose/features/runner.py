@@ -244,10 +244,6 @@ def _run_into(path: Path, mode: str, items: Sequence[SourceItem], load: Loader, 
             _write_results(store, results, summary, progress, count_frames=not executor.streams_frames)
 
 
-class _KeepOld(Exception):
-    """Raised inside an overwrite whose every item failed, so the old store is kept."""
-
-
 def run_items(items: Sequence[SourceItem], out: str | Path, load: Loader, options: Any,
               metadata: Mapping[str, Any], config: RunConfig = RunConfig(),
               progress: Progress | None = None) -> Summary:
@@ -270,7 +266,7 @@ def run_items(items: Sequence[SourceItem], out: str | Path, load: Loader, option
     Raises:
         IslposeError: ``out`` is not a feature store or was made with other settings.
     """
-    from islpose.io.atomic import atomic_path
+    from islpose.io.atomic import Discard, atomic_path
     from islpose.io.store import FeatureStore
 
     progress = progress or NoProgress()
@@ -282,12 +278,10 @@ def run_items(items: Sequence[SourceItem], out: str | Path, load: Loader, option
     else:
         if out.exists():
             FeatureStore(out, "r").close()  # refuses a file that is not an islpose store
-        try:
-            with atomic_path(out) as tmp:
-                _run_into(tmp, "w", items, load, options, metadata, config, progress, summary, out)
-                if not summary.done and out.exists():
-                    raise _KeepOld
-        except _KeepOld:
-            summary.notes.append(f"{out}: no item succeeded, so the old store was kept as it was")
+        with atomic_path(out) as tmp:
+            _run_into(tmp, "w", items, load, options, metadata, config, progress, summary, out)
+            if not summary.done and out.exists():
+                summary.notes.append(f"{out}: no item succeeded, so the old store was kept as it was")
+                raise Discard
     summary.seconds = time.perf_counter() - start
     return summary

@@ -187,17 +187,22 @@ def check_settings(store: Any, out: Path, metadata: Mapping[str, Any]) -> None:
 
 def unchanged(store: Any, item: SourceItem, verify: bool = False) -> bool:
     """True when the stored ``item``'s source is the one stored: same size, and the same
-    modification time (no read) or, when that changed or ``verify``, the same SHA-256."""
+    modification time (no read) or, when that changed or ``verify``, the same SHA-256 (then
+    the new time is stored, so the next rerun does not read the file again)."""
     attrs = store.attrs(item.uid, ("source_size", "source_mtime_ns", "source_sha256"))
     try:
         stat = item.path.stat()
         if stat.st_size != attrs.get("source_size"):
             return False
-        if not verify and stat.st_mtime_ns == attrs.get("source_mtime_ns"):
+        if stat.st_mtime_ns == attrs.get("source_mtime_ns") and not verify:
             return True
-        return file_sha256(item.path) == attrs.get("source_sha256")
+        if file_sha256(item.path) != attrs.get("source_sha256"):
+            return False
     except OSError:
         return False
+    if stat.st_mtime_ns != attrs.get("source_mtime_ns"):
+        store.update_attrs(item.uid, {"source_mtime_ns": stat.st_mtime_ns})
+    return True
 
 
 def _write_results(store: Any, jobs: Iterator[tuple[Job, Any]], summary: Summary, progress: Progress,

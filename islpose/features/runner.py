@@ -270,6 +270,11 @@ def run_items(items: Sequence[SourceItem], out: str | Path, load: Loader, option
 
     Raises:
         IslposeError: ``out`` is not a feature store or was made with other settings.
+
+    Example (another kind of source; ``load_pose`` is a module-level function):
+        >>> items = find_sources(["poses/"], {".pose"}, "pose file")       # doctest: +SKIP
+        >>> summary = run_items(items, "feats.h5", load_pose, None,        # doctest: +SKIP
+        ...                     {"extractor": {"source": "pose-format"}})
     """
     from islpose.io.atomic import Discard, atomic_path
     from islpose.io.store import FeatureStore

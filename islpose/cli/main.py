@@ -27,6 +27,7 @@ COMMANDS = {
     "teacher": "islpose.cli.teacher:teacher",
     "vocab": "islpose.cli.data:vocab",
     "validate": "islpose.cli.data:validate",
+    "prepare": "islpose.cli.prepare:prepare",
 }
 
 

@@ -16,8 +16,10 @@ from click.testing import CliRunner
 
 import islpose.features.extract as E
 from islpose.cli.main import cli
+from islpose.features import video
 from islpose.errors import IslposeError, StoreError
 from islpose.features import compute_features
+from islpose.features.layout import Landmarks
 from islpose.io import FeatureStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,26 +34,22 @@ def fake_arrays(uid: str) -> tuple[np.ndarray, np.ndarray]:
     return rng.random((T, 543, 4), dtype=np.float32), np.ones((T, 4), bool)
 
 
-def fake_task(task: E.VideoTask, on_frames=None) -> E.VideoResult:
-    """Stands in for MediaPipe: what `run_task` returns, made from the id."""
-    path = task.item.path
-    lm, pr = fake_arrays(task.item.uid)
+def fake_load(path, options, on_frames=None) -> Landmarks:
+    """Stands in for MediaPipe (`load_video`): landmarks made from the file name."""
+    lm, pr = fake_arrays(Path(path).stem)
     if on_frames:
         on_frames(len(lm))
-    arrays = {"landmarks": lm, "presence": pr, **compute_features(lm, pr, 640, 480, E.DTYPES[task.dtype])}
-    attrs = {"fps": 25.0, "width": 640, "height": 480, "source": str(path),
-             "source_size": path.stat().st_size, "source_sha256": E.file_sha256(path)}
-    return E.VideoResult(task.item.uid, arrays, attrs)
+    return Landmarks(lm, pr, 25.0, 640, 480)
 
 
 @pytest.fixture
 def fake_videos(tmp_path, monkeypatch):
-    """Five small files named like videos, and `run_task` replaced by `fake_task`."""
+    """Five small files named like videos, and `load_video` replaced by `fake_load`."""
     folder = tmp_path / "videos"
     (folder / "sub").mkdir(parents=True)
     for i in range(5):
         (folder / ("sub" if i % 2 else "") / f"v{i}.mp4").write_bytes(os.urandom(64))
-    monkeypatch.setattr(E, "run_task", fake_task)
+    monkeypatch.setattr(video, "load_video", fake_load)
     return folder
 
 
@@ -150,6 +148,7 @@ CHILD = textwrap.dedent("""
     import os, signal, sys
     sys.path.insert(0, {tests!r})
     import islpose.features.extract as E
+    import islpose.features.video as V
     import islpose.io.journal as J
     inputs, out, mode, point, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
     calls = {{"n": 0}}
@@ -165,15 +164,15 @@ CHILD = textwrap.dedent("""
         setattr(obj, name, wrapped)
     if mode == "fake":
         import test_extract
-        E.run_task = test_extract.fake_task
+        V.load_video = test_extract.fake_load
     if point == "write":      # the n-th low-level write of HDF5 (inside flushes)
         hook(J.JournaledFile, "write")
     elif point == "commit":   # just before the n-th utterance is moved out of /staging
         import h5py
         hook(h5py.Group, "move")
     elif point == "frame":    # while MediaPipe is on the n-th frame
-        real = E.extract_landmarks
-        E.extract_landmarks = lambda path, settings, on_frames: real(
+        real = V.extract_landmarks
+        V.extract_landmarks = lambda path, settings, on_frames: real(
             path, settings, lambda k: (tick(), on_frames and on_frames(k)))
     s = E.extract([inputs], out, E.ExtractConfig(workers=1))
     print("summary", len(s.done), len(s.skipped), len(s.failed))

@@ -10,6 +10,8 @@ from islpose.features.layout import (
 )
 
 _EPS = 1e-6
+#: dtypes the multimodal features can be stored in, by name.
+DTYPES = {"float16": np.float16, "float32": np.float32}
 
 
 def _check(landmarks: np.ndarray, presence: np.ndarray) -> None:

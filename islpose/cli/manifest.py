@@ -1,4 +1,4 @@
-"""``islpose vocab`` and ``islpose validate``: vocabulary and manifest tools."""
+"""``islpose vocab`` and ``islpose validate``: the commands that read a manifest (its vocabulary, its problems)."""
 from __future__ import annotations
 
 from pathlib import Path

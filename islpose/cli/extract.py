@@ -82,6 +82,8 @@ def _report(summary: Any, title: str) -> None:
     table.add_row(str(len(summary.done)), str(len(summary.skipped)), str(len(summary.failed)),
                   f"{summary.frames:,}", f"{summary.seconds:.1f}", f"{summary.frames_per_second:.1f}")
     Console().print(table)
+    for note in summary.notes:
+        click.echo(f"note: {note}", err=True)
     if summary.failed:
         click.echo(f"{len(summary.failed)} failed:", err=True)
         for _, message in summary.failed:

@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from islpose.errors import IslposeError
+from islpose.errors import SourceError
 
 WRITE_VERSION = 0.2
 _U16 = struct.Struct("<H")
@@ -32,8 +32,9 @@ _COUNTS = struct.Struct("<HHH")  # points, limbs, colors
 _BODY = {0.1: struct.Struct("<HHH"), 0.2: struct.Struct("<fIH")}  # fps, frames, people
 
 
-class PoseFileError(IslposeError):
-    """A ``.pose`` file that cannot be read as asked; the message names the file and why."""
+class PoseFileError(SourceError):
+    """A ``.pose`` file that cannot be read as asked; the message names the file and why
+    (an import lists it and goes on with the other files)."""
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from islpose.errors import IslposeError, StoreError
 from islpose.io.pose.binary import PoseFileError
 from islpose.io.pose.holistic import write_pose
+
+if TYPE_CHECKING:
+    from islpose.features.runner import Progress, Summary
 
 
 def pose_targets(out_dir: Path, ids: Sequence[str], overwrite: bool) -> dict[str, Path]:
@@ -33,7 +36,7 @@ def pose_targets(out_dir: Path, ids: Sequence[str], overwrite: bool) -> dict[str
 
 
 def export_poses(store_path: str | Path, out_dir: str | Path, ids: Sequence[str] | None = None,
-                 overwrite: bool = False, progress=None):
+                 overwrite: bool = False, progress: Progress | None = None) -> Summary:
     """Writes ``OUT_DIR/<id>.pose`` (pose-format v0.2) for utterances of a feature store.
 
     Args:
@@ -43,19 +46,19 @@ def export_poses(store_path: str | Path, out_dir: str | Path, ids: Sequence[str]
         ids: utterances to export (None: all, in store order).
         overwrite: replace ``.pose`` files that exist (otherwise nothing is written and
             that is an error).
-        progress: receives progress events (see :class:`islpose.features.extract.Progress`).
+        progress: receives progress events (see :class:`islpose.features.runner.Progress`).
 
     Returns:
-        The run's :class:`~islpose.features.extract.Summary`; an utterance that cannot be
+        The run's :class:`~islpose.features.runner.Summary`; an utterance that cannot be
         exported is listed in ``failed`` and the others are still written.
 
     Raises:
         IslposeError: unknown ids, ids that would leave ``out_dir``, existing files.
     """
-    from islpose.features.extract import Summary, _NoProgress
+    from islpose.features.runner import NoProgress, Summary
     from islpose.io.store import FeatureStore
 
-    progress = progress or _NoProgress()
+    progress = progress or NoProgress()
     out_dir = Path(out_dir)
     summary, start = Summary(), time.perf_counter()
     with FeatureStore(store_path, "r") as store:
@@ -78,12 +81,9 @@ def export_poses(store_path: str | Path, out_dir: str | Path, ids: Sequence[str]
                 landmarks, presence = store.read(uid, "landmarks"), store.read(uid, "presence")
                 write_pose(target, landmarks, float(attrs["fps"]), int(attrs["width"]), int(attrs["height"]), presence)
             except (StoreError, PoseFileError) as exc:
-                summary.failed.append((uid, str(exc)))
-                progress.video(uid, "failed", 0, str(exc))
+                summary.record(progress, uid, error=str(exc))
                 continue
-            summary.done.append(uid)
-            summary.frames += len(landmarks)
             progress.frames(len(landmarks))
-            progress.video(uid, "done", len(landmarks), None)
+            summary.record(progress, uid, len(landmarks))
     summary.seconds = time.perf_counter() - start
     return summary

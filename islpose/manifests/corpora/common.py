@@ -14,6 +14,7 @@ part normalised.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections import Counter
@@ -100,6 +101,5 @@ def write_prepared(result: Prepared, out: str | Path, overwrite: bool = False) -
         raise IslposeError(f"{result.corpus}: no usable videos found" + (f" (skipped: {reasons})" if reasons else ""))
     raise_problems(out, check_manifest(Manifest(result.utterances), require=("video", "glosses", "split")))
     base = out.resolve().parent
-    rows = [Utterance(u.id, os.path.relpath(u.video, base), u.glosses, u.split, u.signer, u.text)
-            for u in result.utterances]
+    rows = [dataclasses.replace(u, video=os.path.relpath(u.video, base)) for u in result.utterances]
     return write_manifest(rows, out)

@@ -15,6 +15,7 @@ whose single gloss is the word folder's name, normalised (see
 """
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import defaultdict
 from pathlib import Path
@@ -75,8 +76,7 @@ def _carve_dev(utterances: list[Utterance]) -> list[Utterance]:
         members = sorted(by_gloss[gloss], key=lambda i: utterances[i].id)
         n = max(1, round(DEV_FRACTION * len(members))) if len(members) >= 5 else 0
         for i in rng.sample(members, n):
-            u = out[i]
-            out[i] = Utterance(u.id, u.video, u.glosses, "dev", u.signer, u.text)
+            out[i] = dataclasses.replace(out[i], split="dev")
     return out
 
 
@@ -121,7 +121,8 @@ def prepare_include(root: str | Path, subset: str = "include", lists: str | Path
             else:
                 listed.add(_key(parts))
                 uid = "include-" + slug(f"{parts[0]}-{gloss}-{Path(parts[2]).stem}")
-                result.utterances.append(Utterance(uid, str(index[_key(parts)].resolve()), (gloss,), _SPLITS[name]))
+                result.utterances.append(Utterance(uid, video=str(index[_key(parts)].resolve()), glosses=(gloss,),
+                                                   split=_SPLITS[name]))
     for key, path in index.items():
         if key not in listed:
             result.skip(str(path), f"clip in none of the {subset} split lists")

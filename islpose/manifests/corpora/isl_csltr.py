@@ -130,8 +130,8 @@ def prepare_isl_csltr(root: str | Path, test_signers: Iterable[int] = (1,),
                 used.add(sentence_key(sentence))
                 k = variant(path.stem)
                 split = "test" if k in test else "dev" if k in dev else "train"
-                result.utterances.append(Utterance(f"csltr-{slug(sentence)}-{k}", str(path.resolve()), glosses,
-                                                   split, str(k), sentence))
+                result.utterances.append(Utterance(f"csltr-{slug(sentence)}-{k}", video=str(path.resolve()),
+                                                   glosses=glosses, split=split, signer=str(k), text=sentence))
     for key, (sentence, _) in table.items():
         if key not in used:
             result.skip(sentence, f"sentence in {GLOSS_CSV} without videos")

@@ -11,7 +11,7 @@ import pytest
 from islpose.features.layout import SLICES
 from islpose.io.pose import PoseFileError, read_pose, write_pose
 from islpose.io.pose.binary import parse_header
-from islpose.io.pose.holistic import holistic_components
+from islpose.io.pose.holistic import _to_pixels, holistic_components
 
 pf = pytest.importorskip("pose_format", reason="the pose-format package (pip install 'islpose[dev]') checks the files")
 from pose_format import Pose  # noqa: E402
@@ -162,6 +162,14 @@ def test_float32_round_trip_through_a_file(tmp_path):
     assert (np.isnan(back.landmarks) == ~ok).all()
     np.testing.assert_array_max_ulp(back.landmarks[ok], lm[ok], maxulp=1)  # x·w/w rounds once
     np.testing.assert_array_equal(back.landmarks[..., 2:][ok[..., 2:]], lm[..., 2:][ok[..., 2:]])
+
+
+def test_float32_scaling_is_float64_rounded_once():
+    rng = np.random.default_rng(0)
+    for size in (3, 240, 641, 1920, 65535):
+        a = (rng.random(200_000) * 1.4 - 0.2).astype(np.float32)
+        np.testing.assert_array_equal(_to_pixels(a, size), (a.astype(np.float64) * size).astype(np.float32))
+        np.testing.assert_array_equal(a / np.float32(size), (a.astype(np.float64) / size).astype(np.float32))
 
 
 def test_presence_defaults_to_not_all_nan_and_bad_shapes_are_refused(tmp_path):

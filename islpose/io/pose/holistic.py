@@ -71,12 +71,10 @@ class PoseRecording:
         return len(self.landmarks)
 
 
-def _to_unit(pixels: np.ndarray, size: int) -> np.ndarray:
-    return (pixels.astype(np.float64) / size).astype(np.float32)
-
-
+# x·size and x/size are computed in float32: IEEE rounds each once, to the same value as
+# computing in float64 and rounding to float32 (tests/test_pose_format.py checks it).
 def _to_pixels(unit: np.ndarray, size: int) -> np.ndarray:
-    return (unit.astype(np.float64) * size).astype(np.float32)
+    return np.multiply(unit, np.float32(size), dtype=np.float32)
 
 
 def _holistic_rows(header: PoseHeader, name: str) -> dict[str, tuple[int, int]]:
@@ -126,22 +124,26 @@ def read_pose(path: str | Path) -> PoseRecording:
             body = read_body(handle, header, name, os.fstat(handle.fileno()).st_size)
     except OSError as exc:
         raise PoseFileError(f"{name}: cannot read ({exc.strerror or exc})") from None
-    frames = len(body.data)
-    landmarks = np.full((frames, NUM_LANDMARKS, 4), np.nan, dtype=np.float32)
-    presence = np.zeros((frames, len(COMPONENTS)), dtype=bool)
+    landmarks, presence = _to_layout(body.data, body.confidence, rows, header.width, header.height)
+    return PoseRecording(landmarks, presence, body.fps, header.width, header.height, body.people, header.version)
+
+
+def _to_layout(data: np.ndarray, conf: np.ndarray, rows: dict[str, tuple[int, int]], width: int, height: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, points, dims) pixels + (frames, points) confidence -> (T, 543, 4), (T, 4)."""
+    landmarks = np.empty((len(data), NUM_LANDMARKS, 4), dtype=np.float32)
+    presence = np.empty((len(data), len(COMPONENTS)), dtype=bool)
     for k, comp in enumerate(COMPONENTS):
         start, take = rows[comp]
-        conf = body.confidence[:, start:start + take]
-        present = (conf > 0).any(axis=1)
-        presence[:, k] = present
-        xyz = body.data[present, start:start + take, :3]
-        out = np.empty(xyz.shape[:2] + (4,), dtype=np.float32)
-        out[..., 0] = _to_unit(xyz[..., 0], header.width)
-        out[..., 1] = _to_unit(xyz[..., 1], header.height)
-        out[..., 2] = xyz[..., 2]
-        out[..., 3] = conf[present] if comp == "pose" else 1.0
-        landmarks[present, SLICES[comp]] = out
-    return PoseRecording(landmarks, presence, body.fps, header.width, header.height, body.people, header.version)
+        out, c = landmarks[:, SLICES[comp]], conf[:, start:start + take]
+        out[..., :3] = data[:, start:start + take, :3]
+        out[..., 3] = c if comp == "pose" else 1.0
+        presence[:, k] = (c > 0).any(axis=1)
+    np.divide(landmarks[..., 0], np.float32(width), out=landmarks[..., 0])
+    np.divide(landmarks[..., 1], np.float32(height), out=landmarks[..., 1])
+    for k, comp in enumerate(COMPONENTS):
+        landmarks[~presence[:, k], SLICES[comp]] = np.nan
+    return landmarks, presence
 
 
 @functools.lru_cache(maxsize=1)

@@ -174,15 +174,15 @@ CHILD = textwrap.dedent("""
         real = V.extract_landmarks
         V.extract_landmarks = lambda path, settings, on_frames: real(
             path, settings, lambda k: (tick(), on_frames and on_frames(k)))
-    s = E.extract([inputs], out, E.ExtractConfig(workers=1))
+    s = E.extract([inputs], out, E.ExtractConfig(workers=1, overwrite="overwrite" in sys.argv[6:]))
     print("summary", len(s.done), len(s.skipped), len(s.failed))
 """)
 
 
-def run_child(tmp_path, inputs, out, mode, point="none", n=0):
+def run_child(tmp_path, inputs, out, mode, point="none", n=0, *flags):
     script = tmp_path / "child.py"
     script.write_text(CHILD.format(tests=str(Path(__file__).parent)))
-    return subprocess.run([sys.executable, str(script), str(inputs), str(out), mode, point, str(n)],
+    return subprocess.run([sys.executable, str(script), str(inputs), str(out), mode, point, str(n), *flags],
                           capture_output=True, text=True, cwd=REPO, timeout=300)
 
 
@@ -404,3 +404,43 @@ def test_ray_executor_gives_the_same_store_as_local_workers(shared_data, tmp_pat
         assert a.ids() == b.ids() == ["studio_signer_9frames"]
         for name in ("landmarks", "presence", "pose", "multimodal"):
             np.testing.assert_array_equal(a.read("studio_signer_9frames", name), b.read("studio_signer_9frames", name))
+
+
+# ----------------------------------------------------------------- containers with an estimated frame count
+def estimated_count_clip(source: Path, out: Path, fourcc: str, frames: int = 12) -> int:
+    """Writes the first ``frames`` frames of ``source`` into ``out`` (webm / mkv) with
+    OpenCV, then makes the Matroska header's Duration 1.5x longer, as a variable frame
+    rate or a longer audio track does: OpenCV then declares more frames than there are.
+    Returns the declared count."""
+    import struct
+
+    import cv2
+
+    cap = cv2.VideoCapture(str(source))
+    writer = None
+    for _ in range(frames):
+        ok, frame = cap.read()
+        assert ok
+        if writer is None:
+            writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*fourcc), 25, frame.shape[1::-1])
+            assert writer.isOpened(), f"OpenCV cannot write {fourcc} into {out.suffix}"
+        writer.write(frame)
+    writer.release()
+    data = bytearray(out.read_bytes())
+    at = data.find(b"\x44\x89\x88")  # EBML Duration element, an 8-byte float
+    assert at > 0, "no Duration element in the header"
+    (duration,) = struct.unpack(">d", data[at + 3:at + 11])
+    data[at + 3:at + 11] = struct.pack(">d", duration * 1.5)
+    out.write_bytes(bytes(data))
+    return int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT))
+
+
+@pytest.mark.parametrize("suffix, fourcc", [(".webm", "VP80"), (".mkv", "MJPG")])
+def test_estimated_frame_counts_are_not_truncation(shared_data, tmp_path, suffix, fourcc):
+    from islpose.features.holistic import extract_landmarks
+
+    clip = tmp_path / f"clip{suffix}"
+    declared = estimated_count_clip(shared_data / "videos" / WEBCAM, clip, fourcc)
+    assert declared >= 17  # 12 frames, declared ~18: "truncated" if the estimate were trusted
+    video = extract_landmarks(clip)
+    assert video.num_frames == 12 and video.presence[:, 0].any()

@@ -33,6 +33,11 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 # A video that decodes to fewer frames than its container declares, by more than this
 # many (or 1% of them), is reported as truncated.
 TRUNCATION_TOLERANCE = 2
+# Containers whose frame count is an index of the frames (mp4/mov sample tables, the AVI
+# index). Elsewhere (webm, mkv, ts, flv, mpeg, ...) OpenCV's count is an estimate from the
+# duration and the frame rate, wrong for variable frame rates: those videos are decoded to
+# the end and what was decoded is trusted.
+EXACT_COUNT_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".3gp", ".avi"})
 
 
 class VideoError(SourceError):
@@ -103,7 +108,8 @@ def extract_landmarks(path: str | Path, settings: HolisticSettings = HolisticSet
 
     Raises:
         VideoError: the file is missing, empty, not a video, has no decodable frame, or
-            is truncated (decodes to fewer frames than the container declares).
+            is truncated (decodes to fewer frames than a container of
+            :data:`EXACT_COUNT_EXTENSIONS` declares).
     """
     cv2 = require("cv2", "extract", "OpenCV")
     mp = require("mediapipe", "extract", "MediaPipe")
@@ -148,7 +154,8 @@ def extract_landmarks(path: str | Path, settings: HolisticSettings = HolisticSet
         cap.release()
     if not rows:
         raise VideoError(f"{path}: no frame could be decoded (not a video, or corrupt)")
-    if declared > 0 and declared - len(rows) > max(TRUNCATION_TOLERANCE, declared // 100):
+    exact = path.suffix.lower() in EXACT_COUNT_EXTENSIONS
+    if exact and declared > 0 and declared - len(rows) > max(TRUNCATION_TOLERANCE, declared // 100):
         raise VideoError(f"{path}: truncated or corrupt: decoded {len(rows)} of the {declared} frames "
                          "the file declares")
     return VideoLandmarks(landmarks=np.stack(rows), presence=np.array(present, dtype=bool),

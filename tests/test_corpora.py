@@ -27,7 +27,7 @@ def run(*args: str):
 @pytest.mark.parametrize("label, gloss", [
     ("4. sad", "SAD"), ("83. big large", "BIG-LARGE"), ("42. T-Shirt", "T-SHIRT"),
     ("Second (Number)", "SECOND-NUMBER"), ("12) hot", "HOT"), ("  Good Morning ", "GOOD-MORNING"),
-    ("7", "7"), ("don't", "DON'T"), ("you_plural", "YOU-PLURAL"), ("?!", ""),
+    ("7", "7"), ("2nd floor", "2ND-FLOOR"), ("don't", "DON'T"), ("you_plural", "YOU-PLURAL"), ("?!", ""),
 ])
 def test_gloss_normalisation_rule(label, gloss):
     assert normalize_gloss(label) == gloss

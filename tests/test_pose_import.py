@@ -166,7 +166,7 @@ def test_store_of_another_kind_and_bad_outputs_are_refused(poses, tmp_path):
         import_poses([poses], other)
     with pytest.raises(IslposeError, match="should end in .h5"):
         import_poses([poses], tmp_path / "out.pose")
-    with pytest.raises(IslposeError, match="no pose file files in this folder"):
+    with pytest.raises(IslposeError, match="no pose files in this folder"):
         (tmp_path / "empty").mkdir()
         import_poses([tmp_path / "empty"], tmp_path / "e.h5")
 

@@ -75,7 +75,7 @@ def import_poses(inputs: Sequence[str | Path], out: str | Path, config: RunConfi
     from islpose.features.runner import RunConfig, run_items
 
     config = config or RunConfig()
-    items = find_sources(inputs, POSE_EXTENSIONS, what="pose file", field="pose")
+    items = find_sources(inputs, POSE_EXTENSIONS, what="pose", field="pose")
     out = Path(out)
     if out.suffix.lower() in POSE_EXTENSIONS | MANIFEST_EXTENSIONS:
         raise IslposeError(f"{out}: the last argument is the output store and should end in .h5")

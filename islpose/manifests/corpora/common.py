@@ -2,7 +2,8 @@
 
 Gloss normalisation rule (both recipes):
 
-1. leading numbering is removed: ``"4. sad"`` -> ``"sad"``, ``"12) hot"`` -> ``"hot"``;
+1. leading numbering (digits, then ``.`` or ``)``) is removed: ``"4. sad"`` -> ``"sad"``,
+   ``"12) hot"`` -> ``"hot"``;
 2. letters are upper-cased;
 3. every run of characters other than letters, digits and apostrophes becomes one
    ``-``, and ``-`` at either end is dropped: ``"Big Large"`` -> ``BIG-LARGE``,
@@ -23,21 +24,27 @@ from pathlib import Path
 
 from islpose.manifests.manifest import Utterance
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv"})
-_NUMBERING = re.compile(r"^\s*\d+\s*[.)_:-]?\s*")
+_NUMBERING = re.compile(r"^\s*\d+\s*[.)]\s*")
 _NOT_GLOSS = re.compile(r"(?:[^\w']|_)+")
+
+
+def _unnumbered(label: str) -> str:
+    stripped = _NUMBERING.sub("", label, count=1)
+    return stripped if stripped.strip() else label  # a label that is only a number keeps it
+
+
+def _spell(text: str) -> str:
+    return _NOT_GLOSS.sub("-", text.upper()).strip("-")
 
 
 def normalize_gloss(label: str) -> str:
     """One gloss from a label (the rule is in the module docstring); '' when nothing is left."""
-    stripped = _NUMBERING.sub("", label, count=1)
-    text = stripped if stripped.strip() else label  # a label that is only a number keeps it
-    return _NOT_GLOSS.sub("-", text.upper()).strip("-")
+    return _spell(_unnumbered(label))
 
 
 def normalize_glosses(sequence: str) -> tuple[str, ...]:
-    """A gloss sequence: split on spaces and commas, each part normalised, empty parts dropped."""
-    parts = (normalize_gloss(p) for p in re.split(r"[\s,]+", _NUMBERING.sub("", sequence, count=1)))
+    """A gloss sequence: numbering removed, split on spaces and commas, each part spelled."""
+    parts = (_spell(p) for p in re.split(r"[\s,]+", _unnumbered(sequence)))
     return tuple(p for p in parts if p)
 
 
@@ -92,8 +99,7 @@ def write_prepared(result: Prepared, out: str | Path, overwrite: bool = False) -
     """
     from islpose.errors import IslposeError
     from islpose.io.atomic import check_output
-    from islpose.manifests.manifest import Manifest, write_manifest
-    from islpose.manifests.validate import check_manifest, raise_problems
+    from islpose.manifests.manifest import Manifest, check_manifest, raise_problems, write_manifest
 
     out = check_output(out, overwrite, "manifest")
     if not result.utterances:

@@ -21,8 +21,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from islpose.errors import IslposeError
+from islpose.features.inputs import VIDEO_EXTENSIONS
 from islpose.manifests.corpora.common import (
-    VIDEO_SUFFIXES, Prepared, drop_duplicate_ids, normalize_gloss, slug,
+    Prepared, drop_duplicate_ids, normalize_gloss, slug,
 )
 from islpose.manifests.manifest import Utterance
 
@@ -52,7 +53,7 @@ def find_lists(root: Path, subset: str, lists: Path | None = None) -> dict[str, 
 def _index_videos(root: Path, result: Prepared) -> dict[str, Path]:
     index: dict[str, Path] = {}
     for path in sorted(root.rglob("*")):
-        if not path.is_file() or path.suffix.lower() not in VIDEO_SUFFIXES:
+        if not path.is_file() or path.suffix.lower() not in VIDEO_EXTENSIONS:
             continue
         parts = path.relative_to(root).parts
         if len(parts) < 3:
@@ -112,7 +113,7 @@ def prepare_include(root: str | Path, subset: str = "include", lists: str | Path
             if not line:
                 continue
             gloss = normalize_gloss(parts[1]) if len(parts) == 3 else ""
-            if len(parts) != 3 or Path(parts[2]).suffix.lower() not in VIDEO_SUFFIXES or not gloss:
+            if len(parts) != 3 or Path(parts[2]).suffix.lower() not in VIDEO_EXTENSIONS or not gloss:
                 result.skip(where, "malformed line (expected <Category>/<N. word>/<clip>.MOV)")
             elif _key(parts) in listed:
                 result.skip(where, "clip listed twice")

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Iterable
 
 from islpose.errors import IslposeError
+from islpose.features.inputs import VIDEO_EXTENSIONS
 from islpose.manifests.corpora.common import (
-    VIDEO_SUFFIXES, Prepared, drop_duplicate_ids, normalize_glosses, slug,
+    Prepared, drop_duplicate_ids, normalize_glosses, slug,
 )
 from islpose.manifests.manifest import Utterance
 
@@ -119,7 +120,7 @@ def prepare_isl_csltr(root: str | Path, test_signers: Iterable[int] = (1,),
             continue
         entry = table.get(sentence_key(folder.name))
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            if path.suffix.lower() not in VIDEO_SUFFIXES:
+            if path.suffix.lower() not in VIDEO_EXTENSIONS:
                 result.skip(str(path), "not a video file")
             elif entry is None:
                 result.skip(str(path), f"sentence folder has no row in {GLOSS_CSV}")

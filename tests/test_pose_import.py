@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -130,6 +131,19 @@ def test_rerun_skips_unchanged_files_and_redoes_changed_ones(poses, tmp_path):
     assert again.done == ["p3"] and sorted(again.skipped) == ["p0", "p1", "p2", "p4"]
     with FeatureStore(out) as store:
         assert store.num_frames("p3") == 7 and store.attrs("p3")["fps"] == 30.0
+
+
+def test_cli_overwrite_and_verify(poses, tmp_path):
+    out = tmp_path / "f.h5"
+    assert run_cli(str(poses), str(out)).exit_code == 0
+    with FeatureStore(out, "a") as store:
+        store.write("stale", {"landmarks": recording(7)[0], "presence": recording(7)[1]})
+    verified = run_cli(str(poses), str(out), "--verify")
+    assert verified.exit_code == 0 and re.search(r"│\s*0\s*│\s*5\s*│\s*0\s*│", verified.output)  # done, skipped, failed
+    rebuilt = run_cli(str(poses), str(out), "--overwrite")
+    assert rebuilt.exit_code == 0
+    with FeatureStore(out) as store:
+        assert store.ids() == [f"p{i}" for i in range(5)]  # the old store's extra utterance is gone
 
 
 def test_two_workers_give_the_same_store_as_one(poses, tmp_path):

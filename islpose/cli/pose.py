@@ -42,12 +42,16 @@ def export_pose(store: str, out_dir: str, ids: tuple[str, ...], overwrite: bool,
               help="Worker processes (default: all cores).")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where files are read: this machine, or a Ray cluster (pip install 'islpose[ray]').")
-@click.option("--overwrite", is_flag=True, help="Build OUT afresh and redo every file.")
+@click.option("--overwrite", is_flag=True,
+              help="Redo every file into a new store built beside OUT; it replaces OUT only when the run "
+                   "finishes with at least one file done (a killed or failed run leaves OUT as it was).")
+@click.option("--verify", is_flag=True,
+              help="On a rerun, hash every stored file's source even when its size and time are unchanged.")
 @click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", show_default=True,
               help="dtype of the stored 6516-d multimodal features.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (for logs): failures and the summary only.")
 def import_pose(inputs: tuple[str, ...], out: str, workers: int | None, executor: str, overwrite: bool,
-                dtype: str, quiet: bool) -> None:
+                verify: bool, dtype: str, quiet: bool) -> None:
     """Import pose-format .pose recordings (MediaPipe Holistic) into the feature store OUT.h5.
 
     INPUTS are .pose files, folders (searched recursively for *.pose) or manifests whose
@@ -67,7 +71,7 @@ def import_pose(inputs: tuple[str, ...], out: str, workers: int | None, executor
     from islpose.features.runner import RunConfig
     from islpose.io.pose.importer import import_poses
 
-    config = RunConfig(workers=workers, executor=executor, overwrite=overwrite, dtype=dtype)
+    config = RunConfig(workers=workers, executor=executor, overwrite=overwrite, verify=verify, dtype=dtype)
     with (_QuietProgress() if quiet else _RichProgress("import-pose")) as progress:
         summary = import_poses(inputs, out, config, progress)
     _report(summary, f"islpose import-pose -> {out}")

@@ -172,6 +172,9 @@ def write_pose(path: str | Path, landmarks: np.ndarray, fps: float, width: int, 
 
     Returns:
         ``path``.
+
+    A missing component is written with confidence 0, which is also how a reader learns
+    that it is missing: a present pose whose visibilities are all 0 reads back as missing.
     """
     from islpose.io.atomic import atomic_write
 

@@ -18,6 +18,8 @@ from islpose.errors import IslposeError
 COMMANDS = {
     "extract": "islpose.cli.extract:extract",
     "featurize": "islpose.cli.extract:featurize",
+    "import-pose": "islpose.cli.pose:import_pose",
+    "export-pose": "islpose.cli.pose:export_pose",
     "train": "islpose.cli.train:train",
     "decode": "islpose.cli.decode:decode",
     "lm": "islpose.cli.decode:lm",
@@ -26,6 +28,7 @@ COMMANDS = {
     "teacher": "islpose.cli.teacher:teacher",
     "vocab": "islpose.cli.manifest:vocab",
     "validate": "islpose.cli.manifest:validate",
+    "prepare": "islpose.cli.prepare:prepare",
 }
 
 

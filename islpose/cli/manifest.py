@@ -48,7 +48,7 @@ def vocab_build(manifest: Path, out: Path, split: str, unk: bool, overwrite: boo
 @click.option("--subsample", type=click.IntRange(min=1), default=None,
               help="Temporal subsampling for the CTC length check, when no --model is given [default: 1].")
 @click.option("--split", "splits", multiple=True, help="Only check these splits (repeatable).")
-@click.option("--require", multiple=True, type=click.Choice(["video", "glosses", "split", "signer", "text"]),
+@click.option("--require", multiple=True, type=click.Choice(["video", "pose", "glosses", "split", "signer", "text"]),
               help="Fields every utterance must have (repeatable).")
 @click.option("--limit", type=int, default=50, show_default=True, help="Print at most this many problems.")
 def validate(manifest: Path, features: Path | None, model_name: str | None, subsample: int | None,

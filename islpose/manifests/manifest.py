@@ -1,7 +1,7 @@
 """Manifest records, their JSONL / CSV files, and the checks of a manifest on its own.
 
 One utterance per line (JSONL) or row (CSV) with the fields of SPEC.md: ``id``
-(required), ``video``, ``glosses`` (space-separated), ``split``, ``signer``, ``text``.
+(required), ``video``, ``pose``, ``glosses`` (space-separated), ``split``, ``signer``, ``text``.
 Checks against a feature store live in :mod:`islpose.manifests.validate`, which
 imports this module (never the other way round).
 """
@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Sequence
 
 from islpose.errors import ManifestError
 
-FIELDS = ("id", "video", "glosses", "split", "signer", "text")
+FIELDS = ("id", "video", "pose", "glosses", "split", "signer", "text")
 SPLITS = ("train", "dev", "test")
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 
@@ -31,6 +31,8 @@ class Utterance:
         split: ``train``, ``dev``, ``test`` or None.
         signer: signer id or None.
         text: spoken-language translation or None.
+        pose: path of a pose-format ``.pose`` recording (absolute once read from a
+            manifest), or None.
         line: line (JSONL) or row (CSV, header = 1) it was read from, for messages.
     """
 
@@ -40,11 +42,12 @@ class Utterance:
     split: str | None = None
     signer: str | None = None
     text: str | None = None
+    pose: str | None = None
     line: int = field(default=0, compare=False)
 
     def to_record(self) -> dict:
         """The manifest record (glosses joined by spaces; empty fields left out)."""
-        rec = {"id": self.id, "video": self.video,
+        rec = {"id": self.id, "video": self.video, "pose": self.pose,
                "glosses": None if self.glosses is None else " ".join(self.glosses),
                "split": self.split, "signer": self.signer, "text": self.text}
         return {k: v for k, v in rec.items() if v is not None}
@@ -113,11 +116,11 @@ def check_manifest(
     videos: bool = False,
     require: Iterable[str] = (),
 ) -> list[Problem]:
-    """Checks ids, fields, split names and (optionally) that the videos exist.
+    """Checks ids, fields, split names and (optionally) that the videos and .pose files exist.
 
     Args:
         manifest: the parsed manifest.
-        videos: check that each given ``video`` path exists.
+        videos: check that each given ``video`` and ``pose`` path exists.
         require: fields every utterance must have, e.g. ``("glosses",)`` for training
             or ``("video",)`` for extraction.
     """
@@ -138,9 +141,10 @@ def check_manifest(
         for name in require:
             if getattr(u, name) in (None, ()):
                 problems.append(Problem(f"missing-{name}", u.id, u.line, f"{u.id}: missing field {name!r}"))
-        if videos and u.video is not None:
-            if not Path(u.video).is_file():
-                problems.append(Problem("missing-video", u.id, u.line, f"{u.id}: video not found: {u.video}"))
+        for name in ("video", "pose") if videos else ():
+            given = getattr(u, name)
+            if given is not None and not Path(given).is_file():
+                problems.append(Problem(f"missing-{name}", u.id, u.line, f"{u.id}: {name} not found: {given}"))
     return problems
 
 
@@ -191,13 +195,17 @@ def _parse(path: Path, lineno: int, rec: dict) -> Utterance:
     glosses = rec.get("glosses")
     if glosses is not None:
         glosses = tuple(glosses.split() if isinstance(glosses, str) else (str(g) for g in glosses))
-    video = rec.get("video")
-    if video is not None:
-        video_path = Path(str(video)).expanduser()
-        video = str(video_path if video_path.is_absolute() else (path.parent / video_path).resolve())
     text = lambda key: None if rec.get(key) is None else str(rec[key])  # noqa: E731
-    return Utterance(id=uid, video=video, glosses=glosses, split=text("split"),
-                     signer=text("signer"), text=text("text"), line=lineno)
+    return Utterance(id=uid, video=_resolved(path, rec.get("video")), glosses=glosses, split=text("split"),
+                     signer=text("signer"), text=text("text"), pose=_resolved(path, rec.get("pose")), line=lineno)
+
+
+def _resolved(manifest: Path, value: object) -> str | None:
+    """A file named in a manifest: absolute, relative paths taken from the manifest's folder."""
+    if value is None:
+        return None
+    given = Path(str(value)).expanduser()
+    return str(given if given.is_absolute() else (manifest.parent / given).resolve())
 
 
 def read_manifest(path: str | Path, *, check: bool = True, check_videos: bool = False) -> Manifest:
@@ -207,7 +215,7 @@ def read_manifest(path: str | Path, *, check: bool = True, check_videos: bool = 
         path: ``.jsonl`` or ``.csv`` file.
         check: raise :class:`ManifestError` on duplicate ids, unknown fields or unknown
             split names (all problems in one message).
-        check_videos: also require every ``video`` that is given to exist.
+        check_videos: also require every ``video`` and ``pose`` that is given to exist.
 
     Returns:
         The manifest, with relative video paths resolved against the manifest's folder.

@@ -26,6 +26,8 @@ COMMANDS = {
     "teacher": "islpose.cli.teacher:teacher",
     "vocab": "islpose.cli.data:vocab",
     "validate": "islpose.cli.data:validate",
+    "show": "islpose.cli.viz:show",
+    "plot": "islpose.cli.viz:plot",
 }
 
 

@@ -18,18 +18,21 @@ from islpose.errors import IslposeError
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, keep_suffix: bool = False) -> Iterator[Path]:
     """Yields a fresh temporary path beside ``path``; renames it over ``path`` on success.
 
     For writers that want a file name (``torch.save``, ``h5py.File``). On an exception the
-    temporary file is removed and ``path`` is left as it was.
+    temporary file is removed and ``path`` is left as it was. ``keep_suffix`` ends the
+    temporary name with ``path``'s suffix, for writers that pick the format by it (OpenCV's
+    video writer).
 
     Example:
         >>> with atomic_path("model.pt") as tmp:
         ...     torch.save(payload, tmp)
     """
     path = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    suffix = ".tmp" + (path.suffix if keep_suffix else "")
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:

@@ -1,0 +1,46 @@
+"""``islpose show`` and ``islpose plot``: thin click commands over :mod:`islpose.viz`."""
+from __future__ import annotations
+
+import click
+
+from islpose.errors import IslposeError
+
+_FILE = click.Path(exists=True, dir_okay=False)
+
+
+@click.command("show")
+@click.argument("source", type=_FILE)
+@click.argument("uid", required=False)
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Picture to write: .mp4, .gif, or .png (a contact sheet of evenly spaced frames).")
+@click.option("--video", type=_FILE, help="Video to draw over (default: the stored source, when it still exists).")
+@click.option("--frames", type=int, help="Evenly spaced frames to draw (default: all; 12 for a .png).")
+@click.option("--width", type=int, help="Picture width in pixels (default 640 MP4, 400 GIF, 320 per PNG tile).")
+@click.option("--recognized", type=_FILE, help="`islpose recognize` output (JSONL): write each gloss on its frames.")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+def show(source: str, uid: str | None, out: str, video: str | None, frames: int | None, width: int | None,
+         recognized: str | None, overwrite: bool) -> None:
+    """Draw stored landmarks as a skeleton over their video, or on a blank canvas.
+
+    SOURCE is a feature store (UID names the utterance; it may be left out when the
+    store holds one). Pose, both hands and the face contours each have their own
+    colour; the panel under each frame names what MediaPipe did not detect (in red)
+    and its timeline shows the detections of the whole clip.
+
+    \b
+    Example:
+      islpose show feats.h5 utt1 --out utt1.png                  # contact sheet, 12 frames
+      islpose show feats.h5 utt1 --out utt1.mp4 --video utt1.mp4
+      islpose show feats.h5 utt1 --out utt1.gif --frames 40 --recognized out.jsonl
+    """
+    from islpose.io.atomic import check_output
+    from islpose.viz.show import clip_from_store, read_segments, render_clip
+
+    check_output(out, overwrite)
+    if width is not None and width < 16:
+        raise IslposeError(f"--width must be >= 16 pixels, not {width}")
+    clip = clip_from_store(source, uid)
+    segments = read_segments(recognized, clip) if recognized else ()
+    result = render_clip(clip, out, video=video, frames=frames, segments=segments, width=width)
+    over = "a blank canvas" if result.background == "blank" else result.background
+    click.echo(f"wrote {result.path}: {result.frames} of {len(clip.landmarks)} frames of {clip.name} over {over}")

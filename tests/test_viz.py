@@ -161,3 +161,78 @@ def test_show_writes_recognised_glosses_on_their_frames(small_corpus, clip, tmp_
     other.write_text(json.dumps({**record, "id": "someone_else"}) + "\n")
     result = run("show", small_corpus.store, clip.name, "--out", tmp_path / "x.png", "--recognized", other)
     assert result.exit_code == 1 and "no record for" in result.output
+
+
+# ---------------------------------------------------------------- training curves
+@pytest.fixture(scope="module")
+def student_run(small_corpus, tmp_path_factory):
+    """A tiny real training run (3 epochs): metrics.jsonl and best.pt."""
+    import yaml
+
+    out = tmp_path_factory.mktemp("viz_run")
+    config = out / "tiny.yaml"
+    config.write_text(yaml.safe_dump({
+        "model": "bilstm_optimized", "model_config": {"projection_dim": 16, "hidden_dim": 16, "num_layers": 2},
+        "train": {"batch_size": 4, "epochs": 3, "warmup_epochs": 1, "progress": False, "lr": 0.003}}))
+    result = run("train", "--config", config, "--features", small_corpus.store, "--manifest", small_corpus.manifest,
+                 "--out", out / "student")
+    assert result.exit_code == 0, result.output
+    return out / "student"
+
+
+def teacher_metrics(folder: Path) -> Path:
+    """metrics.jsonl with the keys the teacher's trainer logs."""
+    folder.mkdir(parents=True)
+    lines = [{"epoch": e, "train_loss": 5.0 / e, "train_ctc": 4.0 / e, "train_ce": 1.0 / e, "encoder_lr": 1e-4 * e,
+              "decoder_lr": 3e-4 * e, "dev_wer": 1.0 - 0.2 * e, "dev_bleu": None, "dev_substitutions": 3,
+              "dev_deletions": 5 - e, "dev_insertions": 1, "best_wer": 1.0 - 0.2 * e, "best_epoch": e}
+             for e in (1, 2, 3)]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    return folder
+
+
+def test_read_metrics_keeps_the_last_record_of_an_epoch(tmp_path):
+    from islpose.viz.curves import read_metrics
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "metrics.jsonl").write_text('{"epoch": 1, "train_loss": 3}\n{"epoch": 2, "train_loss": 2}\n'
+                                          '{"epoch": 2, "train_loss": 1.5}\n\n')
+    assert [r["train_loss"] for r in read_metrics(folder)] == [3, 1.5]
+    (folder / "metrics.jsonl").write_text('{"epoch": 1}\nnot json\n')
+    with pytest.raises(IslposeError, match=r"metrics.jsonl:2: not an epoch record"):
+        read_metrics(folder)
+
+
+def test_error_rates_add_up_to_the_wer():
+    from islpose.viz.curves import _error_rates
+
+    rates = _error_rates({"dev_wer": 0.25, "dev_substitutions": 2, "dev_deletions": 1, "dev_insertions": 1})
+    assert rates == pytest.approx([12.5, 6.25, 6.25])
+
+
+def test_plot_one_run_and_several_overlaid(student_run, tmp_path):
+    one = tmp_path / "one.png"
+    result = run("plot", student_run, "--out", one)
+    assert result.exit_code == 0, result.output
+    assert "1 run(s)" in result.output and "student 3" in result.output
+    teacher = teacher_metrics(tmp_path / "teacher")
+    several = tmp_path / "several.png"
+    result = run("plot", student_run, teacher, "--out", several, "--title", "students and teacher")
+    assert result.exit_code == 0, result.output
+    a, b = cv2.imread(str(one)), cv2.imread(str(several))
+    assert a.shape[1] > 800 and a.shape[0] > 400
+    second = (14, 127, 255)  # matplotlib's C1 (orange) in BGR: the second run's lines
+    assert colour_pixels(a, second) < 50 < colour_pixels(b, second)
+
+
+def test_plot_reports_a_bad_folder_and_plots_the_rest(student_run, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "curves.png"
+    result = run("plot", student_run, empty, "--out", out)
+    assert result.exit_code == 1 and "no metrics.jsonl" in result.output and out.is_file()
+    again = run("plot", student_run, "--out", out)
+    assert again.exit_code == 1 and "--overwrite" in again.output
+    assert run("plot", empty, "--out", tmp_path / "x.png").exit_code == 1
+    assert "unknown plot format" in run("plot", student_run, "--out", tmp_path / "x.gif").output

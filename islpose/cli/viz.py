@@ -44,3 +44,45 @@ def show(source: str, uid: str | None, out: str, video: str | None, frames: int 
     result = render_clip(clip, out, video=video, frames=frames, segments=segments, width=width)
     over = "a blank canvas" if result.background == "blank" else result.background
     click.echo(f"wrote {result.path}: {result.frames} of {len(clip.landmarks)} frames of {clip.name} over {over}")
+
+
+@click.command("plot")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Picture to write (.png, .pdf or .svg).")
+@click.option("--title", default="", help="A line above the plots.")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+def plot(run_dirs: tuple[str, ...], out: str, title: str, overwrite: bool) -> None:
+    """Plot training curves of one run or several overlaid, from their metrics.jsonl.
+
+    Train loss, dev WER (best epoch starred) and learning rate over epochs, one
+    colour per run (students and teachers alike), and each run's dev errors split
+    into substitutions, deletions and insertions. A folder that cannot be read is
+    reported and the others are still plotted (exit code 1).
+
+    \b
+    Example:
+      islpose plot runs/bilstm --out curves.png
+      islpose plot runs/bilstm runs/mobilenet runs/teacher --out compare.png
+    """
+    from pathlib import Path
+
+    from islpose.io.atomic import check_output
+    from islpose.viz.curves import plot_runs, read_metrics, run_names
+
+    if Path(out).suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise IslposeError(f"{out}: unknown plot format; use .png, .pdf or .svg")
+    check_output(out, overwrite)
+    runs, failed = {}, []
+    for name, path in run_names(run_dirs).items():
+        try:
+            runs[name] = read_metrics(path)
+        except IslposeError as exc:
+            failed.append(str(exc))
+            click.echo(f"error: {exc}", err=True)
+    if not runs:
+        raise IslposeError("no run could be read (listed above)")
+    plot_runs(runs, out, title=title)
+    epochs = ", ".join(f"{name} {len(records)}" for name, records in runs.items())
+    click.echo(f"wrote {out}: {len(runs)} run(s) (epochs: {epochs})")
+    if failed:
+        raise IslposeError(f"{len(failed)} run folder(s) could not be read (listed above)")

@@ -18,6 +18,7 @@ from islpose.errors import IslposeError
 COMMANDS = {
     "extract": "islpose.cli.extract:extract",
     "featurize": "islpose.cli.extract:featurize",
+    "export-pose": "islpose.cli.pose:export_pose",
     "train": "islpose.cli.train:train",
     "decode": "islpose.cli.decode:decode",
     "lm": "islpose.cli.decode:lm",

@@ -236,3 +236,74 @@ def test_plot_reports_a_bad_folder_and_plots_the_rest(student_run, tmp_path):
     assert again.exit_code == 1 and "--overwrite" in again.output
     assert run("plot", empty, "--out", tmp_path / "x.png").exit_code == 1
     assert "unknown plot format" in run("plot", student_run, "--out", tmp_path / "x.gif").output
+
+
+# ---------------------------------------------------------------- posteriorgram
+def test_rows_hold_blank_decoded_and_reference_glosses_in_time_order():
+    from islpose.viz.alignment import choose_rows
+
+    tokens = ["<blank>", "A", "B", "C", "D"]
+    probs = np.full((6, 5), 0.01)
+    probs[4, 1] = probs[1, 2] = 0.9  # B peaks before A
+    probs[5, 4] = 0.05  # D: the least probable, but decoded
+    probs[:, 0] = 0.5
+    assert choose_rows(probs, tokens, ["D"], top=3) == [0, 2, 1, 4]  # blank, then B, A, D by peak time; not C
+
+
+def test_posteriorgram_marks_segments_and_reference(tmp_path):
+    from islpose.viz import plot_posteriorgram
+
+    tokens = ["<blank>"] + [f"G{i}" for i in range(30)]
+    rng = np.random.default_rng(0)
+    lp = np.log(rng.dirichlet(np.ones(31) * 0.3, size=40))
+    segments = [{"gloss": "G3", "start": 0.2, "end": 0.6, "score": 0.9}]
+    plain = plot_posteriorgram(lp, tokens, tmp_path / "plain.png", frame_seconds=0.04)
+    marked = plot_posteriorgram(lp, tokens, tmp_path / "marked.png", segments=segments, frame_seconds=0.04,
+                                reference=[{"gloss": "G3", "start": 0.1, "end": 0.5}, {"gloss": "G7", "start": 0.5,
+                                                                                      "end": 1.2}])
+    a, b = cv2.imread(str(plain)), cv2.imread(str(marked))
+    assert a.shape[1] > 500 and b.shape[0] > a.shape[0]  # the reference strip is added
+    red, green = (40, 39, 214), (44, 160, 44)  # the decoded (HYP) and reference (REF) colours in BGR
+    assert colour_pixels(b, red) > colour_pixels(a, red) + 100  # the segment's outline (the label is red in both)
+    assert colour_pixels(b, green) > colour_pixels(a, green) + 20
+    with pytest.raises(IslposeError, match="log_probs must be"):
+        plot_posteriorgram(lp[:, :5], tokens, tmp_path / "bad.png")
+
+
+def test_show_posteriors_cli(student_run, small_corpus, tmp_path):
+    out = tmp_path / "post.png"
+    result = run("show", small_corpus.store, "s01_u0002", "--posteriors", "--checkpoint", student_run / "best.pt",
+                 "--manifest", small_corpus.manifest, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "model frames of s01_u0002" in result.output and cv2.imread(str(out)).shape[0] > 200
+    no_ckpt = run("show", small_corpus.store, "s01_u0002", "--posteriors", "--out", tmp_path / "x.png")
+    assert no_ckpt.exit_code == 1 and "--checkpoint" in no_ckpt.output
+
+
+# ---------------------------------------------------------------- real media
+def test_real_pose_file_contact_sheet(shared_data, tmp_path):
+    result = run("show", shared_data / "poses" / "continuous_signing.pose", "--out", tmp_path / "p.png",
+                 "--frames", 4, "--width", 160)
+    assert result.exit_code == 0, result.output
+    assert "4 of 130 frames of continuous_signing" in result.output
+
+
+def test_real_clip_shows_where_a_hand_was_lost(shared_data, tmp_path):
+    """webcam_signer.mp4: MediaPipe misses the signer's right hand in frame 26 while the
+    pose puts her wrist in view; the overlay marks it with a red ring."""
+    from islpose.features.holistic import extract_landmarks, silenced_stderr
+    from islpose.viz import Clip, render_frames
+
+    video = shared_data / "videos" / "webcam_signer.mp4"
+    with silenced_stderr():
+        got = extract_landmarks(video)
+    clip = Clip("webcam", got.landmarks, got.presence, got.fps, got.width, got.height, str(video))
+    lost = [t for t in range(len(clip.presence)) if not clip.presence[t, 2] and clip.presence[t, 0]
+            and got.landmarks[t, 16, 3] >= 0.5]
+    found = [t for t in range(len(clip.presence)) if clip.presence[t, 2]]
+    assert lost and found, "the clip no longer has both a lost and a detected right hand"
+    (a, b), used = render_frames(clip, [lost[0], found[0]], 270)
+    assert used == str(video)
+    image_h = a.shape[0] - status_panel(270, 0, clip.presence).shape[0]
+    assert colour_pixels(a[:image_h], MISSING) > 30 > colour_pixels(b[:image_h], MISSING)
+    assert colour_pixels(b[:image_h], COLOURS["right_hand"]) > 30 > colour_pixels(a[:image_h], COLOURS["right_hand"])

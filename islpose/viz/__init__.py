@@ -11,6 +11,9 @@ from __future__ import annotations
 import importlib
 
 _LAZY = {
+    "Alignment": "islpose.viz.alignment", "align_utterance": "islpose.viz.alignment",
+    "plot_posteriorgram": "islpose.viz.alignment", "plot_runs": "islpose.viz.curves", "read_metrics": "islpose.viz.curves",
+    "run_names": "islpose.viz.curves", "clip_from_pose": "islpose.viz.show",
     "Clip": "islpose.viz.show", "ShowResult": "islpose.viz.show", "clip_from_store": "islpose.viz.show",
     "read_segments": "islpose.viz.show", "render_clip": "islpose.viz.show", "render_frames": "islpose.viz.show",
     "draw_skeleton": "islpose.viz.skeleton", "status_panel": "islpose.viz.skeleton",

@@ -81,6 +81,14 @@ def clip_from_store(path: str | Path, uid: str | None = None) -> Clip:
                 int(attrs.get("height") or 480), attrs.get("source") or None)
 
 
+def clip_from_pose(path: str | Path) -> Clip:
+    """Reads a pose-format ``.pose`` recording of MediaPipe Holistic (its first person)."""
+    from islpose.io.pose import read_pose
+
+    pose = read_pose(path)
+    return Clip(Path(path).stem, pose.landmarks, pose.presence, float(pose.fps), int(pose.width), int(pose.height))
+
+
 def read_segments(path: str | Path, clip: Clip) -> list[dict]:
     """The recognised segments of ``clip`` from ``islpose recognize`` output (JSONL).
 

@@ -17,6 +17,16 @@ from typing import IO, Iterator
 from islpose.errors import IslposeError
 
 
+
+def _read_umask() -> int:
+    mask = os.umask(0)  # the umask can only be read by setting it: done once, at import
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, keep_suffix: bool = False) -> Iterator[Path]:
     """Yields a fresh temporary path beside ``path``; renames it over ``path`` on success.
@@ -33,6 +43,7 @@ def atomic_path(path: str | Path, keep_suffix: bool = False) -> Iterator[Path]:
     path = Path(path)
     suffix = ".tmp" + (path.suffix if keep_suffix else "")
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes it private (0600); a written file gets what open() gives
     os.close(fd)
     tmp = Path(name)
     try:

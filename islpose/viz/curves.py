@@ -105,12 +105,12 @@ def plot_runs(runs: Mapping[str, list[dict]], out: str | Path, title: str = "") 
                 lr.plot(*_series(records, key), style, color=colour, label=f"{name} ({key})")
     loss.set(title="train loss", xlabel="epoch", ylabel="loss per utterance")
     if all(v > 0 for r in runs.values() for v in _series(r, "train_loss")[1]):
-        from matplotlib.ticker import FuncFormatter
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
         loss.set_yscale("log")
-        plain = FuncFormatter(lambda v, _: f"{v:g}")
-        loss.yaxis.set_major_formatter(plain)
-        loss.yaxis.set_minor_formatter(plain)
+        loss.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        loss.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        loss.yaxis.set_minor_formatter(NullFormatter())
     wer.set(title="dev WER (best marked *)", xlabel="epoch", ylabel="WER %")
     lr.set(title="learning rate", xlabel="epoch", ylabel="lr")
     lr.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))

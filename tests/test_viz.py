@@ -297,7 +297,7 @@ def test_real_clip_shows_where_a_hand_was_lost(shared_data, tmp_path):
     video = shared_data / "videos" / "webcam_signer.mp4"
     with silenced_stderr():
         got = extract_landmarks(video)
-    clip = Clip("webcam", got.landmarks, got.presence, got.fps, got.width, got.height, str(video))
+    clip = Clip(got.landmarks, got.presence, got.fps, got.width, got.height, str(video), name="webcam")
     lost = [t for t in range(len(clip.presence)) if not clip.presence[t, 2] and clip.presence[t, 0]
             and got.landmarks[t, 16, 3] >= 0.5]
     found = [t for t in range(len(clip.presence)) if clip.presence[t, 2]]

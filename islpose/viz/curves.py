@@ -6,7 +6,6 @@ Example:
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -14,6 +13,7 @@ from typing import Mapping, Sequence
 from islpose.errors import IslposeError
 from islpose.io.atomic import atomic_write
 from islpose.viz import deps
+from islpose.viz.jsonl import json_records
 
 # Learning-rate keys: the students log "lr", the teacher its encoder's and its text decoder's.
 LR_KEYS = {"lr": "-", "encoder_lr": "-", "decoder_lr": "--"}
@@ -35,15 +35,11 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
     if not path.is_file():
         raise IslposeError(f"{run_dir}: no metrics.jsonl (not a training run folder, or no epoch finished yet)")
     records: dict[int, dict] = {}
-    with path.open(encoding="utf-8") as handle:
-        for n, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                records[int(record["epoch"])] = record
-            except (ValueError, TypeError, KeyError) as exc:
-                raise IslposeError(f"{path}:{n}: not an epoch record ({exc.__class__.__name__}: {exc})") from None
+    for where, record in json_records(path, "an epoch record"):
+        try:
+            records[int(record["epoch"])] = record
+        except (ValueError, TypeError, KeyError) as exc:
+            raise IslposeError(f"{where}: not an epoch record ({exc.__class__.__name__}: {exc})") from None
     if not records:
         raise IslposeError(f"{path}: no epoch logged yet")
     return [records[e] for e in sorted(records)]

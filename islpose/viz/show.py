@@ -6,7 +6,6 @@ Example:
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -14,8 +13,9 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from islpose.errors import IslposeError
-from islpose.features.layout import SLICES
+from islpose.recognize.recognizer import Landmarks, presence_of
 from islpose.viz import deps
+from islpose.viz.jsonl import json_records
 from islpose.viz.media import contact_sheet, output_format, read_frames, write_image, write_video
 from islpose.viz.skeleton import blank_canvas, caption, draw_skeleton, status_panel, text
 
@@ -25,25 +25,13 @@ DEFAULT_TILES = 12
 
 
 @dataclass
-class Clip:
-    """The landmarks of one recording and what is known about its video.
+class Clip(Landmarks):
+    """The landmarks of one recording (:class:`islpose.recognize.Landmarks`: ``landmarks``
+    (T, 543, 4), ``presence`` (T, 4), ``fps`` (0 when unknown), ``width``, ``height``,
+    ``source`` video) and its name (utterance id or file name), for titles and for
+    finding its ``recognize`` record."""
 
-    Attributes:
-        name: utterance id or file name.
-        landmarks: (T, 543, 4) raw Holistic landmarks, NaN where missing.
-        presence: (T, 4) bool: pose, left hand, right hand, face detected.
-        fps: frames per second (0 when unknown).
-        width, height: the video's frame size in pixels.
-        source: the video the landmarks came from, when known.
-    """
-
-    name: str
-    landmarks: np.ndarray
-    presence: np.ndarray
-    fps: float
-    width: int
-    height: int
-    source: str | None = None
+    name: str = "clip"
 
 
 @dataclass
@@ -75,10 +63,9 @@ def clip_from_store(path: str | Path, uid: str | None = None) -> Clip:
             raise IslposeError(f"{path}: utterance {uid!r} has no raw landmarks to draw")
         attrs = store.attrs(uid)
         landmarks = store.read(uid, "landmarks")
-        presence = (store.read(uid, "presence") if "presence" in store.datasets(uid)
-                    else np.stack([np.isfinite(landmarks[:, s, 0]).any(axis=1) for s in SLICES.values()], axis=1))
-    return Clip(uid, landmarks, presence, float(attrs.get("fps") or 0.0), int(attrs.get("width") or 640),
-                int(attrs.get("height") or 480), attrs.get("source") or None)
+        presence = store.read(uid, "presence") if "presence" in store.datasets(uid) else presence_of(landmarks)
+    return Clip(landmarks, presence, float(attrs.get("fps") or 0.0), int(attrs.get("width") or 640),
+                int(attrs.get("height") or 480), attrs.get("source") or None, name=uid)
 
 
 def clip_from_pose(path: str | Path) -> Clip:
@@ -86,7 +73,8 @@ def clip_from_pose(path: str | Path) -> Clip:
     from islpose.io.pose import read_pose
 
     pose = read_pose(path)
-    return Clip(Path(path).stem, pose.landmarks, pose.presence, float(pose.fps), int(pose.width), int(pose.height))
+    return Clip(pose.landmarks, pose.presence, float(pose.fps), int(pose.width), int(pose.height),
+                name=Path(path).stem)
 
 
 def read_segments(path: str | Path, clip: Clip) -> list[dict]:
@@ -96,20 +84,14 @@ def read_segments(path: str | Path, clip: Clip) -> list[dict]:
     clip's source file. Returns its ``segments``: ``{"gloss", "start", "end", "score"}``
     with times in seconds.
     """
-    path = Path(path)
     ours = Path(clip.source).resolve() if clip.source and Path(clip.source).is_file() else None
-    with path.open(encoding="utf-8") as handle:
-        for n, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
+    for where, record in json_records(path, "a recognize record"):
+        source = record.get("source")
+        if record.get("id") == clip.name or (ours is not None and source and Path(source).resolve() == ours):
             try:
-                record = json.loads(line)
-                same = record.get("id") == clip.name or (ours is not None and record.get("source")
-                                                          and Path(record["source"]).resolve() == ours)
-                if same:
-                    return [dict(s, start=float(s["start"]), end=float(s["end"])) for s in record["segments"]]
-            except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                raise IslposeError(f"{path}:{n}: not a recognize record ({exc.__class__.__name__}: {exc})") from None
+                return [dict(s, start=float(s["start"]), end=float(s["end"])) for s in record["segments"]]
+            except (ValueError, TypeError, KeyError) as exc:
+                raise IslposeError(f"{where}: not a recognize record ({exc.__class__.__name__}: {exc})") from None
     raise IslposeError(f"{path}: no record for {clip.name!r}")
 
 

@@ -109,13 +109,21 @@ def test_drawn_over_the_video(clip, tmp_path):
     assert colour_pixels(over, (0, 160, 0)) > 10 * colour_pixels(plain, (0, 160, 0))
 
 
-def test_video_shorter_than_the_landmarks_is_an_error(clip, tmp_path):
+def test_video_shorter_than_the_landmarks(clip, tmp_path):
+    """An explicit --video that ends early is an error (and leaves no file); a stored source
+    that is too short (replaced since extraction) gives way to a blank canvas."""
+    from dataclasses import replace
+
     from islpose.viz import write_video
 
     video = tmp_path / "short.mp4"
     write_video([np.zeros((48, 64, 3), np.uint8)] * 3, video, 25.0)
-    with pytest.raises(IslposeError, match="fewer frames"):
-        render_clip(clip, tmp_path / "x.png", video=video)
+    with pytest.raises(IslposeError, match="ends after 3 frames"):
+        render_clip(clip, tmp_path / "x.mp4", video=video)
+    assert not list(tmp_path.glob("*x.mp4*"))
+    assert render_clip(replace(clip, source=str(video)), tmp_path / "y.gif", width=64).background == "blank"
+    short = replace(clip, landmarks=clip.landmarks[:3], presence=clip.presence[:3], source=str(video))
+    assert render_clip(short, tmp_path / "z.png", width=64).background == str(video)
 
 
 def test_missing_extra_is_one_line(monkeypatch, clip, tmp_path):

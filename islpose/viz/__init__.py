@@ -15,9 +15,9 @@ _LAZY = {
     "plot_posteriorgram": "islpose.viz.alignment", "plot_runs": "islpose.viz.curves", "read_metrics": "islpose.viz.curves",
     "run_names": "islpose.viz.curves", "clip_from_pose": "islpose.viz.show",
     "Clip": "islpose.viz.show", "ShowResult": "islpose.viz.show", "clip_from_store": "islpose.viz.show",
-    "read_segments": "islpose.viz.show", "render_clip": "islpose.viz.show", "render_frames": "islpose.viz.show",
+    "read_segments": "islpose.viz.show", "render_clip": "islpose.viz.show", "render_frames": "islpose.viz.show", "iter_pictures": "islpose.viz.show",
     "draw_skeleton": "islpose.viz.skeleton", "status_panel": "islpose.viz.skeleton",
-    "contact_sheet": "islpose.viz.media", "read_frames": "islpose.viz.media", "write_image": "islpose.viz.media",
+    "contact_sheet": "islpose.viz.media", "iter_frames": "islpose.viz.media", "write_image": "islpose.viz.media",
     "write_video": "islpose.viz.media",
 }
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from islpose.errors import IslposeError
 from islpose.recognize.recognizer import Landmarks, presence_of
 from islpose.viz import deps
 from islpose.viz.jsonl import json_records
-from islpose.viz.media import contact_sheet, output_format, read_frames, write_image, write_video
+from islpose.viz.media import contact_sheet, frame_count, iter_frames, output_format, write_image, write_video
 from islpose.viz.skeleton import blank_canvas, caption, draw_skeleton, status_panel, text
 
 # Default picture width (pixels) per output format: video frames, GIF frames, contact-sheet tiles.
@@ -117,50 +117,52 @@ def _captions(segments: Sequence[Mapping], indices: np.ndarray, fps: float) -> d
     return out
 
 
-def _backgrounds(clip: Clip, video: str | Path | None, indices: np.ndarray) -> tuple[dict[int, np.ndarray], str]:
-    """The video frames to draw on, and the video's path ("blank" when there is none)."""
-    if video is None and clip.source and Path(clip.source).is_file():
-        video = clip.source
-    if video is None:
-        return {}, "blank"
-    frames = read_frames(video, indices)
-    if len(frames) < len(indices):
-        raise IslposeError(f"{video}: has fewer frames than the {len(clip.landmarks)} of the landmarks "
-                           f"of {clip.name!r} (not its video?)")
-    return frames, str(video)
+def _video_for(clip: Clip, video: str | Path | None, last: int) -> str | None:
+    """The video to draw over: ``video``, else the clip's source when it exists and is long enough."""
+    if video is not None:
+        return str(video)
+    if clip.source and Path(clip.source).is_file() and frame_count(clip.source) > last:
+        return str(clip.source)
+    return None
 
 
-def render_frames(clip: Clip, indices: Sequence[int], width: int, *, video: str | Path | None = None,
-                  segments: Sequence[Mapping] = ()) -> tuple[list[np.ndarray], str]:
-    """Draws the clip's frames ``indices``, each with its status panel underneath.
+def iter_pictures(clip: Clip, indices: Sequence[int], width: int, *, video: str | Path | None = None,
+                  segments: Sequence[Mapping] = ()) -> Iterator[np.ndarray]:
+    """Draws the clip's frames ``indices`` (increasing) one at a time, each with its status panel.
 
     Args:
         clip: the landmarks.
         indices: frames to draw.
         width: picture width in pixels (the height keeps the video's aspect ratio).
-        video: video to draw over; None: the clip's source when it exists, else a blank canvas.
+        video: the video to draw over (its frame ``t`` under landmarks ``t``); None: a blank canvas.
         segments: recognised glosses (``gloss``, ``start``, ``end`` in seconds) to write on their frames.
 
-    Returns:
-        The (H, width, 3) uint8 BGR pictures, and the video's path or "blank".
+    Yields:
+        (H, width, 3) uint8 BGR pictures, H even (video encoders need even sizes).
     """
     cv2 = deps.cv2()
-    indices = np.asarray(indices)
     height = max(2, round(width * clip.height / max(1, clip.width)))
-    width, height = width + width % 2, height + height % 2  # even sizes for video encoders
-    backgrounds, used = _backgrounds(clip, video, indices)
-    captions = _captions(segments, indices, clip.fps)
-    out = []
-    for t in indices.tolist():
-        image = (cv2.resize(backgrounds[t], (width, height), interpolation=cv2.INTER_AREA) if backgrounds
+    width, height = width + width % 2, height + height % 2
+    captions = _captions(segments, np.asarray(indices), clip.fps)
+    backgrounds = iter_frames(video, indices) if video is not None else None
+    for t in indices:
+        image = (cv2.resize(next(backgrounds), (width, height), interpolation=cv2.INTER_AREA) if backgrounds
                  else blank_canvas(width, height))
         draw_skeleton(image, clip.landmarks[t], clip.presence[t])
         if t in captions:
             caption(image, captions[t])
         when = f"{t + 1}/{len(clip.landmarks)}" + (f"  {t / clip.fps:.2f} s" if clip.fps > 0 else "")
         text(image, when, (4, height - 6), max(0.35, width / 900), (255, 255, 255))
-        out.append(np.concatenate([image, status_panel(width, t, clip.presence)], axis=0))
-    return out, used
+        yield np.concatenate([image, status_panel(width, t, clip.presence)], axis=0)
+
+
+def render_frames(clip: Clip, indices: Sequence[int], width: int, *, video: str | Path | None = None,
+                  segments: Sequence[Mapping] = ()) -> tuple[list[np.ndarray], str]:
+    """:func:`iter_pictures` as a list, over ``video`` or else the clip's source when it
+    exists (else a blank canvas); also returns the video's path, or "blank"."""
+    indices = [int(t) for t in indices]
+    used = _video_for(clip, video, max(indices, default=0))
+    return list(iter_pictures(clip, indices, width, video=used, segments=segments)), used or "blank"
 
 
 def render_clip(clip: Clip, out: str | Path, *, video: str | Path | None = None, frames: int | None = None,
@@ -178,13 +180,17 @@ def render_clip(clip: Clip, out: str | Path, *, video: str | Path | None = None,
     fmt = output_format(out)
     if len(clip.landmarks) == 0:
         raise IslposeError(f"{clip.name}: no frames to draw")
-    indices = frame_indices(len(clip.landmarks), frames if frames or fmt != ".png" else DEFAULT_TILES)
-    pictures, used = render_frames(clip, indices, width or DEFAULT_WIDTH[fmt], video=video, segments=segments)
+    indices = frame_indices(len(clip.landmarks), frames if frames or fmt != ".png" else DEFAULT_TILES).tolist()
+    width = width or DEFAULT_WIDTH[fmt]
     if fmt == ".png":
+        pictures, used = render_frames(clip, indices, width, video=video, segments=segments)
         over = "blank canvas" if used == "blank" else Path(used).name
         rate = f", {clip.fps:g} fps" if clip.fps > 0 else ""
         write_image(contact_sheet(pictures, title=f"{clip.name}: {len(clip.landmarks)} frames{rate}, over {over}"), out)
-    else:
+    else:  # frame by frame: a long recording is never held in memory whole
+        used = _video_for(clip, video, indices[-1]) or "blank"
         step = float(np.median(np.diff(indices))) if len(indices) > 1 else 1.0
+        pictures = iter_pictures(clip, indices, width, video=None if used == "blank" else used, segments=segments)
         write_video(pictures, out, clip.fps / step if clip.fps > 0 else 0.0)
+    return ShowResult(Path(out), len(indices), used)
     return ShowResult(Path(out), len(pictures), used)

@@ -57,7 +57,12 @@ def show(source: str, uid: str | None, out: str, video: str | None, frames: int 
     check_output(out, overwrite)
     if width is not None and width < 16:
         raise IslposeError(f"--width must be >= 16 pixels, not {width}")
-    clip = clip_from_pose(source) if source.lower().endswith(".pose") else clip_from_store(source, uid)
+    if source.lower().endswith(".pose"):
+        if uid is not None:
+            raise IslposeError(f"{source}: a .pose file holds one recording; give no ID")
+        clip = clip_from_pose(source)
+    else:
+        clip = clip_from_store(source, uid)
     segments = read_segments(recognized, clip) if recognized else ()
     result = render_clip(clip, out, video=video, frames=frames, segments=segments, width=width)
     over = "a blank canvas" if result.background == "blank" else result.background

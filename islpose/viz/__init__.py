@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import importlib
 
-_LAZY = {
-    "Alignment": "islpose.viz.alignment", "align_utterance": "islpose.viz.alignment",
-    "plot_posteriorgram": "islpose.viz.alignment", "plot_runs": "islpose.viz.curves", "read_metrics": "islpose.viz.curves",
-    "run_names": "islpose.viz.curves", "clip_from_pose": "islpose.viz.show",
-    "Clip": "islpose.viz.show", "ShowResult": "islpose.viz.show", "clip_from_store": "islpose.viz.show",
-    "read_segments": "islpose.viz.show", "render_clip": "islpose.viz.show", "render_frames": "islpose.viz.show", "iter_pictures": "islpose.viz.show",
-    "draw_skeleton": "islpose.viz.skeleton", "status_panel": "islpose.viz.skeleton",
-    "contact_sheet": "islpose.viz.media", "iter_frames": "islpose.viz.media", "write_image": "islpose.viz.media",
-    "write_video": "islpose.viz.media",
+_MODULES = {
+    "islpose.viz.show": ("Clip", "ShowResult", "clip_from_pose", "clip_from_store", "iter_pictures",
+                         "read_segments", "render_clip", "render_frames"),
+    "islpose.viz.skeleton": ("draw_skeleton", "status_panel"),
+    "islpose.viz.media": ("contact_sheet", "iter_frames", "write_image", "write_video"),
+    "islpose.viz.curves": ("plot_runs", "read_metrics", "run_names"),
+    "islpose.viz.alignment": ("Alignment", "align_utterance", "plot_posteriorgram"),
 }
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
 
 
 def __getattr__(name: str):

@@ -84,26 +84,13 @@ def plot_posteriorgram(log_probs: np.ndarray, tokens: Sequence[str], out: str | 
     ref = [(str(_field(s, "gloss")), float(_field(s, "start")), float(_field(s, "end"))) for s in reference] \
         if timed else [(str(g), 0.0, 0.0) for g in reference or ()]
     rows = choose_rows(probs, tokens, [g for g, _, _ in hyp + ref], top, blank)
-    unit = frame_seconds or 1.0
-    x_max = len(lp) * unit
+    x_max = len(lp) * (frame_seconds or 1.0)
     fig = deps.figure(figsize=(max(8.0, min(16.0, 0.12 * len(lp) + 4)), 1.6 + 0.28 * len(rows) + 0.5 * (1 + timed)),
                       layout="constrained")
     grid = fig.add_gridspec(2 + timed, 1, height_ratios=[0.5] * (1 + timed) + [0.28 * len(rows)])
     heat = fig.add_subplot(grid[-1])
-    image = heat.imshow(probs[:, rows].T, aspect="auto", origin="upper", cmap="Blues", vmin=0, vmax=1,
-                        extent=(0, x_max, len(rows) - 0.5, -0.5), interpolation="nearest")
-    heat.set_yticks(range(len(rows)), [tokens[i] for i in rows], fontsize="small")
-    refs = {g for g, _, _ in ref}
-    for label, i in zip(heat.get_yticklabels(), rows):
-        if tokens[i] in refs:
-            label.set_color(REF)
-            label.set_fontweight("bold")
-    where = {tokens[i]: r for r, i in enumerate(rows)}
-    for gloss, start, end in hyp:  # the decoded segment, outlined on its gloss's row
-        if gloss in where:
-            heat.add_patch(_rect(start, where[gloss] - 0.5, end - start, 1.0, HYP))
+    _heatmap(fig, heat, probs, rows, tokens, hyp, {g for g, _, _ in ref}, x_max)
     heat.set_xlabel("seconds" if frame_seconds else "output frame")
-    fig.colorbar(image, ax=heat, label="posterior", shrink=0.8)
     axes = [fig.add_subplot(grid[i], sharex=heat) for i in range(1 + timed)]
     _band(axes[0], hyp, HYP, "decoded", x_max)
     if timed:
@@ -116,6 +103,23 @@ def plot_posteriorgram(log_probs: np.ndarray, tokens: Sequence[str], out: str | 
     with atomic_write(out, "wb") as handle:
         fig.savefig(handle, format=Path(out).suffix.lstrip(".").lower() or "png", dpi=90)
     return Path(out)
+
+
+def _heatmap(fig, heat, probs: np.ndarray, rows: list[int], tokens: Sequence[str],
+             hyp: list[tuple[str, float, float]], refs: set[str], x_max: float) -> None:
+    """The posteriors of ``rows`` (T x rows), reference rows labelled green, decoded segments outlined red."""
+    image = heat.imshow(probs[:, rows].T, aspect="auto", origin="upper", cmap="Blues", vmin=0, vmax=1,
+                        extent=(0, x_max, len(rows) - 0.5, -0.5), interpolation="nearest")
+    heat.set_yticks(range(len(rows)), [tokens[i] for i in rows], fontsize="small")
+    for label, i in zip(heat.get_yticklabels(), rows):
+        if tokens[i] in refs:
+            label.set_color(REF)
+            label.set_fontweight("bold")
+    where = {tokens[i]: r for r, i in enumerate(rows)}
+    for gloss, start, end in hyp:
+        if gloss in where:
+            heat.add_patch(_rect(start, where[gloss] - 0.5, end - start, 1.0, HYP))
+    fig.colorbar(image, ax=heat, label="posterior", shrink=0.8)
 
 
 def _rect(x: float, y: float, w: float, h: float, colour: str):

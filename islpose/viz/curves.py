@@ -101,12 +101,7 @@ def plot_runs(runs: Mapping[str, list[dict]], out: str | Path, title: str = "") 
                 lr.plot(*_series(records, key), style, color=colour, label=f"{name} ({key})")
     loss.set(title="train loss", xlabel="epoch", ylabel="loss per utterance")
     if all(v > 0 for r in runs.values() for v in _series(r, "train_loss")[1]):
-        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-        loss.set_yscale("log")
-        loss.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        loss.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        loss.yaxis.set_minor_formatter(NullFormatter())
+        _plain_log_scale(loss)
     wer.set(title="dev WER (best marked *)", xlabel="epoch", ylabel="WER %")
     lr.set(title="learning rate", xlabel="epoch", ylabel="lr")
     lr.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
@@ -117,12 +112,22 @@ def plot_runs(runs: Mapping[str, list[dict]], out: str | Path, title: str = "") 
     from matplotlib.ticker import MaxNLocator
 
     for ax in fig.axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs
     if title:
         fig.suptitle(title)
     with atomic_write(out, "wb") as handle:
         fig.savefig(handle, format=Path(out).suffix.lstrip(".").lower() or "png", dpi=90)
     return Path(out)
+
+
+def _plain_log_scale(ax) -> None:
+    """A log y axis labelled 0.5, 1, 2, 5, 10 ... (not 5x10^-1)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _error_panels(fig, grid, runs: Mapping[str, list[dict]], colours: list[str], per_row: int) -> None:

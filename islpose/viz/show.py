@@ -187,7 +187,7 @@ def render_clip(clip: Clip, out: str | Path, *, video: str | Path | None = None,
         over = "blank canvas" if used == "blank" else Path(used).name
         rate = f", {clip.fps:g} fps" if clip.fps > 0 else ""
         write_image(contact_sheet(pictures, title=f"{clip.name}: {len(clip.landmarks)} frames{rate}, over {over}"), out)
-    else:  # frame by frame: a long recording is never held in memory whole
+    else:  # drawn frame by frame: an MP4 never holds a long recording in memory (a GIF keeps 1 byte/pixel)
         used = _video_for(clip, video, indices[-1]) or "blank"
         step = float(np.median(np.diff(indices))) if len(indices) > 1 else 1.0
         pictures = iter_pictures(clip, indices, width, video=None if used == "blank" else used, segments=segments)

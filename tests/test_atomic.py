@@ -1,4 +1,5 @@
 """Atomic writes: unique temporary names, the old file kept on failure, refusal to overwrite."""
+import os
 import threading
 
 import pytest
@@ -65,3 +66,17 @@ def test_check_output_refuses_existing_file(tmp_path):
     assert check_output(target, overwrite=True) == target
     with pytest.raises(IslposeError, match="folder"):
         check_output(tmp_path, overwrite=True)
+
+
+def test_written_file_has_the_permissions_open_gives(tmp_path):
+    """mkstemp creates 0600 files: without the chmod, pictures and manifests islpose wrote
+    were unreadable to the user's group, unlike files written by open()."""
+    write_text_atomic(tmp_path / "a.txt", "x")
+    with atomic_path(tmp_path / "b.mp4", keep_suffix=True) as tmp:
+        assert tmp.suffix == ".mp4"
+        tmp.write_bytes(b"x")
+    with open(tmp_path / "c.txt", "w") as handle:
+        handle.write("x")
+    assert (tmp_path / "c.txt").stat().st_mode & 0o077, "this test needs a umask that lets others read"
+    for name in ("a.txt", "b.mp4"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == (tmp_path / "c.txt").stat().st_mode & 0o777

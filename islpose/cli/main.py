@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from islpose import __version__
+from islpose._version import __version__
 from islpose.errors import IslposeError
 
 # command name -> "module:attribute"
@@ -29,6 +29,8 @@ COMMANDS = {
     "vocab": "islpose.cli.manifest:vocab",
     "validate": "islpose.cli.manifest:validate",
     "prepare": "islpose.cli.prepare:prepare",
+    "show": "islpose.cli.viz:show",
+    "plot": "islpose.cli.viz:plot",
 }
 
 

@@ -22,20 +22,32 @@ class Discard(Exception):
     leave the target as it was, without an error (the ``with`` block just ends)."""
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)  # the umask can only be read by setting it: done once, at import
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, keep_suffix: bool = False) -> Iterator[Path]:
     """Yields a fresh temporary path beside ``path``; renames it over ``path`` on success.
 
     For writers that want a file name (``torch.save``, ``h5py.File``). On an exception the
     temporary file is removed and ``path`` is left as it was; :class:`Discard` does the
-    same without propagating.
+    same without propagating. ``keep_suffix`` ends the temporary name with ``path``'s
+    suffix, for writers that pick the format by it (OpenCV's video writer).
 
     Example:
         >>> with atomic_path("model.pt") as tmp:
         ...     torch.save(payload, tmp)
     """
     path = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    suffix = ".tmp" + (path.suffix if keep_suffix else "")
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes it private (0600); a written file gets what open() gives
     os.close(fd)
     tmp = Path(name)
     try:

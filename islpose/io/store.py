@@ -149,7 +149,7 @@ class FeatureStore:
                              f"(this islpose reads version <= {FORMAT_VERSION}; upgrade islpose)")
 
     def _init_root(self, metadata: Mapping[str, Any]) -> None:
-        from islpose import __version__
+        from islpose._version import __version__
 
         attrs = {"format": FORMAT, "format_version": FORMAT_VERSION, "islpose_version": __version__,
                  "mediapipe_version": "", "extractor": "{}"}

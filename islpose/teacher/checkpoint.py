@@ -58,7 +58,7 @@ def save_teacher_checkpoint(path: str | Path, model: nn.Module, config: TeacherC
         meta: plain values (epoch, dev WER, ...).
         training_state: what ``--resume`` needs.
     """
-    from islpose import __version__
+    from islpose._version import __version__
 
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "model_name": config.model,
                "config": config.to_dict(), "vocab": list(vocab.tokens),

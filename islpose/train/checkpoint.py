@@ -61,7 +61,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, vocab: Vocabulary, confi
         meta: plain values (epoch, dev WER, ...).
         training_state: what resume needs (optimizer, scheduler, RNG, early stopping).
     """
-    from islpose import __version__
+    from islpose._version import __version__
 
     payload = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "model_name": config["model"], "config": config,

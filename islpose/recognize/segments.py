@@ -1,0 +1,147 @@
+"""Gloss segments from CTC posteriors: where in time each recognised gloss was signed.
+
+A decoder (greedy or beam search) gives the labelling; :func:`forced_align` finds the
+best CTC path of exactly that labelling through the log-probabilities (Viterbi), which
+puts every label on one run of frames (its "core"). The blank frames between two cores
+are split where the posterior of the label on the left stops winning over the label on
+the right, and a core grows into the blank frames before the first and after the last
+label while its label beats the blank. Output frame ``i`` of a model that subsamples
+time by ``s`` covers input frames ``[i * s, (i + 1) * s)``, so times are in seconds of
+the input video. Pure numpy (no torch), so an app running an ONNX model can use it.
+
+Example:
+    >>> import numpy as np
+    >>> lp = np.log(np.array([[.9, .05, .05], [.1, .8, .1], [.9, .08, .02], [.1, .1, .8]]))
+    >>> [(s.gloss, s.start, s.end) for s in gloss_segments(lp, [1, 2], ["<blank>", "A", "B"],
+    ...                                                   fps=4, subsample=1, num_frames=4)]
+    [('A', 0.25, 0.75), ('B', 0.75, 1.0)]
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+
+from islpose.errors import IslposeError
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One recognised gloss.
+
+    Attributes:
+        gloss: the gloss.
+        start, end: seconds from the start of the input (``0 <= start < end <= duration``).
+        score: the gloss's highest posterior probability over its frames, in [0, 1].
+    """
+
+    gloss: str
+    start: float
+    end: float
+    score: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def forced_align(log_probs: np.ndarray, labels: Sequence[int], blank: int = 0) -> list[tuple[int, int]]:
+    """The frames of each label on the most probable CTC path of ``labels`` (Viterbi).
+
+    Args:
+        log_probs: (T, V) frame log-probabilities of one utterance.
+        labels: L label indices (no blanks).
+        blank: index of the CTC blank.
+
+    Returns:
+        L (first, last) frame pairs (inclusive), in order and not overlapping.
+
+    Raises:
+        IslposeError: the labelling needs more frames than there are.
+    """
+    lp = np.asarray(log_probs, dtype=np.float64)
+    L, T = len(labels), lp.shape[0]
+    if L == 0:
+        return []
+    ext = np.full(2 * L + 1, blank, dtype=np.int64)  # blank, y1, blank, y2, ..., blank
+    ext[1::2] = labels
+    S = len(ext)
+    # A skip from state s-2 to s is allowed into a label that differs from the previous label.
+    skip = np.zeros(S, dtype=bool)
+    skip[3::2] = ext[3::2] != ext[1:-2:2]
+    score = np.full(S, -np.inf)
+    score[:2] = lp[0, ext[:2]]
+    back = np.zeros((T, S), dtype=np.int8)  # 0 stay, 1 from s-1, 2 from s-2
+    for t in range(1, T):
+        cand = np.stack([score, np.r_[-np.inf, score[:-1]], np.where(skip, np.r_[-np.inf, -np.inf, score[:-2]],
+                                                                       -np.inf)])  # (3, S)
+        back[t] = cand.argmax(axis=0)
+        score = cand.max(axis=0) + lp[t, ext]
+    end = S - 1 if score[S - 1] >= score[S - 2] else S - 2
+    if not np.isfinite(score[end]):
+        raise IslposeError(f"a labelling of {L} glosses cannot be aligned to {T} output frames")
+    spans: dict[int, list[int]] = {}
+    s = end
+    for t in range(T - 1, -1, -1):
+        if s % 2 == 1:
+            spans.setdefault(s // 2, [t, t])[0] = t
+        s -= int(back[t, s])
+    return [tuple(spans[k]) for k in range(L)]
+
+
+def _split(lp: np.ndarray, left: int, right: int, lo: int, hi: int) -> int:
+    """First frame of the right label in the gap ``lo..hi-1``: the split point that gives
+    the left label the frames where it beats the right one (best total log-probability)."""
+    if hi <= lo:
+        return lo
+    gain = np.concatenate([[0.0], np.cumsum(lp[lo:hi, left] - lp[lo:hi, right])])  # left's gain up to each split
+    return lo + int(np.argmax(gain))
+
+
+def _grow(lp: np.ndarray, label: int, blank: int, frames: range) -> int:
+    """How many frames of ``frames`` (walking away from the core) the label beats the blank in a row."""
+    n = 0
+    for t in frames:
+        if lp[t, label] <= lp[t, blank]:
+            break
+        n += 1
+    return n
+
+
+def gloss_segments(log_probs: np.ndarray, labels: Sequence[int], tokens: Sequence[str], *, fps: float,
+                   subsample: int, num_frames: int, blank: int = 0) -> list[Segment]:
+    """One :class:`Segment` per label of the chosen labelling, in order.
+
+    Args:
+        log_probs: (T', V) model output of one utterance (T' = ceil(num_frames / subsample)).
+        labels: the decoder's label indices (no blanks).
+        tokens: the vocabulary's tokens (index -> gloss).
+        fps: frame rate of the input (frames per second, > 0).
+        subsample: input frames per output frame of the model.
+        num_frames: input frames T (the duration is ``num_frames / fps``).
+        blank: index of the CTC blank.
+
+    Returns:
+        Segments with start < end inside ``0 .. num_frames / fps`` seconds, not overlapping.
+    """
+    if not fps > 0:
+        raise IslposeError(f"frame rate must be > 0, got {fps!r}")
+    lp = np.asarray(log_probs, dtype=np.float64)
+    cores = forced_align(lp, labels, blank)
+    if not cores:
+        return []
+    T = lp.shape[0]
+    bounds = [[a, b + 1] for a, b in cores]  # half-open [start, end) output frames
+    for k in range(len(cores) - 1):
+        cut = _split(lp, labels[k], labels[k + 1], cores[k][1] + 1, cores[k + 1][0])
+        bounds[k][1], bounds[k + 1][0] = cut, cut
+    bounds[0][0] -= _grow(lp, labels[0], blank, range(cores[0][0] - 1, -1, -1))
+    bounds[-1][1] += _grow(lp, labels[-1], blank, range(cores[-1][1] + 1, T))
+    duration = num_frames / fps
+    out = []
+    for (a, b), label in zip(bounds, labels):
+        start = min(a * subsample, num_frames) / fps
+        end = min(b * subsample, num_frames) / fps
+        score = float(np.exp(lp[a:b, label].max()))
+        out.append(Segment(tokens[label], round(start, 4), round(min(end, duration), 4), min(1.0, score)))
+    return out

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from islpose.data import BucketBatchSampler, DistributedBucketBatchSampler, FeatureDataset, collate
+from islpose.data import BucketBatchSampler, FeatureDataset, collate, shard
 from islpose.errors import IslposeError
 from islpose.io import FeatureStore
 from islpose.manifests import Utterance
@@ -111,22 +111,14 @@ def test_order_depends_only_on_seed_and_epoch():
     assert list(fixed) == list(fixed) and [i for bt in fixed for i in bt] == list(range(100))
 
 
-@pytest.mark.parametrize("world", [2, 3])
-def test_distributed_sampler_splits_batches_between_ranks(world):
-    lengths = np.random.default_rng(1).integers(5, 100, size=50)  # 7 batches of 8
-    ranks = [list(DistributedBucketBatchSampler(lengths, 8, num_replicas=world, rank=r, seed=5)) for r in range(world)]
-    assert len({len(r) for r in ranks}) == 1  # every rank runs the same number of steps
-    assert len(ranks[0]) == len(DistributedBucketBatchSampler(lengths, 8, num_replicas=world, rank=0))
-    seen = [i for r in ranks for b in r for i in b]
-    assert set(seen) == set(range(50))
-    padded = len(ranks[0]) * world - 7  # batches repeated to even out the ranks
-    assert len(seen) - 50 <= padded * 8
-    if padded == 0:
-        assert len(seen) == 50  # disjoint
-
-
-def test_distributed_sampler_needs_a_process_group_or_explicit_rank():
-    with pytest.raises(RuntimeError, match="process group"):
-        DistributedBucketBatchSampler([3, 4], 1)
+@pytest.mark.parametrize("n, world", [(50, 2), (50, 3), (2, 3), (0, 2)])
+def test_each_rank_loads_its_own_share(n, world):
+    lengths = np.random.default_rng(1).integers(5, 100, size=n)
+    shares = [shard(lengths, world, r) for r in range(world)]
+    assert len({len(s) for s in shares}) == 1  # every rank runs the same number of steps
+    seen = [i for s in shares for i in s]
+    assert set(seen) == set(range(n)) and len(seen) - n < world  # all items, at most one round repeated
+    if n >= world:
+        assert len(set(shares[0]) & set(shares[1])) <= 1
     with pytest.raises(ValueError, match="rank"):
-        BucketBatchSampler([3, 4], 1, num_replicas=2, rank=2)
+        shard(lengths, world, world)

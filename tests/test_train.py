@@ -19,7 +19,8 @@ from islpose.models import MODELS, build_model, count_parameters
 from islpose.train import load_checkpoint, resolve_config, save_checkpoint
 from islpose.train.checkpoint import read_checkpoint
 from islpose.train.config import read_yaml
-from islpose.train.loop import Trainer, warmup_cosine
+from islpose.train.epochs import LRSchedule, warmup_cosine
+from islpose.train.loop import Trainer
 from islpose.vocab import Vocabulary
 
 REPO = Path(__file__).resolve().parents[1]

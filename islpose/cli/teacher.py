@@ -31,14 +31,16 @@ def teacher() -> None:
               help="Manifest with video, glosses, split (train, dev) and text.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Run folder for checkpoints and logs.")
-@click.option("--epochs", type=int, help="Maximum epochs (may be raised when resuming).")
+@click.option("--epochs", type=int, help="Maximum epochs (may change when resuming; the LR goes on without a jump).")
+@click.option("--patience", type=int, help="Early stopping after this many epochs without a better dev WER (0: never); "
+              "may change when resuming.")
 @click.option("--batch-size", type=int, help="Clips per step (per process under torchrun).")
 @click.option("--device", help="auto, cpu, cuda or cuda:N.")
 @click.option("--seed", type=int, help="Random seed.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt.")
 @click.option("--init-weights", type=PathOpt, help="Local pretrained weights (.pt or .safetensors) for a new run.")
 def train(arch: str | None, config_path: Path | None, manifest: Path, out: Path, epochs: int | None,
-          batch_size: int | None, device: str | None, seed: int | None, resume: bool,
+          patience: int | None, batch_size: int | None, device: str | None, seed: int | None, resume: bool,
           init_weights: Path | None) -> None:
     """Train a video teacher (dense_vit, cnn_transformer, timesformer) on RGB videos.
 
@@ -59,20 +61,14 @@ def train(arch: str | None, config_path: Path | None, manifest: Path, out: Path,
 
     from islpose.teacher.config import load_teacher_config, teacher_config
 
-    overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "device": device, "seed": seed}.items()
-                 if v is not None}
+    overrides = {k: v for k, v in {"epochs": epochs, "patience": patience, "batch_size": batch_size, "device": device,
+                                   "seed": seed}.items() if v is not None}
     if resume:
-        fixed = {"--arch": arch, "--config": config_path, "--batch-size": batch_size, "--seed": seed,
-                 "--init-weights": init_weights}
-        changed = [name for name, value in fixed.items() if value is not None]
-        if changed:
-            raise IslposeError(f"{', '.join(changed)} cannot be given with --resume; the run's config is "
-                               f"{out / 'config.yaml'} (only --epochs and --device may change)")
+        from islpose.cli.train import resumable
         from islpose.teacher.checkpoint import read_teacher_checkpoint
 
-        last = out / "last.pt"
-        if not last.is_file():
-            raise IslposeError(f"{out}: nothing to resume (no last.pt)")
+        last = resumable(out, {"--arch": arch, "--config": config_path, "--batch-size": batch_size, "--seed": seed,
+                               "--init-weights": init_weights})
         config = teacher_config(read_teacher_checkpoint(last)["config"], where=str(last))
     elif config_path is not None:
         config = load_teacher_config(config_path, arch)
@@ -111,17 +107,14 @@ def export(checkpoint: Path, manifest: Path, split: str | None, out: Path, devic
       islpose teacher export --checkpoint runs/teacher/best.pt \\
           --manifest corpus.jsonl --split train --out posteriors.h5
     """
-    from islpose.manifests import read_manifest
+    from islpose.manifests import select_utterances
     from islpose.teacher.checkpoint import load_teacher_checkpoint
     from islpose.teacher.export import export_teacher_logprobs
-    from islpose.train.distributed import resolve_device
+    from islpose.device import resolve_device
 
     dev = resolve_device(device)
     ckpt = load_teacher_checkpoint(checkpoint, dev)
-    utts = read_manifest(manifest).utterances
-    if split is not None:
-        utts = [u for u in utts if u.split == split]
-    utts = [u for u in utts if u.video]
+    utts = [u for u in select_utterances(manifest, split) if u.video]
     if not utts:
         raise IslposeError(f"{manifest}: no utterance{f' of split {split!r}' if split else ''} has a 'video'")
     report = export_teacher_logprobs(

@@ -1,4 +1,4 @@
-"""Length-bucketed batch samplers (single process and DDP)."""
+"""Length-bucketed batches, and the share of a dataset that one DDP rank loads."""
 from __future__ import annotations
 
 import math
@@ -14,10 +14,7 @@ class BucketBatchSampler(torch.utils.data.Sampler):
     Each epoch the indices are shuffled, cut into pools of ``batch_size * pool`` utterances,
     each pool is sorted by length and cut into batches, and the batch order is shuffled.
     The order depends only on ``seed`` and the epoch (:meth:`set_epoch`), so a resumed run
-    sees the same batches. With ``num_replicas > 1`` every replica builds the same batch
-    list, pads it (repeating batches from its start) to a multiple of ``num_replicas`` and
-    takes every ``num_replicas``-th batch from ``rank``: all replicas run the same number
-    of steps and, apart from that padding, see disjoint data.
+    sees the same batches. Under DDP each rank batches its own :func:`shard`.
 
     Args:
         lengths: frames per utterance.
@@ -26,18 +23,15 @@ class BucketBatchSampler(torch.utils.data.Sampler):
         bucketing: sort pools by length (False: plain random batches).
         pool: batches per sorting pool.
         seed: base seed of the order.
-        num_replicas, rank: DDP world size and this process's rank.
     """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, *, shuffle: bool = True, bucketing: bool = True,
-                 pool: int = 50, seed: int = 0, num_replicas: int = 1, rank: int = 0) -> None:
+                 pool: int = 50, seed: int = 0) -> None:
         if batch_size < 1 or pool < 1:
             raise ValueError("batch_size and pool must be >= 1")
-        if not 0 <= rank < num_replicas:
-            raise ValueError(f"rank {rank} is outside 0..{num_replicas - 1}")
         self.lengths = np.asarray(lengths, dtype=np.int64)
         self.batch_size, self.shuffle, self.bucketing, self.pool = batch_size, shuffle, bucketing, pool
-        self.seed, self.num_replicas, self.rank = seed, num_replicas, rank
+        self.seed = seed
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -45,7 +39,7 @@ class BucketBatchSampler(torch.utils.data.Sampler):
         self.epoch = epoch
 
     def batches(self) -> list[list[int]]:
-        """All batches of this epoch (before splitting between replicas)."""
+        """All batches of this epoch."""
         n = len(self.lengths)
         rng = np.random.default_rng([self.seed, self.epoch])
         order = rng.permutation(n) if self.shuffle else np.arange(n)
@@ -59,28 +53,27 @@ class BucketBatchSampler(torch.utils.data.Sampler):
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        batches = self.batches()
-        if self.num_replicas > 1 and batches:
-            total = math.ceil(len(batches) / self.num_replicas) * self.num_replicas
-            batches = (batches * math.ceil(total / len(batches)))[:total]
-            batches = batches[self.rank::self.num_replicas]
-        return iter(batches)
+        return iter(self.batches())
 
     def __len__(self) -> int:
-        return math.ceil(math.ceil(len(self.lengths) / self.batch_size) / self.num_replicas)
+        return math.ceil(len(self.lengths) / self.batch_size)
 
 
-class DistributedBucketBatchSampler(BucketBatchSampler):
-    """:class:`BucketBatchSampler` for DDP: world size and rank default to the process group's."""
+def shard(lengths: Sequence[int], num_replicas: int, rank: int) -> list[int]:
+    """The indices of the items that DDP rank ``rank`` loads and trains on.
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, *, num_replicas: int | None = None,
-                 rank: int | None = None, **kwargs) -> None:
-        import torch.distributed as dist
+    Items are sorted by length and dealt out in turn, so every rank gets
+    ``ceil(n / num_replicas)`` items of similar lengths (the last round repeats items from
+    the start) and runs the same number of steps; apart from those repeats the shares are
+    disjoint and together hold every item.
 
-        if num_replicas is None or rank is None:
-            if not dist.is_available() or not dist.is_initialized():
-                raise RuntimeError("DistributedBucketBatchSampler needs an initialised process group "
-                                   "(or explicit num_replicas and rank)")
-            num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
-            rank = dist.get_rank() if rank is None else rank
-        super().__init__(lengths, batch_size, num_replicas=num_replicas, rank=rank, **kwargs)
+    Args:
+        lengths: frames per item.
+        num_replicas: the DDP world size.
+        rank: this process's rank.
+    """
+    if not 0 <= rank < num_replicas:
+        raise ValueError(f"rank {rank} is outside 0..{num_replicas - 1}")
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    total = math.ceil(len(order) / num_replicas) * num_replicas
+    return np.resize(order, total)[rank::num_replicas].tolist() if len(order) else []

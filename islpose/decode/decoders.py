@@ -27,13 +27,11 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from islpose._optional import require
 from islpose.decode.config import DecoderConfig
-from islpose.decode.greedy import collapse, ctc_log_likelihood, greedy_decode
+from islpose.decode.greedy import collapse, ctc_log_likelihood, greedy_decode, greedy_decode_batch
 from islpose.errors import IslposeError
 from islpose.vocab import Vocabulary
-
-INSTALL_HINT = "beam search needs flashlight-text: pip install flashlight-text (or pip install 'islpose[decode]')"
-
 
 class Decoder:
     """Base class: turns (T, V) log-probabilities into label indices."""
@@ -76,17 +74,13 @@ class GreedyDecoder(Decoder):
         return greedy_decode(self._checked(log_probs), self.vocab.blank_id)
 
     def decode_batch(self, log_probs: torch.Tensor, lengths: Sequence[int] | torch.Tensor) -> list[list[int]]:
-        best = log_probs.argmax(dim=-1).cpu().numpy()  # (T', B, V) -> (T', B)
-        return [collapse(best[: int(n), b], self.vocab.blank_id) for b, n in enumerate(lengths)]
+        return greedy_decode_batch(log_probs, torch.as_tensor(lengths), self.vocab.blank_id)
 
 
 def _flashlight():
-    try:
-        from flashlight.lib.text import decoder as fl
-        from flashlight.lib.text.dictionary import Dictionary
-    except ImportError as exc:
-        raise IslposeError(f"{INSTALL_HINT} ({exc})") from exc
-    return fl, Dictionary
+    """flashlight-text's decoder module and Dictionary class (one line naming the extra when missing)."""
+    fl = require("flashlight.lib.text.decoder", "decode", "flashlight-text (beam search, --beam > 1)")
+    return fl, require("flashlight.lib.text.dictionary", "decode", "flashlight-text").Dictionary
 
 
 def _insertion_lm(fl, inner, lm_weight: float, word_score: float):

@@ -257,10 +257,6 @@ def read_arpa(path: str | Path) -> NgramLM:
 
 def manifest_sentences(manifest: str | Path, split: str | None = "train") -> list[tuple[str, ...]]:
     """The gloss sequences of one split of a manifest (None: every utterance), to build an LM from."""
-    from islpose.manifests import read_manifest
+    from islpose.manifests import select_utterances
 
-    m = read_manifest(manifest)
-    sentences = [u.glosses for u in (m.utterances if split is None else m.split(split)) if u.glosses]
-    if not sentences:
-        raise IslposeError(f"{manifest}: no utterances with glosses in split {split!r}")
-    return sentences
+    return [u.glosses for u in select_utterances(manifest, split, require=("glosses",))]

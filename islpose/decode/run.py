@@ -16,6 +16,7 @@ import torch
 
 from islpose.decode.decoders import DecoderConfig, build_decoder
 from islpose.decode.score import ScoreResult, score_texts
+from islpose.device import resolve_device
 from islpose.errors import IslposeError
 
 
@@ -40,29 +41,19 @@ class DecodeOutput:
     search_seconds: float = 0.0
 
 
-def _expected_width(model: torch.nn.Module) -> int:
-    from islpose.features.layout import MULTIMODAL_DIM, POSE_DIM
-
-    width = getattr(getattr(model, "config", None), "input_dim", None)
-    return int(width) if width else {"pose": POSE_DIM, "multimodal": MULTIMODAL_DIM}[model.feature]
-
-
 def _select(manifest: str | Path | None, split: str | None, store_ids: list[str]):
     """(ids to decode, references or None)."""
     if manifest is None:
         if split is not None:
             raise IslposeError("--split needs --manifest (the split names come from the manifest)")
         return store_ids, None
-    from islpose.manifests import read_manifest
+    from islpose.manifests import select_utterances
 
-    m = read_manifest(manifest)
-    utts = m.utterances if split is None else m.split(split)
-    if not utts:
-        raise IslposeError(f"{manifest}: no utterances" + (f" in split {split!r}" if split else ""))
+    utts = select_utterances(manifest, split)
     labelled = [u for u in utts if u.glosses is not None]
     if labelled and len(labelled) != len(utts):
         missing = [u.id for u in utts if u.glosses is None]
-        raise IslposeError(f"{manifest}: {len(missing)} of {len(utts)} utterances have no glosses "
+        raise IslposeError(f"{manifest}: {len(missing)} of {len(utts)} utterance(s) have no 'glosses' "
                            f"(e.g. {missing[0]!r}); label all of them or none")
     refs = {u.id: list(u.glosses) for u in labelled} if labelled else None
     return [u.id for u in utts], refs
@@ -88,23 +79,17 @@ def decode_store(checkpoint: str | Path, features: str | Path, *, manifest: str 
         ``failed`` and left out of the hypotheses and the score.
     """
     from islpose.io import FeatureStore
+    from islpose.models import input_dim
     from islpose.train.checkpoint import load_checkpoint
 
     config = config or DecoderConfig()
     if batch_size < 1:
         raise IslposeError(f"batch size must be >= 1, got {batch_size}")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device_ = torch.device(device)
-    except RuntimeError as exc:
-        raise IslposeError(f"bad device {device!r} ({exc})") from None
-    if device_.type == "cuda" and not torch.cuda.is_available():
-        raise IslposeError(f"device {device!r} asked for, but CUDA is not available")
+    device_ = resolve_device(device)
     ck = load_checkpoint(checkpoint, map_location="cpu")
     model = ck.model.to(device_).eval()
     decoder = build_decoder(config, ck.vocab)
-    feature, width = model.feature, _expected_width(model)
+    feature, width = model.feature, input_dim(model)
 
     out = DecodeOutput({}, None, None)
     labels: dict[str, list[int]] = {}

@@ -108,15 +108,9 @@ def read_references(path: str | Path, split: str | None = None) -> dict[str, lis
         if split is not None:
             raise IslposeError(f"{path}: --split only applies to a manifest reference (.jsonl or .csv)")
         return read_glosses(path)
-    from islpose.manifests import read_manifest
+    from islpose.manifests import select_utterances
 
-    m = read_manifest(path)
-    utts = m.utterances if split is None else m.split(split)
-    if not utts:
-        raise IslposeError(f"{path}: no utterances in split {split!r}")
-    unlabelled = [u.id for u in utts if u.glosses is None]
-    if unlabelled:
-        raise IslposeError(f"{path}: {len(unlabelled)} utterance(s) have no glosses, e.g. {unlabelled[0]!r}")
+    utts = select_utterances(path, split, require=("glosses",))
     return {u.id: list(u.glosses) for u in utts}
 
 

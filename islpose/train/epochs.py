@@ -191,7 +191,10 @@ class EpochLoop:
         saved_epochs = state["config"]["train"]["epochs"]
         self.schedule = LRSchedule(**ts.get("schedule", {"warmup_steps": self.schedule.warmup_steps,
                                                           "total_steps": saved_epochs * self.steps_per_epoch}))
-        self.schedule.extend(self.scheduler.last_epoch, self.tc.epochs * self.steps_per_epoch)
+        step = self.scheduler.last_epoch
+        self.schedule.extend(step, self.tc.epochs * self.steps_per_epoch)
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+            group["lr"] = base * self.schedule(step)  # the rate of the next step under the (new) schedule
         self.start_epoch = ts["epoch"] + 1
         self.best_wer, self.best_epoch, self.bad_epochs = ts["best_wer"], ts["best_epoch"], ts["bad_epochs"]
         self.stopped = 0 < self.tc.patience <= self.bad_epochs

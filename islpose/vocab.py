@@ -53,8 +53,10 @@ class TokenList:
             raise VocabularyError(f"{path}: {exc}") from None
 
     def save(self, path: str | Path) -> None:
-        """Writes the token file: one token per line, line number = index."""
-        Path(path).write_text("\n".join(self._tokens) + "\n", encoding="utf-8")
+        """Writes the token file atomically: one token per line, line number = index."""
+        from islpose.io.atomic import write_text_atomic
+
+        write_text_atomic(path, "\n".join(self._tokens) + "\n")
 
     @property
     def tokens(self) -> tuple[str, ...]:

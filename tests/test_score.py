@@ -79,7 +79,7 @@ def test_references_from_a_manifest(tmp_path):
     m = write_manifest([Utterance("a", glosses=("I", "GO"), split="dev"), Utterance("b", glosses=("X",), split="test"),
                         Utterance("c", split="dev")], tmp_path / "m.jsonl")
     assert read_references(m, "test") == {"b": ["X"]}
-    with pytest.raises(IslposeError, match="1 utterance\\(s\\) have no glosses, e.g. 'c'"):
+    with pytest.raises(IslposeError, match="1 of 2 dev utterance\\(s\\) have no 'glosses', e.g. 'c'"):
         read_references(m, "dev")
     with pytest.raises(IslposeError, match="--split only applies to a manifest"):
         read_references(write_glosses({"a": ["I"]}, tmp_path / "r.tsv"), "dev")

@@ -5,6 +5,7 @@ import click
 
 from islpose.decode.config import DecoderConfig
 from islpose.errors import IslposeError
+from islpose.io.atomic import check_output
 
 _DEFAULTS = DecoderConfig()
 _FILE = click.Path(exists=True, dir_okay=False)
@@ -28,15 +29,18 @@ _FILE = click.Path(exists=True, dir_okay=False)
               help="Score added per emitted gloss (insertion bonus/penalty).")
 @click.option("--batch-size", default=16, show_default=True, help="Utterances per forward pass.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda, cuda:N.")
+@click.option("--overwrite", is_flag=True, help="Replace --out and --json when they exist.")
 def decode(checkpoint: str, features: str, manifest: str | None, split: str | None, out: str,
            json_out: str | None, beam: int, beam_size_token: int, beam_threshold: float, lm: str | None,
-           lm_weight: float, word_score: float, batch_size: int, device: str) -> None:
+           lm_weight: float, word_score: float, batch_size: int, device: str, overwrite: bool) -> None:
     """Decode utterances with a trained checkpoint (greedy or beam search) and score WER.
 
     Writes one `id<TAB>glosses` line per utterance to --out. With a manifest whose
     utterances have glosses it also prints WER with substitutions, deletions and
     insertions (and writes them to --json). Utterances that cannot be decoded are
-    listed at the end (exit code 1); the others are still written.
+    listed at the end (exit code 1) and count in the WER as hypotheses without a gloss
+    (all their glosses are deletions); the others are still written. Existing --out and
+    --json files are kept unless --overwrite.
 
     \b
     Example:
@@ -47,6 +51,9 @@ def decode(checkpoint: str, features: str, manifest: str | None, split: str | No
     """
     from islpose.decode import decode_store, write_glosses, write_json
 
+    for path in (out, json_out):
+        if path:
+            check_output(path, overwrite)
     config = DecoderConfig(beam_size=beam, beam_size_token=beam_size_token, beam_threshold=beam_threshold,
                            lm=lm, lm_weight=lm_weight, word_score=word_score)
     result = decode_store(checkpoint, features, manifest=manifest, split=split, config=config,
@@ -62,7 +69,9 @@ def decode(checkpoint: str, features: str, manifest: str | None, split: str | No
                "failed": [{"id": u, "reason": r} for u, r in result.failed],
                "forward_seconds": result.forward_seconds, "search_seconds": result.search_seconds}
     if result.score is not None:
-        click.echo(result.score.summary())
+        undecoded = f"; {len(result.failed)} utterance(s) not decoded, counted as all deletions" \
+            if result.failed else ""
+        click.echo(result.score.summary() + undecoded)
         summary.update(result.score.to_dict())
     else:
         click.echo("no reference glosses: wrote hypotheses only")
@@ -89,7 +98,8 @@ def lm() -> None:
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.option("--order", default=3, show_default=True, help="n-gram order.")
 @click.option("--split", default="train", show_default=True, help="Manifest split to learn from ('all' = every utterance).")
-def lm_build(manifest: str, out: str, order: int, split: str) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace OUT when it exists.")
+def lm_build(manifest: str, out: str, order: int, split: str, overwrite: bool) -> None:
     """Build an ARPA gloss LM (interpolated modified Kneser-Ney) from a manifest's training split.
 
     \b
@@ -99,6 +109,7 @@ def lm_build(manifest: str, out: str, order: int, split: str) -> None:
     """
     from islpose.decode.lm import build_lm, manifest_sentences, write_arpa
 
+    check_output(out, overwrite)
     sentences = manifest_sentences(manifest, None if split == "all" else split)
     model = build_lm(sentences, order)
     write_arpa(model, out)
@@ -114,7 +125,8 @@ def lm_build(manifest: str, out: str, order: int, split: str) -> None:
 @click.argument("hyp", type=_FILE)
 @click.option("--split", help="When REF is a manifest: score only this split.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the numbers as JSON.")
-def score(ref: str, hyp: str, split: str | None, json_out: str | None) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace --json when it exists.")
+def score(ref: str, hyp: str, split: str | None, json_out: str | None, overwrite: bool) -> None:
     """Score a hypothesis file against references: WER with S/D/I (jiwer).
 
     Both files hold `id<TAB>glosses` lines (REF may also be a manifest); every
@@ -127,6 +139,8 @@ def score(ref: str, hyp: str, split: str | None, json_out: str | None) -> None:
     """
     from islpose.decode import read_glosses, read_references, score_texts, write_json
 
+    if json_out:
+        check_output(json_out, overwrite)
     result = score_texts(read_references(ref, split), read_glosses(hyp), ref_name=ref, hyp_name=hyp)
     click.echo(result.summary())
     if json_out:

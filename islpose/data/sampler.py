@@ -65,7 +65,8 @@ def shard(lengths: Sequence[int], num_replicas: int, rank: int) -> list[int]:
     Items are sorted by length and dealt out in turn, so every rank gets
     ``ceil(n / num_replicas)`` items of similar lengths (the last round repeats items from
     the start) and runs the same number of steps; apart from those repeats the shares are
-    disjoint and together hold every item.
+    disjoint and together hold every item. Each share is in the items' order (one process
+    gets them all, as they are).
 
     Args:
         lengths: frames per item.
@@ -76,4 +77,4 @@ def shard(lengths: Sequence[int], num_replicas: int, rank: int) -> list[int]:
         raise ValueError(f"rank {rank} is outside 0..{num_replicas - 1}")
     order = np.argsort(np.asarray(lengths), kind="stable")
     total = math.ceil(len(order) / num_replicas) * num_replicas
-    return np.resize(order, total)[rank::num_replicas].tolist() if len(order) else []
+    return sorted(np.resize(order, total)[rank::num_replicas].tolist()) if len(order) else []

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from islpose.errors import IslposeError
+from islpose.io.atomic import write_text_atomic
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)
@@ -175,10 +176,7 @@ def write_arpa(lm: NgramLM, path: str | Path) -> Path:
             lines.append(row)
     lines += ["", "\\end\\", ""]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, "\n".join(lines))
 
 
 def _arpa_lines(path: Path):

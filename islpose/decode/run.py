@@ -26,8 +26,9 @@ class DecodeOutput:
 
     Attributes:
         hypotheses: id -> glosses, in manifest (or store) order, decoded utterances only.
-        references: id -> glosses of the decoded utterances, or None when unlabelled.
-        score: WER over the decoded utterances, or None when unlabelled.
+        references: id -> glosses of every selected utterance, or None when unlabelled.
+        score: WER over every selected utterance (one that could not be decoded counts as
+            an empty hypothesis: all its glosses are deletions), or None when unlabelled.
         failed: (id, reason) of utterances that could not be decoded.
         forward_seconds: time spent in the model.
         search_seconds: time spent in the decoder.
@@ -76,7 +77,7 @@ def decode_store(checkpoint: str | Path, features: str | Path, *, manifest: str 
     Returns:
         Hypotheses, references and WER (when the manifest has glosses), failures, timings.
         Utterances missing from the store or with unusable features are listed in
-        ``failed`` and left out of the hypotheses and the score.
+        ``failed``, left out of the hypotheses and scored as empty hypotheses.
     """
     from islpose.io import FeatureStore
     from islpose.models import input_dim
@@ -138,7 +139,7 @@ def decode_store(checkpoint: str | Path, features: str | Path, *, manifest: str 
 
     out.hypotheses = {u: decoder.glosses(labels[u]) for u in ids if u in labels}
     if refs is not None:
-        out.references = {u: refs[u] for u in out.hypotheses}
-        out.score = score_texts(out.references, out.hypotheses)
+        out.references = refs
+        out.score = score_texts(refs, {u: out.hypotheses.get(u, []) for u in refs})
     return out
 

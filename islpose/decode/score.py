@@ -115,11 +115,10 @@ def read_references(path: str | Path, split: str | None = None) -> dict[str, lis
 
 
 def _write_atomic(path: Path, text: str) -> Path:
+    from islpose.io.atomic import write_text_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, text)
 
 
 def write_glosses(items: Mapping[str, Sequence[str]], path: str | Path) -> Path:

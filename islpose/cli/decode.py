@@ -1,6 +1,8 @@
 """``islpose decode``, ``islpose lm build`` and ``islpose score``: thin wrappers of :mod:`islpose.decode`."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from islpose.decode.config import DecoderConfig
@@ -125,23 +127,39 @@ def lm_build(manifest: str, out: str, order: int, split: str, overwrite: bool) -
 @click.argument("hyp", type=_FILE)
 @click.option("--split", help="When REF is a manifest: score only this split.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the numbers as JSON.")
-@click.option("--overwrite", is_flag=True, help="Replace --json when it exists.")
-def score(ref: str, hyp: str, split: str | None, json_out: str | None, overwrite: bool) -> None:
+@click.option("--details", type=click.Path(dir_okay=False),
+              help="Print per-utterance alignments (S/D/I marked) and the most frequent errors; write them here.")
+@click.option("--top", default=20, show_default=True, help="With --details: how many of each kind of error to list.")
+@click.option("--overwrite", is_flag=True, help="Replace --json and --details when they exist.")
+def score(ref: str, hyp: str, split: str | None, json_out: str | None, details: str | None, top: int,
+          overwrite: bool) -> None:
     """Score a hypothesis file against references: WER with S/D/I (jiwer).
 
     Both files hold `id<TAB>glosses` lines (REF may also be a manifest); every
-    reference id needs exactly one hypothesis, and extra ids are an error.
+    reference id needs exactly one hypothesis, and extra ids are an error. With
+    --details it also prints, and writes to that file, each utterance with errors as a
+    REF / HYP alignment with S, D and I under the glosses, then the most frequent
+    substitutions, deletions and insertions.
 
     \b
     Example:
       islpose score ref.tsv dev.hyp.tsv
       islpose score data_manifests/corpus.jsonl dev.hyp.tsv --split dev --json wer.json
+      islpose score data_manifests/corpus.jsonl dev.hyp.tsv --split dev --details dev.errors.txt
     """
-    from islpose.decode import read_glosses, read_references, score_texts, write_json
+    from islpose.decode import error_details, read_glosses, read_references, score_texts, write_json
+    from islpose.io.atomic import write_text_atomic
 
-    if json_out:
-        check_output(json_out, overwrite)
-    result = score_texts(read_references(ref, split), read_glosses(hyp), ref_name=ref, hyp_name=hyp)
+    for path in (json_out, details):
+        if path:
+            check_output(path, overwrite)
+    refs, hyps = read_references(ref, split), read_glosses(hyp)
+    result = score_texts(refs, hyps, ref_name=ref, hyp_name=hyp)
+    if details:
+        report = error_details(refs, hyps, ref_name=ref, hyp_name=hyp).report(top)
+        click.echo(report, nl=False)
+        Path(details).parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(details, f"{result.summary()}\n\n{report}")
     click.echo(result.summary())
     if json_out:
         write_json(result.to_dict(), json_out)

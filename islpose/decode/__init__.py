@@ -14,7 +14,7 @@ import importlib
 
 from islpose.decode.config import DecoderConfig
 from islpose.decode.lm import NgramLM, build_lm, manifest_sentences, read_arpa, write_arpa
-from islpose.decode.score import (ScoreResult, read_glosses, read_references, score_lists, score_texts,
+from islpose.decode.score import (ErrorDetails, ScoreResult, error_details, read_glosses, read_references, score_lists, score_texts,
                                   write_glosses, write_json)
 
 _LAZY = {
@@ -33,6 +33,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DecoderConfig", "NgramLM", "ScoreResult", "build_lm", "manifest_sentences", "read_arpa",
+__all__ = ["DecoderConfig", "ErrorDetails", "NgramLM", "ScoreResult", "error_details", "build_lm", "manifest_sentences", "read_arpa",
            "read_glosses", "read_references", "score_lists", "score_texts", "write_arpa", "write_glosses", "write_json",
            *_LAZY]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from islpose.data import BucketBatchSampler, FeatureDataset, collate, shard
+from islpose.data import BucketBatchSampler, FeatureDataset, collate, frame_batch_count, pack_frames, shard
 from islpose.errors import IslposeError
 from islpose.io import FeatureStore
 from islpose.manifests import Utterance
@@ -122,3 +122,45 @@ def test_each_rank_loads_its_own_share(n, world):
         assert len(set(shares[0]) & set(shares[1])) <= 1
     with pytest.raises(ValueError, match="rank"):
         shard(lengths, world, world)
+
+
+def test_frame_budget_batches_bound_the_padded_frames():
+    lengths = np.random.default_rng(2).integers(20, 400, size=300)
+    lengths[7] = 5000  # longer than the budget on its own: a batch of its own
+    sampler = BucketBatchSampler(lengths, 1, max_frames=2000, seed=4)  # batch_size is not used
+    batches = list(sampler)
+    assert len(batches) == len(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(300))
+    assert [7] in batches
+    assert all(len(b) * lengths[b].max() <= 2000 for b in batches if b != [7])
+    assert max(len(b) for b in batches) > 5  # short utterances share big batches, long ones small ones
+    assert padding_ratio(sampler, lengths) < 1.1  # bucketing keeps working
+    # The same batches every epoch, in another order (same number of steps).
+    sampler.set_epoch(1)
+    assert list(sampler) != batches and sorted(map(sorted, sampler)) == sorted(map(sorted, batches))
+    assert pack_frames([10, 30, 20], 60) == [[0, 2], [1]] and pack_frames([], 10) == []
+
+
+@pytest.mark.parametrize("n, world, max_frames", [(301, 2, 1500), (100, 3, 700), (50, 2, 100000), (7, 2, 1)])
+def test_frame_budget_gives_every_rank_the_same_number_of_batches(n, world, max_frames):
+    """Each rank batches its own shard; ``num_batches`` from all lengths evens the step counts."""
+    rng = np.random.default_rng(n)
+    lengths = np.concatenate([rng.integers(10, 60, size=n // 2), rng.integers(200, 500, size=n - n // 2)])
+    rng.shuffle(lengths)
+    count = frame_batch_count(lengths, max_frames, world)
+    per_rank, unequal = [], []
+    for rank in range(world):
+        share = shard(lengths, world, rank)
+        alone = BucketBatchSampler(lengths[share], 8, max_frames=max_frames)
+        sampler = BucketBatchSampler(lengths[share], 8, max_frames=max_frames, num_batches=count, seed=rank)
+        batches = list(sampler)
+        per_rank.append(len(batches))
+        assert sorted(i for b in batches for i in b) == list(range(len(share)))
+        assert all(len(b) == 1 or len(b) * lengths[share][b].max() <= max_frames for b in batches)
+        assert len(alone) <= count  # only splits: never more frames in a batch
+        unequal.append(len(alone))
+    assert per_rank == [count] * world
+    if (n, world) == (100, 3):
+        assert unequal == [16, 15, 15]  # the shards alone would give different step counts
+    with pytest.raises(ValueError, match="num_batches"):
+        BucketBatchSampler(lengths, 8, max_frames=max_frames, num_batches=len(lengths) + 1)

@@ -366,6 +366,54 @@ def test_ddp_on_two_cpu_processes(small_corpus, tmp_path):
     assert load_checkpoint(out / "best.pt").meta["epoch"] in (1, 2)
 
 
+def _train_lengths(corpus) -> list[int]:
+    from islpose.io import FeatureStore
+
+    with FeatureStore(corpus.store) as store:
+        return [store.shape(u.id, "pose")[0] for u in read_manifest(corpus.manifest) if u.split == "train"]
+
+
+def test_max_frames_bounds_the_training_batches(small_corpus, tmp_path, monkeypatch):
+    lengths = sorted(_train_lengths(small_corpus))
+    budget = 6 * lengths[len(lengths) // 2]
+    seen, step = [], Trainer._step
+    monkeypatch.setattr(Trainer, "_step", lambda self, batch: seen.append(tuple(batch["features"].shape[:2]))
+                        or step(self, batch))
+    out = tmp_path / "run"
+    result = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out,
+                 "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=1), "--max-frames", budget)
+    assert result.exit_code == 0, result.output
+    assert read_yaml(out / "config.yaml")["train"]["max_frames"] == budget
+    assert sum(b for b, _ in seen) == len(lengths)
+    assert all(b * t <= budget for b, t in seen)  # (B, T): padded frames within the budget
+    assert max(b for b, _ in seen) > TINY_TRAIN["batch_size"]  # the budget, not --batch-size, sizes them
+    resumed = run("train", "--out", out, "--resume", "--max-frames", budget + 1)
+    assert resumed.exit_code == 1 and "--max-frames cannot change when resuming" in resumed.output
+
+
+@pytest.mark.slow
+def test_ddp_with_max_frames_on_two_cpu_processes(small_corpus, tmp_path):
+    """Frame-budget batches under `torchrun --nproc_per_node 2` (gloo): the two shards pack into different
+    numbers of batches, yet both ranks run the same number of steps (else DDP would hang or fail)."""
+    from islpose.data import pack_frames, shard
+
+    lengths = _train_lengths(small_corpus)
+    packed = lambda budget: [len(pack_frames([lengths[i] for i in shard(lengths, 2, r)], budget))  # noqa: E731
+                             for r in range(2)]
+    budget = next(b for b in range(max(lengths), 20 * max(lengths)) if len(set(packed(b))) > 1)
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "islpose.cli.main", "train", "--features", str(small_corpus.store),
+           "--manifest", str(small_corpus.manifest), "--out", str(out), "--max-frames", str(budget),
+           "--config", str(tiny_config(tmp_path, "bilstm_optimized")), "--device", "cpu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = metrics(out)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert len(lengths) <= rows[0]["train_utterances"] <= len(lengths) + 1  # both shards, one item repeated at most
+
+
 @pytest.mark.slow
 def test_bilstm_learns_the_synthetic_corpus(tmp_path):
     """Full-size bilstm_optimized, about a minute of CPU: dev WER on held-out signers far below chance

@@ -25,6 +25,8 @@ def train_options(command):
         click.option("--patience", type=int, help="Stop after this many epochs without a better dev WER (0: never); "
                      "may change when resuming, e.g. to extend an early-stopped run."),
         click.option("--batch-size", type=int, help="Utterances per batch (per process under torchrun)."),
+        click.option("--max-frames", type=int, help="Instead of --batch-size: batches of at most this many padded "
+                     "frames (utterances x longest; per process), so memory is bounded by frames; 0 = off."),
         click.option("--lr", type=float, help="Peak learning rate."),
         click.option("--device", help="auto, cpu, cuda or cuda:N."),
         click.option("--seed", type=int, help="Random seed."),
@@ -45,14 +47,14 @@ def run_config(options: dict, distill: dict | None = None):
     from islpose.train.config import read_yaml, resolve_config
 
     config_path = options["config_path"]
-    overrides = {k: options[k] for k in ("epochs", "batch_size", "lr", "device", "seed", "patience")}
+    overrides = {k: options[k] for k in ("epochs", "batch_size", "max_frames", "lr", "device", "seed", "patience")}
     if not options["resume"]:
         yaml_data = read_yaml(config_path) if config_path else None
         return resolve_config(options["model_name"], yaml_data, overrides, where=str(config_path or "config"),
                               distill=distill)
     last = resumable(options["out"], {
         "--model": options["model_name"], "--config": config_path, "--batch-size": options["batch_size"],
-        "--lr": options["lr"], "--seed": options["seed"],
+        "--max-frames": options["max_frames"], "--lr": options["lr"], "--seed": options["seed"],
         **{f"--{k.replace('_', '-')}": v for k, v in (distill or {}).items()}})
     from islpose.train.checkpoint import read_checkpoint
 

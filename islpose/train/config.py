@@ -27,7 +27,10 @@ class TrainConfig:
 
     Attributes:
         epochs: maximum number of epochs.
-        batch_size: utterances per batch (per process under DDP).
+        batch_size: utterances per batch (per process under DDP); not used with ``max_frames``.
+        max_frames: batches bounded by padded frames instead (utterances x longest utterance
+            <= max_frames, per process; lhotse's ``max_duration``), so memory is bounded by
+            frames: see :class:`~islpose.data.BucketBatchSampler`. None or 0: off.
         lr: peak learning rate of AdamW.
         weight_decay: AdamW weight decay.
         warmup_epochs: linear warmup from 10% of ``lr`` over this many epochs, then cosine
@@ -47,6 +50,7 @@ class TrainConfig:
 
     epochs: int = 100
     batch_size: int = 32
+    max_frames: int | None = None
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup_epochs: int = 5
@@ -64,6 +68,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         checks = {
             "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
+            "max_frames": (self.max_frames or 0) >= 0,
             "weight_decay": self.weight_decay >= 0, "warmup_epochs": self.warmup_epochs >= 0,
             "grad_clip": self.grad_clip >= 0, "patience": self.patience >= 0,
             "bucket_pool": self.bucket_pool >= 1, "num_workers": self.num_workers >= 0,

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from islpose.data import BucketBatchSampler, FeatureDataset, collate, shard
+from islpose.data import BucketBatchSampler, FeatureDataset, collate, frame_batch_count, shard
 from islpose.decode.greedy import greedy_decode_batch
 from islpose.decode.score import score_lists
 from islpose.errors import IslposeError
@@ -150,8 +150,10 @@ class Trainer(EpochLoop):
             self.train_set = self.loss_term.dataset(self.train_set)
         self.dev_set = FeatureDataset(features, keep["dev"], self.vocab, feature,
                                       preload_gb=self.tc.preload_gb) if self.ctx.is_main else None
+        num_batches = frame_batch_count(lengths, self.tc.max_frames, self.ctx.world_size) if self.tc.max_frames else None
         self.sampler = BucketBatchSampler(self.train_set.lengths, self.tc.batch_size, bucketing=self.tc.bucketing,
-                                          pool=self.tc.bucket_pool, seed=self.tc.seed)
+                                          pool=self.tc.bucket_pool, seed=self.tc.seed, max_frames=self.tc.max_frames,
+                                          num_batches=num_batches)
 
     def _check_width(self, store: FeatureStore, uid: str) -> None:
         """The store's features must have the width the model reads."""
@@ -252,7 +254,8 @@ class Trainer(EpochLoop):
         """Greedy-decodes the dev set; returns :class:`~islpose.decode.score.ScoreResult` as a dict.
         Dev utterances without features count as empty hypotheses (all their glosses deleted)."""
         self.model.eval()
-        sampler = BucketBatchSampler(self.dev_set.lengths, self.tc.batch_size, shuffle=False)
+        sampler = BucketBatchSampler(self.dev_set.lengths, self.tc.batch_size, shuffle=False,
+                                     max_frames=self.tc.max_frames)
         hyps: dict[str, str] = {}
         for batch in torch.utils.data.DataLoader(self.dev_set, batch_sampler=sampler, collate_fn=collate):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):

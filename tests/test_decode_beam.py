@@ -118,3 +118,65 @@ def test_search_itself_sums_over_alignments():
         assert max(exact, key=exact.get) == tuple(nbest[0][0])
         for y, score in nbest:
             assert score == pytest.approx(exact[tuple(y)], abs=1e-4)
+
+
+def _random_lm(rng: np.random.Generator, vocab, n: int = 60, order: int = 3):
+    glosses = list(vocab.glosses)
+    return build_lm([list(rng.choice(glosses, size=int(rng.integers(1, 6)))) for _ in range(n)], order=order)
+
+
+@pytest.mark.parametrize("lm_weight, word_score, beam", [(0.5, -0.3, 3), (2.0, -1.0, 5), (1.0, -0.05, 8),
+                                                          (0.0, -0.5, 4), (1.5, 0.0, 5)])
+def test_word_score_folded_into_the_lm_equals_the_python_callback(tmp_path, lm_weight, word_score, beam):
+    """The C++ search on the folded LM finds what the Python callback finds, with the same scores."""
+    from islpose.decode.decoders import BeamSearchDecoder
+
+    rng = np.random.default_rng(int(10 * lm_weight + 100 * beam))
+    vocab = _vocab(7)
+    path = str(write_arpa(_random_lm(rng, vocab), tmp_path / "lm.arpa"))
+    config = DecoderConfig(beam_size=beam, beam_size_token=4, beam_threshold=10.0, lm=path, lm_weight=lm_weight,
+                           word_score=word_score)
+    native, callback = BeamSearchDecoder(config, vocab), BeamSearchDecoder(config, vocab, fold=False)
+    assert native.native and callback.native == (word_score == 0)
+    differs = 0
+    for _ in range(20):
+        lp = _emissions(rng, int(rng.integers(1, 25)), 7, sharpness=1.0)
+        got, want = native.nbest(lp), callback.nbest(lp)
+        assert got[0][0] == want[0][0]
+        assert got[0][1] == pytest.approx(want[0][1], abs=1e-4)
+        assert native.decode(lp) == callback.decode(lp)
+        y = native.decode(lp)
+        assert native.lm_score(y) == pytest.approx(callback.lm_score(y), abs=1e-4)
+        differs += y != greedy_decode(lp)
+    assert differs > 0  # the LM and word score changed some labellings: the searches had choices to make
+
+
+@pytest.mark.parametrize("word_score", [-2.0, 1.5])
+def test_word_score_without_lm_runs_in_cpp_either_sign(word_score):
+    from islpose.decode.decoders import BeamSearchDecoder
+
+    rng = np.random.default_rng(5)
+    config = DecoderConfig(beam_size=4, beam_size_token=0, beam_threshold=20.0, word_score=word_score)
+    native, callback = BeamSearchDecoder(config, _vocab(5)), BeamSearchDecoder(config, _vocab(5), fold=False)
+    assert native.native and not callback.native
+    for _ in range(20):
+        lp = _emissions(rng, int(rng.integers(1, 20)), 5, sharpness=1.0)
+        (y1, s1), (y2, s2) = native.nbest(lp)[0], callback.nbest(lp)[0]
+        assert y1 == y2 and s1 == pytest.approx(s2, abs=1e-4)
+
+
+def test_word_score_that_cannot_be_folded_falls_back_to_the_callback(tmp_path):
+    """KenLM holds no positive log-probability: a word score above -lm_weight * log10 P of some n-gram stays in
+    Python (same results, slower)."""
+    from islpose.decode.decoders import BeamSearchDecoder
+    from islpose.decode.lm import fold_scores
+
+    vocab = _vocab(4)
+    lm = build_lm([["A", "B"], ["A", "B", "C"], ["A", "B"]], order=2)
+    path = str(write_arpa(lm, tmp_path / "lm.arpa"))
+    assert fold_scores(lm, 1.0, 0.5) is None and fold_scores(lm, 1.0, -0.01) is not None
+    config = DecoderConfig(beam_size=5, lm=path, lm_weight=1.0, word_score=0.5)
+    decoder = BeamSearchDecoder(config, vocab)
+    assert not decoder.native
+    lp = _emissions(np.random.default_rng(0), 8, 4)
+    assert decoder.decode(lp) == BeamSearchDecoder(config, vocab, fold=False).decode(lp)

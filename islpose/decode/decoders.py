@@ -20,8 +20,11 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -30,6 +33,7 @@ import torch
 from islpose._optional import require
 from islpose.decode.config import DecoderConfig
 from islpose.decode.greedy import collapse, ctc_log_likelihood, greedy_decode, greedy_decode_batch
+from islpose.decode.lm import NgramLM
 from islpose.errors import IslposeError
 from islpose.vocab import Vocabulary
 
@@ -86,9 +90,8 @@ def _flashlight():
 def _insertion_lm(fl, inner, lm_weight: float, word_score: float):
     """An LM whose score is ``lm_weight * inner + word_score`` per gloss (search runs it at weight 1).
 
-    flashlight's lexicon-free decoder has no word score of its own, so it is added here;
-    the Python callback makes the search several times slower, so it is only used when
-    ``word_score != 0``.
+    A Python callback, several times slower than a search that stays in C++: only used for
+    word scores that cannot be folded into the LM (see :func:`_search_lm`).
     """
 
     class InsertionLM(fl.LM):
@@ -109,21 +112,51 @@ def _insertion_lm(fl, inner, lm_weight: float, word_score: float):
     return InsertionLM()
 
 
+def _search_lm(config: DecoderConfig, vocab: Vocabulary, fold: bool) -> tuple[object, float, float]:
+    """(LM, LM weight, word score left over) for flashlight's search.
+
+    A word score is folded into a KenLM model that the C++ search runs, so nothing is left
+    over: into the ARPA LM's n-grams (:func:`~islpose.decode.lm.fold_scores`, at weight 1),
+    or without an LM into a constant LM of ``-|word_score|`` per gloss run at weight
+    ``-sign(word_score)``. What cannot be folded (a KenLM binary, or a folded log-probability
+    that would be positive) is left over for a Python callback.
+    """
+    from islpose.decode.lm import constant_lm, fold_scores, is_arpa, read_arpa
+
+    fl, Dictionary = _flashlight()
+    ws = config.word_score
+    if ws != 0 and fold:
+        if config.lm is None:
+            return _load_lm(constant_lm(vocab.glosses, -abs(ws)), vocab, Dictionary), math.copysign(1.0, -ws), 0.0
+        if is_arpa(config.lm):
+            _check_vocabulary(config.lm, vocab)
+            folded = fold_scores(read_arpa(config.lm), config.lm_weight, ws)
+            if folded is not None:
+                return _load_lm(folded, vocab, Dictionary, name=config.lm), 1.0, 0.0
+    if config.lm is None:
+        return fl.ZeroLM(), 1.0, ws
+    return _load_lm(config.lm, vocab, Dictionary), config.lm_weight, ws
+
+
 class BeamSearchDecoder(Decoder):
     """CTC prefix beam search through flashlight-text's ``LexiconFreeDecoder``.
 
     Every vocabulary entry is one LM token, so the LM scores gloss n-grams. ``<blank>``
     doubles as flashlight's silence token with a zero silence score (glosses have no
-    word-boundary token).
+    word-boundary token). ``native`` tells whether the whole search (LM and word score)
+    runs in C++; ``fold=False`` keeps the word score in a Python callback (the reference
+    the folded LM is tested against).
     """
 
-    def __init__(self, config: DecoderConfig, vocab: Vocabulary) -> None:
+    def __init__(self, config: DecoderConfig, vocab: Vocabulary, *, fold: bool = True) -> None:
         super().__init__(config, vocab)
-        fl, Dictionary = _flashlight()
-        self.lm = fl.ZeroLM() if config.lm is None else _load_lm(config.lm, vocab, Dictionary)
-        search_lm, weight = self.lm, config.lm_weight
-        if config.word_score != 0:
-            search_lm, weight = _insertion_lm(fl, self.lm, config.lm_weight, config.word_score), 1.0
+        fl, _ = _flashlight()
+        self.lm, self._lm_weight, self._word_score = _search_lm(config, vocab, fold)
+        self.native = self._word_score == 0
+        self._zero_lm = isinstance(self.lm, fl.ZeroLM)
+        search_lm, weight = self.lm, self._lm_weight
+        if not self.native:
+            search_lm, weight = _insertion_lm(fl, self.lm, self._lm_weight, self._word_score), 1.0
         self._search_lm = search_lm  # the decoder does not own it: keep it alive
         tokens = config.beam_size_token or len(vocab)
         options = fl.LexiconFreeDecoderOptions(
@@ -134,8 +167,8 @@ class BeamSearchDecoder(Decoder):
 
     def lm_score(self, labels: Sequence[int]) -> float:
         """Weighted LM score plus insertion scores of a whole labelling (end of sentence included)."""
-        total = self.config.word_score * len(labels)
-        if self.config.lm is None:
+        total = self._word_score * len(labels)
+        if self._zero_lm:
             return total
         state = self.lm.start(False)
         lm = 0.0
@@ -143,7 +176,7 @@ class BeamSearchDecoder(Decoder):
             state, s = self.lm.score(state, int(tok))
             lm += s
         lm += self.lm.finish(state)[1]
-        return total + self.config.lm_weight * lm
+        return total + self._lm_weight * lm
 
     def nbest(self, log_probs: np.ndarray | torch.Tensor) -> list[tuple[list[int], float]]:
         """The search's final hypotheses, best first.
@@ -173,19 +206,32 @@ class BeamSearchDecoder(Decoder):
         return best if exact[0] + self.lm_score(best) >= exact[1] + self.lm_score(greedy) else greedy
 
 
-def _load_lm(path: str, vocab: Vocabulary, Dictionary: Callable):
-    from flashlight.lib.text.decoder.kenlm import KenLM
-
+def _check_vocabulary(path: str, vocab: Vocabulary) -> None:
     from islpose.decode.lm import arpa_vocabulary
 
     words = arpa_vocabulary(path)  # None for a KenLM binary
     if words is not None and not set(vocab.glosses) & words:
         raise IslposeError(f"{path}: the language model shares no gloss with the model's vocabulary")
+
+
+def _load_lm(lm: str | NgramLM, vocab: Vocabulary, Dictionary: Callable, name: str | None = None):
+    """flashlight's KenLM from an ARPA / KenLM binary file, or from an in-memory :class:`NgramLM`
+    (written to a temporary ARPA file; ``name`` is the file it came from, for messages)."""
+    from flashlight.lib.text.decoder.kenlm import KenLM
+
+    from islpose.decode.lm import write_arpa
+
+    if not isinstance(lm, (str, Path)):
+        with tempfile.TemporaryDirectory(prefix="islpose-lm-") as tmp:
+            return _load_lm(str(write_arpa(lm, Path(tmp) / "folded.arpa")), vocab, Dictionary,
+                            name or "folded LM")
+    if name is None:
+        _check_vocabulary(lm, vocab)
     try:
         with _quiet_stderr():  # KenLM prints a progress bar while it reads an ARPA file
-            return KenLM(str(path), Dictionary(list(vocab.tokens)))
+            return KenLM(str(lm), Dictionary(list(vocab.tokens)))
     except RuntimeError as exc:  # KenLM's parser errors; the last line says what is wrong
-        raise IslposeError(f"{path}: cannot load language model ({str(exc).strip().splitlines()[-1]})") from exc
+        raise IslposeError(f"{name or lm}: cannot load language model ({str(exc).strip().splitlines()[-1]})") from exc
 
 
 @contextlib.contextmanager

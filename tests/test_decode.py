@@ -8,6 +8,7 @@ import importlib.util
 import itertools
 import json
 import math
+import re
 import sys
 
 import numpy as np
@@ -18,7 +19,7 @@ from click.testing import CliRunner
 from islpose import Vocabulary
 from islpose.cli.main import cli
 from islpose.decode import (DecoderConfig, build_decoder, collapse, ctc_log_likelihood, greedy_decode,
-                            greedy_decode_batch, read_glosses, write_glosses)
+                            greedy_decode_batch, load_decoder_config, read_glosses, write_glosses)
 from islpose.errors import IslposeError
 from islpose.manifests import Utterance, read_manifest, write_manifest
 
@@ -281,3 +282,38 @@ def test_decode_selection_errors(tmp_path, trained_run):
                                       "--beam", "1", "--overwrite"])
     assert result.exit_code == 1 and "nothing could be decoded" in result.output
     assert "no 'multimodal' features in the store" in result.output
+
+
+@pytest.mark.slow
+@needs_flashlight
+def test_tune_writes_the_best_setting_that_decode_reads(tmp_path, trained_run):
+    corpus, run = trained_run
+    arpa = tmp_path / "glosses.arpa"
+    assert CliRunner().invoke(cli, ["lm", "build", str(corpus.manifest), str(arpa)]).exit_code == 0
+    best = tmp_path / "decode.yaml"
+    args = ["tune", "--checkpoint", str(run / "best.pt"), "--features", str(corpus.store), "--manifest",
+            str(corpus.manifest), "--lm", str(arpa), "--beams", "1,5", "--lm-weights", "0,0.5,2",
+            "--word-scores", "-1,0,1", "--out", str(best), "--device", "cpu", "--top", "0"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "model run once over" in result.output and "trying 10 settings" in result.output  # greedy + 3x3 (the defaults among them)
+    lines = result.output.splitlines()
+    header = lines.index(next(line for line in lines if line.startswith("beam lm_weight")))
+    assert len([line for line in lines[header + 1:] if line[:4].strip().isdigit()]) == 10
+    best_wer = float(re.search(r"best: +WER ([0-9.]+)%", result.output).group(1))
+    default_wer = float(re.search(r"defaults: WER ([0-9.]+)%", result.output).group(1))
+    assert best_wer <= default_wer
+    assert load_decoder_config(best).lm == str(arpa)  # beside the YAML: written relative, read back
+
+    # decode --decode-config reproduces the tuned WER; an option given on the command line overrides the file.
+    tuned, _, summary = _decode(tmp_path, corpus, run, "--manifest", str(corpus.manifest), "--split", "dev",
+                                "--decode-config", str(best), name="tuned")
+    assert tuned.exit_code == 0, tuned.output
+    assert json.loads(summary.read_text())["decoder"] == vars(load_decoder_config(best))
+    assert 100 * json.loads(summary.read_text())["wer"] == pytest.approx(best_wer, abs=0.01)
+    wider, _, summary = _decode(tmp_path, corpus, run, "--manifest", str(corpus.manifest), "--split", "dev",
+                                "--decode-config", str(best), "--beam", "7", name="wider")
+    assert wider.exit_code == 0, wider.output
+    assert json.loads(summary.read_text())["decoder"] == {**vars(load_decoder_config(best)), "beam_size": 7}
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 1 and "--overwrite" in again.output

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -60,86 +61,115 @@ def _select(manifest: str | Path | None, split: str | None, store_ids: list[str]
     return [u.id for u in utts], refs
 
 
+class EmissionReader:
+    """A checkpoint's model run over the selected utterances of a feature store.
+
+    Selecting happens at once (``ids``, ``references``, and ``failed`` for utterances that
+    are not in the store or have no frames); iterating runs the model, batch by batch
+    (sorted by length to limit padding), and yields ``(ids, log_probs (T', B, V),
+    out_lengths (B,))``. Utterances with NaN or inf features are added to ``failed``.
+
+    Args:
+        checkpoint: a ``.pt`` written by ``islpose train`` (model config and vocabulary inside).
+        features: the HDF5 feature store.
+        manifest: selects utterances (and gives references); None: every stored id.
+        split: only this split of the manifest (None: all of it).
+        batch_size: utterances per forward pass.
+        device: torch device of the model, or ``auto`` (CUDA when available).
+    """
+
+    def __init__(self, checkpoint: str | Path, features: str | Path, *, manifest: str | Path | None = None,
+                 split: str | None = None, batch_size: int = 16, device: str = "cpu") -> None:
+        from islpose.io import FeatureStore
+        from islpose.models import input_dim
+        from islpose.train.checkpoint import load_checkpoint
+
+        if batch_size < 1:
+            raise IslposeError(f"batch size must be >= 1, got {batch_size}")
+        self.features, self.batch_size = features, batch_size
+        self.device = resolve_device(device)
+        ck = load_checkpoint(checkpoint, map_location="cpu")
+        self.model = ck.model.to(self.device).eval()
+        self.vocab = ck.vocab
+        self.failed: list[tuple[str, str]] = []
+        self.forward_seconds = 0.0
+        feature, width = self.model.feature, input_dim(self.model)
+        lengths: dict[str, int] = {}
+        with FeatureStore(features) as store:
+            self.ids, self.references = _select(manifest, split, store.ids())
+            for uid in self.ids:
+                if uid not in store:
+                    self.failed.append((uid, "not in the feature store"))
+                elif feature not in store.datasets(uid):
+                    self.failed.append((uid, f"no {feature!r} features in the store"))
+                else:
+                    shape = store.shape(uid, feature)
+                    if len(shape) != 2 or shape[1] != width:
+                        raise IslposeError(f"{features}: {feature!r} features of {uid!r} have shape {shape}, but "
+                                           f"the {ck.model_name} model of {checkpoint} needs (T, {width})")
+                    if shape[0] == 0:
+                        self.failed.append((uid, "no frames"))
+                    else:
+                        lengths[uid] = shape[0]
+        self.order = sorted(lengths, key=lengths.__getitem__)
+
+    def __iter__(self) -> Iterator[tuple[list[str], torch.Tensor, torch.Tensor]]:
+        from islpose.io import FeatureStore
+
+        with FeatureStore(self.features) as store:
+            for start in range(0, len(self.order), self.batch_size):
+                batch = []
+                for uid in self.order[start:start + self.batch_size]:
+                    x = store.read(uid, self.model.feature)  # (T, D)
+                    if np.isfinite(x).all():
+                        batch.append((uid, torch.from_numpy(x.astype(np.float32, copy=False))))
+                    else:
+                        self.failed.append((uid, "NaN or inf in the features"))
+                if not batch:
+                    continue
+                lens = torch.tensor([len(x) for _, x in batch], dtype=torch.long)
+                x = torch.nn.utils.rnn.pad_sequence([x for _, x in batch], batch_first=True)  # (B, T, D)
+                t0 = time.perf_counter()
+                with torch.inference_mode():
+                    log_probs, out_lengths = self.model(x.to(self.device), lens.to(self.device))  # (T', B, V), (B,)
+                    log_probs = log_probs.float().cpu()
+                self.forward_seconds += time.perf_counter() - t0
+                yield [uid for uid, _ in batch], log_probs, out_lengths.cpu()
+
+    def nothing_decoded(self) -> IslposeError:
+        """The error for a run in which no utterance could be decoded."""
+        first = f" ({len(self.failed)} failed, e.g. {self.failed[0][0]!r}: {self.failed[0][1]})" if self.failed else ""
+        return IslposeError(f"{self.features}: nothing could be decoded{first}")
+
+
 def decode_store(checkpoint: str | Path, features: str | Path, *, manifest: str | Path | None = None,
                  split: str | None = None, config: DecoderConfig | None = None, batch_size: int = 16,
                  device: str = "cpu") -> DecodeOutput:
     """Runs a checkpoint's model over utterances of a feature store and decodes them.
 
     Args:
-        checkpoint: a ``.pt`` written by ``islpose train`` (model config and vocabulary inside).
-        features: the HDF5 feature store.
-        manifest: selects utterances (and gives references); None decodes every stored id.
-        split: only this split of the manifest (None: all of it).
+        checkpoint, features, manifest, split, batch_size, device: as for :class:`EmissionReader`.
         config: decoder settings (default: beam search, beam 5, no LM).
-        batch_size: utterances per forward pass (sorted by length to limit padding).
-        device: torch device of the model, or ``auto`` (CUDA when available).
 
     Returns:
         Hypotheses, references and WER (when the manifest has glosses), failures, timings.
         Utterances missing from the store or with unusable features are listed in
         ``failed``, left out of the hypotheses and scored as empty hypotheses.
     """
-    from islpose.io import FeatureStore
-    from islpose.models import input_dim
-    from islpose.train.checkpoint import load_checkpoint
-
-    config = config or DecoderConfig()
-    if batch_size < 1:
-        raise IslposeError(f"batch size must be >= 1, got {batch_size}")
-    device_ = resolve_device(device)
-    ck = load_checkpoint(checkpoint, map_location="cpu")
-    model = ck.model.to(device_).eval()
-    decoder = build_decoder(config, ck.vocab)
-    feature, width = model.feature, input_dim(model)
-
-    out = DecodeOutput({}, None, None)
+    reader = EmissionReader(checkpoint, features, manifest=manifest, split=split, batch_size=batch_size,
+                            device=device)
+    decoder = build_decoder(config or DecoderConfig(), reader.vocab)
+    out = DecodeOutput({}, None, None, reader.failed)
     labels: dict[str, list[int]] = {}
-    with FeatureStore(features) as store:
-        ids, refs = _select(manifest, split, store.ids())
-        lengths: dict[str, int] = {}
-        for uid in ids:
-            if uid not in store:
-                out.failed.append((uid, "not in the feature store"))
-            elif feature not in store.datasets(uid):
-                out.failed.append((uid, f"no {feature!r} features in the store"))
-            else:
-                shape = store.shape(uid, feature)
-                if len(shape) != 2 or shape[1] != width:
-                    raise IslposeError(f"{features}: {feature!r} features of {uid!r} have shape {shape}, but the "
-                                       f"{ck.model_name} model of {checkpoint} needs (T, {width})")
-                if shape[0] == 0:
-                    out.failed.append((uid, "no frames"))
-                else:
-                    lengths[uid] = shape[0]
-        order = sorted(lengths, key=lengths.__getitem__)
-        for start in range(0, len(order), batch_size):
-            batch = []
-            for uid in order[start:start + batch_size]:
-                x = store.read(uid, feature)  # (T, D)
-                if np.isfinite(x).all():
-                    batch.append((uid, torch.from_numpy(x.astype(np.float32, copy=False))))
-                else:
-                    out.failed.append((uid, "NaN or inf in the features"))
-            if not batch:
-                continue
-            lens = torch.tensor([len(x) for _, x in batch], dtype=torch.long)
-            x = torch.nn.utils.rnn.pad_sequence([x for _, x in batch], batch_first=True)  # (B, T, D)
-            t0 = time.perf_counter()
-            with torch.inference_mode():
-                log_probs, out_lengths = model(x.to(device_), lens.to(device_))  # (T', B, V), (B,)
-                log_probs = log_probs.float().cpu()
-            t1 = time.perf_counter()
-            for (uid, _), y in zip(batch, decoder.decode_batch(log_probs, out_lengths.cpu())):
-                labels[uid] = y
-            out.forward_seconds += t1 - t0
-            out.search_seconds += time.perf_counter() - t1
+    for uids, log_probs, out_lengths in reader:
+        t0 = time.perf_counter()
+        labels.update(zip(uids, decoder.decode_batch(log_probs, out_lengths)))
+        out.search_seconds += time.perf_counter() - t0
+    out.forward_seconds = reader.forward_seconds
     if not labels:
-        first = f" ({len(out.failed)} failed, e.g. {out.failed[0][0]!r}: {out.failed[0][1]})" if out.failed else ""
-        raise IslposeError(f"{features}: nothing could be decoded{first}")
-
-    out.hypotheses = {u: decoder.glosses(labels[u]) for u in ids if u in labels}
-    if refs is not None:
-        out.references = refs
-        out.score = score_texts(refs, {u: out.hypotheses.get(u, []) for u in refs})
+        raise reader.nothing_decoded()
+    out.hypotheses = {u: decoder.glosses(labels[u]) for u in reader.ids if u in labels}
+    if reader.references is not None:
+        out.references = reader.references
+        out.score = score_texts(reader.references, {u: out.hypotheses.get(u, []) for u in reader.references})
     return out
-

@@ -126,7 +126,7 @@ def _random_lm(rng: np.random.Generator, vocab, n: int = 60, order: int = 3):
 
 
 @pytest.mark.parametrize("lm_weight, word_score, beam", [(0.5, -0.3, 3), (2.0, -1.0, 5), (1.0, -0.05, 8),
-                                                          (0.0, -0.5, 4), (1.5, 0.0, 5)])
+                                                          (0.0, -0.5, 4), (0.0, 1.0, 4), (1.5, 0.0, 5)])
 def test_word_score_folded_into_the_lm_equals_the_python_callback(tmp_path, lm_weight, word_score, beam):
     """The C++ search on the folded LM finds what the Python callback finds, with the same scores."""
     from islpose.decode.decoders import BeamSearchDecoder

@@ -117,8 +117,8 @@ def _search_lm(config: DecoderConfig, vocab: Vocabulary, fold: bool) -> tuple[ob
 
     A word score is folded into a KenLM model that the C++ search runs, so nothing is left
     over: into the ARPA LM's n-grams (:func:`~islpose.decode.lm.fold_scores`, at weight 1),
-    or without an LM into a constant LM of ``-|word_score|`` per gloss run at weight
-    ``-sign(word_score)``. What cannot be folded (a KenLM binary, or a folded log-probability
+    or without an LM (or at LM weight 0) into a constant LM of ``-|word_score|`` per gloss
+    run at weight ``-sign(word_score)``. What cannot be folded (a KenLM binary, or a folded log-probability
     that would be positive) is left over for a Python callback.
     """
     from islpose.decode.lm import constant_lm, fold_scores, is_arpa, read_arpa
@@ -126,10 +126,11 @@ def _search_lm(config: DecoderConfig, vocab: Vocabulary, fold: bool) -> tuple[ob
     fl, Dictionary = _flashlight()
     ws = config.word_score
     if ws != 0 and fold:
-        if config.lm is None:
+        if config.lm is not None:
+            _check_vocabulary(config.lm, vocab)
+        if config.lm is None or config.lm_weight == 0:  # an LM at weight 0 adds nothing
             return _load_lm(constant_lm(vocab.glosses, -abs(ws)), vocab, Dictionary), math.copysign(1.0, -ws), 0.0
         if is_arpa(config.lm):
-            _check_vocabulary(config.lm, vocab)
             folded = fold_scores(read_arpa(config.lm), config.lm_weight, ws)
             if folded is not None:
                 return _load_lm(folded, vocab, Dictionary, name=config.lm), 1.0, 0.0

@@ -16,7 +16,7 @@ from islpose.io import FeatureStore
 from islpose.manifests import read_manifest, write_manifest
 from islpose.teacher.checkpoint import load_teacher_checkpoint
 from islpose.teacher.config import load_teacher_config
-from islpose.teacher.export import check_teacher_vocab
+from islpose.teacher.posteriors import check_teacher_vocab
 from islpose.teacher.models import TEACHERS
 from islpose.testing import make_synthetic_corpus
 from islpose.vocab import Vocabulary
@@ -195,7 +195,7 @@ def test_unreadable_videos_are_listed_and_training_goes_on(videos, tmp_path):
     ("bad_yaml_key", ["train", "--config", "{bad}", "--manifest", "{m}", "--out", "{o}"], "unknown key"),
     ("no_last", ["train", "--manifest", "{m}", "--out", "{o}", "--resume"], "nothing to resume"),
     ("resume_with_config", ["train", "--config", "{tiny}", "--manifest", "{m}", "--out", "{o}", "--resume"],
-     "--config cannot be given with --resume"),
+     "--config cannot change when resuming"),
     ("missing_weights", ["train", "--config", "{tiny}", "--manifest", "{m}", "--out", "{o}", "--init-weights",
                          "{o}/none.pt"], "weights file not found"),
     ("bad_epochs", ["train", "--config", "{tiny}", "--manifest", "{m}", "--out", "{o}", "--epochs", "0"],

@@ -320,6 +320,58 @@ def test_unfit_and_missing_utterances_are_listed_and_skipped(small_corpus, tmp_p
     assert metrics(out)[0]["train_utterances"] == sum(u.split == "train" for u in manifest) - 1
 
 
+def test_a_model_that_reads_other_features_is_one_line_before_training(small_corpus, tmp_path):
+    path = tmp_path / "narrow.yaml"
+    path.write_text(yaml.safe_dump({"model": "bilstm_optimized", "train": TINY_TRAIN,
+                                    "model_config": {**TINY["bilstm_optimized"], "input_dim": 10}}))
+    result = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest,
+                 "--out", tmp_path / "r", "--config", path)
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert "features of" in result.output and "have shape (" in result.output and "reads (T, 10)" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_devices_that_do_not_exist_are_one_line(monkeypatch):
+    from islpose.device import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(IslposeError, match="unknown device 'gpu'"):
+        resolve_device("gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda", 1) and resolve_device("auto", 1) == torch.device("cuda", 1)
+    with pytest.raises(IslposeError, match="'cuda:2' does not exist: this machine has 2 GPU"):
+        resolve_device("cuda:2")
+
+
+def test_a_checkpoint_of_the_wrong_kind_is_one_line(small_corpus, tmp_path):
+    from islpose.teacher.checkpoint import save_teacher_checkpoint
+    from islpose.teacher.config import load_teacher_config
+    from islpose.teacher.models import build_teacher
+
+    vocab = Vocabulary.from_manifest(small_corpus.manifest)
+    config = load_teacher_config(REPO / "configs" / "teacher_dense_vit_tiny.yaml")
+    (tmp_path / "run").mkdir()
+    teacher = save_teacher_checkpoint(tmp_path / "run" / "last.pt", build_teacher("dense_vit", config.model_config, vocab_size=len(vocab)), config,
+                                      vocab, None, {"epoch": 1}, training_state={"epoch": 1})
+    student = save_checkpoint(tmp_path / "student.pt", build_model("bilstm_optimized", TINY["bilstm_optimized"],
+                                                                   vocab_size=len(vocab)),
+                              vocab, resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"]})
+                              .to_dict(), {"epoch": 1})
+    common = ["--features", small_corpus.store, "--manifest", small_corpus.manifest]
+    cases = [(["decode", "--checkpoint", teacher, *common, "--out", tmp_path / "h.tsv", "--beam", 1],
+              "last.pt: a teacher checkpoint ('dense_vit'), expected a student checkpoint"),
+             (["train", *common, "--out", tmp_path / "run", "--resume"],
+              "last.pt: a teacher checkpoint ('dense_vit'), expected a student checkpoint"),
+             (["teacher", "export", "--checkpoint", student, "--manifest", small_corpus.manifest,
+               "--out", tmp_path / "p.h5"],
+              "student.pt: a student checkpoint ('bilstm_optimized'), expected a teacher checkpoint")]
+    for args, message in cases:
+        result = run(*args)
+        assert result.exit_code == 1 and message in result.output and result.output.count("\n") == 1, \
+            (args, result.output)
+
+
 def test_manifest_without_dev_split_is_a_clear_error(small_corpus, tmp_path):
     utts = [u for u in read_manifest(small_corpus.manifest) if u.split == "train"]
     path = write_manifest(utts, tmp_path / "nodev.jsonl")

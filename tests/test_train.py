@@ -399,6 +399,39 @@ def test_dry_run_prints_the_model_and_parameter_counts(small_corpus, name):
 
 
 # ---------------------------------------------------------------- DDP and learning
+def test_ddp_ranks_load_their_own_share_and_draw_their_own_dropout(small_corpus, tmp_path, monkeypatch):
+    """Two ranks simulated in one process (a gloo group of one carries the collectives)."""
+    import torch.distributed as dist
+
+    from islpose.train.distributed import DistContext
+
+    config = resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"],
+                                                 "train": {**TINY_TRAIN, "batch_size": 2, "device": "cpu"}})
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    draws: dict[int, list] = {}
+
+    def step(self, batch):  # the first random numbers of every step: dropout masks and augmentation draw these
+        draws.setdefault(self.ctx.rank, []).append(torch.rand(3))
+        return torch.zeros(()), True
+
+    monkeypatch.setattr(Trainer, "_step", step)
+    try:
+        ranks = [Trainer(config, small_corpus.store, small_corpus.manifest, tmp_path / "run", False,
+                         DistContext(rank=r, world_size=2), None) for r in (0, 1)]
+        for trainer in ranks:
+            torch.manual_seed(config.train.seed)  # as two processes that started alike
+            trainer.train_epoch(1)
+    finally:
+        dist.destroy_process_group()
+    train_ids = [u.id for u in read_manifest(small_corpus.manifest) if u.split == "train"]
+    shares = [set(t.train_set.ids) for t in ranks]
+    assert shares[0] | shares[1] == set(train_ids) and not shares[0] & shares[1]  # 6 utterances: 3 + 3
+    assert all(len(t.train_set._features) == len(train_ids) // 2 for t in ranks)  # only its share in memory
+    assert len(ranks[0].sampler) == len(ranks[1].sampler)  # the same number of steps
+    assert not torch.equal(draws[0][0], draws[1][0])
+    assert ranks[1].dev_set is None  # rank 0 alone evaluates
+
+
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes(small_corpus, tmp_path):
     out = tmp_path / "ddp"

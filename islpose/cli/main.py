@@ -24,8 +24,8 @@ COMMANDS = {
     "score": "islpose.cli.decode:score",
     "distill": "islpose.cli.distill:distill",
     "teacher": "islpose.cli.teacher:teacher",
-    "vocab": "islpose.cli.data:vocab",
-    "validate": "islpose.cli.data:validate",
+    "vocab": "islpose.cli.manifest:vocab",
+    "validate": "islpose.cli.manifest:validate",
 }
 
 

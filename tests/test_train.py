@@ -309,15 +309,23 @@ def test_unfit_and_missing_utterances_are_listed_and_skipped(small_corpus, tmp_p
     long = utts[first].glosses * 40  # far more glosses than frames
     utts[first] = type(utts[first])(utts[first].id, glosses=long, split="train")
     utts.append(type(utts[first])("ghost", glosses=("G000",), split="train"))
+    utts.append(type(utts[first])("dev-ghost", glosses=("G000", "G001", "G002"), split="dev"))
     path = write_manifest(utts, tmp_path / "bad.jsonl")
     out = tmp_path / "run"
     result = run("train", "--features", small_corpus.store, "--manifest", path, "--out", out,
                  "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=1))
     assert result.exit_code == 0, result.output
-    assert "skipping 2 utterance(s)" in result.output and utts[first].id in result.output
+    assert "skipping 3 utterance(s)" in result.output and utts[first].id in result.output
     skipped = (out / "skipped.tsv").read_text().splitlines()[1:]
     assert {line.split("\t")[:2][1] for line in skipped} == {"ctc-too-short", "no-features"}
-    assert metrics(out)[0]["train_utterances"] == sum(u.split == "train" for u in manifest) - 1
+    row = metrics(out)[0]
+    assert row["train_utterances"] == sum(u.split == "train" for u in manifest) - 1
+    # The dev utterance without features still counts in dev WER: its 3 glosses are deletions.
+    assert row["dev_without_features"] == 1 and row["dev_deletions"] >= 3
+    dev_glosses = sum(len(u.glosses) for u in manifest if u.split == "dev") + 3
+    assert row["dev_wer"] * dev_glosses == pytest.approx(
+        row["dev_substitutions"] + row["dev_deletions"] + row["dev_insertions"])
+    assert "1 dev utterance(s) without features counted as all deletions" in result.output
 
 
 def test_a_model_that_reads_other_features_is_one_line_before_training(small_corpus, tmp_path):

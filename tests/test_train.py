@@ -42,6 +42,18 @@ def tiny_config(tmp_path: Path, name: str, **train) -> Path:
     return path
 
 
+def killed_after(last: int):
+    """A ``Trainer._end_epoch`` that ends the run (as a Ctrl-C would) after epoch ``last``."""
+    end_epoch = Trainer._end_epoch
+
+    def end(self, epoch, stats):
+        end_epoch(self, epoch, stats)
+        if epoch == last:
+            raise KeyboardInterrupt
+
+    return end
+
+
 def metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
@@ -160,14 +172,7 @@ def test_resume_continues_the_same_run(small_corpus, tmp_path, monkeypatch):
     straight = run(*args, "--out", tmp_path / "straight")
     assert straight.exit_code == 0, straight.output
 
-    end_epoch = Trainer._end_epoch
-
-    def killed_after_epoch_2(self, epoch, stats):
-        end_epoch(self, epoch, stats)
-        if epoch == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Trainer, "_end_epoch", killed_after_epoch_2)
+    monkeypatch.setattr(Trainer, "_end_epoch", killed_after(2))
     assert run(*args, "--out", tmp_path / "resumed").exit_code == 130
     monkeypatch.undo()
     assert run("train", "--resume", "--out", tmp_path / "resumed", "--lr", 1).exit_code == 1  # cannot change
@@ -237,14 +242,8 @@ def test_resuming_with_more_epochs_does_not_jump_the_learning_rate(small_corpus,
         return step(self, batch)
 
     end_epoch = Trainer._end_epoch
-
-    def killed_after_epoch_2(self, epoch, stats):
-        end_epoch(self, epoch, stats)
-        if epoch == 2:
-            raise KeyboardInterrupt
-
     monkeypatch.setattr(Trainer, "_step", recorded)
-    monkeypatch.setattr(Trainer, "_end_epoch", killed_after_epoch_2)
+    monkeypatch.setattr(Trainer, "_end_epoch", killed_after(2))
     args = ["train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out]
     assert run(*args, "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=4)).exit_code == 130
     before = len(lrs)

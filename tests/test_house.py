@@ -104,3 +104,13 @@ def test_the_code_parses_with_the_declared_oldest_python():
     assert match, declared
     for path in PACKAGE.rglob("*.py"):
         ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, int(match.group(1))))
+
+
+def test_help_imports_no_heavy_dependency():
+    import subprocess
+
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom islpose.cli.main import cli\n"
+            "assert CliRunner().invoke(cli, ['--help']).exit_code == 0\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'h5py', 'cv2', 'mediapipe'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "[]"

@@ -105,6 +105,7 @@ class EpochLoop:
     def fit(self):
         """Trains from ``start_epoch`` until ``tc.epochs`` or early stopping."""
         epoch = self.start_epoch - 1
+        self.stopped = broadcast(self.stopped, self.ctx)  # rank 0 alone may have adopted a newer best.pt
         if self.stopped or self.start_epoch > self.tc.epochs:
             if self.ctx.is_main:
                 why = f"early stop after {self.bad_epochs} epochs without a better dev WER (raise --patience " \

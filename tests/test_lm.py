@@ -148,5 +148,5 @@ def test_lm_build_cli(tmp_path):
     result = CliRunner().invoke(cli, ["lm", "build", str(manifest), str(out), "--split", "test", "--overwrite"])
     assert result.exit_code == 1 and "no utterances in split 'test'" in result.output
     assert out.read_text() == before  # a failed build leaves the old file alone
-    result = CliRunner().invoke(cli, ["lm", "build", str(manifest), str(out), "--order", "0"])
+    result = CliRunner().invoke(cli, ["lm", "build", str(manifest), str(out), "--order", "0", "--overwrite"])
     assert result.exit_code == 1 and "order must be >= 1" in result.output

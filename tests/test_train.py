@@ -42,6 +42,18 @@ def tiny_config(tmp_path: Path, name: str, **train) -> Path:
     return path
 
 
+def killed_after(last: int):
+    """A ``Trainer._end_epoch`` that ends the run (as a Ctrl-C would) after epoch ``last``."""
+    end_epoch = Trainer._end_epoch
+
+    def end(self, epoch, stats):
+        end_epoch(self, epoch, stats)
+        if epoch == last:
+            raise KeyboardInterrupt
+
+    return end
+
+
 def metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
@@ -160,14 +172,7 @@ def test_resume_continues_the_same_run(small_corpus, tmp_path, monkeypatch):
     straight = run(*args, "--out", tmp_path / "straight")
     assert straight.exit_code == 0, straight.output
 
-    end_epoch = Trainer._end_epoch
-
-    def killed_after_epoch_2(self, epoch, stats):
-        end_epoch(self, epoch, stats)
-        if epoch == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Trainer, "_end_epoch", killed_after_epoch_2)
+    monkeypatch.setattr(Trainer, "_end_epoch", killed_after(2))
     assert run(*args, "--out", tmp_path / "resumed").exit_code == 130
     monkeypatch.undo()
     assert run("train", "--resume", "--out", tmp_path / "resumed", "--lr", 1).exit_code == 1  # cannot change
@@ -237,14 +242,8 @@ def test_resuming_with_more_epochs_does_not_jump_the_learning_rate(small_corpus,
         return step(self, batch)
 
     end_epoch = Trainer._end_epoch
-
-    def killed_after_epoch_2(self, epoch, stats):
-        end_epoch(self, epoch, stats)
-        if epoch == 2:
-            raise KeyboardInterrupt
-
     monkeypatch.setattr(Trainer, "_step", recorded)
-    monkeypatch.setattr(Trainer, "_end_epoch", killed_after_epoch_2)
+    monkeypatch.setattr(Trainer, "_end_epoch", killed_after(2))
     args = ["train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out]
     assert run(*args, "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=4)).exit_code == 130
     before = len(lrs)
@@ -309,15 +308,75 @@ def test_unfit_and_missing_utterances_are_listed_and_skipped(small_corpus, tmp_p
     long = utts[first].glosses * 40  # far more glosses than frames
     utts[first] = type(utts[first])(utts[first].id, glosses=long, split="train")
     utts.append(type(utts[first])("ghost", glosses=("G000",), split="train"))
+    utts.append(type(utts[first])("dev-ghost", glosses=("G000", "G001", "G002"), split="dev"))
     path = write_manifest(utts, tmp_path / "bad.jsonl")
     out = tmp_path / "run"
     result = run("train", "--features", small_corpus.store, "--manifest", path, "--out", out,
                  "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=1))
     assert result.exit_code == 0, result.output
-    assert "skipping 2 utterance(s)" in result.output and utts[first].id in result.output
+    assert "skipping 3 utterance(s)" in result.output and utts[first].id in result.output
     skipped = (out / "skipped.tsv").read_text().splitlines()[1:]
     assert {line.split("\t")[:2][1] for line in skipped} == {"ctc-too-short", "no-features"}
-    assert metrics(out)[0]["train_utterances"] == sum(u.split == "train" for u in manifest) - 1
+    row = metrics(out)[0]
+    assert row["train_utterances"] == sum(u.split == "train" for u in manifest) - 1
+    # The dev utterance without features still counts in dev WER: its 3 glosses are deletions.
+    assert row["dev_without_features"] == 1 and row["dev_deletions"] >= 3
+    dev_glosses = sum(len(u.glosses) for u in manifest if u.split == "dev") + 3
+    assert row["dev_wer"] * dev_glosses == pytest.approx(
+        row["dev_substitutions"] + row["dev_deletions"] + row["dev_insertions"])
+    assert "1 dev utterance(s) without features counted as all deletions" in result.output
+
+
+def test_a_model_that_reads_other_features_is_one_line_before_training(small_corpus, tmp_path):
+    path = tmp_path / "narrow.yaml"
+    path.write_text(yaml.safe_dump({"model": "bilstm_optimized", "train": TINY_TRAIN,
+                                    "model_config": {**TINY["bilstm_optimized"], "input_dim": 10}}))
+    result = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest,
+                 "--out", tmp_path / "r", "--config", path)
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert "features of" in result.output and "have shape (" in result.output and "reads (T, 10)" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_devices_that_do_not_exist_are_one_line(monkeypatch):
+    from islpose.device import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(IslposeError, match="unknown device 'gpu'"):
+        resolve_device("gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda", 1) and resolve_device("auto", 1) == torch.device("cuda", 1)
+    with pytest.raises(IslposeError, match="'cuda:2' does not exist: this machine has 2 GPU"):
+        resolve_device("cuda:2")
+
+
+def test_a_checkpoint_of_the_wrong_kind_is_one_line(small_corpus, tmp_path):
+    from islpose.teacher.checkpoint import save_teacher_checkpoint
+    from islpose.teacher.config import load_teacher_config
+    from islpose.teacher.models import build_teacher
+
+    vocab = Vocabulary.from_manifest(small_corpus.manifest)
+    config = load_teacher_config(REPO / "configs" / "teacher_dense_vit_tiny.yaml")
+    (tmp_path / "run").mkdir()
+    teacher = save_teacher_checkpoint(tmp_path / "run" / "last.pt", build_teacher("dense_vit", config.model_config, vocab_size=len(vocab)), config,
+                                      vocab, None, {"epoch": 1}, training_state={"epoch": 1})
+    student = save_checkpoint(tmp_path / "student.pt", build_model("bilstm_optimized", TINY["bilstm_optimized"],
+                                                                   vocab_size=len(vocab)),
+                              vocab, resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"]})
+                              .to_dict(), {"epoch": 1})
+    common = ["--features", small_corpus.store, "--manifest", small_corpus.manifest]
+    cases = [(["decode", "--checkpoint", teacher, *common, "--out", tmp_path / "h.tsv", "--beam", 1],
+              "last.pt: a teacher checkpoint ('dense_vit'), expected a student checkpoint"),
+             (["train", *common, "--out", tmp_path / "run", "--resume"],
+              "last.pt: a teacher checkpoint ('dense_vit'), expected a student checkpoint"),
+             (["teacher", "export", "--checkpoint", student, "--manifest", small_corpus.manifest,
+               "--out", tmp_path / "p.h5"],
+              "student.pt: a student checkpoint ('bilstm_optimized'), expected a teacher checkpoint")]
+    for args, message in cases:
+        result = run(*args)
+        assert result.exit_code == 1 and message in result.output and result.output.count("\n") == 1, \
+            (args, result.output)
 
 
 def test_manifest_without_dev_split_is_a_clear_error(small_corpus, tmp_path):
@@ -347,6 +406,39 @@ def test_dry_run_prints_the_model_and_parameter_counts(small_corpus, name):
 
 
 # ---------------------------------------------------------------- DDP and learning
+def test_ddp_ranks_load_their_own_share_and_draw_their_own_dropout(small_corpus, tmp_path, monkeypatch):
+    """Two ranks simulated in one process (a gloo group of one carries the collectives)."""
+    import torch.distributed as dist
+
+    from islpose.train.distributed import DistContext
+
+    config = resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"],
+                                                 "train": {**TINY_TRAIN, "batch_size": 2, "device": "cpu"}})
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    draws: dict[int, list] = {}
+
+    def step(self, batch):  # the first random numbers of every step: dropout masks and augmentation draw these
+        draws.setdefault(self.ctx.rank, []).append(torch.rand(3))
+        return torch.zeros(()), True
+
+    monkeypatch.setattr(Trainer, "_step", step)
+    try:
+        ranks = [Trainer(config, small_corpus.store, small_corpus.manifest, tmp_path / "run", False,
+                         DistContext(rank=r, world_size=2), None) for r in (0, 1)]
+        for trainer in ranks:
+            torch.manual_seed(config.train.seed)  # as two processes that started alike
+            trainer.train_epoch(1)
+    finally:
+        dist.destroy_process_group()
+    train_ids = [u.id for u in read_manifest(small_corpus.manifest) if u.split == "train"]
+    shares = [set(t.train_set.ids) for t in ranks]
+    assert shares[0] | shares[1] == set(train_ids) and not shares[0] & shares[1]  # 6 utterances: 3 + 3
+    assert all(len(t.train_set._features) == len(train_ids) // 2 for t in ranks)  # only its share in memory
+    assert len(ranks[0].sampler) == len(ranks[1].sampler)  # the same number of steps
+    assert not torch.equal(draws[0][0], draws[1][0])
+    assert ranks[1].dev_set is None  # rank 0 alone evaluates
+
+
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes(small_corpus, tmp_path):
     out = tmp_path / "ddp"

@@ -9,7 +9,6 @@ import click
 from islpose.decode.config import DecoderConfig
 from islpose.decode.tune import BEAMS, LM_WEIGHTS, WORD_SCORES
 from islpose.errors import IslposeError
-from islpose.io.atomic import check_output
 
 _DEFAULTS = DecoderConfig()
 _FILE = click.Path(exists=True, dir_okay=False)
@@ -59,6 +58,7 @@ def decode(ctx: click.Context, checkpoint: str, features: str, manifest: str | N
       islpose decode ... --decode-config runs/bilstm/decode.yaml
     """
     from islpose.decode import decode_store, write_glosses, write_json
+    from islpose.io.atomic import check_output
 
     for path in (out, json_out):
         if path:
@@ -144,6 +144,7 @@ def tune(checkpoint: str, features: str, manifest: str, split: str, out: str, lm
     """
     from islpose.decode import EmissionReader, write_decoder_config
     from islpose.decode.tune import best, collect_emissions, grid, table, tune_decoder
+    from islpose.io.atomic import check_output
 
     check_output(out, overwrite)
     base = DecoderConfig(beam_size_token=beam_size_token, beam_threshold=beam_threshold, lm=lm)
@@ -203,6 +204,7 @@ def lm_build(manifest: str, out: str, order: int, split: str, overwrite: bool) -
       islpose decode ... --beam 10 --lm glosses.arpa
     """
     from islpose.decode.lm import build_lm, manifest_sentences, write_arpa
+    from islpose.io.atomic import check_output
 
     check_output(out, overwrite)
     sentences = manifest_sentences(manifest, None if split == "all" else split)
@@ -241,7 +243,7 @@ def score(ref: str, hyp: str, split: str | None, json_out: str | None, details: 
       islpose score data_manifests/corpus.jsonl dev.hyp.tsv --split dev --details dev.errors.txt
     """
     from islpose.decode import error_details, read_glosses, read_references, score_texts, write_json
-    from islpose.io.atomic import write_text_atomic
+    from islpose.io.atomic import check_output, write_text_atomic
 
     for path in (json_out, details):
         if path:

@@ -25,8 +25,8 @@ COMMANDS = {
     "tune": "islpose.cli.decode:tune",
     "distill": "islpose.cli.distill:distill",
     "teacher": "islpose.cli.teacher:teacher",
-    "vocab": "islpose.cli.data:vocab",
-    "validate": "islpose.cli.data:validate",
+    "vocab": "islpose.cli.manifest:vocab",
+    "validate": "islpose.cli.manifest:validate",
 }
 
 

@@ -92,15 +92,16 @@ def train(arch: str | None, config_path: Path | None, manifest: Path, out: Path,
 @click.option("--out", required=True, type=PathOpt, help="HDF5 store for teacher_logprobs (created or extended).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--batch-size", default=4, show_default=True, type=click.IntRange(min=1), help="Clips per forward pass.")
-@click.option("--overwrite", is_flag=True, help="Recompute utterances already in --out.")
+@click.option("--overwrite", is_flag=True, help="Recompute utterances already in --out (same teacher only).")
 def export(checkpoint: Path, manifest: Path, split: str | None, out: Path, device: str, batch_size: int,
            overwrite: bool) -> None:
     """Write a teacher's frame-level CTC log-posteriors for `islpose distill`.
 
     Each utterance gets /utterances/<id>/teacher_logprobs (T, V) in --out, whose root
     attribute teacher_vocab lets distill check that teacher and student share the gloss
-    vocabulary. Re-running skips what is written; unreadable videos are listed at the end
-    (exit code 1) without stopping the run.
+    vocabulary. Re-running skips what is written; a store that holds another teacher's
+    posteriors (other weights, attribute teacher_sha256) is refused; unreadable videos
+    are listed at the end (exit code 1) without stopping the run.
 
     \b
     Example:
@@ -109,7 +110,7 @@ def export(checkpoint: Path, manifest: Path, split: str | None, out: Path, devic
     """
     from islpose.manifests import select_utterances
     from islpose.teacher.checkpoint import load_teacher_checkpoint
-    from islpose.teacher.export import export_teacher_logprobs
+    from islpose.teacher.export import VideoSource, export_posteriors
     from islpose.device import resolve_device
 
     dev = resolve_device(device)
@@ -117,8 +118,8 @@ def export(checkpoint: Path, manifest: Path, split: str | None, out: Path, devic
     utts = [u for u in select_utterances(manifest, split) if u.video]
     if not utts:
         raise IslposeError(f"{manifest}: no utterance{f' of split {split!r}' if split else ''} has a 'video'")
-    report = export_teacher_logprobs(
-        ckpt.model, ckpt.vocab, utts, ckpt.config.video, out, batch_size=batch_size, device=dev,
+    report = export_posteriors(
+        ckpt.model, ckpt.vocab, VideoSource(utts, ckpt.config.video), out, batch_size=batch_size, device=dev,
         amp=ckpt.config.train.amp, overwrite=overwrite,
         teacher={"arch": ckpt.config.model, "checkpoint": str(checkpoint), "epoch": ckpt.meta.get("epoch"),
                  "dev_wer": ckpt.meta.get("dev_wer")})

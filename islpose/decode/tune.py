@@ -16,14 +16,15 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Mapping, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from islpose.decode.config import DecoderConfig
 from islpose.decode.score import ScoreResult, score_texts
 from islpose.errors import IslposeError
 from islpose.vocab import Vocabulary
+
+if TYPE_CHECKING:
+    import numpy as np
 
 BEAMS = (5, 10)
 LM_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0)

@@ -20,9 +20,11 @@ import torch
 from rich.console import Console
 from torch.utils.data.distributed import DistributedSampler
 
+from islpose.data.sampler import shard
 from islpose.decode.greedy import greedy_decode_batch
 from islpose.decode.score import score_lists
 from islpose.errors import IslposeError
+from islpose.io.atomic import write_text_atomic
 from islpose.manifests import read_manifest, select_utterances
 from islpose.teacher.checkpoint import read_teacher_checkpoint, rebuild, save_teacher_checkpoint
 from islpose.teacher.config import TeacherConfig
@@ -31,9 +33,8 @@ from islpose.teacher.loss import hybrid_loss
 from islpose.teacher.models import build_teacher, load_init_weights
 from islpose.teacher.text import TextVocabulary, tokenize
 from islpose.teacher.video import VideoDataset, make_loader, normalize_frames
-from islpose.io.atomic import write_text_atomic
-from islpose.train.distributed import DistContext, all_sum, cleanup_distributed, init_distributed
 from islpose.train.config import write_yaml
+from islpose.train.distributed import DistContext, all_sum, cleanup_distributed, init_distributed
 from islpose.train.epochs import EpochLoop, seed_everything
 from islpose.vocab import Vocabulary
 
@@ -107,9 +108,12 @@ class TeacherTrainer(EpochLoop):
             if long:
                 raise IslposeError(f"{manifest_path}: {len(long)} train text(s) are longer than "
                                    f"model_config.decoder.max_len={limit} tokens, e.g. {long[0]!r}")
-        self.train_set = VideoDataset(train, config.video, gloss_vocab=self.vocab, text_vocab=self.text_vocab,
+        # Under DDP each rank reads (and caches) only its own share of the videos, every epoch.
+        share = [train[i] for i in shard([0] * len(train), ctx.world_size, ctx.rank)]
+        self.n_train = len(train)
+        self.train_set = VideoDataset(share, config.video, gloss_vocab=self.vocab, text_vocab=self.text_vocab,
                                       skip_errors=True)
-        self.sampler = DistributedSampler(self.train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
+        self.sampler = DistributedSampler(self.train_set, num_replicas=1, rank=0, shuffle=True,
                                           seed=self.tc.seed)
         cuda = self.device.type == "cuda"
         self.loader = make_loader(self.train_set, self.tc.batch_size, num_workers=self.tc.num_workers,
@@ -151,7 +155,7 @@ class TeacherTrainer(EpochLoop):
 
     def _load_state(self, state: dict) -> None:
         super()._load_state(state)
-        self.best_bleu = state["training_state"]["best_bleu"]
+        self.best_bleu = (self.adopted_best or {}).get("dev_bleu", state["training_state"]["best_bleu"])
 
     def _training_state(self, epoch: int) -> dict:
         return {**super()._training_state(epoch), "best_bleu": self.best_bleu}
@@ -169,7 +173,7 @@ class TeacherTrainer(EpochLoop):
         processes = f" x {self.ctx.world_size} processes" if self.ctx.distributed else ""
         self.console.print(
             f"teacher {self.config.model}: {params:,} parameters{init_note}, gloss vocabulary {len(self.vocab)}, "
-            f"{text}, {len(self.train_set)} train / {len(self.dev)} dev videos, device {self.device}{processes}"
+            f"{text}, {self.n_train} train / {len(self.dev)} dev videos, device {self.device}{processes}"
             f"{', bf16' if self.amp else ''}", highlight=False, soft_wrap=True)
 
     # ------------------------------------------------------------------ loop

@@ -296,7 +296,8 @@ def test_tune_writes_the_best_setting_that_decode_reads(tmp_path, trained_run):
             "--word-scores", "-1,0,1", "--out", str(best), "--device", "cpu", "--top", "0"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert "model run once over" in result.output and "trying 10 settings" in result.output  # greedy + 3x3 (the defaults among them)
+    # greedy + 3 x 3 (the defaults among them)
+    assert "model run once over" in result.output and "trying 10 settings" in result.output
     lines = result.output.splitlines()
     header = lines.index(next(line for line in lines if line.startswith("beam lm_weight")))
     assert len([line for line in lines[header + 1:] if line[:4].strip().isdigit()]) == 10

@@ -101,7 +101,8 @@ def _decoder_config(ctx: click.Context, path: str | None, **options) -> DecoderC
     if path is None:
         return DecoderConfig(**options)
     names = {"beam_size": "beam"}
-    given = {k: v for k, v in options.items() if ctx.get_parameter_source(names.get(k, k)) == ParameterSource.COMMANDLINE}
+    given = {k: v for k, v in options.items()
+             if ctx.get_parameter_source(names.get(k, k)) == ParameterSource.COMMANDLINE}
     return dataclasses.replace(load_decoder_config(path), **given)
 
 

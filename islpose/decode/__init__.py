@@ -14,8 +14,8 @@ import importlib
 
 from islpose.decode.config import DecoderConfig, load_decoder_config, write_decoder_config
 from islpose.decode.lm import NgramLM, build_lm, manifest_sentences, read_arpa, write_arpa
-from islpose.decode.score import (ErrorDetails, ScoreResult, error_details, read_glosses, read_references, score_lists, score_texts,
-                                  write_glosses, write_json)
+from islpose.decode.score import (ErrorDetails, ScoreResult, error_details, read_glosses, read_references,
+                                  score_lists, score_texts, write_glosses, write_json)
 
 _LAZY = {
     "DECODERS": "islpose.decode.decoders", "BeamSearchDecoder": "islpose.decode.decoders",

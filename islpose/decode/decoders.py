@@ -11,6 +11,9 @@ worse than greedy's on the model's own probabilities.
 
 Scores: emissions are natural-log probabilities; an LM's scores are log10 (as KenLM
 reports them), weighted by ``lm_weight``; ``word_score`` is added once per emitted gloss.
+The lexicon-free decoder has no word score: it is folded into the LM's n-gram scores so
+that the whole search runs in C++, or, where KenLM cannot hold the folded scores (positive
+log-probabilities), added by a Python LM callback (several times slower).
 
 Example:
     >>> from islpose import Vocabulary
@@ -116,8 +119,8 @@ def _search_lm(config: DecoderConfig, vocab: Vocabulary, fold: bool) -> tuple[ob
     A word score is folded into a KenLM model that the C++ search runs, so nothing is left
     over: into the ARPA LM's n-grams (:func:`~islpose.decode.lm.fold_scores`, at weight 1),
     or without an LM (or at LM weight 0) into a constant LM of ``-|word_score|`` per gloss
-    run at weight ``-sign(word_score)``. What cannot be folded (a KenLM binary, or a folded log-probability
-    that would be positive) is left over for a Python callback.
+    run at weight ``-sign(word_score)``. What cannot be folded (a KenLM binary, or a folded
+    log-probability that would be positive) is left over for a Python callback.
     """
     from islpose.decode.lm import constant_lm, fold_scores, is_arpa, read_arpa
 

@@ -150,7 +150,8 @@ class Trainer(EpochLoop):
             self.train_set = self.loss_term.dataset(self.train_set)
         self.dev_set = FeatureDataset(features, keep["dev"], self.vocab, feature,
                                       preload_gb=self.tc.preload_gb) if self.ctx.is_main else None
-        num_batches = frame_batch_count(lengths, self.tc.max_frames, self.ctx.world_size) if self.tc.max_frames else None
+        num_batches = (frame_batch_count(lengths, self.tc.max_frames, self.ctx.world_size)
+                       if self.tc.max_frames else None)
         self.sampler = BucketBatchSampler(self.train_set.lengths, self.tc.batch_size, bucketing=self.tc.bucketing,
                                           pool=self.tc.bucket_pool, seed=self.tc.seed, max_frames=self.tc.max_frames,
                                           num_batches=num_batches)

@@ -1,4 +1,4 @@
-"""``islpose decode``, ``islpose lm build`` and ``islpose score``: thin wrappers of :mod:`islpose.decode`."""
+"""``islpose decode``, ``islpose tune``, ``islpose lm build`` and ``islpose score``: thin wrappers of :mod:`islpose.decode`."""
 from __future__ import annotations
 
 import dataclasses

@@ -1,8 +1,11 @@
-"""Small CTC facts shared by validation, datasets and training (no torch needed)."""
+"""Small CTC facts shared by validation, datasets and training (torch only for the batched check)."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    import torch
 
 
 def min_ctc_frames(targets: Sequence) -> int:
@@ -25,3 +28,22 @@ def subsampled_length(num_frames: int, factor: int) -> int:
 def fits_ctc(targets: Sequence, num_frames: int, factor: int = 1) -> bool:
     """True when ``targets`` can be aligned to ``num_frames`` input frames at ``factor``."""
     return subsampled_length(num_frames, factor) >= min_ctc_frames(targets)
+
+
+def ctc_fits(targets: "torch.Tensor", target_lengths: "torch.Tensor", out_lengths: "torch.Tensor") -> "torch.Tensor":
+    """:func:`min_ctc_frames` of a padded batch compared with its output lengths.
+
+    Args:
+        targets: (B, N) label ids, padded after ``target_lengths``.
+        target_lengths: (B,) labels per utterance.
+        out_lengths: (B,) output frames per utterance.
+
+    Returns:
+        (B,) bool: True where CTC can align the targets.
+    """
+    import torch
+
+    n = targets.shape[1]
+    valid = torch.arange(1, n, device=targets.device)[None, :] < target_lengths[:, None]  # (B, N-1)
+    repeats = ((targets[:, 1:] == targets[:, :-1]) & valid).sum(1)
+    return out_lengths >= target_lengths + repeats

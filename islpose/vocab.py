@@ -53,8 +53,10 @@ class TokenList:
             raise VocabularyError(f"{path}: {exc}") from None
 
     def save(self, path: str | Path) -> None:
-        """Writes the token file: one token per line, line number = index."""
-        Path(path).write_text("\n".join(self._tokens) + "\n", encoding="utf-8")
+        """Writes the token file atomically: one token per line, line number = index."""
+        from islpose.io.atomic import write_text_atomic
+
+        write_text_atomic(path, "\n".join(self._tokens) + "\n")
 
     @property
     def tokens(self) -> tuple[str, ...]:
@@ -101,16 +103,9 @@ class Vocabulary(TokenList):
     @classmethod
     def from_manifest(cls, path: str | Path, split: str | None = "train", *, unk: bool = True) -> "Vocabulary":
         """Collects the glosses of one split (``None``: every utterance) of a manifest."""
-        from islpose.manifests import read_manifest
+        from islpose.manifests import select_utterances
 
-        manifest = read_manifest(path)
-        utts = manifest.utterances if split is None else manifest.split(split)
-        if not utts:
-            raise VocabularyError(f"{path}: no utterances in split {split!r}")
-        missing = [u.id for u in utts if u.glosses is None]
-        if missing:
-            raise VocabularyError(f"{path}: {len(missing)} utterance(s) have no glosses, e.g. {missing[0]!r}")
-        return cls((g for u in utts for g in u.glosses), unk=unk)
+        return cls((g for u in select_utterances(path, split, require=("glosses",)) for g in u.glosses), unk=unk)
 
     @property
     def blank_id(self) -> int:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from islpose.data import BucketBatchSampler, DistributedBucketBatchSampler, FeatureDataset, collate
+from islpose.data import BucketBatchSampler, FeatureDataset, collate, frame_batch_count, pack_frames, shard
 from islpose.errors import IslposeError
 from islpose.io import FeatureStore
 from islpose.manifests import Utterance
@@ -111,22 +111,56 @@ def test_order_depends_only_on_seed_and_epoch():
     assert list(fixed) == list(fixed) and [i for bt in fixed for i in bt] == list(range(100))
 
 
-@pytest.mark.parametrize("world", [2, 3])
-def test_distributed_sampler_splits_batches_between_ranks(world):
-    lengths = np.random.default_rng(1).integers(5, 100, size=50)  # 7 batches of 8
-    ranks = [list(DistributedBucketBatchSampler(lengths, 8, num_replicas=world, rank=r, seed=5)) for r in range(world)]
-    assert len({len(r) for r in ranks}) == 1  # every rank runs the same number of steps
-    assert len(ranks[0]) == len(DistributedBucketBatchSampler(lengths, 8, num_replicas=world, rank=0))
-    seen = [i for r in ranks for b in r for i in b]
-    assert set(seen) == set(range(50))
-    padded = len(ranks[0]) * world - 7  # batches repeated to even out the ranks
-    assert len(seen) - 50 <= padded * 8
-    if padded == 0:
-        assert len(seen) == 50  # disjoint
-
-
-def test_distributed_sampler_needs_a_process_group_or_explicit_rank():
-    with pytest.raises(RuntimeError, match="process group"):
-        DistributedBucketBatchSampler([3, 4], 1)
+@pytest.mark.parametrize("n, world", [(50, 2), (50, 3), (2, 3), (0, 2)])
+def test_each_rank_loads_its_own_share(n, world):
+    lengths = np.random.default_rng(1).integers(5, 100, size=n)
+    shares = [shard(lengths, world, r) for r in range(world)]
+    assert len({len(s) for s in shares}) == 1  # every rank runs the same number of steps
+    seen = [i for s in shares for i in s]
+    assert set(seen) == set(range(n)) and len(seen) - n < world  # all items, at most one round repeated
+    if n >= world:
+        assert len(set(shares[0]) & set(shares[1])) <= 1
     with pytest.raises(ValueError, match="rank"):
-        BucketBatchSampler([3, 4], 1, num_replicas=2, rank=2)
+        shard(lengths, world, world)
+
+
+def test_frame_budget_batches_bound_the_padded_frames():
+    lengths = np.random.default_rng(2).integers(20, 400, size=300)
+    lengths[7] = 5000  # longer than the budget on its own: a batch of its own
+    sampler = BucketBatchSampler(lengths, 1, max_frames=2000, seed=4)  # batch_size is not used
+    batches = list(sampler)
+    assert len(batches) == len(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(300))
+    assert [7] in batches
+    assert all(len(b) * lengths[b].max() <= 2000 for b in batches if b != [7])
+    assert max(len(b) for b in batches) > 5  # short utterances share big batches, long ones small ones
+    assert padding_ratio(sampler, lengths) < 1.1  # bucketing keeps working
+    # The same batches every epoch, in another order (same number of steps).
+    sampler.set_epoch(1)
+    assert list(sampler) != batches and sorted(map(sorted, sampler)) == sorted(map(sorted, batches))
+    assert pack_frames([10, 30, 20], 60) == [[0, 2], [1]] and pack_frames([], 10) == []
+
+
+@pytest.mark.parametrize("n, world, max_frames", [(301, 2, 1500), (100, 3, 700), (50, 2, 100000), (7, 2, 1)])
+def test_frame_budget_gives_every_rank_the_same_number_of_batches(n, world, max_frames):
+    """Each rank batches its own shard; ``num_batches`` from all lengths evens the step counts."""
+    rng = np.random.default_rng(n)
+    lengths = np.concatenate([rng.integers(10, 60, size=n // 2), rng.integers(200, 500, size=n - n // 2)])
+    rng.shuffle(lengths)
+    count = frame_batch_count(lengths, max_frames, world)
+    per_rank, unequal = [], []
+    for rank in range(world):
+        share = shard(lengths, world, rank)
+        alone = BucketBatchSampler(lengths[share], 8, max_frames=max_frames)
+        sampler = BucketBatchSampler(lengths[share], 8, max_frames=max_frames, num_batches=count, seed=rank)
+        batches = list(sampler)
+        per_rank.append(len(batches))
+        assert sorted(i for b in batches for i in b) == list(range(len(share)))
+        assert all(len(b) == 1 or len(b) * lengths[share][b].max() <= max_frames for b in batches)
+        assert len(alone) <= count  # only splits: never more frames in a batch
+        unequal.append(len(alone))
+    assert per_rank == [count] * world
+    if (n, world) == (100, 3):
+        assert unequal == [16, 15, 15]  # the shards alone would give different step counts
+    with pytest.raises(ValueError, match="num_batches"):
+        BucketBatchSampler(lengths, 8, max_frames=max_frames, num_batches=len(lengths) + 1)

@@ -1,9 +1,14 @@
-"""Greedy and beam-search CTC decoding, checked against exact enumeration of all alignments."""
+"""Greedy CTC decoding, exact CTC scores and ``islpose decode`` end to end.
+
+Nothing here needs flashlight-text: beam-search tests are in test_decode_beam.py, and the
+end-to-end cases with a beam are marked to skip without it."""
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import math
+import re
 import sys
 
 import numpy as np
@@ -14,13 +19,12 @@ from click.testing import CliRunner
 from islpose import Vocabulary
 from islpose.cli.main import cli
 from islpose.decode import (DecoderConfig, build_decoder, collapse, ctc_log_likelihood, greedy_decode,
-                            greedy_decode_batch, read_glosses, write_glosses)
-from islpose.decode.lm import build_lm, write_arpa
+                            greedy_decode_batch, load_decoder_config, read_glosses, write_glosses)
 from islpose.errors import IslposeError
 from islpose.manifests import Utterance, read_manifest, write_manifest
 
-pytest.importorskip("flashlight.lib.text.decoder", reason="beam search needs flashlight-text")
-
+needs_flashlight = pytest.mark.skipif(importlib.util.find_spec("flashlight") is None,
+                                      reason="beam search needs flashlight-text (pip install 'islpose[decode]')")
 WIDE = dict(beam_size=500, beam_size_token=0, beam_threshold=1e9)
 
 
@@ -79,117 +83,33 @@ def test_ctc_log_likelihood_matches_enumeration(seed):
     assert ctc_log_likelihood(lp, [[1, 1, 1, 1, 1]])[0] == -math.inf  # needs 9 frames
 
 
-@pytest.mark.parametrize("T, V", [(3, 3), (4, 3), (5, 3), (4, 4), (6, 3)])
-def test_wide_beam_finds_the_most_probable_labelling(T, V):
-    vocab = _vocab(V)
-    decoder = build_decoder(DecoderConfig(**WIDE), vocab)
-    greedy_differs = 0
-    for seed in range(8):
-        rng = np.random.default_rng(100 * T + 10 * V + seed)
-        lp = _emissions(rng, T, V)
-        exact = _labelling_scores(lp)
-        best = max(exact, key=exact.get)
-        found = tuple(decoder.decode(lp))
-        assert exact[found] == pytest.approx(exact[best], abs=1e-6)
-        greedy = tuple(greedy_decode(lp))
-        assert exact[found] >= exact[greedy] - 1e-9
-        greedy_differs += exact[greedy] < exact[best] - 1e-6
-    if T >= 4:  # the cases are not all ones where greedy is already optimal
-        assert greedy_differs > 0
-
-
-@pytest.mark.parametrize("beam", [2, 3, 5])
-@pytest.mark.parametrize("tokens", [1, 2, 0])
-def test_narrow_beam_never_scores_below_greedy(beam, tokens):
-    decoder = build_decoder(DecoderConfig(beam_size=beam, beam_size_token=tokens, beam_threshold=5.0), _vocab(4))
-    rng = np.random.default_rng(beam * 10 + tokens)
-    for _ in range(25):
-        lp = _emissions(rng, int(rng.integers(1, 12)), 4, sharpness=1.0)
-        beam_y, greedy_y = decoder.decode(lp), greedy_decode(lp)
-        b, g = ctc_log_likelihood(lp, [beam_y, greedy_y])
-        assert b >= g - 1e-6
-
-
-@pytest.mark.parametrize("word_score", [-3.0, -0.5, 0.7, 3.0])
-def test_word_score_is_exact_per_gloss(word_score):
-    decoder = build_decoder(DecoderConfig(**WIDE, word_score=word_score), _vocab(3))
-    for seed in range(4):
-        lp = _emissions(np.random.default_rng(seed), 5, 3)
-        exact = {y: s + word_score * len(y) for y, s in _labelling_scores(lp).items()}
-        found = tuple(decoder.decode(lp))
-        assert exact[found] == pytest.approx(max(exact.values()), abs=1e-6)
-
-
-@pytest.mark.parametrize("lm_weight, word_score", [(1.0, 0.0), (3.0, 0.0), (2.0, 1.0)])
-def test_beam_with_lm_maximises_the_combined_score(tmp_path, lm_weight, word_score):
-    vocab = _vocab(3)
-    lm = build_lm([["A", "B"], ["A", "B", "A"], ["B", "B"], ["A"]], order=2)
-    path = write_arpa(lm, tmp_path / "lm.arpa")
-    decoder = build_decoder(DecoderConfig(**WIDE, lm=str(path), lm_weight=lm_weight, word_score=word_score), vocab)
-    for seed in range(4):
-        lp = _emissions(np.random.default_rng(seed), 5, 3)
-        exact = {y: s + lm_weight * lm.sentence_log10_prob(vocab.decode(y)) + word_score * len(y)
-                 for y, s in _labelling_scores(lp).items()}
-        found = tuple(decoder.decode(lp))
-        assert exact[found] == pytest.approx(max(exact.values()), abs=1e-4)
-
-
-@pytest.mark.parametrize("beam", [1, 5])
-def test_decode_batch_matches_single_utterances(beam):
-    vocab = _vocab(6)
-    decoder = build_decoder(DecoderConfig(beam_size=beam), vocab)
-    rng = np.random.default_rng(3)
-    lengths = [7, 12, 1, 9]
-    batch = torch.from_numpy(_emissions(rng, 12 * 4, 6).reshape(12, 4, 6))  # (T, B, V)
-    got = decoder.decode_batch(batch, torch.tensor(lengths))
-    assert got == [decoder.decode(batch[:n, b]) for b, n in enumerate(lengths)]
-    assert decoder.decode(np.zeros((0, 6), np.float32)) == []
-
-
-def test_decoder_rejects_emissions_of_another_vocabulary():
-    with pytest.raises(IslposeError, match="do not fit a vocabulary of 4"):
-        build_decoder(DecoderConfig(beam_size=3), _vocab(4)).decode(np.zeros((5, 7), np.float32))
-
-
-@pytest.mark.parametrize("kwargs, message", [
-    ({"beam_size": 0}, "beam size must be >= 1"),
-    ({"beam_size_token": -1}, "beam_size_token"),
-    ({"beam_threshold": 0.0}, "beam_threshold"),
-    ({"beam_size": 1, "word_score": 1.0}, "needs beam search"),
-    ({"beam_size": 5, "lm": "/nonexistent/lm.arpa"}, "not found"),
-])
-def test_bad_settings_are_clear_errors(kwargs, message):
-    with pytest.raises(IslposeError, match=message):
-        build_decoder(DecoderConfig(**kwargs), _vocab(4))
-
-
-def test_bad_lm_files_are_clear_errors(tmp_path):
-    garbage = tmp_path / "garbage.arpa"
-    garbage.write_text("not an lm\n")
-    with pytest.raises(IslposeError, match="garbage.arpa: cannot load language model"):
-        build_decoder(DecoderConfig(lm=str(garbage)), _vocab(4))
-    other = write_arpa(build_lm([["X", "Y"]], order=2), tmp_path / "other.arpa")
-    with pytest.raises(IslposeError, match="shares no gloss"):
-        build_decoder(DecoderConfig(lm=str(other)), _vocab(4))
-
-
 def test_missing_flashlight_gives_an_install_hint(monkeypatch):
-    monkeypatch.setitem(sys.modules, "flashlight.lib.text", None)
-    with pytest.raises(IslposeError, match="pip install flashlight-text"):
+    for name in ("flashlight", "flashlight.lib.text", "flashlight.lib.text.decoder"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(IslposeError, match=r"^flashlight-text \(beam search, --beam > 1\) is not installed: "
+                                           r"pip install 'islpose\[decode\]'$"):
         build_decoder(DecoderConfig(beam_size=5), _vocab(4))
     assert build_decoder(DecoderConfig(beam_size=1), _vocab(4)).decode(np.zeros((3, 4), np.float32)) == []
 
 
-def test_search_itself_sums_over_alignments():
-    """With a wide beam the raw n-best (before rescoring) holds every labelling with its exact score."""
-    decoder = build_decoder(DecoderConfig(**WIDE), _vocab(3))
-    for seed in range(4):
-        lp = _emissions(np.random.default_rng(seed), 6, 3)
-        exact = _labelling_scores(lp)
-        nbest = decoder.nbest(lp)
-        assert max(exact, key=exact.get) == tuple(nbest[0][0])
-        for y, score in nbest:
-            assert score == pytest.approx(exact[tuple(y)], abs=1e-4)
+def test_decode_without_flashlight_runs_greedy_with_beam_1_only(monkeypatch, tmp_path, small_corpus):
+    from islpose.models import build_model
+    from islpose.train import save_checkpoint
+
+    for name in ("flashlight", "flashlight.lib.text", "flashlight.lib.text.decoder"):
+        monkeypatch.setitem(sys.modules, name, None)
+    vocab = Vocabulary(["G000", "G001"])
+    config = {"model": "bilstm_optimized", "model_config": {"projection_dim": 8, "hidden_dim": 8, "num_layers": 1},
+              "train": {}}
+    ck = save_checkpoint(tmp_path / "m.pt", build_model("bilstm_optimized", config["model_config"],
+                                                        vocab_size=len(vocab)), vocab, config, {"epoch": 0})
+    base = ["decode", "--checkpoint", str(ck), "--features", str(small_corpus.store), "--device", "cpu"]
+    greedy = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "g.tsv"), "--beam", "1"])
+    assert greedy.exit_code == 0, greedy.output
+    beam = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "b.tsv"), "--beam", "5"])
+    assert beam.exit_code == 1 and not (tmp_path / "b.tsv").exists()
+    assert beam.output.strip().splitlines() == [
+        "error: flashlight-text (beam search, --beam > 1) is not installed: pip install 'islpose[decode]'"]
 
 
 # --------------------------------------------------------------------------- end to end
@@ -218,7 +138,7 @@ def _decode(tmp_path, corpus, run, *extra: str, name: str = "dev"):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("beam", ["1", "5"])
+@pytest.mark.parametrize("beam", ["1", pytest.param("5", marks=needs_flashlight)])
 def test_decode_wer_equals_islpose_score_on_its_output(tmp_path, trained_run, beam):
     corpus, run = trained_run
     result, out, summary = _decode(tmp_path, corpus, run, "--manifest", str(corpus.manifest), "--split", "dev",
@@ -240,6 +160,7 @@ def test_decode_wer_equals_islpose_score_on_its_output(tmp_path, trained_run, be
 
 
 @pytest.mark.slow
+@needs_flashlight
 def test_decode_with_a_gloss_lm_does_not_raise_dev_wer(tmp_path, trained_run):
     import re
 
@@ -263,7 +184,7 @@ def test_decode_without_manifest_writes_hypotheses_for_every_stored_id(tmp_path,
     from islpose.io import FeatureStore
 
     corpus, run = trained_run
-    result, out, summary = _decode(tmp_path, corpus, run, "--beam", "3")
+    result, out, summary = _decode(tmp_path, corpus, run, "--beam", "1")
     assert result.exit_code == 0, result.output
     assert "no reference glosses" in result.output
     with FeatureStore(corpus.store) as store:
@@ -284,7 +205,7 @@ def test_decode_lists_failures_and_keeps_the_rest(tmp_path, trained_run):
         f[f"utterances/{dev[0].id}/pose"][3, 5] = np.nan
     manifest = write_manifest(list(dev) + [Utterance("ghost", glosses=("G000",), split="dev")], tmp_path / "m.jsonl")
     args = ["decode", "--checkpoint", str(run / "best.pt"), "--features", str(store), "--manifest", str(manifest),
-            "--out", str(tmp_path / "h.tsv"), "--json", str(tmp_path / "s.json")]
+            "--out", str(tmp_path / "h.tsv"), "--json", str(tmp_path / "s.json"), "--beam", "1"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert f"failed: {dev[0].id}: NaN or inf in the features" in result.output
@@ -292,7 +213,12 @@ def test_decode_lists_failures_and_keeps_the_rest(tmp_path, trained_run):
     assert "error: 2 utterance(s) could not be decoded" in result.output
     assert list(read_glosses(tmp_path / "h.tsv")) == [u.id for u in dev[1:]]
     data = json.loads((tmp_path / "s.json").read_text())
-    assert data["utterances"] == len(dev) - 1 and {f["id"] for f in data["failed"]} == {dev[0].id, "ghost"}
+    assert {f["id"] for f in data["failed"]} == {dev[0].id, "ghost"}
+    # Every reference counts: the two undecoded utterances are scored as empty hypotheses.
+    assert data["utterances"] == len(dev) + 1
+    assert data["ref_words"] == sum(len(u.glosses) for u in dev) + 1
+    assert data["deletions"] >= len(dev[0].glosses) + 1
+    assert "2 utterance(s) not decoded, counted as all deletions" in result.output
 
 
 @pytest.mark.slow
@@ -309,8 +235,11 @@ def test_decode_rejects_a_store_that_does_not_fit_the_model(tmp_path, trained_ru
     ck = save_checkpoint(tmp_path / "narrow.pt", model, vocab, config, {"epoch": 0})
     out = tmp_path / "h.tsv"
     out.write_text("keep me\n")
+    refused = CliRunner().invoke(cli, ["decode", "--checkpoint", str(ck), "--features", str(corpus.store),
+                                       "--out", str(out), "--beam", "1"])
+    assert refused.exit_code == 1 and "h.tsv: already exists; pass --overwrite" in refused.output
     result = CliRunner().invoke(cli, ["decode", "--checkpoint", str(ck), "--features", str(corpus.store),
-                                      "--out", str(out)])
+                                      "--out", str(out), "--beam", "1", "--overwrite"])
     assert result.exit_code == 1
     assert "features of" in result.output and "have shape (" in result.output and "needs (T, 10)" in result.output
     assert out.read_text() == "keep me\n"  # nothing written over
@@ -318,10 +247,10 @@ def test_decode_rejects_a_store_that_does_not_fit_the_model(tmp_path, trained_ru
     bogus = tmp_path / "bogus.pt"
     bogus.write_bytes(b"not a checkpoint")
     result = CliRunner().invoke(cli, ["decode", "--checkpoint", str(bogus), "--features", str(corpus.store),
-                                      "--out", str(out)])
+                                      "--out", str(out), "--overwrite"])
     assert result.exit_code == 1 and "bogus.pt" in result.output
     result = CliRunner().invoke(cli, ["decode", "--checkpoint", str(run / "best.pt"), "--features",
-                                      str(corpus.store), "--out", str(out), "--beam", "1", "--lm", str(bogus)])
+                                      str(corpus.store), "--out", str(out), "--beam", "1", "--lm", str(bogus), "--overwrite"])
     assert result.exit_code == 1 and "needs beam search" in result.output
 
 
@@ -335,9 +264,9 @@ def test_decode_selection_errors(tmp_path, trained_run):
     dev = read_manifest(corpus.manifest).split("dev")
     partial = write_manifest([dev[0], Utterance(dev[1].id, split="dev")], tmp_path / "partial.jsonl")
     unlabelled = write_manifest([Utterance(u.id, split="dev") for u in dev[:3]], tmp_path / "unlabelled.jsonl")
-    base = ["decode", "--checkpoint", ck, "--features", store, "--out", out]
+    base = ["decode", "--checkpoint", ck, "--features", store, "--out", out, "--beam", "1", "--overwrite"]
     cases = [(["--split", "dev"], "--split needs --manifest"),
-             (["--manifest", str(partial)], "1 of 2 utterances have no glosses"),
+             (["--manifest", str(partial)], "1 of 2 utterance(s) have no 'glosses'"),
              (["--manifest", str(corpus.manifest), "--split", "nope"], "no utterances in split 'nope'")]
     for extra, message in cases:
         result = CliRunner().invoke(cli, base + extra)
@@ -349,6 +278,43 @@ def test_decode_selection_errors(tmp_path, trained_run):
     vocab = Vocabulary.load(run / "tokens.txt")
     mobilenet = save_checkpoint(tmp_path / "mn.pt", build_model("mobilenet_v3_1d", None, vocab_size=len(vocab)), vocab,
                                 {"model": "mobilenet_v3_1d", "model_config": {}, "train": {}}, {"epoch": 0})
-    result = CliRunner().invoke(cli, ["decode", "--checkpoint", str(mobilenet), "--features", store, "--out", out])
+    result = CliRunner().invoke(cli, ["decode", "--checkpoint", str(mobilenet), "--features", store, "--out", out,
+                                      "--beam", "1", "--overwrite"])
     assert result.exit_code == 1 and "nothing could be decoded" in result.output
     assert "no 'multimodal' features in the store" in result.output
+
+
+@pytest.mark.slow
+@needs_flashlight
+def test_tune_writes_the_best_setting_that_decode_reads(tmp_path, trained_run):
+    corpus, run = trained_run
+    arpa = tmp_path / "glosses.arpa"
+    assert CliRunner().invoke(cli, ["lm", "build", str(corpus.manifest), str(arpa)]).exit_code == 0
+    best = tmp_path / "decode.yaml"
+    args = ["tune", "--checkpoint", str(run / "best.pt"), "--features", str(corpus.store), "--manifest",
+            str(corpus.manifest), "--lm", str(arpa), "--beams", "1,5", "--lm-weights", "0,0.5,2",
+            "--word-scores", "-1,0,1", "--out", str(best), "--device", "cpu", "--top", "0"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    # greedy + 3 x 3 (the defaults among them)
+    assert "model run once over" in result.output and "trying 10 settings" in result.output
+    lines = result.output.splitlines()
+    header = lines.index(next(line for line in lines if line.startswith("beam lm_weight")))
+    assert len([line for line in lines[header + 1:] if line[:4].strip().isdigit()]) == 10
+    best_wer = float(re.search(r"best: +WER ([0-9.]+)%", result.output).group(1))
+    default_wer = float(re.search(r"defaults: WER ([0-9.]+)%", result.output).group(1))
+    assert best_wer <= default_wer
+    assert load_decoder_config(best).lm == str(arpa)  # beside the YAML: written relative, read back
+
+    # decode --decode-config reproduces the tuned WER; an option given on the command line overrides the file.
+    tuned, _, summary = _decode(tmp_path, corpus, run, "--manifest", str(corpus.manifest), "--split", "dev",
+                                "--decode-config", str(best), name="tuned")
+    assert tuned.exit_code == 0, tuned.output
+    assert json.loads(summary.read_text())["decoder"] == vars(load_decoder_config(best))
+    assert 100 * json.loads(summary.read_text())["wer"] == pytest.approx(best_wer, abs=0.01)
+    wider, _, summary = _decode(tmp_path, corpus, run, "--manifest", str(corpus.manifest), "--split", "dev",
+                                "--decode-config", str(best), "--beam", "7", name="wider")
+    assert wider.exit_code == 0, wider.output
+    assert json.loads(summary.read_text())["decoder"] == {**vars(load_decoder_config(best)), "beam_size": 7}
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 1 and "--overwrite" in again.output

@@ -21,7 +21,9 @@ from islpose.manifests import read_manifest
 from islpose.models import MODELS
 from islpose.train import load_checkpoint, resolve_config, train
 from islpose.train.checkpoint import read_checkpoint
-from islpose.train.distill import distill, export_pose_teacher, kd_loss, resample_frames
+from islpose.teacher.export import FeatureSource, export_posteriors
+from islpose.train.distill import distill
+from islpose.train.kd_loss import kd_loss, resample_frames
 from islpose.vocab import Vocabulary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,6 +33,11 @@ TINY = {
                         "lstm_hidden": 16, "dropout": 0.1},
 }
 TINY_TRAIN = {"batch_size": 4, "epochs": 2, "warmup_epochs": 1, "progress": False, "device": "cpu"}
+
+
+def export_pose_teacher(checkpoint: Path, features: Path, out: Path, batch_size: int = 16):
+    ckpt = load_checkpoint(checkpoint)
+    return export_posteriors(ckpt.model, ckpt.vocab, FeatureSource(features), out, batch_size=batch_size)
 
 
 def run(*args):
@@ -258,6 +265,39 @@ def test_export_pose_teacher_writes_posteriors_at_the_models_frame_rate(small_co
     assert again.written == [] and sorted(again.skipped) == sorted(report.written)
 
 
+def test_a_store_holds_the_posteriors_of_one_teacher(small_corpus, tmp_path):
+    from islpose.errors import StoreError
+    from islpose.models import build_model
+    from islpose.teacher.posteriors import IDENTITY_ATTR, weights_sha256
+
+    vocab = Vocabulary.from_manifest(small_corpus.manifest, "train")
+    first, second = (build_model("bilstm_optimized", TINY["bilstm_optimized"], vocab_size=len(vocab)) for _ in "ab")
+    with FeatureStore(small_corpus.store) as store:
+        ids = store.ids()
+    post = tmp_path / "post.h5"
+    report = export_posteriors(first, vocab, FeatureSource(small_corpus.store, ids[:3]), post)
+    assert len(report.written) == 3
+    with FeatureStore(post) as store:
+        assert store.metadata[IDENTITY_ATTR] == weights_sha256(first)
+    for overwrite in (False, True):  # another teacher never adds to (or replaces part of) the store
+        with pytest.raises(StoreError, match="holds the posteriors of another teacher"):
+            export_posteriors(second, vocab, FeatureSource(small_corpus.store, ids), post, overwrite=overwrite)
+    with FeatureStore(post) as store:
+        assert store.ids() == sorted(ids[:3])
+    more = export_posteriors(first, vocab, FeatureSource(small_corpus.store, ids[:5]), post)  # the same teacher
+    assert sorted(more.written) == sorted(ids[3:5]) and len(more.skipped) == 3
+
+
+def test_a_teacher_store_with_a_corrupt_vocabulary_is_one_line(small_corpus, tmp_path):
+    post = tmp_path / "post.h5"
+    with FeatureStore(post, "a", metadata={"teacher_vocab": "[\"<blank>\", broken"}) as store:
+        store.write("x", {"teacher_logprobs": np.zeros((2, 3), np.float32)})
+    config = resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"], "train": TINY_TRAIN},
+                            distill={})
+    with pytest.raises(IslposeError, match="post.h5: corrupt 'teacher_vocab' attribute"):
+        distill(config, small_corpus.store, post, small_corpus.manifest, tmp_path / "kd")
+
+
 # ---------------------------------------------------------------- evidence and recipe
 @pytest.mark.slow
 def test_clean_teacher_improves_a_noisy_student_over_plain_ctc(tmp_path):
@@ -307,7 +347,7 @@ def test_recipe_runs_the_whole_chain_on_tiny_settings(teacher, tmp_path):
         videos = read_manifest(tmp_path / "videos" / "videos.jsonl")
         assert all((tmp_path / "videos" / u.video).is_file() for u in videos)
     # The teacher exported posteriors of every train and dev utterance over the students' vocabulary.
-    from islpose.teacher.export import teacher_vocab
+    from islpose.teacher.posteriors import teacher_vocab
 
     with FeatureStore(tmp_path / "posteriors.h5") as store:
         assert teacher_vocab(store) == Vocabulary.load(tmp_path / "teacher" / "tokens.txt")

@@ -138,12 +138,15 @@ def test_lm_build_cli(tmp_path):
     assert result.exit_code == 0, result.output
     assert "2-grams" in result.output
     assert arpa_vocabulary(out) == {BOS, EOS, UNK, "I", "GO", "STAY"}  # the train split only
-    result = CliRunner().invoke(cli, ["lm", "build", str(manifest), str(out), "--split", "all"])
+    refused = CliRunner().invoke(cli, ["lm", "build", str(manifest), str(out), "--split", "all"])
+    assert refused.exit_code == 1 and "already exists; pass --overwrite" in refused.output
+    assert "YOU" not in arpa_vocabulary(out)  # kept
+    result = CliRunner().invoke(cli, ["lm", "build", str(manifest), str(out), "--split", "all", "--overwrite"])
     assert result.exit_code == 0 and "YOU" in arpa_vocabulary(out)
 
     before = out.read_text()
-    result = CliRunner().invoke(cli, ["lm", "build", str(manifest), str(out), "--split", "test"])
-    assert result.exit_code == 1 and "no utterances with glosses in split 'test'" in result.output
+    result = CliRunner().invoke(cli, ["lm", "build", str(manifest), str(out), "--split", "test", "--overwrite"])
+    assert result.exit_code == 1 and "no utterances in split 'test'" in result.output
     assert out.read_text() == before  # a failed build leaves the old file alone
-    result = CliRunner().invoke(cli, ["lm", "build", str(manifest), str(out), "--order", "0"])
+    result = CliRunner().invoke(cli, ["lm", "build", str(manifest), str(out), "--order", "0", "--overwrite"])
     assert result.exit_code == 1 and "order must be >= 1" in result.output

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from islpose.cli.main import cli
-from islpose.decode import read_glosses, read_references, score_texts, write_glosses
+from islpose.decode import error_details, read_glosses, read_references, score_texts, write_glosses
 from islpose.errors import IslposeError
 from islpose.manifests import Utterance, write_manifest
 
@@ -79,7 +79,7 @@ def test_references_from_a_manifest(tmp_path):
     m = write_manifest([Utterance("a", glosses=("I", "GO"), split="dev"), Utterance("b", glosses=("X",), split="test"),
                         Utterance("c", split="dev")], tmp_path / "m.jsonl")
     assert read_references(m, "test") == {"b": ["X"]}
-    with pytest.raises(IslposeError, match="1 utterance\\(s\\) have no glosses, e.g. 'c'"):
+    with pytest.raises(IslposeError, match="1 of 2 dev utterance\\(s\\) have no 'glosses', e.g. 'c'"):
         read_references(m, "dev")
     with pytest.raises(IslposeError, match="--split only applies to a manifest"):
         read_references(write_glosses({"a": ["I"]}, tmp_path / "r.tsv"), "dev")
@@ -109,3 +109,39 @@ def test_score_cli_with_a_manifest_reference(tmp_path):
     hyp = write_glosses({"a": ["I", "GO"]}, tmp_path / "hyp.tsv")
     result = CliRunner().invoke(cli, ["score", str(m), str(hyp), "--split", "dev"])
     assert result.exit_code == 0 and "WER 0.00%" in result.output
+
+
+def test_error_details_align_and_count():
+    refs = {"a": "I GO SCHOOL NOW", "b": "A B", "c": "YOU COME", "d": "GO HOME"}
+    hyps = {"a": "I WENT SCHOOL", "b": "A X B", "c": "YOU COME", "d": "WENT HOME"}
+    d = error_details(refs, hyps)
+    assert d.alignments["a"] == ["REF: I GO   SCHOOL NOW", "HYP: I WENT SCHOOL ***", "       S           D"]
+    assert d.alignments["b"] == ["REF: A * B", "HYP: A X B", "       I"]
+    assert d.alignments["c"][2].strip() == ""
+    assert d.substitutions == {("GO", "WENT"): 2} and d.deletions == {"NOW": 1} and d.insertions == {"X": 1}
+    report = d.report(top=5)
+    assert "c\n" not in report and "3 of 4 utterances with errors" in report
+    assert "most frequent substitutions (reference -> hypothesis): 2 in all\n     2  GO -> WENT" in report
+    r = score_texts(refs, hyps)  # the details count what the WER counts
+    assert (r.substitutions, r.deletions, r.insertions) == (sum(d.substitutions.values()), sum(d.deletions.values()),
+                                                            sum(d.insertions.values()))
+    with pytest.raises(IslposeError, match="missing from"):
+        error_details(refs, {"a": "I"})
+
+
+def test_score_cli_details(tmp_path):
+    ref = write_glosses({"a": ["I", "GO", "SCHOOL"], "b": ["YOU", "COME"]}, tmp_path / "ref.tsv")
+    hyp = write_glosses({"a": ["I", "SCHOOL"], "b": ["YOU", "COME", "NOW"]}, tmp_path / "hyp.tsv")
+    details = tmp_path / "out" / "errors.txt"
+    args = ["score", str(ref), str(hyp), "--details", str(details)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "REF: I GO SCHOOL\n  HYP: I ** SCHOOL\n         D" in result.output
+    text = details.read_text()
+    assert text.startswith("WER 40.00%") and "most frequent deletions: 1 in all\n     1  GO" in text
+    assert "most frequent insertions: 1 in all\n     1  NOW" in text
+    details.write_text("mine")
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "--overwrite" in result.output and details.read_text() == "mine"
+    result = CliRunner().invoke(cli, args + ["--overwrite"])
+    assert result.exit_code == 0 and details.read_text().startswith("WER 40.00%")

@@ -11,7 +11,8 @@ from islpose.errors import StoreError
 from islpose.io import FeatureStore
 from islpose.manifests import Utterance
 from islpose.teacher.config import load_teacher_config
-from islpose.teacher.export import check_teacher_vocab, export_teacher_logprobs, teacher_vocab
+from islpose.teacher.export import VideoSource, export_posteriors
+from islpose.teacher.posteriors import check_teacher_vocab, teacher_vocab
 from islpose.teacher.models import build_teacher
 from islpose.teacher.video import normalize_frames, read_video
 from islpose.vocab import Vocabulary
@@ -39,7 +40,7 @@ def test_export_writes_logprobs_resumes_and_checks_the_vocabulary(tmp_path):
     utts.append(Utterance(id="broken", video=str(tmp_path / "broken.mp4")))
     out = tmp_path / "teacher.h5"
     seen = []
-    report = export_teacher_logprobs(model, vocab, utts, cfg.video, out, batch_size=2, teacher={"arch": "dense_vit"},
+    report = export_posteriors(model, vocab, VideoSource(utts, cfg.video), out, batch_size=2, teacher={"arch": "dense_vit"},
                                      progress=lambda done, total: seen.append((done, total)))
     assert sorted(report.written) == ["u13", "u30", "u5"] and report.skipped == []
     assert [uid for uid, _ in report.failures] == ["broken"] and "broken.mp4" in report.failures[0][1]
@@ -59,13 +60,13 @@ def test_export_writes_logprobs_resumes_and_checks_the_vocabulary(tmp_path):
             np.testing.assert_allclose(lp, alone, atol=1e-5, rtol=1e-4)
             assert store.attrs(utt.id)["source"] == utt.video
 
-    again = export_teacher_logprobs(model, vocab, utts, cfg.video, out, batch_size=2)
+    again = export_posteriors(model, vocab, VideoSource(utts, cfg.video), out, batch_size=2)
     assert again.written == [] and sorted(again.skipped) == ["u13", "u30", "u5"] and len(again.failures) == 1
 
     other = Vocabulary(["GO", "I", "HOME"])
     with pytest.raises(StoreError, match="teacher vocabulary .* differs"):
-        export_teacher_logprobs(build_teacher("dense_vit", cfg.model_config, vocab_size=len(other)), other, utts,
-                                cfg.video, out)
+        export_posteriors(build_teacher("dense_vit", cfg.model_config, vocab_size=len(other)), other,
+                          VideoSource(utts, cfg.video), out)
     with FeatureStore(out) as store, pytest.raises(StoreError, match="differs.*index 3"):
         check_teacher_vocab(store, other)
 
@@ -77,4 +78,4 @@ def test_export_refuses_a_store_of_features(tmp_path):
         store.write("x", {"pose": np.zeros((3, 66), np.float32)})
     model = build_teacher("dense_vit", cfg.model_config, vocab_size=len(vocab))
     with pytest.raises(StoreError, match="not a teacher export"):
-        export_teacher_logprobs(model, vocab, [], cfg.video, tmp_path / "f.h5")
+        export_posteriors(model, vocab, VideoSource([], cfg.video), tmp_path / "f.h5")

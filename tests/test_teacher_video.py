@@ -1,14 +1,13 @@
 """The teacher's video data path and text vocabulary."""
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
 import torch
 
 from islpose.errors import IslposeError, VocabularyError
-from islpose.manifests import Utterance, read_manifest
+from islpose.manifests import Utterance
 from islpose.teacher.text import TextVocabulary, tokenize
 from islpose.teacher.video import (VideoCollate, VideoConfig, VideoDataset, make_loader, normalize_frames,
                                    read_video, sample_indices)
@@ -169,11 +168,7 @@ def test_video_config_checks(bad):
 # ---------------------------------------------------------------- text vocabulary
 def test_text_vocabulary(tmp_path):
     assert tokenize("Where's the School? I go.") == ["where's", "the", "school", "?", "i", "go", "."]
-    manifest = tmp_path / "m.jsonl"
-    rows = [{"id": "a", "split": "train", "text": "I go to school."}, {"id": "b", "split": "train", "text": "I eat"},
-            {"id": "c", "split": "dev", "text": "you sleep"}]
-    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    vocab = TextVocabulary.from_manifest(manifest)
+    vocab = TextVocabulary.from_texts(["I go to school.", "I eat"])
     assert vocab.tokens[:4] == ("<pad>", "<bos>", "<eos>", "<unk>") and "sleep" not in vocab.tokens
     ids = vocab.encode("I go to school.")
     assert ids[0] == vocab.bos_id and ids[-1] == vocab.eos_id
@@ -185,6 +180,3 @@ def test_text_vocabulary(tmp_path):
     (tmp_path / "bad.txt").write_text("<blank>\nA\n")
     with pytest.raises(VocabularyError, match="bad.txt"):
         TextVocabulary.load(tmp_path / "bad.txt")
-    with pytest.raises(VocabularyError, match="no utterance of split 'test'"):
-        TextVocabulary.from_manifest(manifest, split="test")
-    assert read_manifest(manifest)  # the manifest itself is valid

@@ -19,7 +19,8 @@ from islpose.models import MODELS, build_model, count_parameters
 from islpose.train import load_checkpoint, resolve_config, save_checkpoint
 from islpose.train.checkpoint import read_checkpoint
 from islpose.train.config import read_yaml
-from islpose.train.loop import Trainer, warmup_cosine
+from islpose.train.epochs import LRSchedule, warmup_cosine
+from islpose.train.loop import Trainer
 from islpose.vocab import Vocabulary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,6 +40,18 @@ def tiny_config(tmp_path: Path, name: str, **train) -> Path:
     path = tmp_path / f"{name}_tiny.yaml"
     path.write_text(yaml.safe_dump({"model": name, "model_config": TINY[name], "train": {**TINY_TRAIN, **train}}))
     return path
+
+
+def killed_after(last: int):
+    """A ``Trainer._end_epoch`` that ends the run (as a Ctrl-C would) after epoch ``last``."""
+    end_epoch = Trainer._end_epoch
+
+    def end(self, epoch, stats):
+        end_epoch(self, epoch, stats)
+        if epoch == last:
+            raise KeyboardInterrupt
+
+    return end
 
 
 def metrics(run_dir: Path) -> list[dict]:
@@ -159,14 +172,7 @@ def test_resume_continues_the_same_run(small_corpus, tmp_path, monkeypatch):
     straight = run(*args, "--out", tmp_path / "straight")
     assert straight.exit_code == 0, straight.output
 
-    end_epoch = Trainer._end_epoch
-
-    def killed_after_epoch_2(self, epoch, stats):
-        end_epoch(self, epoch, stats)
-        if epoch == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Trainer, "_end_epoch", killed_after_epoch_2)
+    monkeypatch.setattr(Trainer, "_end_epoch", killed_after(2))
     assert run(*args, "--out", tmp_path / "resumed").exit_code == 130
     monkeypatch.undo()
     assert run("train", "--resume", "--out", tmp_path / "resumed", "--lr", 1).exit_code == 1  # cannot change
@@ -191,6 +197,95 @@ def test_resume_continues_the_same_run(small_corpus, tmp_path, monkeypatch):
     assert [r["epoch"] for r in metrics(tmp_path / "resumed")] == [1, 2, 3, 4]
 
 
+def test_a_kill_between_best_and_last_resumes_without_duplicates(small_corpus, tmp_path, monkeypatch):
+    """Killed after metrics.jsonl and best.pt of epoch 2 were written, before last.pt."""
+    import islpose.train.loop as loop
+
+    out = tmp_path / "run"
+    args = ["train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out,
+            "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=3)]
+    monkeypatch.setattr(loop.Trainer, "evaluate", lambda self: {  # every epoch improves: best.pt is written
+        "wer": 1.0 / (1 + len(metrics(out)) if (out / "metrics.jsonl").exists() else 1), "substitutions": 0,
+        "deletions": 0, "insertions": 0})
+    save = loop.save_checkpoint
+
+    def killed_in_epoch_2(path, *a, **k):
+        if Path(path).name == "last.pt" and a[3]["epoch"] == 2:
+            raise KeyboardInterrupt
+        return save(path, *a, **k)
+
+    monkeypatch.setattr(loop, "save_checkpoint", killed_in_epoch_2)
+    assert run(*args).exit_code == 130
+    assert [r["epoch"] for r in metrics(out)] == [1, 2]
+    assert read_checkpoint(out / "best.pt")["meta"]["epoch"] == 2
+    assert read_checkpoint(out / "last.pt")["training_state"]["epoch"] == 1
+    with (out / "metrics.jsonl").open("a") as handle:
+        handle.write('{"epoch": 3, "train_lo')  # and a row cut short
+    monkeypatch.setattr(loop, "save_checkpoint", save)
+    resumed = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out,
+                  "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert [r["epoch"] for r in metrics(out)] == [1, 2, 3]
+    last, best = read_checkpoint(out / "last.pt"), read_checkpoint(out / "best.pt")
+    state = last["training_state"]
+    assert state["epoch"] == 3 and state["best_epoch"] == best["meta"]["epoch"]
+    assert state["best_wer"] == best["meta"]["dev_wer"]
+
+
+def test_resuming_with_more_epochs_does_not_jump_the_learning_rate(small_corpus, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    lrs: list[float] = []
+    step = Trainer._step
+
+    def recorded(self, batch):
+        lrs.append(self.optimizer.param_groups[0]["lr"])
+        return step(self, batch)
+
+    end_epoch = Trainer._end_epoch
+    monkeypatch.setattr(Trainer, "_step", recorded)
+    monkeypatch.setattr(Trainer, "_end_epoch", killed_after(2))
+    args = ["train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out]
+    assert run(*args, "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=4)).exit_code == 130
+    before = len(lrs)
+    monkeypatch.setattr(Trainer, "_end_epoch", end_epoch)
+    resumed = run(*args, "--resume", "--epochs", 6)
+    assert resumed.exit_code == 0, resumed.output
+    steps = before // 2  # per epoch; warmup is the first epoch
+    assert len(lrs) == 6 * steps
+    assert lrs[before] == pytest.approx(lrs[before - 1])  # the resumed run goes on at the same rate
+    decay = lrs[steps:]
+    assert all(b <= a * (1 + 1e-9) for a, b in zip(decay, decay[1:]))  # then only decays
+    assert 0 < lrs[-1] < 0.05 * lrs[before]
+
+
+def test_schedule_extended_during_warmup_is_the_longer_schedule():
+    s = LRSchedule(10, 50)
+    s.extend(5, 100)
+    fresh = LRSchedule(10, 100)
+    assert [s(i) for i in range(101)] == [fresh(i) for i in range(101)]
+    same = LRSchedule(10, 50, LRSchedule(10, 50).state()["segments"])
+    same.extend(30, 50)  # the same end: nothing changes
+    assert [same(i) for i in range(51)] == [warmup_cosine(10, 50)(i) for i in range(51)]
+
+
+def test_an_early_stopped_run_goes_on_with_more_patience(small_corpus, tmp_path, monkeypatch):
+    import islpose.train.loop as loop
+
+    monkeypatch.setattr(loop.Trainer, "evaluate", lambda self: {  # never better after epoch 1
+        "wer": 0.5, "substitutions": 0, "deletions": 0, "insertions": 0})
+    out = tmp_path / "run"
+    args = ["train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out]
+    first = run(*args, "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=5, patience=1))
+    assert first.exit_code == 0 and "early stop" in first.output
+    assert [r["epoch"] for r in metrics(out)] == [1, 2]
+    again = run(*args, "--resume")
+    assert again.exit_code == 0 and "nothing to do" in again.output and "--patience" in again.output
+    longer = run(*args, "--resume", "--patience", 2)
+    assert longer.exit_code == 0, longer.output
+    assert [r["epoch"] for r in metrics(out)] == [1, 2, 3]  # one more epoch without improvement: stops again
+    assert read_checkpoint(out / "last.pt")["config"]["train"]["patience"] == 2
+
+
 def test_mobilenet_trains_from_the_cli(mm_corpus, tmp_path):
     out = tmp_path / "mm"
     result = run("train", "--features", mm_corpus.store, "--manifest", mm_corpus.manifest, "--out", out,
@@ -213,15 +308,75 @@ def test_unfit_and_missing_utterances_are_listed_and_skipped(small_corpus, tmp_p
     long = utts[first].glosses * 40  # far more glosses than frames
     utts[first] = type(utts[first])(utts[first].id, glosses=long, split="train")
     utts.append(type(utts[first])("ghost", glosses=("G000",), split="train"))
+    utts.append(type(utts[first])("dev-ghost", glosses=("G000", "G001", "G002"), split="dev"))
     path = write_manifest(utts, tmp_path / "bad.jsonl")
     out = tmp_path / "run"
     result = run("train", "--features", small_corpus.store, "--manifest", path, "--out", out,
                  "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=1))
     assert result.exit_code == 0, result.output
-    assert "skipping 2 utterance(s)" in result.output and utts[first].id in result.output
+    assert "skipping 3 utterance(s)" in result.output and utts[first].id in result.output
     skipped = (out / "skipped.tsv").read_text().splitlines()[1:]
     assert {line.split("\t")[:2][1] for line in skipped} == {"ctc-too-short", "no-features"}
-    assert metrics(out)[0]["train_utterances"] == sum(u.split == "train" for u in manifest) - 1
+    row = metrics(out)[0]
+    assert row["train_utterances"] == sum(u.split == "train" for u in manifest) - 1
+    # The dev utterance without features still counts in dev WER: its 3 glosses are deletions.
+    assert row["dev_without_features"] == 1 and row["dev_deletions"] >= 3
+    dev_glosses = sum(len(u.glosses) for u in manifest if u.split == "dev") + 3
+    assert row["dev_wer"] * dev_glosses == pytest.approx(
+        row["dev_substitutions"] + row["dev_deletions"] + row["dev_insertions"])
+    assert "1 dev utterance(s) without features counted as all deletions" in result.output
+
+
+def test_a_model_that_reads_other_features_is_one_line_before_training(small_corpus, tmp_path):
+    path = tmp_path / "narrow.yaml"
+    path.write_text(yaml.safe_dump({"model": "bilstm_optimized", "train": TINY_TRAIN,
+                                    "model_config": {**TINY["bilstm_optimized"], "input_dim": 10}}))
+    result = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest,
+                 "--out", tmp_path / "r", "--config", path)
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert "features of" in result.output and "have shape (" in result.output and "reads (T, 10)" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_devices_that_do_not_exist_are_one_line(monkeypatch):
+    from islpose.device import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(IslposeError, match="unknown device 'gpu'"):
+        resolve_device("gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda", 1) and resolve_device("auto", 1) == torch.device("cuda", 1)
+    with pytest.raises(IslposeError, match="'cuda:2' does not exist: this machine has 2 GPU"):
+        resolve_device("cuda:2")
+
+
+def test_a_checkpoint_of_the_wrong_kind_is_one_line(small_corpus, tmp_path):
+    from islpose.teacher.checkpoint import save_teacher_checkpoint
+    from islpose.teacher.config import load_teacher_config
+    from islpose.teacher.models import build_teacher
+
+    vocab = Vocabulary.from_manifest(small_corpus.manifest)
+    config = load_teacher_config(REPO / "configs" / "teacher_dense_vit_tiny.yaml")
+    (tmp_path / "run").mkdir()
+    teacher = save_teacher_checkpoint(tmp_path / "run" / "last.pt", build_teacher("dense_vit", config.model_config, vocab_size=len(vocab)), config,
+                                      vocab, None, {"epoch": 1}, training_state={"epoch": 1})
+    student = save_checkpoint(tmp_path / "student.pt", build_model("bilstm_optimized", TINY["bilstm_optimized"],
+                                                                   vocab_size=len(vocab)),
+                              vocab, resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"]})
+                              .to_dict(), {"epoch": 1})
+    common = ["--features", small_corpus.store, "--manifest", small_corpus.manifest]
+    cases = [(["decode", "--checkpoint", teacher, *common, "--out", tmp_path / "h.tsv", "--beam", 1],
+              "last.pt: a teacher checkpoint ('dense_vit'), expected a student checkpoint"),
+             (["train", *common, "--out", tmp_path / "run", "--resume"],
+              "last.pt: a teacher checkpoint ('dense_vit'), expected a student checkpoint"),
+             (["teacher", "export", "--checkpoint", student, "--manifest", small_corpus.manifest,
+               "--out", tmp_path / "p.h5"],
+              "student.pt: a student checkpoint ('bilstm_optimized'), expected a teacher checkpoint")]
+    for args, message in cases:
+        result = run(*args)
+        assert result.exit_code == 1 and message in result.output and result.output.count("\n") == 1, \
+            (args, result.output)
 
 
 def test_manifest_without_dev_split_is_a_clear_error(small_corpus, tmp_path):
@@ -251,6 +406,39 @@ def test_dry_run_prints_the_model_and_parameter_counts(small_corpus, name):
 
 
 # ---------------------------------------------------------------- DDP and learning
+def test_ddp_ranks_load_their_own_share_and_draw_their_own_dropout(small_corpus, tmp_path, monkeypatch):
+    """Two ranks simulated in one process (a gloo group of one carries the collectives)."""
+    import torch.distributed as dist
+
+    from islpose.train.distributed import DistContext
+
+    config = resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"],
+                                                 "train": {**TINY_TRAIN, "batch_size": 2, "device": "cpu"}})
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    draws: dict[int, list] = {}
+
+    def step(self, batch):  # the first random numbers of every step: dropout masks and augmentation draw these
+        draws.setdefault(self.ctx.rank, []).append(torch.rand(3))
+        return torch.zeros(()), True
+
+    monkeypatch.setattr(Trainer, "_step", step)
+    try:
+        ranks = [Trainer(config, small_corpus.store, small_corpus.manifest, tmp_path / "run", False,
+                         DistContext(rank=r, world_size=2), None) for r in (0, 1)]
+        for trainer in ranks:
+            torch.manual_seed(config.train.seed)  # as two processes that started alike
+            trainer.train_epoch(1)
+    finally:
+        dist.destroy_process_group()
+    train_ids = [u.id for u in read_manifest(small_corpus.manifest) if u.split == "train"]
+    shares = [set(t.train_set.ids) for t in ranks]
+    assert shares[0] | shares[1] == set(train_ids) and not shares[0] & shares[1]  # 6 utterances: 3 + 3
+    assert all(len(t.train_set._features) == len(train_ids) // 2 for t in ranks)  # only its share in memory
+    assert len(ranks[0].sampler) == len(ranks[1].sampler)  # the same number of steps
+    assert not torch.equal(draws[0][0], draws[1][0])
+    assert ranks[1].dev_set is None  # rank 0 alone evaluates
+
+
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes(small_corpus, tmp_path):
     out = tmp_path / "ddp"
@@ -268,6 +456,54 @@ def test_ddp_on_two_cpu_processes(small_corpus, tmp_path):
     # Both ranks' utterances are counted: every train utterance once, plus at most one padding batch.
     assert n_train <= rows[0]["train_utterances"] <= n_train + TINY_TRAIN["batch_size"]
     assert load_checkpoint(out / "best.pt").meta["epoch"] in (1, 2)
+
+
+def _train_lengths(corpus) -> list[int]:
+    from islpose.io import FeatureStore
+
+    with FeatureStore(corpus.store) as store:
+        return [store.shape(u.id, "pose")[0] for u in read_manifest(corpus.manifest) if u.split == "train"]
+
+
+def test_max_frames_bounds_the_training_batches(small_corpus, tmp_path, monkeypatch):
+    lengths = sorted(_train_lengths(small_corpus))
+    budget = 6 * lengths[len(lengths) // 2]
+    seen, step = [], Trainer._step
+    monkeypatch.setattr(Trainer, "_step", lambda self, batch: seen.append(tuple(batch["features"].shape[:2]))
+                        or step(self, batch))
+    out = tmp_path / "run"
+    result = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out,
+                 "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=1), "--max-frames", budget)
+    assert result.exit_code == 0, result.output
+    assert read_yaml(out / "config.yaml")["train"]["max_frames"] == budget
+    assert sum(b for b, _ in seen) == len(lengths)
+    assert all(b * t <= budget for b, t in seen)  # (B, T): padded frames within the budget
+    assert max(b for b, _ in seen) > TINY_TRAIN["batch_size"]  # the budget, not --batch-size, sizes them
+    resumed = run("train", "--out", out, "--resume", "--max-frames", budget + 1)
+    assert resumed.exit_code == 1 and "--max-frames cannot change when resuming" in resumed.output
+
+
+@pytest.mark.slow
+def test_ddp_with_max_frames_on_two_cpu_processes(small_corpus, tmp_path):
+    """Frame-budget batches under `torchrun --nproc_per_node 2` (gloo): the two shards pack into different
+    numbers of batches, yet both ranks run the same number of steps (else DDP would hang or fail)."""
+    from islpose.data import pack_frames, shard
+
+    lengths = _train_lengths(small_corpus)
+    packed = lambda budget: [len(pack_frames([lengths[i] for i in shard(lengths, 2, r)], budget))  # noqa: E731
+                             for r in range(2)]
+    budget = next(b for b in range(max(lengths), 20 * max(lengths)) if len(set(packed(b))) > 1)
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "islpose.cli.main", "train", "--features", str(small_corpus.store),
+           "--manifest", str(small_corpus.manifest), "--out", str(out), "--max-frames", str(budget),
+           "--config", str(tiny_config(tmp_path, "bilstm_optimized")), "--device", "cpu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = metrics(out)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert len(lengths) <= rows[0]["train_utterances"] <= len(lengths) + 1  # both shards, one item repeated at most
 
 
 @pytest.mark.slow

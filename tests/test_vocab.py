@@ -1,7 +1,7 @@
 import pytest
 
 from islpose import Vocabulary
-from islpose.errors import VocabularyError
+from islpose.errors import IslposeError, VocabularyError
 from islpose.manifests import Utterance, write_manifest
 
 
@@ -64,5 +64,5 @@ def test_from_manifest_uses_train_split(tmp_path):
     path = write_manifest(utts, tmp_path / "m.jsonl")
     assert Vocabulary.from_manifest(path).glosses == ("GO", "HOME", "I")
     assert Vocabulary.from_manifest(path, split=None).glosses == ("GO", "HOME", "I", "YOU")
-    with pytest.raises(VocabularyError, match="no utterances in split 'test'"):
+    with pytest.raises(IslposeError, match="no utterances in split 'test'"):
         Vocabulary.from_manifest(path, split="test")

@@ -1,9 +1,13 @@
-"""``islpose decode``, ``islpose lm build`` and ``islpose score``: thin wrappers of :mod:`islpose.decode`."""
+"""``islpose decode``, ``islpose tune``, ``islpose lm build`` and ``islpose score``: thin wrappers of :mod:`islpose.decode`."""
 from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
 
 import click
 
 from islpose.decode.config import DecoderConfig
+from islpose.decode.tune import BEAMS, LM_WEIGHTS, WORD_SCORES
 from islpose.errors import IslposeError
 
 _DEFAULTS = DecoderConfig()
@@ -26,17 +30,24 @@ _FILE = click.Path(exists=True, dir_okay=False)
 @click.option("--lm-weight", default=_DEFAULTS.lm_weight, show_default=True, help="Weight of the LM's log10 score.")
 @click.option("--word-score", default=_DEFAULTS.word_score, show_default=True,
               help="Score added per emitted gloss (insertion bonus/penalty).")
+@click.option("--decode-config", type=_FILE,
+              help="Decoder settings from a YAML file (as `islpose tune` writes); options given here override it.")
 @click.option("--batch-size", default=16, show_default=True, help="Utterances per forward pass.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda, cuda:N.")
-def decode(checkpoint: str, features: str, manifest: str | None, split: str | None, out: str,
+@click.option("--overwrite", is_flag=True, help="Replace --out and --json when they exist.")
+@click.pass_context
+def decode(ctx: click.Context, checkpoint: str, features: str, manifest: str | None, split: str | None, out: str,
            json_out: str | None, beam: int, beam_size_token: int, beam_threshold: float, lm: str | None,
-           lm_weight: float, word_score: float, batch_size: int, device: str) -> None:
+           lm_weight: float, word_score: float, decode_config: str | None, batch_size: int, device: str,
+           overwrite: bool) -> None:
     """Decode utterances with a trained checkpoint (greedy or beam search) and score WER.
 
     Writes one `id<TAB>glosses` line per utterance to --out. With a manifest whose
     utterances have glosses it also prints WER with substitutions, deletions and
     insertions (and writes them to --json). Utterances that cannot be decoded are
-    listed at the end (exit code 1); the others are still written.
+    listed at the end (exit code 1) and count in the WER as hypotheses without a gloss
+    (all their glosses are deletions); the others are still written. Existing --out and
+    --json files are kept unless --overwrite.
 
     \b
     Example:
@@ -44,17 +55,22 @@ def decode(checkpoint: str, features: str, manifest: str | None, split: str | No
           --manifest data_manifests/corpus.jsonl --split dev --beam 5 \\
           --out dev.hyp.tsv --json dev.summary.json
       islpose decode ... --beam 20 --lm glosses.arpa --lm-weight 0.5 --word-score 1.0
+      islpose decode ... --decode-config runs/bilstm/decode.yaml
     """
     from islpose.decode import decode_store, write_glosses, write_json
+    from islpose.io.atomic import check_output
 
-    config = DecoderConfig(beam_size=beam, beam_size_token=beam_size_token, beam_threshold=beam_threshold,
-                           lm=lm, lm_weight=lm_weight, word_score=word_score)
+    for path in (out, json_out):
+        if path:
+            check_output(path, overwrite)
+    config = _decoder_config(ctx, decode_config, beam_size=beam, beam_size_token=beam_size_token,
+                             beam_threshold=beam_threshold, lm=lm, lm_weight=lm_weight, word_score=word_score)
     result = decode_store(checkpoint, features, manifest=manifest, split=split, config=config,
                           batch_size=batch_size, device=device)
     write_glosses(result.hypotheses, out)
     n = len(result.hypotheses)
     seconds = result.forward_seconds + result.search_seconds
-    method = "greedy" if config.method == "greedy" else f"beam {beam}" + (", LM" if lm else "")
+    method = "greedy" if config.method == "greedy" else f"beam {config.beam_size}" + (", LM" if config.lm else "")
     click.echo(f"decoded {n} utterances ({method}) in {seconds:.2f} s: model "
                f"{result.forward_seconds:.2f} s, search {result.search_seconds:.2f} s; wrote {out}")
     summary = {"checkpoint": checkpoint, "features": features, "manifest": manifest, "split": split,
@@ -62,7 +78,9 @@ def decode(checkpoint: str, features: str, manifest: str | None, split: str | No
                "failed": [{"id": u, "reason": r} for u, r in result.failed],
                "forward_seconds": result.forward_seconds, "search_seconds": result.search_seconds}
     if result.score is not None:
-        click.echo(result.score.summary())
+        undecoded = f"; {len(result.failed)} utterance(s) not decoded, counted as all deletions" \
+            if result.failed else ""
+        click.echo(result.score.summary() + undecoded)
         summary.update(result.score.to_dict())
     else:
         click.echo("no reference glosses: wrote hypotheses only")
@@ -72,6 +90,94 @@ def decode(checkpoint: str, features: str, manifest: str | None, split: str | No
         for uid, reason in result.failed:
             click.echo(f"failed: {uid}: {reason}", err=True)
         raise IslposeError(f"{len(result.failed)} utterance(s) could not be decoded (listed above)")
+
+
+def _decoder_config(ctx: click.Context, path: str | None, **options) -> DecoderConfig:
+    """The options' settings; with ``--decode-config``, the file's, overridden by options given on the command line."""
+    from click.core import ParameterSource
+
+    from islpose.decode import load_decoder_config
+
+    if path is None:
+        return DecoderConfig(**options)
+    names = {"beam_size": "beam"}
+    given = {k: v for k, v in options.items()
+             if ctx.get_parameter_source(names.get(k, k)) == ParameterSource.COMMANDLINE}
+    return dataclasses.replace(load_decoder_config(path), **given)
+
+
+@click.command("tune")
+@click.option("--checkpoint", required=True, type=_FILE, help="Checkpoint written by `islpose train` (best.pt).")
+@click.option("--features", required=True, type=_FILE, help="HDF5 feature store.")
+@click.option("--manifest", required=True, type=_FILE, help="Manifest with glosses.")
+@click.option("--split", default="dev", show_default=True, help="Split to tune on (never tune on test).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="YAML file for the best settings.")
+@click.option("--lm", type=_FILE, help="Gloss n-gram LM (ARPA or KenLM binary) to tune the weight of.")
+@click.option("--beams", default=",".join(map(str, BEAMS)), show_default=True, help="Beam sizes to try.")
+@click.option("--lm-weights", default=",".join(map(str, LM_WEIGHTS)), show_default=True,
+              help="LM weights to try (with --lm).")
+@click.option("--word-scores", default=",".join(map(str, WORD_SCORES)), show_default=True,
+              help="Word scores (per emitted gloss) to try.")
+@click.option("--beam-size-token", default=_DEFAULTS.beam_size_token, show_default=True,
+              help="Glosses tried per frame (fixed while tuning); 0 = all.")
+@click.option("--beam-threshold", default=_DEFAULTS.beam_threshold, show_default=True,
+              help="Pruning threshold (fixed while tuning).")
+@click.option("--top", default=20, show_default=True, help="Rows of the table to print (0: all).")
+@click.option("--batch-size", default=16, show_default=True, help="Utterances per forward pass.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda, cuda:N.")
+@click.option("--overwrite", is_flag=True, help="Replace --out when it exists.")
+def tune(checkpoint: str, features: str, manifest: str, split: str, out: str, lm: str | None, beams: str,
+         lm_weights: str, word_scores: str, beam_size_token: int, beam_threshold: float, top: int, batch_size: int,
+         device: str, overwrite: bool) -> None:
+    """Search beam, LM weight and word score on dev; write the best settings for `decode`.
+
+    The model runs once; every combination of the lists decodes the same outputs, and the
+    defaults of `islpose decode` (with --lm, at its default weight) are tried too. Prints
+    the settings by WER (S/D/I, search time, and whether the search ran in C++) and writes
+    the best one (ties: the smaller beam, word score and LM weight) to --out, a YAML file
+    of decoder settings that `islpose decode --decode-config` reads.
+
+    \b
+    Example:
+      islpose tune --checkpoint runs/bilstm/best.pt --features feats.h5 \\
+          --manifest data_manifests/corpus.jsonl --lm glosses.arpa --out runs/bilstm/decode.yaml
+      islpose decode ... --split test --decode-config runs/bilstm/decode.yaml
+    """
+    from islpose.decode import EmissionReader, write_decoder_config
+    from islpose.decode.tune import best, collect_emissions, grid, table, tune_decoder
+    from islpose.io.atomic import check_output
+
+    check_output(out, overwrite)
+    base = DecoderConfig(beam_size_token=beam_size_token, beam_threshold=beam_threshold, lm=lm)
+    configs = grid(base, _numbers(beams, int, "--beams"), _numbers(lm_weights, float, "--lm-weights"),
+                   _numbers(word_scores, float, "--word-scores"))
+    for config in configs:
+        config.check()
+    reader = EmissionReader(checkpoint, features, manifest=manifest, split=split, batch_size=batch_size,
+                            device=device)
+    if reader.references is None:
+        raise IslposeError(f"{manifest}: split {split!r} has no glosses to tune on")
+    emissions = collect_emissions(reader)
+    click.echo(f"model run once over {len(emissions)} {split} utterances ({reader.forward_seconds:.2f} s); "
+               f"trying {len(configs)} settings")
+    rows = tune_decoder(emissions, reader.references, reader.vocab, configs)
+    click.echo(table(rows, top))
+    winner = best(rows)
+    write_decoder_config(winner.config, out)
+    click.echo(f"defaults: {rows[0].score.summary()}")
+    click.echo(f"best:     {winner.score.summary()}; wrote {out}")
+    for uid, reason in reader.failed:
+        click.echo(f"failed: {uid}: {reason} (counted as all deletions)", err=True)
+
+
+def _numbers(text: str, kind: type, option: str) -> list:
+    try:
+        values = [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise IslposeError(f"{option}: expected comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise IslposeError(f"{option}: no values")
+    return values
 
 
 @click.group()
@@ -89,7 +195,8 @@ def lm() -> None:
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.option("--order", default=3, show_default=True, help="n-gram order.")
 @click.option("--split", default="train", show_default=True, help="Manifest split to learn from ('all' = every utterance).")
-def lm_build(manifest: str, out: str, order: int, split: str) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace OUT when it exists.")
+def lm_build(manifest: str, out: str, order: int, split: str, overwrite: bool) -> None:
     """Build an ARPA gloss LM (interpolated modified Kneser-Ney) from a manifest's training split.
 
     \b
@@ -98,7 +205,9 @@ def lm_build(manifest: str, out: str, order: int, split: str) -> None:
       islpose decode ... --beam 10 --lm glosses.arpa
     """
     from islpose.decode.lm import build_lm, manifest_sentences, write_arpa
+    from islpose.io.atomic import check_output
 
+    check_output(out, overwrite)
     sentences = manifest_sentences(manifest, None if split == "all" else split)
     model = build_lm(sentences, order)
     write_arpa(model, out)
@@ -114,20 +223,39 @@ def lm_build(manifest: str, out: str, order: int, split: str) -> None:
 @click.argument("hyp", type=_FILE)
 @click.option("--split", help="When REF is a manifest: score only this split.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the numbers as JSON.")
-def score(ref: str, hyp: str, split: str | None, json_out: str | None) -> None:
+@click.option("--details", type=click.Path(dir_okay=False),
+              help="Print per-utterance alignments (S/D/I marked) and the most frequent errors; write them here.")
+@click.option("--top", default=20, show_default=True, help="With --details: how many of each kind of error to list.")
+@click.option("--overwrite", is_flag=True, help="Replace --json and --details when they exist.")
+def score(ref: str, hyp: str, split: str | None, json_out: str | None, details: str | None, top: int,
+          overwrite: bool) -> None:
     """Score a hypothesis file against references: WER with S/D/I (jiwer).
 
     Both files hold `id<TAB>glosses` lines (REF may also be a manifest); every
-    reference id needs exactly one hypothesis, and extra ids are an error.
+    reference id needs exactly one hypothesis, and extra ids are an error. With
+    --details it also prints, and writes to that file, each utterance with errors as a
+    REF / HYP alignment with S, D and I under the glosses, then the most frequent
+    substitutions, deletions and insertions.
 
     \b
     Example:
       islpose score ref.tsv dev.hyp.tsv
       islpose score data_manifests/corpus.jsonl dev.hyp.tsv --split dev --json wer.json
+      islpose score data_manifests/corpus.jsonl dev.hyp.tsv --split dev --details dev.errors.txt
     """
-    from islpose.decode import read_glosses, read_references, score_texts, write_json
+    from islpose.decode import error_details, read_glosses, read_references, score_texts, write_json
+    from islpose.io.atomic import check_output, write_text_atomic
 
-    result = score_texts(read_references(ref, split), read_glosses(hyp), ref_name=ref, hyp_name=hyp)
+    for path in (json_out, details):
+        if path:
+            check_output(path, overwrite)
+    refs, hyps = read_references(ref, split), read_glosses(hyp)
+    result = score_texts(refs, hyps, ref_name=ref, hyp_name=hyp)
+    if details:
+        report = error_details(refs, hyps, ref_name=ref, hyp_name=hyp).report(top)
+        click.echo(report, nl=False)
+        Path(details).parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(details, f"{result.summary()}\n\n{report}")
     click.echo(result.summary())
     if json_out:
         write_json(result.to_dict(), json_out)

@@ -24,6 +24,7 @@ COMMANDS = {
     "decode": "islpose.cli.decode:decode",
     "lm": "islpose.cli.decode:lm",
     "score": "islpose.cli.decode:score",
+    "tune": "islpose.cli.decode:tune",
     "distill": "islpose.cli.distill:distill",
     "teacher": "islpose.cli.teacher:teacher",
     "vocab": "islpose.cli.manifest:vocab",

@@ -31,14 +31,16 @@ def teacher() -> None:
               help="Manifest with video, glosses, split (train, dev) and text.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Run folder for checkpoints and logs.")
-@click.option("--epochs", type=int, help="Maximum epochs (may be raised when resuming).")
+@click.option("--epochs", type=int, help="Maximum epochs (may change when resuming; the LR goes on without a jump).")
+@click.option("--patience", type=int, help="Early stopping after this many epochs without a better dev WER (0: never); "
+              "may change when resuming.")
 @click.option("--batch-size", type=int, help="Clips per step (per process under torchrun).")
 @click.option("--device", help="auto, cpu, cuda or cuda:N.")
 @click.option("--seed", type=int, help="Random seed.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt.")
 @click.option("--init-weights", type=PathOpt, help="Local pretrained weights (.pt or .safetensors) for a new run.")
 def train(arch: str | None, config_path: Path | None, manifest: Path, out: Path, epochs: int | None,
-          batch_size: int | None, device: str | None, seed: int | None, resume: bool,
+          patience: int | None, batch_size: int | None, device: str | None, seed: int | None, resume: bool,
           init_weights: Path | None) -> None:
     """Train a video teacher (dense_vit, cnn_transformer, timesformer) on RGB videos.
 
@@ -59,20 +61,14 @@ def train(arch: str | None, config_path: Path | None, manifest: Path, out: Path,
 
     from islpose.teacher.config import load_teacher_config, teacher_config
 
-    overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "device": device, "seed": seed}.items()
-                 if v is not None}
+    overrides = {k: v for k, v in {"epochs": epochs, "patience": patience, "batch_size": batch_size, "device": device,
+                                   "seed": seed}.items() if v is not None}
     if resume:
-        fixed = {"--arch": arch, "--config": config_path, "--batch-size": batch_size, "--seed": seed,
-                 "--init-weights": init_weights}
-        changed = [name for name, value in fixed.items() if value is not None]
-        if changed:
-            raise IslposeError(f"{', '.join(changed)} cannot be given with --resume; the run's config is "
-                               f"{out / 'config.yaml'} (only --epochs and --device may change)")
+        from islpose.cli.train import resumable
         from islpose.teacher.checkpoint import read_teacher_checkpoint
 
-        last = out / "last.pt"
-        if not last.is_file():
-            raise IslposeError(f"{out}: nothing to resume (no last.pt)")
+        last = resumable(out, {"--arch": arch, "--config": config_path, "--batch-size": batch_size, "--seed": seed,
+                               "--init-weights": init_weights})
         config = teacher_config(read_teacher_checkpoint(last)["config"], where=str(last))
     elif config_path is not None:
         config = load_teacher_config(config_path, arch)
@@ -96,36 +92,34 @@ def train(arch: str | None, config_path: Path | None, manifest: Path, out: Path,
 @click.option("--out", required=True, type=PathOpt, help="HDF5 store for teacher_logprobs (created or extended).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--batch-size", default=4, show_default=True, type=click.IntRange(min=1), help="Clips per forward pass.")
-@click.option("--overwrite", is_flag=True, help="Recompute utterances already in --out.")
+@click.option("--overwrite", is_flag=True, help="Recompute utterances already in --out (same teacher only).")
 def export(checkpoint: Path, manifest: Path, split: str | None, out: Path, device: str, batch_size: int,
            overwrite: bool) -> None:
     """Write a teacher's frame-level CTC log-posteriors for `islpose distill`.
 
     Each utterance gets /utterances/<id>/teacher_logprobs (T, V) in --out, whose root
     attribute teacher_vocab lets distill check that teacher and student share the gloss
-    vocabulary. Re-running skips what is written; unreadable videos are listed at the end
-    (exit code 1) without stopping the run.
+    vocabulary. Re-running skips what is written; a store that holds another teacher's
+    posteriors (other weights, attribute teacher_sha256) is refused; unreadable videos
+    are listed at the end (exit code 1) without stopping the run.
 
     \b
     Example:
       islpose teacher export --checkpoint runs/teacher/best.pt \\
           --manifest corpus.jsonl --split train --out posteriors.h5
     """
-    from islpose.manifests import read_manifest
+    from islpose.manifests import select_utterances
     from islpose.teacher.checkpoint import load_teacher_checkpoint
-    from islpose.teacher.export import export_teacher_logprobs
-    from islpose.train.distributed import resolve_device
+    from islpose.teacher.export import VideoSource, export_posteriors
+    from islpose.device import resolve_device
 
     dev = resolve_device(device)
     ckpt = load_teacher_checkpoint(checkpoint, dev)
-    utts = read_manifest(manifest).utterances
-    if split is not None:
-        utts = [u for u in utts if u.split == split]
-    utts = [u for u in utts if u.video]
+    utts = [u for u in select_utterances(manifest, split) if u.video]
     if not utts:
         raise IslposeError(f"{manifest}: no utterance{f' of split {split!r}' if split else ''} has a 'video'")
-    report = export_teacher_logprobs(
-        ckpt.model, ckpt.vocab, utts, ckpt.config.video, out, batch_size=batch_size, device=dev,
+    report = export_posteriors(
+        ckpt.model, ckpt.vocab, VideoSource(utts, ckpt.config.video), out, batch_size=batch_size, device=dev,
         amp=ckpt.config.train.amp, overwrite=overwrite,
         teacher={"arch": ckpt.config.model, "checkpoint": str(checkpoint), "epoch": ckpt.meta.get("epoch"),
                  "dev_wer": ckpt.meta.get("dev_wer")})

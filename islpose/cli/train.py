@@ -20,8 +20,13 @@ def train_options(command):
                      help="Run folder for checkpoints and logs."),
         click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
                      help="YAML run config (e.g. configs/bilstm_optimized.yaml); options below override it."),
-        click.option("--epochs", type=int, help="Maximum epochs (may be raised when resuming)."),
+        click.option("--epochs", type=int, help="Maximum epochs (may change when resuming; the LR goes on "
+                     "without a jump and decays to 0 at the new last epoch)."),
+        click.option("--patience", type=int, help="Stop after this many epochs without a better dev WER (0: never); "
+                     "may change when resuming, e.g. to extend an early-stopped run."),
         click.option("--batch-size", type=int, help="Utterances per batch (per process under torchrun)."),
+        click.option("--max-frames", type=int, help="Instead of --batch-size: batches of at most this many padded "
+                     "frames (utterances x longest; per process), so memory is bounded by frames; 0 = off."),
         click.option("--lr", type=float, help="Peak learning rate."),
         click.option("--device", help="auto, cpu, cuda or cuda:N."),
         click.option("--seed", type=int, help="Random seed."),
@@ -41,25 +46,43 @@ def run_config(options: dict, distill: dict | None = None):
     """
     from islpose.train.config import read_yaml, resolve_config
 
-    out, config_path = options["out"], options["config_path"]
-    overrides = {k: options[k] for k in ("epochs", "batch_size", "lr", "device", "seed")}
+    config_path = options["config_path"]
+    overrides = {k: options[k] for k in ("epochs", "batch_size", "max_frames", "lr", "device", "seed", "patience")}
     if not options["resume"]:
         yaml_data = read_yaml(config_path) if config_path else None
         return resolve_config(options["model_name"], yaml_data, overrides, where=str(config_path or "config"),
                               distill=distill)
+    last = resumable(options["out"], {
+        "--model": options["model_name"], "--config": config_path, "--batch-size": options["batch_size"],
+        "--max-frames": options["max_frames"], "--lr": options["lr"], "--seed": options["seed"],
+        **{f"--{k.replace('_', '-')}": v for k, v in (distill or {}).items()}})
+    from islpose.train.checkpoint import read_checkpoint
+
+    return resolve_config(yaml_data=read_checkpoint(last)["config"], overrides=overrides, where=str(last),
+                          distill=distill)
+
+
+def resumable(out: Path | None, fixed: dict[str, object]) -> Path:
+    """The ``last.pt`` that ``--resume`` continues (students and teachers alike).
+
+    Args:
+        out: the run folder (``--out``).
+        fixed: option name -> value given (None when not given) of the options that
+            would change the run; giving any of them is an error.
+
+    Raises:
+        IslposeError: no ``--out``, a fixed option given, or no ``last.pt`` in ``out``.
+    """
     if out is None:
         raise IslposeError("--resume needs --out (the run folder to continue)")
-    fixed = {"--model": options["model_name"], "--config": config_path, "--batch-size": options["batch_size"],
-             "--lr": options["lr"], "--seed": options["seed"],
-             **{f"--{k.replace('_', '-')}": v for k, v in (distill or {}).items()}}
     changed = [name for name, value in fixed.items() if value is not None]
     if changed:
         raise IslposeError(f"{', '.join(changed)} cannot change when resuming; the run's config is "
-                           f"{out / 'config.yaml'} (only --epochs and --device may be given)")
-    from islpose.train.checkpoint import read_checkpoint
-
-    return resolve_config(yaml_data=read_checkpoint(out / "last.pt")["config"], overrides=overrides,
-                          where=str(out / "last.pt"), distill=distill)
+                           f"{out / 'config.yaml'} (only --epochs, --patience and --device may be given)")
+    last = out / "last.pt"
+    if not last.is_file():
+        raise IslposeError(f"{out}: nothing to resume (no last.pt)")
+    return last
 
 
 def required_paths(options: dict, *names: str) -> list[Path]:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import importlib
 
-from islpose.decode.config import DecoderConfig
+from islpose.decode.config import DecoderConfig, load_decoder_config, write_decoder_config
 from islpose.decode.lm import NgramLM, build_lm, manifest_sentences, read_arpa, write_arpa
-from islpose.decode.score import (ScoreResult, read_glosses, read_references, score_lists, score_texts,
-                                  write_glosses, write_json)
+from islpose.decode.score import (ErrorDetails, ScoreResult, error_details, read_glosses, read_references,
+                                  score_lists, score_texts, write_glosses, write_json)
 
 _LAZY = {
     "DECODERS": "islpose.decode.decoders", "BeamSearchDecoder": "islpose.decode.decoders",
@@ -23,7 +23,9 @@ _LAZY = {
     "build_decoder": "islpose.decode.decoders", "collapse": "islpose.decode.greedy",
     "ctc_log_likelihood": "islpose.decode.greedy", "greedy_decode": "islpose.decode.greedy",
     "greedy_decode_batch": "islpose.decode.greedy",
-    "DecodeOutput": "islpose.decode.run", "decode_store": "islpose.decode.run",
+    "DecodeOutput": "islpose.decode.run", "EmissionReader": "islpose.decode.run",
+    "decode_store": "islpose.decode.run",
+    "TuneRow": "islpose.decode.tune", "collect_emissions": "islpose.decode.tune", "tune_decoder": "islpose.decode.tune",
 }
 
 
@@ -33,6 +35,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DecoderConfig", "NgramLM", "ScoreResult", "build_lm", "manifest_sentences", "read_arpa",
-           "read_glosses", "read_references", "score_lists", "score_texts", "write_arpa", "write_glosses", "write_json",
+__all__ = ["DecoderConfig", "ErrorDetails", "NgramLM", "ScoreResult", "build_lm", "error_details",
+           "load_decoder_config", "manifest_sentences", "read_arpa", "read_glosses", "read_references",
+           "score_lists", "score_texts", "write_arpa", "write_decoder_config", "write_glosses", "write_json",
            *_LAZY]

@@ -44,3 +44,41 @@ class DecoderConfig:
             raise IslposeError("an LM or a word score needs beam search: use a beam size > 1")
         if self.lm is not None and not Path(self.lm).is_file():
             raise IslposeError(f"{self.lm}: language model file not found")
+
+
+def load_decoder_config(path: str | Path) -> DecoderConfig:
+    """Reads decoder settings from a YAML file (as ``islpose tune`` writes them); its keys are
+    the fields of :class:`DecoderConfig`, an unknown key is an error. A relative ``lm`` path
+    is relative to the YAML file's folder.
+
+    Example:
+        >>> config = load_decoder_config("runs/bilstm/decode.yaml")  # doctest: +SKIP
+        >>> decoder = build_decoder(config, vocab)  # doctest: +SKIP
+    """
+    from islpose.config import from_dict, read_yaml
+
+    path = Path(path)
+    config = from_dict(DecoderConfig, read_yaml(path), str(path))
+    if config.lm is not None and not Path(config.lm).is_absolute():
+        config.lm = str(path.parent / config.lm)
+    config.check()
+    return config
+
+
+def write_decoder_config(config: DecoderConfig, path: str | Path) -> Path:
+    """Writes ``config`` as YAML (atomically) for :func:`load_decoder_config`; the LM path is
+    written relative to the YAML file's folder when it lies under it, else absolute."""
+    import dataclasses
+    import os
+
+    import yaml
+
+    from islpose.io.atomic import write_text_atomic
+
+    path = Path(path)
+    data = dataclasses.asdict(config)
+    if config.lm is not None:
+        lm, folder = Path(config.lm).resolve(), path.parent.resolve()
+        data["lm"] = os.path.relpath(lm, folder) if lm.is_relative_to(folder) else str(lm)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))

@@ -11,6 +11,9 @@ worse than greedy's on the model's own probabilities.
 
 Scores: emissions are natural-log probabilities; an LM's scores are log10 (as KenLM
 reports them), weighted by ``lm_weight``; ``word_score`` is added once per emitted gloss.
+The lexicon-free decoder has no word score: it is folded into the LM's n-gram scores so
+that the whole search runs in C++, or, where KenLM cannot hold the folded scores (positive
+log-probabilities), added by a Python LM callback (several times slower).
 
 Example:
     >>> from islpose import Vocabulary
@@ -19,19 +22,21 @@ Example:
 """
 from __future__ import annotations
 
+import math
+import tempfile
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from islpose._native import silenced_stderr
+from islpose._optional import require
 from islpose.decode.config import DecoderConfig
-from islpose.decode.greedy import collapse, ctc_log_likelihood, greedy_decode
+from islpose.decode.greedy import collapse, ctc_log_likelihood, greedy_decode, greedy_decode_batch
+from islpose.decode.lm import NgramLM
 from islpose.errors import IslposeError
 from islpose.vocab import Vocabulary
-
-INSTALL_HINT = "beam search needs flashlight-text: pip install flashlight-text (or pip install 'islpose[decode]')"
-
 
 class Decoder:
     """Base class: turns (T, V) log-probabilities into label indices."""
@@ -74,25 +79,20 @@ class GreedyDecoder(Decoder):
         return greedy_decode(self._checked(log_probs), self.vocab.blank_id)
 
     def decode_batch(self, log_probs: torch.Tensor, lengths: Sequence[int] | torch.Tensor) -> list[list[int]]:
-        best = log_probs.argmax(dim=-1).cpu().numpy()  # (T', B, V) -> (T', B)
-        return [collapse(best[: int(n), b], self.vocab.blank_id) for b, n in enumerate(lengths)]
+        return greedy_decode_batch(log_probs, torch.as_tensor(lengths), self.vocab.blank_id)
 
 
 def _flashlight():
-    try:
-        from flashlight.lib.text import decoder as fl
-        from flashlight.lib.text.dictionary import Dictionary
-    except ImportError as exc:
-        raise IslposeError(f"{INSTALL_HINT} ({exc})") from exc
-    return fl, Dictionary
+    """flashlight-text's decoder module and Dictionary class (one line naming the extra when missing)."""
+    fl = require("flashlight.lib.text.decoder", "decode", "flashlight-text (beam search, --beam > 1)")
+    return fl, require("flashlight.lib.text.dictionary", "decode", "flashlight-text").Dictionary
 
 
 def _insertion_lm(fl, inner, lm_weight: float, word_score: float):
     """An LM whose score is ``lm_weight * inner + word_score`` per gloss (search runs it at weight 1).
 
-    flashlight's lexicon-free decoder has no word score of its own, so it is added here;
-    the Python callback makes the search several times slower, so it is only used when
-    ``word_score != 0``.
+    A Python callback, several times slower than a search that stays in C++: only used for
+    word scores that cannot be folded into the LM (see :func:`_search_lm`).
     """
 
     class InsertionLM(fl.LM):
@@ -113,21 +113,52 @@ def _insertion_lm(fl, inner, lm_weight: float, word_score: float):
     return InsertionLM()
 
 
+def _search_lm(config: DecoderConfig, vocab: Vocabulary, fold: bool) -> tuple[object, float, float]:
+    """(LM, LM weight, word score left over) for flashlight's search.
+
+    A word score is folded into a KenLM model that the C++ search runs, so nothing is left
+    over: into the ARPA LM's n-grams (:func:`~islpose.decode.lm.fold_scores`, at weight 1),
+    or without an LM (or at LM weight 0) into a constant LM of ``-|word_score|`` per gloss
+    run at weight ``-sign(word_score)``. What cannot be folded (a KenLM binary, or a folded
+    log-probability that would be positive) is left over for a Python callback.
+    """
+    from islpose.decode.lm import constant_lm, fold_scores, is_arpa, read_arpa
+
+    fl, Dictionary = _flashlight()
+    ws = config.word_score
+    if ws != 0 and fold:
+        if config.lm is not None:
+            _check_vocabulary(config.lm, vocab)
+        if config.lm is None or config.lm_weight == 0:  # an LM at weight 0 adds nothing
+            return _load_lm(constant_lm(vocab.glosses, -abs(ws)), vocab, Dictionary), math.copysign(1.0, -ws), 0.0
+        if is_arpa(config.lm):
+            folded = fold_scores(read_arpa(config.lm), config.lm_weight, ws)
+            if folded is not None:
+                return _load_lm(folded, vocab, Dictionary, name=config.lm), 1.0, 0.0
+    if config.lm is None:
+        return fl.ZeroLM(), 1.0, ws
+    return _load_lm(config.lm, vocab, Dictionary), config.lm_weight, ws
+
+
 class BeamSearchDecoder(Decoder):
     """CTC prefix beam search through flashlight-text's ``LexiconFreeDecoder``.
 
     Every vocabulary entry is one LM token, so the LM scores gloss n-grams. ``<blank>``
     doubles as flashlight's silence token with a zero silence score (glosses have no
-    word-boundary token).
+    word-boundary token). ``native`` tells whether the whole search (LM and word score)
+    runs in C++; ``fold=False`` keeps the word score in a Python callback (the reference
+    the folded LM is tested against).
     """
 
-    def __init__(self, config: DecoderConfig, vocab: Vocabulary) -> None:
+    def __init__(self, config: DecoderConfig, vocab: Vocabulary, *, fold: bool = True) -> None:
         super().__init__(config, vocab)
-        fl, Dictionary = _flashlight()
-        self.lm = fl.ZeroLM() if config.lm is None else _load_lm(config.lm, vocab, Dictionary)
-        search_lm, weight = self.lm, config.lm_weight
-        if config.word_score != 0:
-            search_lm, weight = _insertion_lm(fl, self.lm, config.lm_weight, config.word_score), 1.0
+        fl, _ = _flashlight()
+        self.lm, self._lm_weight, self._word_score = _search_lm(config, vocab, fold)
+        self.native = self._word_score == 0
+        self._zero_lm = isinstance(self.lm, fl.ZeroLM)
+        search_lm, weight = self.lm, self._lm_weight
+        if not self.native:
+            search_lm, weight = _insertion_lm(fl, self.lm, self._lm_weight, self._word_score), 1.0
         self._search_lm = search_lm  # the decoder does not own it: keep it alive
         tokens = config.beam_size_token or len(vocab)
         options = fl.LexiconFreeDecoderOptions(
@@ -138,8 +169,8 @@ class BeamSearchDecoder(Decoder):
 
     def lm_score(self, labels: Sequence[int]) -> float:
         """Weighted LM score plus insertion scores of a whole labelling (end of sentence included)."""
-        total = self.config.word_score * len(labels)
-        if self.config.lm is None:
+        total = self._word_score * len(labels)
+        if self._zero_lm:
             return total
         state = self.lm.start(False)
         lm = 0.0
@@ -147,7 +178,7 @@ class BeamSearchDecoder(Decoder):
             state, s = self.lm.score(state, int(tok))
             lm += s
         lm += self.lm.finish(state)[1]
-        return total + self.config.lm_weight * lm
+        return total + self._lm_weight * lm
 
     def nbest(self, log_probs: np.ndarray | torch.Tensor) -> list[tuple[list[int], float]]:
         """The search's final hypotheses, best first.
@@ -177,19 +208,32 @@ class BeamSearchDecoder(Decoder):
         return best if exact[0] + self.lm_score(best) >= exact[1] + self.lm_score(greedy) else greedy
 
 
-def _load_lm(path: str, vocab: Vocabulary, Dictionary: Callable):
-    from flashlight.lib.text.decoder.kenlm import KenLM
-
+def _check_vocabulary(path: str, vocab: Vocabulary) -> None:
     from islpose.decode.lm import arpa_vocabulary
 
     words = arpa_vocabulary(path)  # None for a KenLM binary
     if words is not None and not set(vocab.glosses) & words:
         raise IslposeError(f"{path}: the language model shares no gloss with the model's vocabulary")
+
+
+def _load_lm(lm: str | NgramLM, vocab: Vocabulary, Dictionary: Callable, name: str | None = None):
+    """flashlight's KenLM from an ARPA / KenLM binary file, or from an in-memory :class:`NgramLM`
+    (written to a temporary ARPA file; ``name`` is the file it came from, for messages)."""
+    from flashlight.lib.text.decoder.kenlm import KenLM
+
+    from islpose.decode.lm import write_arpa
+
+    if not isinstance(lm, (str, Path)):
+        with tempfile.TemporaryDirectory(prefix="islpose-lm-") as tmp:
+            return _load_lm(str(write_arpa(lm, Path(tmp) / "folded.arpa")), vocab, Dictionary,
+                            name or "folded LM")
+    if name is None:
+        _check_vocabulary(lm, vocab)
     try:
         with silenced_stderr():  # KenLM prints a progress bar while it reads an ARPA file
-            return KenLM(str(path), Dictionary(list(vocab.tokens)))
+            return KenLM(str(lm), Dictionary(list(vocab.tokens)))
     except RuntimeError as exc:  # KenLM's parser errors; the last line says what is wrong
-        raise IslposeError(f"{path}: cannot load language model ({str(exc).strip().splitlines()[-1]})") from exc
+        raise IslposeError(f"{name or lm}: cannot load language model ({str(exc).strip().splitlines()[-1]})") from exc
 
 
 DECODERS: dict[str, type[Decoder]] = {"greedy": GreedyDecoder, "beam": BeamSearchDecoder}

@@ -174,11 +174,49 @@ def write_arpa(lm: NgramLM, path: str | Path) -> Path:
                 row += f"\t{lm.backoffs[gram]:.7f}"
             lines.append(row)
     lines += ["", "\\end\\", ""]
+    from islpose.io.atomic import write_text_atomic  # islpose.io loads h5py: only when writing
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, "\n".join(lines))
+
+
+def fold_scores(lm: NgramLM, lm_weight: float, word_score: float) -> NgramLM | None:
+    """The LM whose log10 "probability" of each gloss is ``lm_weight * log10 P + word_score``.
+
+    Decoding with it at LM weight 1 gives every labelling the score it gets from ``lm`` at
+    ``lm_weight`` plus ``word_score`` per gloss: an ARPA back-off score is one n-gram's
+    log-probability plus back-off weights, so scaling all of them by ``lm_weight`` scales
+    the score, and adding ``word_score`` to every n-gram of a gloss (not ``</s>``, not
+    ``<s>``) adds it once per gloss. This puts the word score into the LM that flashlight's
+    C++ search runs, instead of a Python callback.
+
+    Returns:
+        The folded model, or None when a folded value would be positive: KenLM refuses
+        positive log-probabilities (it keeps a flag in their sign bit), so a word score
+        above ``-lm_weight * log10 P`` of some n-gram cannot be folded.
+    """
+    probs: list[dict[tuple[str, ...], float]] = []
+    for level in lm.probs:
+        folded = {}
+        for gram, p in level.items():
+            if gram == (BOS,):
+                folded[gram] = p  # never predicted
+                continue
+            folded[gram] = lm_weight * p + (0.0 if gram[-1] == EOS else word_score)
+            if folded[gram] > 0:
+                return None
+        probs.append(folded)
+    return NgramLM(lm.order, probs, {h: lm_weight * b for h, b in lm.backoffs.items()})
+
+
+def constant_lm(glosses: Iterable[str], score: float) -> NgramLM:
+    """A bigram LM in which every gloss (and ``<unk>``) scores ``score`` and ``</s>`` scores 0
+    (``score <= 0``; KenLM needs at least one bigram: ``<s> </s>``)."""
+    if score > 0:
+        raise IslposeError(f"a constant LM score must be <= 0, got {score}")
+    unigrams = {(g,): score for g in [*glosses, UNK]}
+    unigrams.update({(BOS,): _NO_PROB, (EOS,): 0.0})
+    return NgramLM(2, [unigrams, {(BOS, EOS): 0.0}], {})
 
 
 def _arpa_lines(path: Path):
@@ -257,10 +295,6 @@ def read_arpa(path: str | Path) -> NgramLM:
 
 def manifest_sentences(manifest: str | Path, split: str | None = "train") -> list[tuple[str, ...]]:
     """The gloss sequences of one split of a manifest (None: every utterance), to build an LM from."""
-    from islpose.manifests import read_manifest
+    from islpose.manifests import select_utterances
 
-    m = read_manifest(manifest)
-    sentences = [u.glosses for u in (m.utterances if split is None else m.split(split)) if u.glosses]
-    if not sentences:
-        raise IslposeError(f"{manifest}: no utterances with glosses in split {split!r}")
-    return sentences
+    return [u.glosses for u in select_utterances(manifest, split, require=("glosses",))]

@@ -10,12 +10,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
 
 from islpose.decode.decoders import DecoderConfig, build_decoder
 from islpose.decode.score import ScoreResult, score_texts
+from islpose.device import resolve_device
 from islpose.errors import IslposeError
 
 
@@ -25,8 +27,9 @@ class DecodeOutput:
 
     Attributes:
         hypotheses: id -> glosses, in manifest (or store) order, decoded utterances only.
-        references: id -> glosses of the decoded utterances, or None when unlabelled.
-        score: WER over the decoded utterances, or None when unlabelled.
+        references: id -> glosses of every selected utterance, or None when unlabelled.
+        score: WER over every selected utterance (one that could not be decoded counts as
+            an empty hypothesis: all its glosses are deletions), or None when unlabelled.
         failed: (id, reason) of utterances that could not be decoded.
         forward_seconds: time spent in the model.
         search_seconds: time spent in the decoder.
@@ -40,32 +43,103 @@ class DecodeOutput:
     search_seconds: float = 0.0
 
 
-def _expected_width(model: torch.nn.Module) -> int:
-    from islpose.features.layout import MULTIMODAL_DIM, POSE_DIM
-
-    width = getattr(getattr(model, "config", None), "input_dim", None)
-    return int(width) if width else {"pose": POSE_DIM, "multimodal": MULTIMODAL_DIM}[model.feature]
-
-
 def _select(manifest: str | Path | None, split: str | None, store_ids: list[str]):
     """(ids to decode, references or None)."""
     if manifest is None:
         if split is not None:
             raise IslposeError("--split needs --manifest (the split names come from the manifest)")
         return store_ids, None
-    from islpose.manifests import read_manifest
+    from islpose.manifests import select_utterances
 
-    m = read_manifest(manifest)
-    utts = m.utterances if split is None else m.split(split)
-    if not utts:
-        raise IslposeError(f"{manifest}: no utterances" + (f" in split {split!r}" if split else ""))
+    utts = select_utterances(manifest, split)
     labelled = [u for u in utts if u.glosses is not None]
     if labelled and len(labelled) != len(utts):
         missing = [u.id for u in utts if u.glosses is None]
-        raise IslposeError(f"{manifest}: {len(missing)} of {len(utts)} utterances have no glosses "
+        raise IslposeError(f"{manifest}: {len(missing)} of {len(utts)} utterance(s) have no 'glosses' "
                            f"(e.g. {missing[0]!r}); label all of them or none")
     refs = {u.id: list(u.glosses) for u in labelled} if labelled else None
     return [u.id for u in utts], refs
+
+
+class EmissionReader:
+    """A checkpoint's model run over the selected utterances of a feature store.
+
+    Selecting happens at once (``ids``, ``references``, and ``failed`` for utterances that
+    are not in the store or have no frames); iterating runs the model, batch by batch
+    (sorted by length to limit padding), and yields ``(ids, log_probs (T', B, V),
+    out_lengths (B,))``. Utterances with NaN or inf features are added to ``failed``.
+
+    Args:
+        checkpoint: a ``.pt`` written by ``islpose train`` (model config and vocabulary inside).
+        features: the HDF5 feature store.
+        manifest: selects utterances (and gives references); None: every stored id.
+        split: only this split of the manifest (None: all of it).
+        batch_size: utterances per forward pass.
+        device: torch device of the model, or ``auto`` (CUDA when available).
+    """
+
+    def __init__(self, checkpoint: str | Path, features: str | Path, *, manifest: str | Path | None = None,
+                 split: str | None = None, batch_size: int = 16, device: str = "cpu") -> None:
+        from islpose.io import FeatureStore
+        from islpose.models import input_dim
+        from islpose.train.checkpoint import load_checkpoint
+
+        if batch_size < 1:
+            raise IslposeError(f"batch size must be >= 1, got {batch_size}")
+        self.features, self.batch_size = features, batch_size
+        self.device = resolve_device(device)
+        ck = load_checkpoint(checkpoint, map_location="cpu")
+        self.model = ck.model.to(self.device).eval()
+        self.vocab = ck.vocab
+        self.failed: list[tuple[str, str]] = []
+        self.forward_seconds = 0.0
+        feature, width = self.model.feature, input_dim(self.model)
+        lengths: dict[str, int] = {}
+        with FeatureStore(features) as store:
+            self.ids, self.references = _select(manifest, split, store.ids())
+            for uid in self.ids:
+                if uid not in store:
+                    self.failed.append((uid, "not in the feature store"))
+                elif feature not in store.datasets(uid):
+                    self.failed.append((uid, f"no {feature!r} features in the store"))
+                else:
+                    shape = store.shape(uid, feature)
+                    if len(shape) != 2 or shape[1] != width:
+                        raise IslposeError(f"{features}: {feature!r} features of {uid!r} have shape {shape}, but "
+                                           f"the {ck.model_name} model of {checkpoint} needs (T, {width})")
+                    if shape[0] == 0:
+                        self.failed.append((uid, "no frames"))
+                    else:
+                        lengths[uid] = shape[0]
+        self.order = sorted(lengths, key=lengths.__getitem__)
+
+    def __iter__(self) -> Iterator[tuple[list[str], torch.Tensor, torch.Tensor]]:
+        from islpose.io import FeatureStore
+
+        with FeatureStore(self.features) as store:
+            for start in range(0, len(self.order), self.batch_size):
+                batch = []
+                for uid in self.order[start:start + self.batch_size]:
+                    x = store.read(uid, self.model.feature)  # (T, D)
+                    if np.isfinite(x).all():
+                        batch.append((uid, torch.from_numpy(x.astype(np.float32, copy=False))))
+                    else:
+                        self.failed.append((uid, "NaN or inf in the features"))
+                if not batch:
+                    continue
+                lens = torch.tensor([len(x) for _, x in batch], dtype=torch.long)
+                x = torch.nn.utils.rnn.pad_sequence([x for _, x in batch], batch_first=True)  # (B, T, D)
+                t0 = time.perf_counter()
+                with torch.inference_mode():
+                    log_probs, out_lengths = self.model(x.to(self.device), lens.to(self.device))  # (T', B, V), (B,)
+                    log_probs = log_probs.float().cpu()
+                self.forward_seconds += time.perf_counter() - t0
+                yield [uid for uid, _ in batch], log_probs, out_lengths.cpu()
+
+    def nothing_decoded(self) -> IslposeError:
+        """The error for a run in which no utterance could be decoded."""
+        first = f" ({len(self.failed)} failed, e.g. {self.failed[0][0]!r}: {self.failed[0][1]})" if self.failed else ""
+        return IslposeError(f"{self.features}: nothing could be decoded{first}")
 
 
 def decode_store(checkpoint: str | Path, features: str | Path, *, manifest: str | Path | None = None,
@@ -74,86 +148,28 @@ def decode_store(checkpoint: str | Path, features: str | Path, *, manifest: str 
     """Runs a checkpoint's model over utterances of a feature store and decodes them.
 
     Args:
-        checkpoint: a ``.pt`` written by ``islpose train`` (model config and vocabulary inside).
-        features: the HDF5 feature store.
-        manifest: selects utterances (and gives references); None decodes every stored id.
-        split: only this split of the manifest (None: all of it).
+        checkpoint, features, manifest, split, batch_size, device: as for :class:`EmissionReader`.
         config: decoder settings (default: beam search, beam 5, no LM).
-        batch_size: utterances per forward pass (sorted by length to limit padding).
-        device: torch device of the model, or ``auto`` (CUDA when available).
 
     Returns:
         Hypotheses, references and WER (when the manifest has glosses), failures, timings.
         Utterances missing from the store or with unusable features are listed in
-        ``failed`` and left out of the hypotheses and the score.
+        ``failed``, left out of the hypotheses and scored as empty hypotheses.
     """
-    from islpose.io import FeatureStore
-    from islpose.train.checkpoint import load_checkpoint
-
-    config = config or DecoderConfig()
-    if batch_size < 1:
-        raise IslposeError(f"batch size must be >= 1, got {batch_size}")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device_ = torch.device(device)
-    except RuntimeError as exc:
-        raise IslposeError(f"bad device {device!r} ({exc})") from None
-    if device_.type == "cuda" and not torch.cuda.is_available():
-        raise IslposeError(f"device {device!r} asked for, but CUDA is not available")
-    ck = load_checkpoint(checkpoint, map_location="cpu")
-    model = ck.model.to(device_).eval()
-    decoder = build_decoder(config, ck.vocab)
-    feature, width = model.feature, _expected_width(model)
-
-    out = DecodeOutput({}, None, None)
+    reader = EmissionReader(checkpoint, features, manifest=manifest, split=split, batch_size=batch_size,
+                            device=device)
+    decoder = build_decoder(config or DecoderConfig(), reader.vocab)
+    out = DecodeOutput({}, None, None, reader.failed)
     labels: dict[str, list[int]] = {}
-    with FeatureStore(features) as store:
-        ids, refs = _select(manifest, split, store.ids())
-        lengths: dict[str, int] = {}
-        for uid in ids:
-            if uid not in store:
-                out.failed.append((uid, "not in the feature store"))
-            elif feature not in store.datasets(uid):
-                out.failed.append((uid, f"no {feature!r} features in the store"))
-            else:
-                shape = store.shape(uid, feature)
-                if len(shape) != 2 or shape[1] != width:
-                    raise IslposeError(f"{features}: {feature!r} features of {uid!r} have shape {shape}, but the "
-                                       f"{ck.model_name} model of {checkpoint} needs (T, {width})")
-                if shape[0] == 0:
-                    out.failed.append((uid, "no frames"))
-                else:
-                    lengths[uid] = shape[0]
-        order = sorted(lengths, key=lengths.__getitem__)
-        for start in range(0, len(order), batch_size):
-            batch = []
-            for uid in order[start:start + batch_size]:
-                x = store.read(uid, feature)  # (T, D)
-                if np.isfinite(x).all():
-                    batch.append((uid, torch.from_numpy(x.astype(np.float32, copy=False))))
-                else:
-                    out.failed.append((uid, "NaN or inf in the features"))
-            if not batch:
-                continue
-            lens = torch.tensor([len(x) for _, x in batch], dtype=torch.long)
-            x = torch.nn.utils.rnn.pad_sequence([x for _, x in batch], batch_first=True)  # (B, T, D)
-            t0 = time.perf_counter()
-            with torch.inference_mode():
-                log_probs, out_lengths = model(x.to(device_), lens.to(device_))  # (T', B, V), (B,)
-                log_probs = log_probs.float().cpu()
-            t1 = time.perf_counter()
-            for (uid, _), y in zip(batch, decoder.decode_batch(log_probs, out_lengths.cpu())):
-                labels[uid] = y
-            out.forward_seconds += t1 - t0
-            out.search_seconds += time.perf_counter() - t1
+    for uids, log_probs, out_lengths in reader:
+        t0 = time.perf_counter()
+        labels.update(zip(uids, decoder.decode_batch(log_probs, out_lengths)))
+        out.search_seconds += time.perf_counter() - t0
+    out.forward_seconds = reader.forward_seconds
     if not labels:
-        first = f" ({len(out.failed)} failed, e.g. {out.failed[0][0]!r}: {out.failed[0][1]})" if out.failed else ""
-        raise IslposeError(f"{features}: nothing could be decoded{first}")
-
-    out.hypotheses = {u: decoder.glosses(labels[u]) for u in ids if u in labels}
-    if refs is not None:
-        out.references = {u: refs[u] for u in out.hypotheses}
-        out.score = score_texts(out.references, out.hypotheses)
+        raise reader.nothing_decoded()
+    out.hypotheses = {u: decoder.glosses(labels[u]) for u in reader.ids if u in labels}
+    if reader.references is not None:
+        out.references = reader.references
+        out.score = score_texts(reader.references, {u: out.hypotheses.get(u, []) for u in reader.references})
     return out
-

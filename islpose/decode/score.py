@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -51,6 +52,12 @@ def score_texts(refs: Mapping[str, str | Sequence[str]], hyps: Mapping[str, str 
     Raises:
         IslposeError: ids missing from or extra in ``hyps``, or no reference glosses at all.
     """
+    return score_lists(*_paired(refs, hyps, ref_name, hyp_name))
+
+
+def _paired(refs: Mapping[str, str | Sequence[str]], hyps: Mapping[str, str | Sequence[str]],
+            ref_name: str, hyp_name: str) -> tuple[list[str], list[str]]:
+    """(reference strings, hypothesis strings) in the references' order, the ids checked."""
     missing = [i for i in refs if i not in hyps]
     extra = [i for i in hyps if i not in refs]
     for ids, what in ((missing, f"missing from {hyp_name}"), (extra, f"in {hyp_name} but not in {ref_name}")):
@@ -61,7 +68,7 @@ def score_texts(refs: Mapping[str, str | Sequence[str]], hyps: Mapping[str, str 
     ref_texts = [_words(refs[i]) for i in ids]
     if not any(ref_texts):
         raise IslposeError(f"{ref_name}: no reference glosses to score against")
-    return score_lists(ref_texts, [_words(hyps[i]) for i in ids])
+    return ref_texts, [_words(hyps[i]) for i in ids]
 
 
 def score_lists(references: Sequence[str], hypotheses: Sequence[str]) -> ScoreResult:
@@ -74,6 +81,76 @@ def score_lists(references: Sequence[str], hypotheses: Sequence[str]) -> ScoreRe
     return ScoreResult(wer=float(out.wer), substitutions=out.substitutions, deletions=out.deletions,
                        insertions=out.insertions, ref_words=out.hits + out.substitutions + out.deletions,
                        utterances=len(references))
+
+
+@dataclass
+class ErrorDetails:
+    """Per-utterance alignments and the most frequent errors (``islpose score --details``).
+
+    Attributes:
+        alignments: id -> three lines (``REF:``, ``HYP:``, and the S/D/I marks under them),
+            in the references' order.
+        substitutions: (reference gloss, hypothesis gloss) -> count.
+        deletions: reference gloss -> count.
+        insertions: hypothesis gloss -> count.
+    """
+
+    alignments: dict[str, list[str]]
+    substitutions: Counter
+    deletions: Counter
+    insertions: Counter
+
+    def report(self, top: int = 20) -> str:
+        """The alignments of the utterances with errors, then the ``top`` most frequent
+        confusions, deletions and insertions (count, then gloss)."""
+        lines = []
+        for uid, rows in self.alignments.items():
+            if rows[2].strip():
+                lines += [uid, *(f"  {row}" for row in rows), ""]
+        n_ok = sum(1 for rows in self.alignments.values() if not rows[2].strip())
+        lines.append(f"{len(self.alignments) - n_ok} of {len(self.alignments)} utterances with errors "
+                     f"({n_ok} without are not shown)")
+        tables = (("substitutions (reference -> hypothesis)", self.substitutions, lambda k: f"{k[0]} -> {k[1]}"),
+                  ("deletions", self.deletions, str), ("insertions", self.insertions, str))
+        for title, counts, show in tables:
+            lines += ["", f"most frequent {title}: {sum(counts.values())} in all"]
+            lines += [f"{n:6d}  {show(k)}" for k, n in counts.most_common(top)] or ["     -"]
+        return "\n".join(lines) + "\n"
+
+
+def _align_rows(ref: list[str], hyp: list[str], chunks) -> list[str]:
+    """REF / HYP / marks lines of one jiwer alignment (``*`` fills the gaps, as jiwer prints them)."""
+    top, bottom, marks = [], [], []
+    mark = {"substitute": "S", "delete": "D", "insert": "I", "equal": " "}
+    for c in chunks:
+        r, h = ref[c.ref_start_idx:c.ref_end_idx], hyp[c.hyp_start_idx:c.hyp_end_idx]
+        for i in range(max(len(r), len(h))):
+            a = r[i] if i < len(r) else "*" * len(h[i])
+            b = h[i] if i < len(h) else "*" * len(r[i])
+            width = max(len(a), len(b))
+            top.append(a.ljust(width))
+            bottom.append(b.ljust(width))
+            marks.append(mark[c.type].ljust(width))
+    return ["REF: " + " ".join(top).rstrip(), "HYP: " + " ".join(bottom).rstrip(),
+            "     " + " ".join(marks).rstrip()]
+
+
+def error_details(refs: Mapping[str, str | Sequence[str]], hyps: Mapping[str, str | Sequence[str]],
+                  *, ref_name: str = "reference", hyp_name: str = "hypotheses") -> ErrorDetails:
+    """Aligns each hypothesis with its reference (jiwer) and counts the errors by gloss.
+
+    Args:
+        refs, hyps, ref_name, hyp_name: as for :func:`score_texts` (the same checks).
+    """
+    import jiwer
+
+    ids = list(refs)
+    ref_texts, hyp_texts = _paired(refs, hyps, ref_name, hyp_name)
+    out = jiwer.process_words(ref_texts, hyp_texts)
+    alignments = {uid: _align_rows(r.split(), h.split(), chunks)
+                  for uid, r, h, chunks in zip(ids, ref_texts, hyp_texts, out.alignments)}
+    subs, ins, dels = jiwer.collect_error_counts(out)
+    return ErrorDetails(alignments, Counter(subs), Counter(dels), Counter(ins))
 
 
 def read_glosses(path: str | Path) -> dict[str, list[str]]:
@@ -108,24 +185,17 @@ def read_references(path: str | Path, split: str | None = None) -> dict[str, lis
         if split is not None:
             raise IslposeError(f"{path}: --split only applies to a manifest reference (.jsonl or .csv)")
         return read_glosses(path)
-    from islpose.manifests import read_manifest
+    from islpose.manifests import select_utterances
 
-    m = read_manifest(path)
-    utts = m.utterances if split is None else m.split(split)
-    if not utts:
-        raise IslposeError(f"{path}: no utterances in split {split!r}")
-    unlabelled = [u.id for u in utts if u.glosses is None]
-    if unlabelled:
-        raise IslposeError(f"{path}: {len(unlabelled)} utterance(s) have no glosses, e.g. {unlabelled[0]!r}")
+    utts = select_utterances(path, split, require=("glosses",))
     return {u.id: list(u.glosses) for u in utts}
 
 
 def _write_atomic(path: Path, text: str) -> Path:
+    from islpose.io.atomic import write_text_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, text)
 
 
 def write_glosses(items: Mapping[str, Sequence[str]], path: str | Path) -> Path:

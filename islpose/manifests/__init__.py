@@ -7,6 +7,7 @@ from islpose.manifests.manifest import (
     read_manifest,
     write_manifest,
 )
+from islpose.manifests.select import select_utterances
 from islpose.manifests.validate import Problem, check_manifest, check_against_store
 
 __all__ = [
@@ -18,5 +19,6 @@ __all__ = [
     "check_against_store",
     "check_manifest",
     "read_manifest",
+    "select_utterances",
     "write_manifest",
 ]

@@ -14,79 +14,11 @@ Example:
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable, Mapping
-
-import torch
-from torch import nn
-
-from islpose.errors import IslposeError
-
-MODELS: dict[str, type[nn.Module]] = {}
-
-
-def register_model(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    """Class decorator that adds a model to :data:`MODELS` under ``name``."""
-
-    def add(cls: type[nn.Module]) -> type[nn.Module]:
-        if name in MODELS:
-            raise ValueError(f"model {name!r} is already registered")
-        for attr in ("feature", "subsample", "config_class"):
-            if not hasattr(cls, attr):
-                raise TypeError(f"model {cls.__name__} lacks class attribute {attr!r}")
-        cls.name = name
-        MODELS[name] = cls
-        return cls
-
-    return add
-
-
-def model_class(name: str) -> type[nn.Module]:
-    """The class registered as ``name`` (an unknown name is an :class:`IslposeError`)."""
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise IslposeError(f"unknown model {name!r} (available: {', '.join(sorted(MODELS))})") from None
-
-
-def model_config_class(name: str) -> type:
-    """The config dataclass of model ``name``."""
-    return model_class(name).config_class
-
-
-def build_model(name: str, config: Any = None, *, vocab_size: int) -> nn.Module:
-    """Builds model ``name``.
-
-    Args:
-        name: registry name (see :data:`MODELS`).
-        config: ``None`` (defaults), a dict (unknown keys are an error) or the model's
-            config dataclass.
-        vocab_size: output classes V, ``<blank>`` included.
-    """
-    from islpose.train.config import from_dict
-
-    cls = model_class(name)
-    if config is None or isinstance(config, Mapping):
-        config = from_dict(cls.config_class, config, f"model_config of {name}")
-    elif not isinstance(config, cls.config_class):
-        raise IslposeError(f"model {name!r} takes a {cls.config_class.__name__}, not {type(config).__name__}")
-    if vocab_size < 2:
-        raise IslposeError(f"vocab_size must be at least 2 (<blank> and one gloss), got {vocab_size}")
-    return cls(dataclasses.replace(config), vocab_size=vocab_size)
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def lengths_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-    """(B,) lengths -> (B, max_len) bool mask, True on valid frames."""
-    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
-
+from islpose.models.common import count_parameters, lengths_mask
+from islpose.models.registry import MODELS, build_model, input_dim, model_class, model_config_class, register_model
 
 # Importing the architectures registers them.
-from islpose.models import bilstm_optimized, mobilenet_v3_1d  # noqa: E402,F401
+from islpose.models import bilstm_optimized, mobilenet_v3_1d  # noqa: E402,F401,I001
 
-__all__ = ["MODELS", "build_model", "count_parameters", "lengths_mask", "model_class", "model_config_class",
+__all__ = ["MODELS", "build_model", "count_parameters", "input_dim", "lengths_mask", "model_class", "model_config_class",
            "register_model"]

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from islpose.models import lengths_mask, register_model
+from islpose.models.common import lengths_mask
+from islpose.models.registry import register_model
 
 
 @dataclass

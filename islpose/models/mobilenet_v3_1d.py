@@ -23,7 +23,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from islpose.features.layout import MULTIMODAL_DIM, modality_columns
-from islpose.models import lengths_mask, register_model
+from islpose.models.common import lengths_mask
+from islpose.models.registry import register_model
 
 # (expansion channels, output channels, kernel, stride) of the 6 blocks; strides give 4x.
 BLOCKS = ((384, 96, 3, 1), (192, 64, 5, 2), (192, 64, 5, 1), (192, 48, 5, 2), (144, 48, 5, 1), (144, 48, 3, 1))

@@ -5,9 +5,10 @@ pose students (``islpose distill``) through their frame-level CTC posteriors.
 * :mod:`islpose.teacher.text`: the word vocabulary of the text decoder (from the manifest).
 * :mod:`islpose.teacher.models`: ``dense_vit``, ``cnn_transformer``, ``timesformer`` by name.
 * :mod:`islpose.teacher.loss`: hybrid CTC + label-smoothed cross-entropy.
-* :mod:`islpose.teacher.generate`: greedy and beam text generation.
+* :mod:`islpose.teacher.generate`: greedy text generation.
 * :mod:`islpose.teacher.config`: the YAML run config (``configs/teacher_*.yaml``).
-* :mod:`islpose.teacher.export`: ``teacher_logprobs`` into a feature store.
+* :mod:`islpose.teacher.export`: ``teacher_logprobs`` of any teacher into a store (one exporter).
+* :mod:`islpose.teacher.posteriors`: that store's attributes and checks (one teacher per store).
 
 Importing this package is light; the submodules import torch and OpenCV.
 """

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from islpose.config import from_dict, read_yaml
 from islpose.errors import IslposeError
 from islpose.teacher.loss import HybridLossConfig
 from islpose.teacher.video import VideoConfig
@@ -90,7 +91,6 @@ def teacher_config(data: Mapping[str, Any] | None, model: str | None = None, whe
         where: name used in error messages (the YAML path).
     """
     from islpose.teacher.models import TEACHERS, teacher_config_class
-    from islpose.train.config import from_dict
 
     data = dict(data or {})
     known = ("model", "model_config", "video", "loss", "train")
@@ -113,6 +113,4 @@ def teacher_config(data: Mapping[str, Any] | None, model: str | None = None, whe
 
 def load_teacher_config(path: str | Path, model: str | None = None) -> TeacherConfig:
     """Reads a teacher YAML file (``yaml.safe_load``) into a :class:`TeacherConfig`."""
-    from islpose.train.config import read_yaml
-
     return teacher_config(read_yaml(path), model, str(path))

@@ -1,27 +1,35 @@
-"""Export a teacher's frame-level CTC log-posteriors for ``islpose distill``.
+"""Export a teacher's frame-level CTC log-posteriors for ``islpose distill``: one exporter for
+every kind of teacher.
 
-Each utterance gets ``/utterances/<id>/teacher_logprobs`` (T_teacher, V) float32 (one row
-per sampled video frame, rows are log-probabilities over the gloss vocabulary) in a
-feature store whose root attribute ``teacher_vocab`` (JSON list of the tokens) lets
-``distill`` check that teacher and student share the vocabulary. Re-running skips the
-utterances already written; unreadable videos are listed at the end, never fatal.
+A teacher is a model and a source of its inputs: :class:`VideoSource` (RGB clips of
+manifest videos, for ``islpose teacher train`` teachers) or :class:`FeatureSource`
+(landmark features of a store, for a pose model used as a teacher). :func:`export_posteriors`
+writes ``teacher_logprobs`` (T_teacher, V) float32 per utterance into a store (layout:
+:mod:`islpose.teacher.posteriors`). Re-running skips the utterances already written, a
+store of another teacher is refused, unreadable inputs are listed at the end, never fatal.
+
+Example:
+    >>> ckpt = load_teacher_checkpoint("runs/teacher/best.pt")  # doctest: +SKIP
+    >>> export_posteriors(ckpt.model, ckpt.vocab, VideoSource(utts, ckpt.config.video), "post.h5")  # doctest: +SKIP
 """
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
+import numpy as np
 import torch
 
 from islpose.errors import IslposeError, StoreError
 from islpose.io import FeatureStore
-from islpose.teacher.video import VideoConfig, VideoDataset, make_loader, normalize_frames
+from islpose.teacher.posteriors import (IDENTITY_ATTR, TEACHER_DATASET, VOCAB_ATTR, check_teacher_vocab,
+                                        claim_for_teacher, weights_sha256)
 from islpose.vocab import Vocabulary
 
-VOCAB_ATTR = "teacher_vocab"
+# (written: (id, (T, V) float32 log-probabilities, attrs), failed: (id, message)) per batch
+Batch = tuple[list[tuple[str, np.ndarray, dict]], list[tuple[str, str]]]
 
 
 @dataclass
@@ -37,82 +45,121 @@ class ExportReport:
     failures: list = field(default_factory=list)
 
 
-def teacher_vocab(store: FeatureStore) -> Vocabulary:
-    """The vocabulary a teacher store was exported with.
-
-    Raises:
-        StoreError: the store has no ``teacher_vocab`` (not written by a teacher export).
-    """
-    raw = store.metadata.get(VOCAB_ATTR)
-    if not raw:
-        raise StoreError(f"{store.path}: no {VOCAB_ATTR!r} attribute (not a teacher export)")
-    return Vocabulary.from_tokens(json.loads(raw))
-
-
-def check_teacher_vocab(store: FeatureStore, vocab: Vocabulary) -> None:
-    """Raises StoreError unless the store's teacher vocabulary is exactly ``vocab``."""
-    theirs = teacher_vocab(store)
-    if theirs != vocab:
-        diff = next((i for i, (a, b) in enumerate(zip(theirs.tokens, vocab.tokens)) if a != b),
-                    min(len(theirs), len(vocab)))
-        raise StoreError(f"{store.path}: teacher vocabulary ({len(theirs)} tokens) differs from this one "
-                         f"({len(vocab)} tokens), first at index {diff}")
-
-
-def export_teacher_logprobs(model: torch.nn.Module, vocab: Vocabulary, utterances: Sequence[Any],
-                            video: VideoConfig, out: str | Path, *, batch_size: int = 4, num_workers: int = 0,
-                            device: str | torch.device = "cpu", amp: bool = True, overwrite: bool = False,
-                            teacher: dict | None = None,
-                            progress: Callable[[int, int], None] | None = None) -> ExportReport:
-    """Runs ``model`` over the utterances' videos and writes ``teacher_logprobs``.
+class VideoSource:
+    """RGB clips of manifest utterances, decoded as the teacher was trained.
 
     Args:
-        model: a teacher (its CTC head must have ``len(vocab)`` outputs).
-        vocab: the gloss vocabulary it was trained with (recorded in the store).
-        utterances: manifest utterances with a ``video``.
-        video: the video config the teacher was trained with.
-        out: the store (created, or extended when it exists with the same vocabulary).
-        batch_size: clips per forward pass.
+        utterances: utterances with a ``video``.
+        video: the teacher's :class:`~islpose.teacher.video.VideoConfig`.
         num_workers: video decoding workers.
-        device: where the model runs (it is moved there).
-        amp: bf16 autocast on CUDA (the log-softmax is float32 either way).
-        overwrite: recompute utterances already in the store.
-        teacher: facts recorded as the root attribute ``teacher`` (JSON), e.g. arch and checkpoint.
-        progress: called with (done, total) after every batch.
     """
-    if model.ctc_head.out_features != len(vocab):
-        raise IslposeError(f"the teacher has {model.ctc_head.out_features} gloss outputs, the vocabulary "
-                           f"{len(vocab)} tokens")
-    device = torch.device(device)
-    report = ExportReport()
-    with FeatureStore(out, "a", metadata={VOCAB_ATTR: list(vocab.tokens), "teacher": teacher or {}}) as store:
-        check_teacher_vocab(store, vocab)
-        todo = [u for u in utterances if overwrite or u.id not in store]
-        report.skipped = [u.id for u in utterances if u.id in store and not overwrite]
-        if not todo:
-            return report
-        loader = make_loader(VideoDataset(todo, video, skip_errors=True), batch_size, num_workers=num_workers,
-                             pin_memory=device.type == "cuda")
-        sources = {u.id: u.video for u in todo}
-        model = model.to(device).eval()
+
+    def __init__(self, utterances: Sequence[Any], video: Any, num_workers: int = 0) -> None:
+        self.utterances = {u.id: u for u in utterances}
+        self.ids, self.video, self.num_workers = list(self.utterances), video, num_workers
+
+    def batches(self, model: torch.nn.Module, ids: Sequence[str], batch_size: int, device: torch.device,
+                amp: bool) -> Iterator[Batch]:
+        from islpose.teacher.video import VideoDataset, make_loader, normalize_frames
+
+        loader = make_loader(VideoDataset([self.utterances[i] for i in ids], self.video, skip_errors=True),
+                             batch_size, num_workers=self.num_workers, pin_memory=device.type == "cuda")
         autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda"
                     else contextlib.nullcontext())
-        done = 0
         for batch in loader:
-            report.failures += batch.failures
+            written = []
             if batch.ids:
                 batch = batch.to(device, non_blocking=True)
                 with torch.inference_mode(), autocast:
-                    out_ = model(normalize_frames(batch.frames, video.mean, video.std), batch.lengths)
-                log_probs = out_.log_probs.float().cpu()  # (T, B, V)
-                for b, uid in enumerate(batch.ids):
-                    try:
-                        store.write(uid, {"teacher_logprobs": log_probs[:int(out_.lengths[b]), b].numpy()},
-                                    attrs={"source": sources[uid]}, overwrite=overwrite)
-                        report.written.append(uid)
-                    except StoreError as exc:
-                        report.failures.append((uid, str(exc)))
-            done += len(batch.ids) + len(batch.failures)
+                    out = model(normalize_frames(batch.frames, self.video.mean, self.video.std), batch.lengths)
+                log_probs = out.log_probs.float().cpu()  # (T, B, V)
+                written = [(uid, log_probs[:int(out.lengths[b]), b].numpy(), {"source": self.utterances[uid].video})
+                           for b, uid in enumerate(batch.ids)]
+            yield written, list(batch.failures)
+
+
+class FeatureSource:
+    """Utterances of a feature store, read as a pose model (``islpose train`` checkpoint) reads them.
+
+    Args:
+        features: the store with the model's ``pose`` or ``multimodal`` features.
+        ids: utterances to export (default: every one in the store).
+    """
+
+    def __init__(self, features: str | Path, ids: Sequence[str] | None = None) -> None:
+        self.features = Path(features)
+        with FeatureStore(self.features) as store:
+            self.ids = list(store.ids() if ids is None else ids)
+            self.stored = {uid for uid in self.ids if uid in store}
+
+    def batches(self, model: torch.nn.Module, ids: Sequence[str], batch_size: int, device: torch.device,
+                amp: bool) -> Iterator[Batch]:
+        from islpose.data import FeatureDataset, collate
+        from islpose.manifests import Utterance
+
+        missing = [(uid, f"no features in {self.features}") for uid in ids if uid not in self.stored]
+        if missing:
+            yield [], missing
+        todo = [Utterance(uid) for uid in ids if uid in self.stored]
+        if not todo:
+            return
+        dataset = FeatureDataset(self.features, todo, Vocabulary(), model.feature)
+        order = np.argsort(dataset.lengths, kind="stable")
+        for index in [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]:
+            batch = collate([dataset[i] for i in index])
+            with torch.inference_mode():
+                log_probs, out_lengths = model(batch["features"].to(device), batch["lengths"].to(device))
+            log_probs = log_probs.float().cpu()  # (T', B, V)
+            yield [(uid, log_probs[:int(out_lengths[b]), b].numpy(), {"source": str(self.features)})
+                   for b, uid in enumerate(batch["ids"])], []
+
+
+def export_posteriors(model: torch.nn.Module, vocab: Vocabulary, source: VideoSource | FeatureSource,
+                      out: str | Path, *, batch_size: int = 4, device: str | torch.device = "cpu", amp: bool = True,
+                      overwrite: bool = False, teacher: dict | None = None,
+                      progress: Callable[[int, int], None] | None = None) -> ExportReport:
+    """Runs a teacher over its inputs and writes ``teacher_logprobs`` into ``out``.
+
+    Args:
+        model: the teacher: a video teacher (with :class:`VideoSource`) or a pose model
+            (with :class:`FeatureSource`), ``len(vocab)`` outputs.
+        vocab: the gloss vocabulary it was trained with (recorded in the store).
+        source: the inputs and the utterances to export (``source.ids``).
+        out: the store (created, or extended when it holds this teacher's posteriors).
+        batch_size: utterances per forward pass.
+        device: where the model runs (it is moved there).
+        amp: bf16 autocast on CUDA (video teachers; the log-softmax is float32 either way).
+        overwrite: recompute utterances already in the store (of this teacher).
+        teacher: facts recorded as the root attribute ``teacher`` (JSON), e.g. arch and checkpoint.
+        progress: called with (done, total) after every batch.
+
+    Raises:
+        StoreError: ``out`` is not a teacher store, has another vocabulary, or holds the
+            posteriors of another teacher (other weights).
+    """
+    width = model.ctc_head.out_features if hasattr(model, "ctc_head") else len(vocab)
+    if width != len(vocab):
+        raise IslposeError(f"the teacher has {width} gloss outputs, the vocabulary {len(vocab)} tokens")
+    device = torch.device(device)
+    model = model.to(device).eval()
+    identity = weights_sha256(model)
+    report = ExportReport()
+    meta = {VOCAB_ATTR: list(vocab.tokens), IDENTITY_ATTR: identity, "teacher": teacher or {}}
+    with FeatureStore(out, "a", metadata=meta) as store:
+        check_teacher_vocab(store, vocab)
+        claim_for_teacher(store, identity)
+        report.skipped = [uid for uid in source.ids if uid in store and not overwrite]
+        todo = [uid for uid in source.ids if overwrite or uid not in store]
+        done = 0
+        for written, failures in (source.batches(model, todo, batch_size, device, amp) if todo else ()):
+            report.failures += failures
+            for uid, log_probs, attrs in written:
+                try:
+                    store.write(uid, {TEACHER_DATASET: log_probs}, attrs=attrs, overwrite=overwrite)
+                    report.written.append(uid)
+                except StoreError as exc:
+                    report.failures.append((uid, str(exc)))
+            done += len(written) + len(failures)
             if progress is not None:
                 progress(done, len(todo))
     return report

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from islpose.ctc import ctc_fits
 from islpose.errors import IslposeError
 from islpose.teacher.models.common import TeacherOutput
 
@@ -49,14 +50,6 @@ class LossOutput:
     ctc: torch.Tensor
     ce: torch.Tensor
     skipped: int
-
-
-def ctc_fits(targets: torch.Tensor, target_lengths: torch.Tensor, out_lengths: torch.Tensor) -> torch.Tensor:
-    """(B, N) padded targets, (B,), (B,) -> (B,) bool: True where CTC can align the targets."""
-    n = targets.shape[1]
-    valid = torch.arange(1, n, device=targets.device)[None, :] < target_lengths[:, None]  # (B, N-1)
-    repeats = ((targets[:, 1:] == targets[:, :-1]) & valid).sum(1)
-    return out_lengths >= target_lengths + repeats
 
 
 def hybrid_loss(output: TeacherOutput, targets: torch.Tensor, target_lengths: torch.Tensor,

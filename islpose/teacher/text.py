@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from pathlib import Path
 from typing import Iterable
 
 from islpose.errors import VocabularyError
@@ -44,22 +43,6 @@ class TextVocabulary(TokenList):
         """Words of ``texts`` that occur at least ``min_count`` times."""
         counts = Counter(w for t in texts for w in tokenize(t))
         return cls(w for w, c in counts.items() if c >= min_count)
-
-    @classmethod
-    def from_manifest(cls, path: str | Path, split: str | None = "train", min_count: int = 1) -> "TextVocabulary":
-        """Builds the vocabulary from the ``text`` field of one split (``None``: all utterances).
-
-        Raises:
-            VocabularyError: no utterance of the split has a ``text``.
-        """
-        from islpose.manifests import read_manifest
-
-        manifest = read_manifest(path)
-        utts = manifest.utterances if split is None else manifest.split(split)
-        texts = [u.text for u in utts if u.text]
-        if not texts:
-            raise VocabularyError(f"{path}: no utterance of split {split!r} has a 'text' field")
-        return cls.from_texts(texts, min_count)
 
     def encode(self, text: str, *, bos: bool = True, eos: bool = True) -> list[int]:
         """Text -> indices, unknown words -> ``<unk>``, optionally framed by ``<bos>``/``<eos>``."""

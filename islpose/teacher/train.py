@@ -20,10 +20,12 @@ import torch
 from rich.console import Console
 from torch.utils.data.distributed import DistributedSampler
 
+from islpose.data.sampler import shard
 from islpose.decode.greedy import greedy_decode_batch
 from islpose.decode.score import score_lists
 from islpose.errors import IslposeError
-from islpose.manifests import read_manifest
+from islpose.io.atomic import write_text_atomic
+from islpose.manifests import read_manifest, select_utterances
 from islpose.teacher.checkpoint import read_teacher_checkpoint, rebuild, save_teacher_checkpoint
 from islpose.teacher.config import TeacherConfig
 from islpose.teacher.generate import greedy_generate
@@ -31,10 +33,12 @@ from islpose.teacher.loss import hybrid_loss
 from islpose.teacher.models import build_teacher, load_init_weights
 from islpose.teacher.text import TextVocabulary, tokenize
 from islpose.teacher.video import VideoDataset, make_loader, normalize_frames
+from islpose.train.config import write_yaml
 from islpose.train.distributed import DistContext, all_sum, cleanup_distributed, init_distributed
-from islpose.train.loop import EpochLoop, seed_everything, warmup_cosine
+from islpose.train.epochs import EpochLoop, seed_everything
 from islpose.vocab import Vocabulary
 
+TEXT_HINT = " (the text decoder learns from it; set loss.ce_weight: 0 to train the CTC head only)"
 BLEU_HINT = "dev BLEU skipped: sacrebleu is not installed (pip install sacrebleu)"
 
 
@@ -104,9 +108,12 @@ class TeacherTrainer(EpochLoop):
             if long:
                 raise IslposeError(f"{manifest_path}: {len(long)} train text(s) are longer than "
                                    f"model_config.decoder.max_len={limit} tokens, e.g. {long[0]!r}")
-        self.train_set = VideoDataset(train, config.video, gloss_vocab=self.vocab, text_vocab=self.text_vocab,
+        # Under DDP each rank reads (and caches) only its own share of the videos, every epoch.
+        share = [train[i] for i in shard([0] * len(train), ctx.world_size, ctx.rank)]
+        self.n_train = len(train)
+        self.train_set = VideoDataset(share, config.video, gloss_vocab=self.vocab, text_vocab=self.text_vocab,
                                       skip_errors=True)
-        self.sampler = DistributedSampler(self.train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
+        self.sampler = DistributedSampler(self.train_set, num_replicas=1, rank=0, shuffle=True,
                                           seed=self.tc.seed)
         cuda = self.device.type == "cuda"
         self.loader = make_loader(self.train_set, self.tc.batch_size, num_workers=self.tc.num_workers,
@@ -128,11 +135,10 @@ class TeacherTrainer(EpochLoop):
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=[self.device] if cuda else None)
         groups = self.model.param_groups(self.tc.encoder_lr, self.tc.decoder_lr, self.tc.weight_decay)
         self.optimizer = torch.optim.AdamW(groups, fused=True if cuda else None)
-        updates = math.ceil(len(self.loader) / self.tc.grad_accum)  # optimizer updates per epoch
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(  # one factor for every group: each keeps its own peak
-            self.optimizer, warmup_cosine(self.tc.warmup_epochs * updates, self.tc.epochs * updates))
-        self.start_epoch, self.best_wer, self.best_epoch, self.best_bleu = 1, None, 0, None
-        self.bad_epochs, self.stopped, self.failures, self.bleu_noticed = 0, False, {}, False
+        # One factor per optimizer update for every group: each keeps its own peak.
+        self._make_scheduler(math.ceil(len(self.loader) / self.tc.grad_accum))
+        self._start()
+        self.best_bleu, self.failures, self.bleu_noticed = None, {}, False
         if state:
             self._load_state(state)
         if ctx.is_main:
@@ -141,41 +147,33 @@ class TeacherTrainer(EpochLoop):
     # ------------------------------------------------------------------ set-up
     def _read_splits(self, path: Path) -> tuple[list, list]:
         manifest = read_manifest(path, check_videos=True)
-        splits = [manifest.split("train"), manifest.split("dev")]
-        fields = ("video", "glosses") + ("text",) * (self.config.loss.ce_weight > 0)
-        for name, utts in zip(("train", "dev"), splits):
-            if not utts:
-                raise IslposeError(f"{path}: no utterances in split {name!r} "
-                                   "(teacher training needs train, and dev for WER-based checkpoint selection)")
-            for field in fields:
-                lacking = [u.id for u in utts if not getattr(u, field)]
-                if lacking:
-                    hint = " (the text decoder learns from it; set loss.ce_weight: 0 to train the CTC head only)" \
-                        if field == "text" else ""
-                    raise IslposeError(f"{path}: {len(lacking)} {name} utterance(s) have no {field!r}, "
-                                       f"e.g. {lacking[0]!r}{hint}")
+        splits = [select_utterances(manifest, name, require=("video", "glosses")) for name in ("train", "dev")]
+        if self.config.loss.ce_weight > 0:
+            for name in ("train", "dev"):
+                select_utterances(manifest, name, require=("text",), hint=TEXT_HINT)
         return splits[0], splits[1]
 
     def _load_state(self, state: dict) -> None:
         super()._load_state(state)
-        self.best_bleu = state["training_state"]["best_bleu"]
+        self.best_bleu = (self.adopted_best or {}).get("dev_bleu", state["training_state"]["best_bleu"])
+
+    def _training_state(self, epoch: int) -> dict:
+        return {**super()._training_state(epoch), "best_bleu": self.best_bleu}
 
     def _prepare_out_dir(self, init_note: str) -> None:
-        import yaml
-
         self.out.mkdir(parents=True, exist_ok=True)
         self.vocab.save(self.out / "tokens.txt")
         if self.text_vocab is not None:
             self.text_vocab.save(self.out / "text_tokens.txt")
         if self.start_epoch == 1:  # a fresh run: drop the log of a run that died before its first epoch
             (self.out / "metrics.jsonl").unlink(missing_ok=True)
-        (self.out / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False), encoding="utf-8")
+        write_yaml(self.config, self.out / "config.yaml")
         params = sum(p.numel() for p in self.model.parameters())
         text = f"text vocabulary {len(self.text_vocab)}" if self.text_vocab is not None else "no text head"
         processes = f" x {self.ctx.world_size} processes" if self.ctx.distributed else ""
         self.console.print(
             f"teacher {self.config.model}: {params:,} parameters{init_note}, gloss vocabulary {len(self.vocab)}, "
-            f"{text}, {len(self.train_set)} train / {len(self.dev)} dev videos, device {self.device}{processes}"
+            f"{text}, {self.n_train} train / {len(self.dev)} dev videos, device {self.device}{processes}"
             f"{', bf16' if self.amp else ''}", highlight=False, soft_wrap=True)
 
     # ------------------------------------------------------------------ loop
@@ -192,6 +190,7 @@ class TeacherTrainer(EpochLoop):
 
     def train_epoch(self, epoch: int) -> dict:
         """One pass over the train split; returns losses, lr, time and speed (all ranks summed)."""
+        self.seed_epoch(epoch)
         self.sampler.set_epoch(epoch)
         self.net.train()
         sums = torch.zeros(4, dtype=torch.float64)  # loss, ctc, ce (x clips), clips
@@ -290,14 +289,11 @@ class TeacherTrainer(EpochLoop):
         self._log(record)
         if self.failures:
             lines = "".join(f"{uid}\t{msg}\n" for uid, msg in sorted(self.failures.items()))
-            (self.out / "failures.tsv").write_text("id\tmessage\n" + lines, encoding="utf-8")
+            write_text_atomic(self.out / "failures.tsv", "id\tmessage\n" + lines)
         meta = {"epoch": epoch, "dev_wer": dev["wer"], "dev_bleu": dev["bleu"], "best_wer": self.best_wer,
                 "best_epoch": self.best_epoch, "train_loss": stats["train_loss"]}
-        args = (self.model, self.config, self.vocab, self.text_vocab, meta)
-        if improved:
-            save_teacher_checkpoint(self.out / "best.pt", *args)
-        save_teacher_checkpoint(self.out / "last.pt", *args,
-                                training_state={**self._training_state(epoch), "best_bleu": self.best_bleu})
+        self._save(epoch, improved, lambda path, meta, state=None: save_teacher_checkpoint(
+            path, self.model, self.config, self.vocab, self.text_vocab, meta, state), meta)
         bleu = f"  BLEU {dev['bleu']:.1f}" if dev["bleu"] is not None else ""
         notes = [f"{stats['ctc_skipped']} clip(s) too short for their glosses left out of CTC"] * bool(
             stats["ctc_skipped"]) + [f"{stats['bad_steps']} update(s) with non-finite gradients skipped"] * bool(

@@ -13,7 +13,6 @@ A checkpoint file is a dict of plain Python values and tensors::
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import torch
 from torch import nn
 
 from islpose.errors import IslposeError
+from islpose.io.atomic import atomic_path
 from islpose.vocab import Vocabulary
 
 FORMAT = "islpose-checkpoint"
@@ -76,9 +76,8 @@ def write_payload(path: str | Path, payload: dict, training_state: dict | None =
     path = Path(path)
     if training_state is not None:
         payload = {**payload, "training_state": training_state}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 

@@ -13,14 +13,12 @@ dataclass defaults, the model's ``train_defaults``, the YAML file, command-line 
 from __future__ import annotations
 
 import dataclasses
-import typing
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, Mapping
 
+from islpose.config import from_dict, read_yaml
 from islpose.errors import IslposeError
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -29,7 +27,10 @@ class TrainConfig:
 
     Attributes:
         epochs: maximum number of epochs.
-        batch_size: utterances per batch (per process under DDP).
+        batch_size: utterances per batch (per process under DDP); not used with ``max_frames``.
+        max_frames: batches bounded by padded frames instead (utterances x longest utterance
+            <= max_frames, per process; lhotse's ``max_duration``), so memory is bounded by
+            frames: see :class:`~islpose.data.BucketBatchSampler`. None or 0: off.
         lr: peak learning rate of AdamW.
         weight_decay: AdamW weight decay.
         warmup_epochs: linear warmup from 10% of ``lr`` over this many epochs, then cosine
@@ -49,6 +50,7 @@ class TrainConfig:
 
     epochs: int = 100
     batch_size: int = 32
+    max_frames: int | None = None
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup_epochs: int = 5
@@ -66,6 +68,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         checks = {
             "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
+            "max_frames": (self.max_frames or 0) >= 0,
             "weight_decay": self.weight_decay >= 0, "warmup_epochs": self.warmup_epochs >= 0,
             "grad_clip": self.grad_clip >= 0, "patience": self.patience >= 0,
             "bucket_pool": self.bucket_pool >= 1, "num_workers": self.num_workers >= 0,
@@ -128,75 +131,6 @@ class RunConfig:
         return out
 
 
-def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "config") -> T:
-    """Builds dataclass ``cls`` from a mapping; nested dataclass fields take mappings.
-
-    Raises:
-        IslposeError: an unknown key, or a value of the wrong type.
-    """
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise IslposeError(f"{where}: expected a mapping, got {type(data).__name__}")
-    names = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise IslposeError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(names)})")
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for name, value in data.items():
-        kwargs[name] = _coerce(hints.get(name, Any), value, f"{where}.{name}")
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise IslposeError(f"{where}: {exc}") from None
-
-
-def _coerce(kind: Any, value: Any, where: str) -> Any:
-    if is_dataclass(kind):
-        if not isinstance(value, Mapping):
-            raise IslposeError(f"{where}: expected a mapping, got {value!r}")
-        return from_dict(kind, value, where)
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise IslposeError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise IslposeError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if kind is float:
-        if isinstance(value, str):  # YAML reads 1e-3 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise IslposeError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if kind is str and not isinstance(value, str):
-        raise IslposeError(f"{where}: expected a string, got {value!r}")
-    return value
-
-
-def read_yaml(path: str | Path) -> dict:
-    """Reads a YAML mapping with ``yaml.safe_load``."""
-    import yaml
-
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise IslposeError(f"{path}: cannot read config ({exc.strerror or exc})") from exc
-    except yaml.YAMLError as exc:
-        raise IslposeError(f"{path}: not valid YAML ({exc})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise IslposeError(f"{path}: a config must be a YAML mapping")
-    return data
-
-
 def resolve_config(
     model: str | None = None,
     yaml_data: Mapping[str, Any] | None = None,
@@ -237,8 +171,11 @@ def resolve_config(
     return RunConfig(name, model_config, from_dict(TrainConfig, train_data, f"{where}: train"), distill_config)
 
 
-def write_yaml(config: RunConfig, path: str | Path) -> None:
-    """Writes the resolved config so that ``--config`` reproduces the run."""
+def write_yaml(config: RunConfig | Any, path: str | Path) -> None:
+    """Writes a resolved config (anything with ``to_dict``) atomically, so that ``--config``
+    reproduces the run."""
     import yaml
 
-    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+    from islpose.io.atomic import write_text_atomic
+
+    write_text_atomic(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -1,31 +1,32 @@
 """The training loop behind ``islpose train`` (single process, or DDP under ``torchrun``)."""
 from __future__ import annotations
 
-import json
-import math
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Protocol, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from islpose.data import BucketBatchSampler, FeatureDataset, collate
+from islpose.data import BucketBatchSampler, FeatureDataset, collate, frame_batch_count, shard
 from islpose.decode.greedy import greedy_decode_batch
 from islpose.decode.score import score_lists
 from islpose.errors import IslposeError
 from islpose.io import FeatureStore
-from islpose.manifests import Problem, Utterance, check_against_store, read_manifest
-from islpose.models import MODELS, build_model, count_parameters
-from islpose.train.checkpoint import load_weights, read_checkpoint, save_checkpoint
+from islpose.io.atomic import write_text_atomic
+from islpose.manifests import Problem, Utterance, check_against_store, read_manifest, select_utterances
+from islpose.models import build_model, count_parameters, input_dim
+from islpose.train.checkpoint import read_checkpoint, save_checkpoint
 from islpose.train.config import RunConfig, write_yaml
-from islpose.train.distributed import DistContext, all_sum, broadcast, cleanup_distributed, init_distributed
+from islpose.train.distributed import DistContext, all_sum, cleanup_distributed, init_distributed
+from islpose.train.epochs import EpochLoop, seed_everything
 from islpose.vocab import Vocabulary
+
+
+SPLITS_HINT = " (training needs train, and dev for WER-based checkpoint selection)"
 
 
 @dataclass
@@ -78,116 +79,6 @@ def train(config: RunConfig, features: str | Path, manifest: str | Path, out_dir
         cleanup_distributed(ctx)
 
 
-def warmup_cosine(warmup_steps: int, total_steps: int):
-    """LR factor per step: linear from 0.1 to 1 over ``warmup_steps`` (as ``LinearLR(start_factor=0.1)``),
-    then cosine from 1 to 0 at ``total_steps``."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return 0.1 + 0.9 * step / warmup_steps
-        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return factor
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def rng_state() -> dict:
-    """Python, numpy, torch and CUDA RNG states (for an exact resume)."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"python": random.getstate(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss,
-                                                   cached],
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-
-
-def set_rng_state(state: dict) -> None:
-    """Restores what :func:`rng_state` returned."""
-    random.setstate(state["python"])
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-class EpochLoop:
-    """The epoch loop, early stopping on dev WER and the metrics log, shared by the
-    students' :class:`Trainer` and the teacher's trainer.
-
-    A subclass sets ``tc`` (``epochs``, ``patience``), ``ctx``, ``console``, ``out``,
-    ``start_epoch``, ``best_wer``, ``best_epoch``, ``bad_epochs`` and ``stopped``, and
-    defines ``train_epoch(epoch) -> stats``, ``_end_epoch(epoch, stats)`` (rank 0: evaluate,
-    :meth:`_track`, :meth:`_log`, checkpoints) and ``_result(last_epoch)``.
-    """
-
-    def fit(self):
-        """Trains from ``start_epoch`` until ``tc.epochs`` or early stopping."""
-        epoch = self.start_epoch - 1
-        if self.stopped or self.start_epoch > self.tc.epochs:
-            if self.ctx.is_main:
-                self.console.print(f"nothing to do: the run already ended at epoch {epoch}")
-        else:
-            for epoch in range(self.start_epoch, self.tc.epochs + 1):
-                stats = self.train_epoch(epoch)
-                if self.ctx.is_main:
-                    self._end_epoch(epoch, stats)
-                if broadcast(self.stopped, self.ctx):
-                    break
-        return self._result(epoch)
-
-    def _track(self, wer: float, epoch: int) -> bool:
-        """Records this epoch's dev WER; returns whether it is the best so far."""
-        improved = self.best_wer is None or wer < self.best_wer
-        if improved:
-            self.best_wer, self.best_epoch, self.bad_epochs = wer, epoch, 0
-        else:
-            self.bad_epochs += 1
-        self.stopped = 0 < self.tc.patience <= self.bad_epochs
-        return improved
-
-    def _log(self, record: dict) -> None:
-        """Appends one epoch's record to ``metrics.jsonl``."""
-        with (self.out / "metrics.jsonl").open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
-
-    def _resume_state(self, read: Callable[[Path], dict], fixed: Sequence[str]) -> dict:
-        """The run's ``last.pt`` (read with ``read``); the config sections ``fixed`` must not change."""
-        last = self.out / "last.pt"
-        if not last.is_file():
-            raise IslposeError(f"{self.out}: nothing to resume (no last.pt)")
-        state = read(last)
-        if "training_state" not in state:
-            raise IslposeError(f"{last}: has no training state to resume from")
-        saved, now = state["config"], self.config.to_dict()
-        for key in fixed:
-            if saved.get(key) != now.get(key):
-                raise IslposeError(f"{last}: the run used {key} {saved.get(key)!r}, not {now.get(key)!r}")
-        return state
-
-    def _training_state(self, epoch: int) -> dict:
-        """What ``last.pt`` needs for an exact resume."""
-        return {"epoch": epoch, "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "rng": rng_state(), "best_wer": self.best_wer, "best_epoch": self.best_epoch,
-                "bad_epochs": self.bad_epochs, "stopped": self.stopped}
-
-    def _load_state(self, state: dict) -> None:
-        """Restores weights, optimizer, scheduler, RNG and early stopping from ``last.pt``."""
-        ts = state["training_state"]
-        load_weights(self.model, state["model_state"], self.out / "last.pt")
-        self.optimizer.load_state_dict(ts["optimizer"])
-        self.scheduler.load_state_dict(ts["scheduler"])
-        set_rng_state(ts["rng"])
-        self.start_epoch = ts["epoch"] + 1
-        self.best_wer, self.best_epoch, self.bad_epochs = ts["best_wer"], ts["best_epoch"], ts["bad_epochs"]
-        self.stopped = ts["stopped"]
-
-
 class Trainer(EpochLoop):
     """Set-up and epochs of one run; :func:`train` is the entry point (benchmarks drive epochs directly).
 
@@ -206,64 +97,73 @@ class Trainer(EpochLoop):
         if not resume and (out / "last.pt").exists():
             raise IslposeError(f"{out}: already holds a run (last.pt); use --resume to continue it "
                                "or choose another --out")
-        seed_everything(self.tc.seed)
-        manifest = read_manifest(manifest_path)
-        splits = {name: manifest.split(name) for name in ("train", "dev")}
-        for name, utts in splits.items():
-            if not utts:
-                raise IslposeError(f"{manifest_path}: no utterances in split {name!r} "
-                                   "(training needs train, and dev for WER-based checkpoint selection)")
-            unlabelled = [u.id for u in utts if not u.glosses]
-            if unlabelled:
-                raise IslposeError(f"{manifest_path}: {len(unlabelled)} {name} utterance(s) have no glosses, "
-                                   f"e.g. {unlabelled[0]!r}")
-        self.vocab = (Vocabulary.from_tokens(state["vocab"]) if state
-                      else Vocabulary(g for u in splits["train"] for g in u.glosses))
-        model_cls = MODELS[config.model]
-        with FeatureStore(features) as store:
-            problems = check_against_store(manifest, store, subsample=model_cls.subsample, splits=("train", "dev"))
-        if loss_term is not None:
-            bad = {p.uid for p in problems}
-            problems += loss_term.check([u for u in splits["train"] if u.id not in bad], self.vocab)
-        # Dev utterances that are too short for CTC are still decoded (and count as errors).
-        self.skipped = [p for p in problems if p.kind == "no-features" or manifest[p.uid].split == "train"]
-        skip = {p.uid for p in self.skipped}
-        keep = {name: [u for u in utts if u.id not in skip] for name, utts in splits.items()}
-        if not keep["train"] or not keep["dev"]:
-            raise IslposeError(f"{manifest_path}: no usable {'train' if not keep['train'] else 'dev'} utterances "
-                               f"({len(self.skipped)} skipped, e.g. {self.skipped[0]})")
-        self.train_set = FeatureDataset(features, keep["train"], self.vocab, model_cls.feature,
-                                        preload_gb=self.tc.preload_gb)
-        if loss_term is not None:
-            self.train_set = loss_term.dataset(self.train_set)
-        self.dev_set = FeatureDataset(features, keep["dev"], self.vocab, model_cls.feature,
-                                      preload_gb=self.tc.preload_gb) if ctx.is_main else None
-        self.sampler = BucketBatchSampler(self.train_set.lengths, self.tc.batch_size, bucketing=self.tc.bucketing,
-                                          pool=self.tc.bucket_pool, seed=self.tc.seed,
-                                          num_replicas=ctx.world_size, rank=ctx.rank)
+        seed_everything(self.tc.seed)  # the same initial weights on every rank
+        self._read_data(features, manifest_path, state)
         cuda = self.device.type == "cuda"
         self.loader = torch.utils.data.DataLoader(
             self.train_set, batch_sampler=self.sampler, collate_fn=collate, num_workers=self.tc.num_workers,
             pin_memory=cuda, persistent_workers=self.tc.num_workers > 0)
         self.amp = self.tc.amp and cuda and torch.cuda.is_bf16_supported()
-
-        self.model = build_model(config.model, config.model_config, vocab_size=len(self.vocab)).to(self.device)
         self.net = self.model
         if ctx.distributed:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=[self.device] if cuda else None)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.tc.lr, weight_decay=self.tc.weight_decay)
-        steps = len(self.sampler)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, warmup_cosine(self.tc.warmup_epochs * steps, self.tc.epochs * steps))
-        self.start_epoch, self.best_wer, self.best_epoch, self.bad_epochs, self.stopped = 1, None, 0, 0, False
+        self._make_scheduler(len(self.sampler))
+        self._start()
         if state:
             self._load_state(state)
         self.writer = None
         if ctx.is_main:
-            self._prepare_out_dir(len(splits["train"]), len(splits["dev"]))
+            self._prepare_out_dir()
 
     # ------------------------------------------------------------------ set-up
-    def _prepare_out_dir(self, n_train: int, n_dev: int) -> None:
+    def _read_data(self, features: Path, manifest_path: Path, state: dict | None) -> None:
+        """The vocabulary, the model, the utterances to skip and this rank's datasets."""
+        manifest = read_manifest(manifest_path)
+        splits = {name: select_utterances(manifest, name, require=("glosses",), hint=SPLITS_HINT)
+                  for name in ("train", "dev")}
+        self.vocab = (Vocabulary.from_tokens(state["vocab"]) if state
+                      else Vocabulary(g for u in splits["train"] for g in u.glosses))
+        self.model = build_model(self.config.model, self.config.model_config, vocab_size=len(self.vocab))
+        self.model.to(self.device)
+        feature = self.model.feature
+        with FeatureStore(features) as store:
+            problems = check_against_store(manifest, store, subsample=self.model.subsample, splits=("train", "dev"))
+            if self.loss_term is not None:
+                bad = {p.uid for p in problems}
+                problems += self.loss_term.check([u for u in splits["train"] if u.id not in bad], self.vocab)
+            # Dev utterances that are too short for CTC are still decoded (and count as errors).
+            self.skipped = [p for p in problems if p.kind == "no-features" or manifest[p.uid].split == "train"]
+            skip = {p.uid for p in self.skipped}
+            keep = {name: [u for u in utts if u.id not in skip] for name, utts in splits.items()}
+            if not keep["train"] or not keep["dev"]:
+                raise IslposeError(f"{manifest_path}: no usable {'train' if not keep['train'] else 'dev'} "
+                                   f"utterances ({len(self.skipped)} skipped, e.g. {self.skipped[0]})")
+            self._check_width(store, keep["train"][0].id)
+            lengths = [store.shape(u.id, feature)[0] for u in keep["train"]]
+        self.counts = {name: (len(keep[name]), len(utts)) for name, utts in splits.items()}
+        # A dev utterance without features is decoded as nothing: all its glosses are deletions.
+        self.dev_missing = [u for u in splits["dev"] if u.id in skip]
+        share = [keep["train"][i] for i in shard(lengths, self.ctx.world_size, self.ctx.rank)]
+        self.train_set = FeatureDataset(features, share, self.vocab, feature, preload_gb=self.tc.preload_gb)
+        if self.loss_term is not None:
+            self.train_set = self.loss_term.dataset(self.train_set)
+        self.dev_set = FeatureDataset(features, keep["dev"], self.vocab, feature,
+                                      preload_gb=self.tc.preload_gb) if self.ctx.is_main else None
+        num_batches = (frame_batch_count(lengths, self.tc.max_frames, self.ctx.world_size)
+                       if self.tc.max_frames else None)
+        self.sampler = BucketBatchSampler(self.train_set.lengths, self.tc.batch_size, bucketing=self.tc.bucketing,
+                                          pool=self.tc.bucket_pool, seed=self.tc.seed, max_frames=self.tc.max_frames,
+                                          num_batches=num_batches)
+
+    def _check_width(self, store: FeatureStore, uid: str) -> None:
+        """The store's features must have the width the model reads."""
+        shape, width = store.shape(uid, self.model.feature), input_dim(self.model)
+        if len(shape) != 2 or shape[1] != width:
+            raise IslposeError(f"{store.path}: {self.model.feature!r} features of {uid!r} have shape {shape}, but "
+                               f"{self.config.model} with this model_config reads (T, {width})")
+
+    def _prepare_out_dir(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         self.vocab.save(self.out / "tokens.txt")
         if self.start_epoch == 1:  # a fresh run: drop the logs of a run that died before its first epoch
@@ -271,8 +171,8 @@ class Trainer(EpochLoop):
                 (self.out / name).unlink(missing_ok=True)
         write_yaml(self.config, self.out / "config.yaml")
         if self.skipped:
-            lines = [f"{p.uid}\t{p.kind}\t{p.message}" for p in self.skipped]
-            (self.out / "skipped.tsv").write_text("id\tkind\tmessage\n" + "\n".join(lines) + "\n", encoding="utf-8")
+            lines = [f"{p.uid}\t{p.kind}\t{p.message}\n" for p in self.skipped]
+            write_text_atomic(self.out / "skipped.tsv", "id\tkind\tmessage\n" + "".join(lines))
             self.console.print(f"[yellow]skipping {len(self.skipped)} utterance(s)[/] "
                                f"(all listed in {self.out / 'skipped.tsv'}):")
             for p in self.skipped[:5]:
@@ -285,9 +185,10 @@ class Trainer(EpochLoop):
             pass
         memory = "in memory" if self.train_set.in_memory else "read per batch"
         processes = f" x {self.ctx.world_size} processes" if self.ctx.distributed else ""
+        (n_train, all_train), (n_dev, all_dev) = self.counts["train"], self.counts["dev"]
         self.console.print(
             f"{self.config.model}: {count_parameters(self.model):,} parameters, vocabulary {len(self.vocab)}, "
-            f"{len(self.train_set)}/{n_train} train and {len(self.dev_set)}/{n_dev} dev utterances ({memory}), "
+            f"{n_train}/{all_train} train and {n_dev}/{all_dev} dev utterances ({memory}), "
             f"device {self.device}{processes}{', bf16' if self.amp else ''}", highlight=False, soft_wrap=True)
 
     # ------------------------------------------------------------------ loop
@@ -298,6 +199,7 @@ class Trainer(EpochLoop):
 
     def train_epoch(self, epoch: int) -> dict:
         """One pass over the train split; returns loss, lr, time and speed (all ranks summed)."""
+        self.seed_epoch(epoch)
         self.sampler.set_epoch(epoch)
         self.net.train()
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
@@ -350,35 +252,40 @@ class Trainer(EpochLoop):
 
     @torch.no_grad()
     def evaluate(self) -> dict:
-        """Greedy-decodes the dev set; returns :class:`~islpose.decode.score.ScoreResult` as a dict."""
+        """Greedy-decodes the dev set; returns :class:`~islpose.decode.score.ScoreResult` as a dict.
+        Dev utterances without features count as empty hypotheses (all their glosses deleted)."""
         self.model.eval()
-        sampler = BucketBatchSampler(self.dev_set.lengths, self.tc.batch_size, shuffle=False)
+        sampler = BucketBatchSampler(self.dev_set.lengths, self.tc.batch_size, shuffle=False,
+                                     max_frames=self.tc.max_frames)
         hyps: dict[str, str] = {}
         for batch in torch.utils.data.DataLoader(self.dev_set, batch_sampler=sampler, collate_fn=collate):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                 log_probs, out_lengths = self.model(batch["features"].to(self.device), batch["lengths"].to(self.device))
             for uid, labels in zip(batch["ids"], greedy_decode_batch(log_probs.float(), out_lengths)):
                 hyps[uid] = " ".join(self.vocab.decode(labels))
-        return score_lists(self.dev_set.references, [hyps[uid] for uid in self.dev_set.ids]).to_dict()
+        references = self.dev_set.references + [" ".join(u.glosses) for u in self.dev_missing]
+        hypotheses = [hyps[uid] for uid in self.dev_set.ids] + [""] * len(self.dev_missing)
+        return score_lists(references, hypotheses).to_dict()
 
     def _end_epoch(self, epoch: int, stats: dict) -> None:
         dev = self.evaluate()
         improved = self._track(dev["wer"], epoch)
         record = {"epoch": epoch, **stats, "dev_wer": dev["wer"], "dev_substitutions": dev["substitutions"],
                   "dev_deletions": dev["deletions"], "dev_insertions": dev["insertions"],
-                  "best_wer": self.best_wer, "best_epoch": self.best_epoch}
+                  "dev_without_features": len(self.dev_missing), "best_wer": self.best_wer,
+                  "best_epoch": self.best_epoch}
         self._log(record)
         if self.writer is not None:
             for key in ("train_loss", "dev_wer", "lr", "utt_per_s"):
                 self.writer.add_scalar(key, record[key], epoch)
-        config = self.config.to_dict()
         meta = {"epoch": epoch, "dev_wer": dev["wer"], "best_wer": self.best_wer, "best_epoch": self.best_epoch,
                 "train_loss": stats["train_loss"]}
-        if improved:
-            save_checkpoint(self.out / "best.pt", self.model, self.vocab, config, meta)
-        save_checkpoint(self.out / "last.pt", self.model, self.vocab, config, meta, self._training_state(epoch))
+        self._save(epoch, improved, lambda path, meta, state=None: save_checkpoint(
+            path, self.model, self.vocab, self.config.to_dict(), meta, state), meta)
         mark = " [green]*[/]" if improved else ""
         bad = f", {stats['bad_steps']} step(s) with non-finite gradients skipped" if stats["bad_steps"] else ""
+        if self.dev_missing:
+            bad += f", {len(self.dev_missing)} dev utterance(s) without features counted as all deletions"
         self.console.print(
             f"epoch {epoch}/{self.tc.epochs}  loss {stats['train_loss']:.4f}  dev WER {100 * dev['wer']:.2f}%{mark}"
             f"  (best {100 * self.best_wer:.2f}% @ {self.best_epoch})  lr {stats['lr']:.2e}"

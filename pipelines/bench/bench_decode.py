@@ -10,9 +10,14 @@ over them in batches, and times, separately, the CTC search on (T/2, 1229) emiss
 
 Decoders: greedy; beam 5 and beam 20 (default ``beam_size_token`` 25); beam 5 trying all
 1229 glosses per frame; beam 5 with a 3-gram gloss LM (ARPA, built here from random
-sentences); the same with a word score (flashlight's lexicon-free decoder has none, so
-it runs through a Python LM callback). Every figure is utterances per second on this
-machine, best of --rounds in which the decoders take turns, with the ratio to greedy.
+sentences); the same with word scores. flashlight's lexicon-free decoder has no word
+score: it is folded into the LM's n-gram scores so that the search stays in C++
+(``islpose.decode.lm.fold_scores``), except where a folded log-probability would be
+positive, which KenLM cannot hold (here a word score of 0.5 at LM weight 0.5, since the
+LM's trigrams have log10 P near -0.27): that one runs through the Python LM callback,
+the path every word score took before. Every figure is utterances per second on this
+machine, best of --rounds in which the decoders take turns, with the ratio to greedy;
+"C++" or "Python LM" says where the search ran.
 
     python pipelines/bench/bench_decode.py --utterances 50 --threads 1
 """
@@ -106,7 +111,10 @@ def main() -> None:
             "beam 20": DecoderConfig(beam_size=20),
             "beam 5, all glosses/frame": DecoderConfig(beam_size=5, beam_size_token=0),
             "beam 5 + 3-gram LM": DecoderConfig(beam_size=5, lm=arpa),
-            "beam 5 + LM + word score": DecoderConfig(beam_size=5, lm=arpa, word_score=0.5),
+            "beam 5 + word score 0.5": DecoderConfig(beam_size=5, word_score=0.5),
+            "beam 5 + LM + word score -0.5": DecoderConfig(beam_size=5, lm=arpa, word_score=-0.5),
+            "beam 5 + LM + word score 0.1": DecoderConfig(beam_size=5, lm=arpa, word_score=0.1),
+            "beam 5 + LM + word score 0.5": DecoderConfig(beam_size=5, lm=arpa, word_score=0.5),
         }
         decoders = {name: build_decoder(cfg, vocab) for name, cfg in configs.items()}
         for kind, make in (("flat", _flat), ("peaky", _peaky)):
@@ -115,7 +123,8 @@ def main() -> None:
                                                  for name, d in decoders.items()}, args.rounds)
             print(f"\nsearch on {kind} emissions (utt/s, ratio to greedy):")
             for name, r in rates.items():
-                print(f"  {name:28s} {r:10.1f}  {r / rates['greedy']:8.4f}")
+                where = "C++" if getattr(decoders[name], "native", True) else "Python LM"
+                print(f"  {name:30s} {r:10.1f}  {r / rates['greedy']:8.4f}  {where}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ with landmark noise. Two teachers:
   trained on them with ``islpose teacher train`` and its train and dev posteriors are
   written by ``islpose teacher export`` -- the GPU stage of a real corpus, in miniature.
 * ``--teacher pose``: a ``bilstm_optimized`` trained on the clean landmarks, exported with
-  :func:`islpose.train.distill.export_pose_teacher` (no CLI command). This is the teacher
+  :func:`islpose.teacher.export.export_posteriors` (no CLI command). This is the teacher
   that measurably helps (see the distillation section of the README).
 
 Teacher and students share the gloss vocabulary by construction: both build it from the
@@ -80,11 +80,14 @@ def video_teacher(out: Path, clean, settings: dict, args: argparse.Namespace) ->
 
 def pose_teacher(out: Path, clean, student_config) -> Path:
     """Trains a bilstm_optimized on the clean landmarks and exports its posteriors."""
-    from islpose.train.distill import export_pose_teacher
+    from islpose.teacher.export import FeatureSource, export_posteriors
+    from islpose.train import load_checkpoint
 
     islpose("train", "--features", clean.store, "--manifest", clean.manifest, "--out", out / "teacher",
             "--config", student_config("teacher", "pose_teacher_epochs"))
-    report = export_pose_teacher(out / "teacher" / "best.pt", clean.store, out / "posteriors.h5")
+    ckpt = load_checkpoint(out / "teacher" / "best.pt")
+    report = export_posteriors(ckpt.model, ckpt.vocab, FeatureSource(clean.store), out / "posteriors.h5",
+                               batch_size=16, teacher={"model": ckpt.model_name, "checkpoint": "teacher/best.pt"})
     print(f"exported teacher posteriors of {len(report.written)} utterances to {out / 'posteriors.h5'}", flush=True)
     return out / "posteriors.h5"
 

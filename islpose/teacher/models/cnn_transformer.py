@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from islpose.errors import IslposeError
-from islpose.teacher.models import register_teacher
+from islpose.teacher.models.registry import register_teacher
 from islpose.teacher.models.common import (Block, TextDecoderConfig, VideoTeacher, init_weights, per_frame,
                                            run_blocks)
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from islpose.errors import IslposeError
-from islpose.teacher.models import register_teacher
+from islpose.teacher.models.registry import register_teacher
 from islpose.teacher.models.common import (Block, SelfAttention, TextDecoderConfig, VideoTeacher, init_weights, mlp,
                                            per_frame, run_blocks)
 

@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from islpose.errors import IslposeError
-from islpose.teacher.models import register_teacher
+from islpose.teacher.models.registry import register_teacher
 from islpose.teacher.models.common import SelfAttention, TextDecoderConfig, VideoTeacher, init_weights, mlp
 
 

@@ -66,11 +66,11 @@ def test_segments_are_ordered_in_range_and_one_per_gloss(subsample, num_frames):
         assert any(seg.start <= f < seg.end for f in frames)
 
 
-def test_gap_between_two_glosses_is_split_where_the_posteriors_cross():
-    p = np.array([[.97, .02, .01]] * 2 + [[.02, .97, .01]] + [[.90, .08, .02]] * 2 + [[.90, .02, .08]] * 2
-                 + [[.02, .01, .97]] + [[.97, .02, .01]] * 2)  # (10, 3)
-    segs = gloss_segments(np.log(p), [1, 2], ["<blank>", "A", "B"], fps=10.0, subsample=1, num_frames=10)
-    assert [(s.gloss, s.start, s.end) for s in segs] == [("A", 0.2, 0.5), ("B", 0.5, 0.8)]
+def test_segments_are_the_frames_each_label_holds_on_the_best_path():
+    p = np.array([[.97, .02, .01]] * 2 + [[.02, .97, .01]] * 2 + [[.90, .08, .02]] * 2 + [[.02, .01, .97]]
+                 + [[.97, .02, .01]] * 2)  # (9, 3)
+    segs = gloss_segments(np.log(p), [1, 2], ["<blank>", "A", "B"], fps=10.0, subsample=1, num_frames=9)
+    assert [(s.gloss, s.start, s.end) for s in segs] == [("A", 0.2, 0.4), ("B", 0.6, 0.7)]
     assert segs[0].score == pytest.approx(0.97)
 
 

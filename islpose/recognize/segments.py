@@ -1,20 +1,21 @@
 """Gloss segments from CTC posteriors: where in time each recognised gloss was signed.
 
 A decoder (greedy or beam search) gives the labelling; :func:`forced_align` finds the
-best CTC path of exactly that labelling through the log-probabilities (Viterbi), which
-puts every label on one run of frames (its "core"). The blank frames between two cores
-are split where the posterior of the label on the left stops winning over the label on
-the right, and a core grows into the blank frames before the first and after the last
-label while its label beats the blank. Output frame ``i`` of a model that subsamples
-time by ``s`` covers input frames ``[i * s, (i + 1) * s)``, so times are in seconds of
-the input video. Pure numpy (no torch), so an app running an ONNX model can use it.
+most probable CTC path of exactly that labelling through the log-probabilities
+(Viterbi), which puts every label on one run of frames: the frames where that label wins
+over the blank and its neighbouring labels. That run is the gloss's segment. (Growing the
+segments over the blank frames between them, split where one label's posterior overtakes
+the next one's, put fewer segment centres inside the true sign on the synthetic corpus:
+84% against 93% for a model at 2% dev WER.) Output frame ``i`` of a model that
+subsamples time by ``s`` covers input frames ``[i * s, (i + 1) * s)``, so times are in
+seconds of the input video. Pure numpy (no torch), so an app running an ONNX model can use it.
 
 Example:
     >>> import numpy as np
     >>> lp = np.log(np.array([[.9, .05, .05], [.1, .8, .1], [.9, .08, .02], [.1, .1, .8]]))
     >>> [(s.gloss, s.start, s.end) for s in gloss_segments(lp, [1, 2], ["<blank>", "A", "B"],
     ...                                                   fps=4, subsample=1, num_frames=4)]
-    [('A', 0.25, 0.75), ('B', 0.75, 1.0)]
+    [('A', 0.25, 0.5), ('B', 0.75, 1.0)]
 """
 from __future__ import annotations
 
@@ -89,25 +90,6 @@ def forced_align(log_probs: np.ndarray, labels: Sequence[int], blank: int = 0) -
     return [tuple(spans[k]) for k in range(L)]
 
 
-def _split(lp: np.ndarray, left: int, right: int, lo: int, hi: int) -> int:
-    """First frame of the right label in the gap ``lo..hi-1``: the split point that gives
-    the left label the frames where it beats the right one (best total log-probability)."""
-    if hi <= lo:
-        return lo
-    gain = np.concatenate([[0.0], np.cumsum(lp[lo:hi, left] - lp[lo:hi, right])])  # left's gain up to each split
-    return lo + int(np.argmax(gain))
-
-
-def _grow(lp: np.ndarray, label: int, blank: int, frames: range) -> int:
-    """How many frames of ``frames`` (walking away from the core) the label beats the blank in a row."""
-    n = 0
-    for t in frames:
-        if lp[t, label] <= lp[t, blank]:
-            break
-        n += 1
-    return n
-
-
 def gloss_segments(log_probs: np.ndarray, labels: Sequence[int], tokens: Sequence[str], *, fps: float,
                    subsample: int, num_frames: int, blank: int = 0) -> list[Segment]:
     """One :class:`Segment` per label of the chosen labelling, in order.
@@ -127,21 +109,10 @@ def gloss_segments(log_probs: np.ndarray, labels: Sequence[int], tokens: Sequenc
     if not fps > 0:
         raise IslposeError(f"frame rate must be > 0, got {fps!r}")
     lp = np.asarray(log_probs, dtype=np.float64)
-    cores = forced_align(lp, labels, blank)
-    if not cores:
-        return []
-    T = lp.shape[0]
-    bounds = [[a, b + 1] for a, b in cores]  # half-open [start, end) output frames
-    for k in range(len(cores) - 1):
-        cut = _split(lp, labels[k], labels[k + 1], cores[k][1] + 1, cores[k + 1][0])
-        bounds[k][1], bounds[k + 1][0] = cut, cut
-    bounds[0][0] -= _grow(lp, labels[0], blank, range(cores[0][0] - 1, -1, -1))
-    bounds[-1][1] += _grow(lp, labels[-1], blank, range(cores[-1][1] + 1, T))
-    duration = num_frames / fps
     out = []
-    for (a, b), label in zip(bounds, labels):
-        start = min(a * subsample, num_frames) / fps
-        end = min(b * subsample, num_frames) / fps
-        score = float(np.exp(lp[a:b, label].max()))
-        out.append(Segment(tokens[label], round(start, 4), round(min(end, duration), 4), min(1.0, score)))
+    for (a, b), label in zip(forced_align(lp, labels, blank), labels):
+        start = a * subsample / fps
+        end = min((b + 1) * subsample, num_frames) / fps
+        score = float(np.exp(lp[a:b + 1, label].max()))
+        out.append(Segment(tokens[label], round(start, 4), round(end, 4), min(1.0, score)))
     return out

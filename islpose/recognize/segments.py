@@ -1,21 +1,27 @@
 """Gloss segments from CTC posteriors: where in time each recognised gloss was signed.
 
-A decoder (greedy or beam search) gives the labelling; :func:`forced_align` finds the
-most probable CTC path of exactly that labelling through the log-probabilities
-(Viterbi), which puts every label on one run of frames: the frames where that label wins
-over the blank and its neighbouring labels. That run is the gloss's segment. (Growing the
-segments over the blank frames between them, split where one label's posterior overtakes
-the next one's, put fewer segment centres inside the true sign on the synthetic corpus:
-84% against 93% for a model at 2% dev WER.) Output frame ``i`` of a model that
-subsamples time by ``s`` covers input frames ``[i * s, (i + 1) * s)``, so times are in
-seconds of the input video. Pure numpy (no torch), so an app running an ONNX model can use it.
+A decoder (greedy or beam search) gives the labelling; :func:`segment_frames` aligns
+exactly that labelling to the frames. A CTC model's spikes (the frames where a label beats
+the blank) are a poor clock: a BiLSTM may fire anywhere in the sign, or before it. The
+posteriors *among the glosses* (blank left out) say better which sign is under way, so
+the frames are cut, in order, into one run per gloss where that gloss wins over its
+neighbours in the labelling (a monotonic Viterbi segmentation), with optional runs of
+"rest" before the first and after the last gloss where no gloss of the labelling is above
+chance. Two equal neighbours are split half-way between their CTC spikes (found by
+:func:`forced_align`). On the synthetic corpus this put the segment centre inside the true
+sign for 83-94% of correctly recognised glosses over five small trained models, against
+59-93% for the spikes alone (numbers in the README).
+
+Output frame ``i`` of a model that subsamples time by ``s`` covers input frames
+``[i * s, (i + 1) * s)``, so times are in seconds of the input video. Pure numpy (no
+torch), so an app running an ONNX model can use it.
 
 Example:
     >>> import numpy as np
     >>> lp = np.log(np.array([[.9, .05, .05], [.1, .8, .1], [.9, .08, .02], [.1, .1, .8]]))
     >>> [(s.gloss, s.start, s.end) for s in gloss_segments(lp, [1, 2], ["<blank>", "A", "B"],
     ...                                                   fps=4, subsample=1, num_frames=4)]
-    [('A', 0.25, 0.5), ('B', 0.75, 1.0)]
+    [('A', 0.25, 0.75), ('B', 0.75, 1.0)]
 """
 from __future__ import annotations
 
@@ -90,6 +96,60 @@ def forced_align(log_probs: np.ndarray, labels: Sequence[int], blank: int = 0) -
     return [tuple(spans[k]) for k in range(L)]
 
 
+def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    top = x.max(axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    return (top + np.log(np.exp(x - top).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+def segment_frames(log_probs: np.ndarray, labels: Sequence[int], blank: int = 0) -> list[tuple[int, int]]:
+    """Cuts the frames into one run per label, in order (see the module docstring).
+
+    Args:
+        log_probs: (T, V) frame log-probabilities of one utterance.
+        labels: L label indices (no blanks), L <= T.
+        blank: index of the CTC blank.
+
+    Returns:
+        L (first, last) frame pairs (inclusive), in order and not overlapping.
+    """
+    lp = np.asarray(log_probs, dtype=np.float64)
+    T, V = lp.shape
+    L = len(labels)
+    if L == 0:
+        return []
+    if L > T:
+        raise IslposeError(f"a labelling of {L} glosses cannot be aligned to {T} output frames")
+    glosses = np.delete(np.arange(V), blank)
+    among = lp[:, list(labels)] - _logsumexp(lp[:, glosses], axis=1)[:, None]  # (T, L) log p(label | not blank)
+    rest = np.full((T, 1), -np.log(max(1, len(glosses))))  # chance level among the glosses
+    emit = np.concatenate([rest, among, rest], axis=1)  # (T, L + 2): rest, y1 .. yL, rest
+    K = L + 2
+    score = np.full(K, -np.inf)
+    score[:2] = emit[0, :2]
+    moved = np.zeros((T, K), dtype=bool)  # True: came from the state before
+    for t in range(1, T):
+        before = np.r_[-np.inf, score[:-1]]
+        moved[t] = before > score
+        score = np.maximum(score, before) + emit[t]
+    state = K - 1 if score[K - 1] >= score[K - 2] else K - 2
+    first = np.zeros(K, dtype=int)
+    last = np.full(K, -1)
+    for t in range(T - 1, -1, -1):
+        if last[state] < 0:
+            last[state] = t
+        first[state] = t
+        state -= int(moved[t, state])
+    runs = [[int(first[k]), int(last[k])] for k in range(1, L + 1)]
+    cores = None
+    for k in range(L - 1):  # equal neighbours: the posteriors cannot tell them apart
+        if labels[k] == labels[k + 1]:
+            cores = cores or forced_align(lp, labels, blank)
+            cut = max(runs[k][0] + 1, min(runs[k + 1][1], (cores[k][1] + cores[k + 1][0] + 1) // 2))
+            runs[k][1], runs[k + 1][0] = cut - 1, cut
+    return [(a, b) for a, b in runs]
+
+
 def gloss_segments(log_probs: np.ndarray, labels: Sequence[int], tokens: Sequence[str], *, fps: float,
                    subsample: int, num_frames: int, blank: int = 0) -> list[Segment]:
     """One :class:`Segment` per label of the chosen labelling, in order.
@@ -110,7 +170,7 @@ def gloss_segments(log_probs: np.ndarray, labels: Sequence[int], tokens: Sequenc
         raise IslposeError(f"frame rate must be > 0, got {fps!r}")
     lp = np.asarray(log_probs, dtype=np.float64)
     out = []
-    for (a, b), label in zip(forced_align(lp, labels, blank), labels):
+    for (a, b), label in zip(segment_frames(lp, labels, blank), labels):
         start = a * subsample / fps
         end = min((b + 1) * subsample, num_frames) / fps
         score = float(np.exp(lp[a:b + 1, label].max()))

@@ -148,8 +148,9 @@ class Recognizer:
 
         if not (data.width > 0 and data.height > 0):
             raise IslposeError(f"image size must be positive, got {data.width}x{data.height}")
-        if not data.presence[:, 0].any():
-            raise IslposeError(f"{data.source or 'input'}: nobody detected (no frame has a body pose)")
+        if not (data.presence[:, 0] & data.presence[:, 3]).any():  # as `islpose extract` asks of a signer
+            raise IslposeError(f"{data.source or 'input'}: nobody detected (no frame out of {len(data.presence)} "
+                               "has both a body pose and a face)")
         if self.model.feature == "pose":
             return pose_features(data.landmarks, data.presence, data.width, data.height)
         return multimodal_features(data.landmarks, data.presence, data.width, data.height, np.float32)

@@ -50,22 +50,22 @@ def find_inputs(inputs: Sequence[str | Path]) -> tuple[list[InputItem], list[tup
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in wanted)
             if not found:
-                failed.append((str(path), "no video or .pose files in this folder"))
+                failed.append((str(path), f"{path}: no video or .pose files in this folder"))
             items += [InputItem(p.stem, p) for p in found]
         elif path.suffix.lower() in MANIFEST_EXTENSIONS and path.is_file():
             try:
                 items += [InputItem(v.uid, v.path) for v in find_videos([path])]
             except IslposeError as exc:
-                failed.append((str(path), str(exc)))
+                failed.append((str(path), str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"))
         elif path.is_file():
             items.append(InputItem(path.stem, path))
         else:
-            failed.append((str(path), "no such file or folder"))
+            failed.append((str(path), f"{path}: no such file or folder"))
     unique: dict[str, InputItem] = {}
     for item in items:
         first = unique.setdefault(item.uid, item)
         if first.path.resolve() != item.path.resolve():
-            failed.append((str(item.path), f"id {item.uid!r} is already used by {first.path} (rename one)"))
+            failed.append((str(item.path), f"{item.path}: id {item.uid!r} is already used by {first.path} (rename one)"))
     return list(unique.values()), failed
 
 

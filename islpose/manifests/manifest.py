@@ -1,7 +1,9 @@
-"""Manifest records and their JSONL / CSV files.
+"""Manifest records, their JSONL / CSV files, and the checks of a manifest on its own.
 
 One utterance per line (JSONL) or row (CSV) with the fields of SPEC.md: ``id``
-(required), ``video``, ``glosses`` (space-separated), ``split``, ``signer``, ``text``.
+(required), ``video``, ``pose``, ``glosses`` (space-separated), ``split``, ``signer``, ``text``.
+Checks against a feature store live in :mod:`islpose.manifests.validate`, which
+imports this module (never the other way round).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Iterable, Iterator, Sequence
 
 from islpose.errors import ManifestError
 
-FIELDS = ("id", "video", "glosses", "split", "signer", "text")
+FIELDS = ("id", "video", "pose", "glosses", "split", "signer", "text")
 SPLITS = ("train", "dev", "test")
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 
@@ -29,6 +31,8 @@ class Utterance:
         split: ``train``, ``dev``, ``test`` or None.
         signer: signer id or None.
         text: spoken-language translation or None.
+        pose: path of a pose-format ``.pose`` recording (absolute once read from a
+            manifest), or None.
         line: line (JSONL) or row (CSV, header = 1) it was read from, for messages.
     """
 
@@ -38,11 +42,12 @@ class Utterance:
     split: str | None = None
     signer: str | None = None
     text: str | None = None
+    pose: str | None = None
     line: int = field(default=0, compare=False)
 
     def to_record(self) -> dict:
         """The manifest record (glosses joined by spaces; empty fields left out)."""
-        rec = {"id": self.id, "video": self.video,
+        rec = {"id": self.id, "video": self.video, "pose": self.pose,
                "glosses": None if self.glosses is None else " ".join(self.glosses),
                "split": self.split, "signer": self.signer, "text": self.text}
         return {k: v for k, v in rec.items() if v is not None}
@@ -82,6 +87,65 @@ class Manifest:
     def split(self, name: str) -> list[Utterance]:
         """Utterances of one split, in manifest order."""
         return [u for u in self.utterances if u.split == name]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a manifest line.
+
+    Attributes:
+        kind: short category, e.g. ``duplicate-id``, ``missing-video``, ``no-features``.
+        uid: the utterance id it concerns ('' when there is none).
+        line: manifest line (0 when unknown).
+        message: one readable sentence.
+    """
+
+    kind: str
+    uid: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.message}"
+
+
+def check_manifest(
+    manifest: Manifest,
+    *,
+    videos: bool = False,
+    require: Iterable[str] = (),
+) -> list[Problem]:
+    """Checks ids, fields, split names and (optionally) that the videos and .pose files exist.
+
+    Args:
+        manifest: the parsed manifest.
+        videos: check that each given ``video`` and ``pose`` path exists.
+        require: fields every utterance must have, e.g. ``("glosses",)`` for training
+            or ``("video",)`` for extraction.
+    """
+    problems: list[Problem] = []
+    for lineno, uid, names in manifest.unknown_fields:
+        problems.append(Problem("unknown-field", uid, lineno,
+                                f"{uid}: unknown field(s) {', '.join(names)} (known: {', '.join(FIELDS)})"))
+    first_line: dict[str, int] = {}
+    for u in manifest:
+        if u.id in first_line:
+            problems.append(Problem("duplicate-id", u.id, u.line,
+                                    f"duplicate id {u.id!r} (first on line {first_line[u.id]})"))
+        else:
+            first_line[u.id] = u.line
+        if u.split is not None and u.split not in SPLITS:
+            problems.append(Problem("unknown-split", u.id, u.line,
+                                    f"{u.id}: unknown split {u.split!r} (use {', '.join(SPLITS)})"))
+        for name in require:
+            if getattr(u, name) in (None, ()):
+                problems.append(Problem(f"missing-{name}", u.id, u.line, f"{u.id}: missing field {name!r}"))
+        for name in ("video", "pose") if videos else ():
+            given = getattr(u, name)
+            if given is not None and not Path(given).is_file():
+                problems.append(Problem(f"missing-{name}", u.id, u.line, f"{u.id}: {name} not found: {given}"))
+    return problems
 
 
 def _format_of(path: Path) -> str:
@@ -131,13 +195,17 @@ def _parse(path: Path, lineno: int, rec: dict) -> Utterance:
     glosses = rec.get("glosses")
     if glosses is not None:
         glosses = tuple(glosses.split() if isinstance(glosses, str) else (str(g) for g in glosses))
-    video = rec.get("video")
-    if video is not None:
-        video_path = Path(str(video)).expanduser()
-        video = str(video_path if video_path.is_absolute() else (path.parent / video_path).resolve())
     text = lambda key: None if rec.get(key) is None else str(rec[key])  # noqa: E731
-    return Utterance(id=uid, video=video, glosses=glosses, split=text("split"),
-                     signer=text("signer"), text=text("text"), line=lineno)
+    return Utterance(id=uid, video=_resolved(path, rec.get("video")), glosses=glosses, split=text("split"),
+                     signer=text("signer"), text=text("text"), pose=_resolved(path, rec.get("pose")), line=lineno)
+
+
+def _resolved(manifest: Path, value: object) -> str | None:
+    """A file named in a manifest: absolute, relative paths taken from the manifest's folder."""
+    if value is None:
+        return None
+    given = Path(str(value)).expanduser()
+    return str(given if given.is_absolute() else (manifest.parent / given).resolve())
 
 
 def read_manifest(path: str | Path, *, check: bool = True, check_videos: bool = False) -> Manifest:
@@ -147,13 +215,11 @@ def read_manifest(path: str | Path, *, check: bool = True, check_videos: bool = 
         path: ``.jsonl`` or ``.csv`` file.
         check: raise :class:`ManifestError` on duplicate ids, unknown fields or unknown
             split names (all problems in one message).
-        check_videos: also require every ``video`` that is given to exist.
+        check_videos: also require every ``video`` and ``pose`` that is given to exist.
 
     Returns:
         The manifest, with relative video paths resolved against the manifest's folder.
     """
-    from islpose.manifests.validate import check_manifest, raise_problems
-
     path = Path(path)
     utterances, unknown = [], []
     for lineno, rec in _raw_records(path):
@@ -169,12 +235,13 @@ def read_manifest(path: str | Path, *, check: bool = True, check_videos: bool = 
 
 def write_manifest(utterances: Iterable[Utterance], path: str | Path) -> Path:
     """Writes utterances as JSONL or CSV (chosen by the file suffix)."""
+    from islpose.io.atomic import atomic_write  # (islpose.io also loads h5py)
+
     path = Path(path)
     fmt = _format_of(path)
     records: Sequence[dict] = [u.to_record() for u in utterances]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as handle:
+    with atomic_write(path, newline="") as handle:
         if fmt == "csv":
             writer = csv.DictWriter(handle, fieldnames=list(FIELDS))
             writer.writeheader()
@@ -182,5 +249,13 @@ def write_manifest(utterances: Iterable[Utterance], path: str | Path) -> Path:
         else:
             for rec in records:
                 handle.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    tmp.replace(path)
     return path
+
+
+def raise_problems(path: Path | str, problems: Sequence[Problem], limit: int = 3) -> None:
+    """Raises one :class:`ManifestError` that lists the first few problems, if any."""
+    if not problems:
+        return
+    shown = "; ".join(str(p) for p in problems[:limit])
+    more = f" (and {len(problems) - limit} more; run `islpose validate {path}`)" if len(problems) > limit else ""
+    raise ManifestError(f"{path}: {len(problems)} problem(s): {shown}{more}")

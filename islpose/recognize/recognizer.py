@@ -52,27 +52,21 @@ def read_input(path: str | Path, on_frames: Callable[[int], None] | None = None)
     """Landmarks of a video (MediaPipe Holistic) or a ``.pose`` file.
 
     Raises:
-        IslposeError: the file cannot be used (missing, not a video, no signer, no frame rate).
+        IslposeError: the file cannot be used (missing, not a video or ``.pose``, nobody
+            visible, no frame rate).
     """
     path = Path(path)
     if path.suffix.lower() in POSE_EXTENSIONS:
-        return _read_pose(path)
-    from islpose.features.holistic import extract_landmarks, silenced_stderr
-
-    with silenced_stderr():
-        video = extract_landmarks(path, on_frames=on_frames)
-    if not video.fps > 0:
-        raise IslposeError(f"{path}: the video declares no frame rate, so no times can be given")
-    return Landmarks(video.landmarks, video.presence, video.fps, video.width, video.height, str(path))
-
-
-def _read_pose(path: Path) -> Landmarks:
-    try:
         from islpose.io.pose import read_pose
-    except ImportError:
-        raise IslposeError(f"{path}: reading .pose files needs islpose.io.pose, which this version lacks") from None
-    pose = read_pose(path)
-    return Landmarks(pose.landmarks, presence_of(pose.landmarks), pose.fps, pose.width, pose.height, str(path))
+
+        data = read_pose(path)
+    else:
+        from islpose.features.video import VideoOptions, load_video
+
+        data = load_video(path, VideoOptions(), on_frames)
+    if not data.fps > 0:
+        raise IslposeError(f"{path}: no frame rate is declared, so no times can be given")
+    return Landmarks(data.landmarks, data.presence, float(data.fps), int(data.width), int(data.height), str(path))
 
 
 class Recognizer:

@@ -40,33 +40,22 @@ def find_inputs(inputs: Sequence[str | Path]) -> tuple[list[InputItem], list[tup
         The inputs in order (folders sorted), and (input, reason) for every input that
         cannot be used (missing, an empty folder, a second file with an id already taken).
     """
-    from islpose.features.extract import MANIFEST_EXTENSIONS, VIDEO_EXTENSIONS, find_videos
+    from islpose.features.inputs import VIDEO_EXTENSIONS, find_sources
 
-    wanted = VIDEO_EXTENSIONS | POSE_EXTENSIONS
-    items: list[InputItem] = []
+    items: dict[str, InputItem] = {}
     failed: list[tuple[str, str]] = []
     for raw in inputs:
-        path = Path(raw)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in wanted)
-            if not found:
-                failed.append((str(path), f"{path}: no video or .pose files in this folder"))
-            items += [InputItem(p.stem, p) for p in found]
-        elif path.suffix.lower() in MANIFEST_EXTENSIONS and path.is_file():
-            try:
-                items += [InputItem(v.uid, v.path) for v in find_videos([path])]
-            except IslposeError as exc:
-                failed.append((str(path), str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"))
-        elif path.is_file():
-            items.append(InputItem(path.stem, path))
-        else:
-            failed.append((str(path), f"{path}: no such file or folder"))
-    unique: dict[str, InputItem] = {}
-    for item in items:
-        first = unique.setdefault(item.uid, item)
-        if first.path.resolve() != item.path.resolve():
-            failed.append((str(item.path), f"{item.path}: id {item.uid!r} is already used by {first.path} (rename one)"))
-    return list(unique.values()), failed
+        try:
+            found = find_sources([raw], VIDEO_EXTENSIONS | POSE_EXTENSIONS, "video or .pose")
+        except IslposeError as exc:
+            failed.append((str(raw), str(exc)))
+            continue
+        for source in found:
+            first = items.setdefault(source.uid, InputItem(source.uid, source.path))
+            if first.path.resolve() != source.path.resolve():
+                failed.append((source.origin, f"{source.origin}: id {source.uid!r} is already used by "
+                                              f"{first.path} (rename one)"))
+    return list(items.values()), failed
 
 
 def _outputs(items: list[InputItem], eaf_dir: str | Path | None, srt_dir: str | Path | None,

@@ -1,0 +1,77 @@
+"""``islpose export-pose`` and ``islpose import-pose``: thin click commands over
+:mod:`islpose.io.pose`."""
+from __future__ import annotations
+
+import click
+
+from islpose.cli.extract import _QuietProgress, _report, _RichProgress
+
+
+@click.command("export-pose")
+@click.argument("store", metavar="STORE.h5")
+@click.argument("out_dir", metavar="OUT_DIR")
+@click.option("--ids", "ids", multiple=True, metavar="ID...",
+              help="Only these utterances (repeat the option, or give a comma-separated list).")
+@click.option("--overwrite", is_flag=True, help="Replace .pose files that already exist in OUT_DIR.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar: failures and the summary only.")
+def export_pose(store: str, out_dir: str, ids: tuple[str, ...], overwrite: bool, quiet: bool) -> None:
+    """Write the landmarks of STORE as pose-format files OUT_DIR/<id>.pose.
+
+    The files are pose-format v0.2 MediaPipe Holistic recordings (POSE_LANDMARKS,
+    FACE_LANDMARKS, LEFT_HAND_LANDMARKS, RIGHT_HAND_LANDMARKS, with limbs), which
+    pose-format, its viewer and the tools built on it read. Existing files are not
+    replaced unless --overwrite is given.
+
+    \b
+    Example:
+      islpose export-pose feats.h5 poses/
+      islpose export-pose feats.h5 poses/ --ids utt1,utt2 --overwrite
+    """
+    from islpose.io.pose.export import export_poses
+
+    wanted = [i for group in ids for i in group.split(",") if i] or None
+    with (_QuietProgress() if quiet else _RichProgress("export-pose")) as progress:
+        summary = export_poses(store, out_dir, wanted, overwrite, progress)
+    _report(summary, f"islpose export-pose -> {out_dir}")
+
+
+@click.command("import-pose")
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUTS...")
+@click.argument("out", metavar="OUT.h5")
+@click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default: all cores).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where files are read: this machine, or a Ray cluster (pip install 'islpose[ray]').")
+@click.option("--overwrite", is_flag=True,
+              help="Redo every file into a new store built beside OUT; it replaces OUT only when the run "
+                   "finishes with at least one file done (a killed or failed run leaves OUT as it was).")
+@click.option("--verify", is_flag=True,
+              help="On a rerun, hash every stored file's source even when its size and time are unchanged.")
+@click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", show_default=True,
+              help="dtype of the stored 6516-d multimodal features.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar (for logs): failures and the summary only.")
+def import_pose(inputs: tuple[str, ...], out: str, workers: int | None, executor: str, overwrite: bool,
+                verify: bool, dtype: str, quiet: bool) -> None:
+    """Import pose-format .pose recordings (MediaPipe Holistic) into the feature store OUT.h5.
+
+    INPUTS are .pose files, folders (searched recursively for *.pose) or manifests whose
+    rows have a `pose` field (relative to the manifest). The store is the one `extract`
+    writes: landmarks, presence and both feature sets. An utterance's id is the
+    manifest's or the file name without .pose. A rerun skips files already stored and
+    unchanged, so a killed run is resumed by running it again; a file that cannot be
+    used is reported and the run goes on (exit code 1 if any failed). Only the first
+    person of a file is imported.
+
+    \b
+    Example:
+      islpose import-pose poses/ feats.h5 --workers 4
+      islpose import-pose data_manifests/isign.jsonl feats.h5 --quiet
+      RAY_ADDRESS=auto islpose import-pose /shared/isign/poses/ feats.h5 --executor ray
+    """
+    from islpose.features.runner import RunConfig
+    from islpose.io.pose.importer import import_poses
+
+    config = RunConfig(workers=workers, executor=executor, overwrite=overwrite, verify=verify, dtype=dtype)
+    with (_QuietProgress() if quiet else _RichProgress("import-pose")) as progress:
+        summary = import_poses(inputs, out, config, progress)
+    _report(summary, f"islpose import-pose -> {out}")

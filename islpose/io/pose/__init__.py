@@ -1,0 +1,8 @@
+"""pose-format ``.pose`` files: reading and writing MediaPipe Holistic recordings.
+
+Only numpy is needed; the ``pose-format`` package itself is not (tests check against it).
+"""
+from islpose.io.pose.binary import PoseFileError, PoseHeader
+from islpose.io.pose.holistic import PoseRecording, read_pose, write_pose
+
+__all__ = ["PoseFileError", "PoseHeader", "PoseRecording", "read_pose", "write_pose"]

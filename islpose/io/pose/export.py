@@ -1,0 +1,89 @@
+"""``islpose export-pose``: the landmarks of a feature store as pose-format ``.pose`` files."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from islpose.errors import IslposeError, StoreError
+from islpose.io.pose.binary import PoseFileError
+from islpose.io.pose.holistic import write_pose
+
+if TYPE_CHECKING:
+    from islpose.features.runner import Progress, Summary
+
+
+def pose_targets(out_dir: Path, ids: Sequence[str], overwrite: bool) -> dict[str, Path]:
+    """``id -> OUT_DIR/<id>.pose``, refusing ids that leave ``out_dir`` and files that exist.
+
+    Raises:
+        IslposeError: an id would write outside ``out_dir``, or files exist and
+            ``overwrite`` is false (all of them are counted, the first few named).
+    """
+    root = out_dir.resolve()
+    targets, existing = {}, []
+    for uid in ids:
+        target = out_dir / f"{uid}.pose"
+        if not uid or "/" in uid or "\\" in uid or target.resolve().parent != root:
+            raise IslposeError(f"utterance id {uid!r} would write outside {out_dir}; refusing")
+        if target.exists() and not overwrite:
+            existing.append(target)
+        targets[uid] = target
+    if existing:
+        shown = ", ".join(str(p) for p in existing[:3]) + (" ..." if len(existing) > 3 else "")
+        raise IslposeError(f"{len(existing)} .pose file(s) already exist ({shown}); pass --overwrite to replace them")
+    return targets
+
+
+def export_poses(store_path: str | Path, out_dir: str | Path, ids: Sequence[str] | None = None,
+                 overwrite: bool = False, progress: Progress | None = None) -> Summary:
+    """Writes ``OUT_DIR/<id>.pose`` (pose-format v0.2) for utterances of a feature store.
+
+    Args:
+        store_path: the feature store (needs ``landmarks``, ``presence`` and the ``fps``,
+            ``width``, ``height`` attributes).
+        out_dir: the output folder (created when missing).
+        ids: utterances to export (None: all, in store order).
+        overwrite: replace ``.pose`` files that exist (otherwise nothing is written and
+            that is an error).
+        progress: receives progress events (see :class:`islpose.features.runner.Progress`).
+
+    Returns:
+        The run's :class:`~islpose.features.runner.Summary`; an utterance that cannot be
+        exported is listed in ``failed`` and the others are still written.
+
+    Raises:
+        IslposeError: unknown ids, ids that would leave ``out_dir``, existing files.
+    """
+    from islpose.features.runner import NoProgress, Summary
+    from islpose.io.store import FeatureStore
+
+    progress = progress or NoProgress()
+    out_dir = Path(out_dir)
+    summary, start = Summary(), time.perf_counter()
+    with FeatureStore(store_path, "r") as store:
+        ids = list(store.ids() if ids is None else dict.fromkeys(ids))
+        unknown = [uid for uid in ids if uid not in store]
+        if unknown:
+            raise StoreError(f"{store_path}: no utterance(s) {', '.join(map(repr, unknown[:5]))}"
+                             + (" ..." if len(unknown) > 5 else ""))
+        if out_dir.exists() and not out_dir.is_dir():
+            raise IslposeError(f"{out_dir}: not a folder")
+        targets = pose_targets(out_dir, ids, overwrite)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        progress.start(len(ids))
+        for uid, target in targets.items():
+            try:
+                attrs = store.attrs(uid)
+                missing = [k for k in ("fps", "width", "height") if k not in attrs]
+                if missing:
+                    raise StoreError(f"{store_path}: {uid}: no {'/'.join(missing)} attribute(s)")
+                landmarks, presence = store.read(uid, "landmarks"), store.read(uid, "presence")
+                write_pose(target, landmarks, float(attrs["fps"]), int(attrs["width"]), int(attrs["height"]), presence)
+            except (StoreError, PoseFileError) as exc:
+                summary.record(progress, uid, error=str(exc))
+                continue
+            progress.frames(len(landmarks))
+            summary.record(progress, uid, len(landmarks))
+    summary.seconds = time.perf_counter() - start
+    return summary

@@ -1,0 +1,88 @@
+"""``islpose import-pose``: pose-format ``.pose`` recordings into a feature store.
+
+The run is the one ``islpose extract`` uses (:func:`islpose.features.runner.run_items`:
+workers or Ray, resume of unchanged files, one failure per bad file, progress and
+summary); only the per-file loader differs: :func:`load_pose` reads a file instead of
+running MediaPipe. Items stream through the executor, so a large corpus is never held
+in memory (only the list of paths is).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from islpose.errors import IslposeError
+from islpose.features.layout import Landmarks
+from islpose.io.pose.binary import PoseFileError
+from islpose.io.pose.holistic import read_pose
+
+if TYPE_CHECKING:
+    from islpose.features.runner import Progress, RunConfig, Summary
+
+POSE_EXTENSIONS = frozenset({".pose"})
+IMPORTER = "pose-format .pose (v0.1/v0.2), MediaPipe Holistic components, first person"
+
+
+def load_pose(path: Path, options: Any = None, on_frames: Callable[[int], None] | None = None) -> Landmarks:
+    """The loader of :func:`~islpose.features.runner.run_items` for one ``.pose`` file.
+
+    Raises:
+        PoseFileError: unreadable file, not Holistic, or nobody in it (no frame with both
+            a body pose and a face, as ``extract`` requires).
+    """
+    rec = read_pose(path)
+    if not (rec.presence[:, 0] & rec.presence[:, 3]).any():
+        raise PoseFileError(f"{path}: nobody in it (no frame out of {rec.num_frames} has both a body pose and a face)")
+    if on_frames is not None:
+        on_frames(rec.num_frames)
+    attrs = {"source_format": f"pose-format {rec.version:g}", "source_people": rec.people}
+    return Landmarks(rec.landmarks, rec.presence, rec.fps, rec.width, rec.height, attrs)
+
+
+def _several_people(out: Path, ids: Sequence[str]) -> str | None:
+    """A note naming the imported files that hold more than one person, if any."""
+    from islpose.io.store import FeatureStore
+
+    with FeatureStore(out, "r") as store:
+        many = [uid for uid in ids if int(store.attrs(uid).get("source_people", 1)) > 1]
+    if not many:
+        return None
+    shown = ", ".join(many[:5]) + (" ..." if len(many) > 5 else "")
+    return f"{len(many)} file(s) hold more than one person; only the first person was imported ({shown})"
+
+
+def import_poses(inputs: Sequence[str | Path], out: str | Path, config: RunConfig | None = None,
+                 progress: Progress | None = None) -> Summary:
+    """Imports ``.pose`` recordings into the feature store ``out`` (the layout ``extract`` writes).
+
+    Args:
+        inputs: ``.pose`` files, folders (searched recursively for ``*.pose``) and
+            manifests whose rows have a ``pose`` field.
+        out: the HDF5 feature store (created, resumed, or rebuilt with ``config.overwrite``).
+        config: a :class:`~islpose.features.runner.RunConfig` (workers, executor,
+            overwrite, verify, dtype); None: the defaults.
+        progress: receives progress events (e.g. the CLI's progress bar).
+
+    Returns:
+        The run's :class:`~islpose.features.runner.Summary`; failed files are listed
+        there, never raised; its ``notes`` name files with more than one person.
+
+    Raises:
+        IslposeError: bad inputs, or an ``out`` that is not a feature store or holds
+            utterances of another kind (e.g. extracted from videos).
+    """
+    from islpose.features.inputs import MANIFEST_EXTENSIONS, find_sources
+    from islpose.features.runner import RunConfig, run_items
+
+    config = config or RunConfig()
+    items = find_sources(inputs, POSE_EXTENSIONS, what="pose", field="pose")
+    out = Path(out)
+    if out.suffix.lower() in POSE_EXTENSIONS | MANIFEST_EXTENSIONS:
+        raise IslposeError(f"{out}: the last argument is the output store and should end in .h5")
+    metadata = {"mediapipe_version": "", "extractor": {"importer": IMPORTER, "multimodal_dtype": config.dtype}}
+    summary = run_items(items, out, load_pose, None, metadata, config, progress)
+    if summary.done:
+        note = _several_people(out, summary.done)
+        if note:
+            summary.notes.append(note)
+    return summary

@@ -114,7 +114,7 @@ def cli_run(trained, shared_data, tmp_path_factory):
     bogus.write_bytes(b"this is not a video")
     videos = shared_data / "videos"
     inputs = [str(videos / "webcam_signer.mp4"), str(videos / "hand_only_no_face.mp4"), str(bogus),
-              str(tmp / "missing.mp4")]
+              str(tmp / "missing.mp4"), str(shared_data / "poses" / "continuous_signing.pose")]
     out = tmp / "out.jsonl"
     args = ["recognize", *inputs, "--checkpoint", str(trained[1]), "--out", str(out), "--eaf", str(tmp / "eaf"),
             "--srt", str(tmp / "srt"), "--store", str(tmp / "kept.h5"), "--beam", "1", "--quiet"]
@@ -126,25 +126,27 @@ def test_recognize_cli_reports_each_bad_input_and_exits_1(cli_run):
     tmp, _, result = cli_run
     assert result.exit_code == 1, result.output
     lines = [json.loads(line) for line in (tmp / "out.jsonl").read_text().splitlines()]
-    assert [r["id"] for r in lines] == ["webcam_signer"]
+    assert [r["id"] for r in lines] == ["webcam_signer", "continuous_signing"]
     failed = [line for line in result.output.splitlines() if line.startswith("failed:")]
     assert len(failed) == 3
     assert any("missing.mp4" in f and "no such file" in f for f in failed)
     assert any("not_a_video.mp4" in f for f in failed)
     assert any("hand_only_no_face.mp4" in f and "nobody detected" in f for f in failed)
-    assert "recognised 1 input(s), 3 failed" in result.output
-    record = lines[0]
-    assert record["duration"] == pytest.approx(58 / 29.92, abs=0.01)
-    assert all(0 <= s["start"] < s["end"] <= record["duration"] for s in record["segments"])
+    assert "recognised 2 input(s), 3 failed" in result.output
+    assert lines[0]["duration"] == pytest.approx(58 / 29.92, abs=0.01)
+    assert lines[1]["duration"] == pytest.approx(130 / 30, abs=0.01)
+    for record in lines:
+        assert all(0 <= s["start"] < s["end"] <= record["duration"] for s in record["segments"])
 
 
 def test_recognize_cli_writes_the_same_record_as_the_api(cli_run, trained, shared_data):
     from islpose import Recognizer
 
     tmp, _, _ = cli_run
-    line = json.loads((tmp / "out.jsonl").read_text().splitlines()[0])
-    record = Recognizer.from_checkpoint(trained[1], beam=1).recognize(shared_data / "videos" / "webcam_signer.mp4")
-    assert record == line
+    lines = [json.loads(line) for line in (tmp / "out.jsonl").read_text().splitlines()]
+    rec = Recognizer.from_checkpoint(trained[1], beam=1)
+    assert rec.recognize(shared_data / "videos" / "webcam_signer.mp4") == lines[0]
+    assert rec.recognize(shared_data / "poses" / "continuous_signing.pose") == lines[1]
 
 
 def _eaf_glosses(pympi, path):
@@ -187,7 +189,7 @@ def test_srt_and_store_outputs(cli_run):
     assert srt_text(record) == ("1\n00:00:00,240 --> 00:00:00,680\nI\n\n"
                                 "2\n00:01:01,500 --> 01:02:03,250\nGO\n")
     with FeatureStore(tmp / "kept.h5") as store:
-        assert store.ids() == ["webcam_signer"]
+        assert store.ids() == ["continuous_signing", "webcam_signer"]
         assert store.read("webcam_signer", "landmarks").shape == (58, 543, 4)
         assert store.read("webcam_signer", "pose").shape == (58, 66)
 

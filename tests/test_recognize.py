@@ -200,3 +200,52 @@ def test_recognize_cli_refuses_to_overwrite(cli_run):
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 1 and "already exists; pass --overwrite" in again.output
     assert (tmp / "out.jsonl").read_text() == before
+
+
+# --------------------------------------------------------------------------- an exported model
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    pytest.importorskip("onnxruntime")
+    from islpose.export import export_onnx
+
+    return export_onnx(trained[1], tmp_path_factory.mktemp("onnx") / "student.onnx")
+
+
+def _close(a: dict, b: dict) -> bool:
+    """Same record up to float rounding of the scores."""
+    scores = [s.pop("score") for s in a["segments"]], [s.pop("score") for s in b["segments"]]
+    return a == b and np.allclose(*scores, atol=1e-4)
+
+
+@pytest.mark.parametrize("beam", [1, 5])
+def test_onnx_model_gives_the_same_records(trained, exported, beam):
+    from islpose import Recognizer
+
+    corpus, ckpt = trained
+    pairs = zip(_records(Recognizer.from_checkpoint(ckpt, beam=beam), corpus, ("test",)),
+                _records(Recognizer.from_checkpoint(exported, beam=beam), corpus, ("test",)))
+    assert all(_close(a, b) for (_, a), (_, b) in pairs)
+
+
+def test_onnx_recognition_runs_without_torch(trained, exported, tmp_path):
+    """An app with onnxruntime and no torch: greedy recognition of landmarks it already has."""
+    import subprocess
+    import sys
+
+    from islpose import Recognizer
+
+    corpus, ckpt = trained
+    data = _landmarks_of(corpus, "s03_u0001")
+    np.save(tmp_path / "lm.npy", data.landmarks)
+    code = ("import sys, json; sys.modules['torch'] = None\n"  # any import of torch now fails
+            "import numpy as np\nfrom islpose import Recognizer\n"
+            f"rec = Recognizer.from_checkpoint({str(exported)!r}, beam=1)\n"
+            f"r = rec.recognize_landmarks(np.load({str(tmp_path / 'lm.npy')!r}), 25.0, 640, 480, uid='s03_u0001')\n"
+            "assert 'torch' not in [m.split('.')[0] for m in sys.modules if sys.modules[m] is not None]\n"
+            "print(json.dumps(r))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    want = Recognizer.from_checkpoint(ckpt, beam=1).recognize_landmarks(data.landmarks, 25.0, 640, 480,
+                                                                         uid="s03_u0001")
+    assert record["glosses"] and _close(record, want)

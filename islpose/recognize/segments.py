@@ -9,7 +9,7 @@ neighbours in the labelling (a monotonic Viterbi segmentation), with optional ru
 "rest" before the first and after the last gloss where no gloss of the labelling is above
 chance. Two equal neighbours are split half-way between their CTC spikes (found by
 :func:`forced_align`). On the synthetic corpus this put the segment centre inside the true
-sign for 83-94% of correctly recognised glosses over five small trained models, against
+sign for 84-98% of correctly recognised glosses over five small trained models, against
 59-93% for the spikes alone (numbers in the README).
 
 Output frame ``i`` of a model that subsamples time by ``s`` covers input frames

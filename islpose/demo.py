@@ -14,6 +14,7 @@ unless ``overwrite`` is set (and then only the demo's own sub-folders are replac
 """
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -121,8 +122,6 @@ def _recognize_one(out: Path, corpus, echo: Callable[[str], None]) -> dict:
     summary = recognize_files(rec, [pose], jsonl, eaf_dir=out / "recognize", srt_dir=out / "recognize")
     if summary.failed:
         raise IslposeError(f"recognize failed on {pose}: {summary.failed[0][1]}")
-    import json
-
     record = json.loads(jsonl.read_text(encoding="utf-8").splitlines()[0])
     fps = a["fps"]
     echo(f"  {pose.name} ({record['duration']:.2f} s)")

@@ -96,3 +96,14 @@ def test_onnx_model_errors_are_clear(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
     with pytest.raises(IslposeError, match="not a loadable ONNX model"):
         OnnxStudent(tmp_path / "junk.onnx")
+
+
+def test_missing_onnxruntime_is_one_line_naming_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    from islpose import IslposeError
+    from islpose.recognize.runtime import OnnxStudent
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(IslposeError, match=r"onnxruntime is not installed: pip install 'islpose\[export\]'"):
+        OnnxStudent(tmp_path / "model.onnx")

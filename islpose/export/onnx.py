@@ -21,11 +21,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from islpose._optional import require
 from islpose.errors import IslposeError
 from islpose.io.atomic import atomic_path, check_output, write_text_atomic
 from islpose.recognize.runtime import model_metadata, tokens_path
 
-INSTALL_HINT = "ONNX export needs onnx: pip install 'islpose[export]'"
 OPSET = 17
 
 
@@ -65,10 +65,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, overwrite: bool = Fa
     Returns:
         The path of the ONNX model.
     """
-    try:
-        import onnx
-    except ImportError as exc:
-        raise IslposeError(f"{INSTALL_HINT} ({exc})") from None
+    onnx = require("onnx", "export")
     from islpose.decode.run import _expected_width
     from islpose.train.checkpoint import load_checkpoint
 

@@ -48,7 +48,7 @@ def presence_of(landmarks: np.ndarray) -> np.ndarray:
     return np.stack([np.isfinite(landmarks[:, rows, :2]).all(-1).any(-1) for rows in SLICES.values()], axis=1)
 
 
-def read_input(path: str | Path, on_frames: Callable[[int], None] | None = None) -> Landmarks:
+def read_input(path: str | Path) -> Landmarks:
     """Landmarks of a video (MediaPipe Holistic) or a ``.pose`` file.
 
     Raises:
@@ -63,7 +63,7 @@ def read_input(path: str | Path, on_frames: Callable[[int], None] | None = None)
     else:
         from islpose.features.video import VideoOptions, load_video
 
-        data = load_video(path, VideoOptions(), on_frames)
+        data = load_video(path, VideoOptions())
     if not data.fps > 0:
         raise IslposeError(f"{path}: no frame rate is declared, so no times can be given")
     return Landmarks(data.landmarks, data.presence, float(data.fps), int(data.width), int(data.height), str(path))

@@ -7,15 +7,14 @@ Both give the same interface: ``feature`` (the feature set the model reads), ``s
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from islpose._optional import require
 from islpose.errors import IslposeError
 from islpose.vocab import Vocabulary
 
-ONNX_INSTALL_HINT = "running an ONNX model needs onnxruntime: pip install 'islpose[export]'"
 # Keys of the ONNX model's metadata (written by islpose.export.onnx).
 META_FEATURE, META_SUBSAMPLE, META_MODEL, META_INPUT_DIM = ("islpose_feature", "islpose_subsample",
                                                             "islpose_model", "islpose_input_dim")
@@ -76,10 +75,7 @@ class OnnxStudent(StudentModel):
     """A model written by ``islpose export --format onnx``, run with onnxruntime."""
 
     def __init__(self, path: str | Path, threads: int = 0) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise IslposeError(f"{ONNX_INSTALL_HINT} ({exc})") from None
+        ort = require("onnxruntime", "export")
         path = Path(path)
         if not path.is_file():
             raise IslposeError(f"{path}: model not found")
@@ -123,4 +119,4 @@ def load_student(path: str | Path) -> StudentModel:
 def model_metadata(name: str, feature: str, subsample: int, input_dim: int) -> dict[str, str]:
     """The metadata an exported model carries (all values are strings in ONNX)."""
     return {META_MODEL: name, META_FEATURE: feature, META_SUBSAMPLE: str(subsample),
-            META_INPUT_DIM: str(input_dim), "islpose_outputs": json.dumps(["log_probs", "out_lengths"])}
+            META_INPUT_DIM: str(input_dim)}

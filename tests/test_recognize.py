@@ -104,6 +104,24 @@ def test_recognize_landmarks_checks_its_input(trained):
         rec.recognize_landmarks(_landmarks_of(trained[0], "s00_u0000").landmarks, 0, 640, 480)
 
 
+def test_find_inputs_lists_bad_inputs_and_goes_on(tmp_path):
+    from islpose.recognize.run import find_inputs
+
+    for name in ("clips/a.mp4", "clips/sub/b.pose", "clips/notes.txt", "dup/c.mp4", "dup/sub/c.pose", "other/a.pose"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "empty").mkdir()
+    inputs = [tmp_path / "clips", tmp_path / "dup", tmp_path / "empty", tmp_path / "gone.mp4", tmp_path / "other" / "a.pose"]
+    items, failed = find_inputs(inputs)
+    assert [(i.uid, i.path.name) for i in items] == [("a", "a.mp4"), ("b", "b.pose")]
+    reasons = [reason for _, reason in failed]
+    assert len(reasons) == 4
+    assert any("'c' would be used twice" in r for r in reasons)  # within one folder: the folder fails
+    assert any("empty" in r and "no video or .pose files" in r for r in reasons)
+    assert any("gone.mp4" in r and "no such file" in r for r in reasons)
+    assert any("other/a.pose" in r and "already used by" in r for r in reasons)  # across inputs: the later one
+
+
 # --------------------------------------------------------------------------- the command, on real videos
 @pytest.fixture(scope="module")
 def cli_run(trained, shared_data, tmp_path_factory):

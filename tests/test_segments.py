@@ -109,3 +109,4 @@ def test_segment_times_count_subsampled_frames():
     assert (seg.start, seg.end) == (0.4, 0.8)
     with pytest.raises(IslposeError, match="frame rate"):
         gloss_segments(np.log(p), [1], ["<blank>", "A"], fps=0.0, subsample=2, num_frames=5)
+

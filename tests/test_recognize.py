@@ -246,24 +246,26 @@ def test_onnx_model_gives_the_same_records(trained, exported, beam):
 
 
 def test_onnx_recognition_runs_without_torch(trained, exported, tmp_path):
-    """An app with onnxruntime and no torch: greedy recognition of landmarks it already has."""
+    """An app with onnxruntime and no torch: greedy and beam-search recognition of landmarks it has."""
     import subprocess
     import sys
 
     from islpose import Recognizer
 
+    pytest.importorskip("flashlight.lib.text")
     corpus, ckpt = trained
     data = _landmarks_of(corpus, "s03_u0001")
     np.save(tmp_path / "lm.npy", data.landmarks)
     code = ("import sys, json; sys.modules['torch'] = None\n"  # any import of torch now fails
             "import numpy as np\nfrom islpose import Recognizer\n"
-            f"rec = Recognizer.from_checkpoint({str(exported)!r}, beam=1)\n"
-            f"r = rec.recognize_landmarks(np.load({str(tmp_path / 'lm.npy')!r}), 25.0, 640, 480, uid='s03_u0001')\n"
+            f"lm = np.load({str(tmp_path / 'lm.npy')!r})\n"
+            f"recs = [Recognizer.from_checkpoint({str(exported)!r}, beam=b) for b in (1, 5)]\n"
+            "out = [r.recognize_landmarks(lm, 25.0, 640, 480, uid='s03_u0001') for r in recs]\n"
             "assert 'torch' not in [m.split('.')[0] for m in sys.modules if sys.modules[m] is not None]\n"
-            "print(json.dumps(r))")
+            "print(json.dumps(out))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    record = json.loads(done.stdout)
-    want = Recognizer.from_checkpoint(ckpt, beam=1).recognize_landmarks(data.landmarks, 25.0, 640, 480,
-                                                                         uid="s03_u0001")
-    assert record["glosses"] and _close(record, want)
+    for beam, record in zip((1, 5), json.loads(done.stdout)):
+        want = Recognizer.from_checkpoint(ckpt, beam=beam).recognize_landmarks(data.landmarks, 25.0, 640, 480,
+                                                                              uid="s03_u0001")
+        assert record["glosses"] and _close(record, want)

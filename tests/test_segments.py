@@ -110,3 +110,19 @@ def test_segment_times_count_subsampled_frames():
     with pytest.raises(IslposeError, match="frame rate"):
         gloss_segments(np.log(p), [1], ["<blank>", "A"], fps=0.0, subsample=2, num_frames=5)
 
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ctc_likelihood_without_torch_matches_torch(seed, monkeypatch):
+    import sys
+
+    from islpose.decode.greedy import ctc_log_likelihood
+
+    rng = np.random.default_rng(seed)
+    lp = _emissions(rng, 12, 5)
+    labellings = [[1, 2, 2], [3], [], [4, 1, 4, 1], [2] * 7]  # the last needs 13 frames: -inf
+    with_torch = ctc_log_likelihood(lp, labellings)
+    monkeypatch.setitem(sys.modules, "torch", None)
+    without = ctc_log_likelihood(lp, labellings)
+    assert np.isneginf(with_torch[-1]) and np.isneginf(without[-1])
+    assert np.allclose(without[:-1], with_torch[:-1], atol=1e-4)

@@ -78,8 +78,8 @@ class Recognizer:
 
     Args:
         model: the student (see :func:`~islpose.recognize.runtime.load_student`).
-        config: decoder settings; ``beam_size == 1`` is greedy decoding (no torch needed with
-            an ONNX model), beam search needs flashlight-text (and torch).
+        config: decoder settings; ``beam_size == 1`` is greedy decoding, beam search needs
+            flashlight-text. With an ONNX model neither needs torch.
     """
 
     def __init__(self, model: StudentModel, config: DecoderConfig | None = None) -> None:

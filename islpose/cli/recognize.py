@@ -51,7 +51,7 @@ def recognize(inputs: tuple[str, ...], checkpoint: str, out: str, eaf_dir: str |
     rec = Recognizer.from_checkpoint(checkpoint, beam=beam, lm=lm, lm_weight=lm_weight, word_score=word_score)
     console = Console(stderr=True)
     bar = Progress(TextColumn("recognize"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=console, disable=quiet)
+                   console=console, disable=quiet, transient=True)
     task = bar.add_task("inputs", total=None)
 
     def done(uid: str, record: dict | None, error: str | None) -> None:

@@ -112,6 +112,7 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
         from islpose.io import FeatureStore
 
         feature_store = FeatureStore(store, "w", metadata={"extractor": {"name": "islpose recognize"}})
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     try:
         with open(out, "w", encoding="utf-8") as handle:
             for item in items:

@@ -32,6 +32,9 @@ COMMANDS = {
     "prepare": "islpose.cli.prepare:prepare",
     "show": "islpose.cli.viz:show",
     "plot": "islpose.cli.viz:plot",
+    "recognize": "islpose.cli.recognize:recognize",
+    "export": "islpose.cli.export:export",
+    "demo": "islpose.cli.demo:demo",
 }
 
 

@@ -25,10 +25,9 @@ from __future__ import annotations
 import math
 import tempfile
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
-import torch
 
 from islpose._native import silenced_stderr
 from islpose._optional import require
@@ -37,6 +36,10 @@ from islpose.decode.greedy import collapse, ctc_log_likelihood, greedy_decode, g
 from islpose.decode.lm import NgramLM
 from islpose.errors import IslposeError
 from islpose.vocab import Vocabulary
+
+if TYPE_CHECKING:  # decoding numpy emissions needs no torch (an app running an ONNX model)
+    import torch
+
 
 class Decoder:
     """Base class: turns (T, V) log-probabilities into label indices."""
@@ -47,7 +50,7 @@ class Decoder:
         self.vocab = vocab
 
     def _checked(self, log_probs: np.ndarray | torch.Tensor) -> np.ndarray:
-        if isinstance(log_probs, torch.Tensor):
+        if not isinstance(log_probs, np.ndarray):  # a torch tensor
             log_probs = log_probs.detach().float().cpu().numpy()
         lp = np.ascontiguousarray(log_probs, dtype=np.float32)
         if lp.ndim != 2 or lp.shape[1] != len(self.vocab):

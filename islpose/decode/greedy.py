@@ -78,11 +78,14 @@ def ctc_log_likelihood(log_probs: np.ndarray | torch.Tensor, labellings: Sequenc
     Returns:
         (K,) float64 log-likelihoods; ``-inf`` where a labelling cannot be aligned to T frames.
     """
-    import torch
-
     k = len(labellings)
     if k == 0:
         return np.zeros(0)
+    try:
+        import torch
+    except ImportError:  # an app with onnxruntime and no torch
+        lp = np.asarray(log_probs, dtype=np.float64)
+        return np.array([_ctc_forward(lp, [int(t) for t in y], blank) for y in labellings])
     lp = log_probs.detach().float().cpu() if isinstance(log_probs, torch.Tensor) else torch.from_numpy(
         np.asarray(log_probs, dtype=np.float32))
     # Only the blank and the labels used matter: slice them out so the cost does not grow with V.
@@ -98,3 +101,20 @@ def ctc_log_likelihood(log_probs: np.ndarray | torch.Tensor, labellings: Sequenc
         sub[:, None, :].expand(T, k, len(used)), targets, torch.full((k,), T, dtype=torch.long), lengths,
         blank=column[blank], reduction="none", zero_infinity=False)  # (K,)
     return -nll.double().numpy()
+
+
+def _ctc_forward(lp: np.ndarray, labels: Sequence[int], blank: int) -> float:
+    """log p(labels | lp) by the CTC forward algorithm in numpy. lp (T, V) float64."""
+    if not labels:
+        return float(lp[:, blank].sum())
+    ext = np.full(2 * len(labels) + 1, blank, dtype=np.int64)  # blank, y1, blank, ..., blank
+    ext[1::2] = labels
+    skip = np.zeros(len(ext), dtype=bool)  # s-2 -> s allowed into a label unlike the previous one
+    skip[3::2] = ext[3::2] != ext[1:-2:2]
+    alpha = np.full(len(ext), -np.inf)
+    alpha[:2] = lp[0, ext[:2]]
+    for t in range(1, len(lp)):
+        one = np.r_[-np.inf, alpha[:-1]]
+        two = np.where(skip, np.r_[-np.inf, -np.inf, alpha[:-2]], -np.inf)
+        alpha = np.logaddexp(np.logaddexp(alpha, one), two) + lp[t, ext]
+    return float(np.logaddexp(alpha[-1], alpha[-2]))

@@ -48,31 +48,25 @@ def presence_of(landmarks: np.ndarray) -> np.ndarray:
     return np.stack([np.isfinite(landmarks[:, rows, :2]).all(-1).any(-1) for rows in SLICES.values()], axis=1)
 
 
-def read_input(path: str | Path, on_frames: Callable[[int], None] | None = None) -> Landmarks:
+def read_input(path: str | Path) -> Landmarks:
     """Landmarks of a video (MediaPipe Holistic) or a ``.pose`` file.
 
     Raises:
-        IslposeError: the file cannot be used (missing, not a video, no signer, no frame rate).
+        IslposeError: the file cannot be used (missing, not a video or ``.pose``, nobody
+            visible, no frame rate).
     """
     path = Path(path)
     if path.suffix.lower() in POSE_EXTENSIONS:
-        return _read_pose(path)
-    from islpose.features.holistic import extract_landmarks, silenced_stderr
-
-    with silenced_stderr():
-        video = extract_landmarks(path, on_frames=on_frames)
-    if not video.fps > 0:
-        raise IslposeError(f"{path}: the video declares no frame rate, so no times can be given")
-    return Landmarks(video.landmarks, video.presence, video.fps, video.width, video.height, str(path))
-
-
-def _read_pose(path: Path) -> Landmarks:
-    try:
         from islpose.io.pose import read_pose
-    except ImportError:
-        raise IslposeError(f"{path}: reading .pose files needs islpose.io.pose, which this version lacks") from None
-    pose = read_pose(path)
-    return Landmarks(pose.landmarks, presence_of(pose.landmarks), pose.fps, pose.width, pose.height, str(path))
+
+        data = read_pose(path)
+    else:
+        from islpose.features.video import VideoOptions, load_video
+
+        data = load_video(path, VideoOptions())
+    if not data.fps > 0:
+        raise IslposeError(f"{path}: no frame rate is declared, so no times can be given")
+    return Landmarks(data.landmarks, data.presence, float(data.fps), int(data.width), int(data.height), str(path))
 
 
 class Recognizer:
@@ -84,8 +78,8 @@ class Recognizer:
 
     Args:
         model: the student (see :func:`~islpose.recognize.runtime.load_student`).
-        config: decoder settings; ``beam_size == 1`` is greedy decoding (no torch needed with
-            an ONNX model), beam search needs flashlight-text (and torch).
+        config: decoder settings; ``beam_size == 1`` is greedy decoding, beam search needs
+            flashlight-text. With an ONNX model neither needs torch.
     """
 
     def __init__(self, model: StudentModel, config: DecoderConfig | None = None) -> None:
@@ -148,8 +142,9 @@ class Recognizer:
 
         if not (data.width > 0 and data.height > 0):
             raise IslposeError(f"image size must be positive, got {data.width}x{data.height}")
-        if not data.presence[:, 0].any():
-            raise IslposeError(f"{data.source or 'input'}: nobody detected (no frame has a body pose)")
+        if not (data.presence[:, 0] & data.presence[:, 3]).any():  # as `islpose extract` asks of a signer
+            raise IslposeError(f"{data.source or 'input'}: nobody detected (no frame out of {len(data.presence)} "
+                               "has both a body pose and a face)")
         if self.model.feature == "pose":
             return pose_features(data.landmarks, data.presence, data.width, data.height)
         return multimodal_features(data.landmarks, data.presence, data.width, data.height, np.float32)

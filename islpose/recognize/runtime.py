@@ -7,15 +7,14 @@ Both give the same interface: ``feature`` (the feature set the model reads), ``s
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from islpose._optional import require
 from islpose.errors import IslposeError
 from islpose.vocab import Vocabulary
 
-ONNX_INSTALL_HINT = "running an ONNX model needs onnxruntime: pip install 'islpose[export]'"
 # Keys of the ONNX model's metadata (written by islpose.export.onnx).
 META_FEATURE, META_SUBSAMPLE, META_MODEL, META_INPUT_DIM = ("islpose_feature", "islpose_subsample",
                                                             "islpose_model", "islpose_input_dim")
@@ -55,7 +54,7 @@ class TorchStudent(StudentModel):
     def __init__(self, path: str | Path) -> None:
         import torch
 
-        from islpose.decode.run import _expected_width
+        from islpose.models import input_dim
         from islpose.train.checkpoint import load_checkpoint
 
         ck = load_checkpoint(path, map_location="cpu")
@@ -63,7 +62,7 @@ class TorchStudent(StudentModel):
         self.model = ck.model.eval()
         self.name, self.vocab = ck.model_name, ck.vocab
         self.feature, self.subsample = self.model.feature, int(self.model.subsample)
-        self.input_dim = _expected_width(self.model)
+        self.input_dim = input_dim(self.model)
 
     def log_probs(self, features: np.ndarray) -> np.ndarray:
         x = self.torch.from_numpy(self._check(features))[None]  # (1, T, D)
@@ -76,10 +75,7 @@ class OnnxStudent(StudentModel):
     """A model written by ``islpose export --format onnx``, run with onnxruntime."""
 
     def __init__(self, path: str | Path, threads: int = 0) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise IslposeError(f"{ONNX_INSTALL_HINT} ({exc})") from None
+        ort = require("onnxruntime", "export")
         path = Path(path)
         if not path.is_file():
             raise IslposeError(f"{path}: model not found")
@@ -123,4 +119,4 @@ def load_student(path: str | Path) -> StudentModel:
 def model_metadata(name: str, feature: str, subsample: int, input_dim: int) -> dict[str, str]:
     """The metadata an exported model carries (all values are strings in ONNX)."""
     return {META_MODEL: name, META_FEATURE: feature, META_SUBSAMPLE: str(subsample),
-            META_INPUT_DIM: str(input_dim), "islpose_outputs": json.dumps(["log_probs", "out_lengths"])}
+            META_INPUT_DIM: str(input_dim)}

@@ -1,13 +1,20 @@
 """Gloss segments from CTC posteriors: where in time each recognised gloss was signed.
 
-A decoder (greedy or beam search) gives the labelling; :func:`forced_align` finds the
-best CTC path of exactly that labelling through the log-probabilities (Viterbi), which
-puts every label on one run of frames (its "core"). The blank frames between two cores
-are split where the posterior of the label on the left stops winning over the label on
-the right, and a core grows into the blank frames before the first and after the last
-label while its label beats the blank. Output frame ``i`` of a model that subsamples
-time by ``s`` covers input frames ``[i * s, (i + 1) * s)``, so times are in seconds of
-the input video. Pure numpy (no torch), so an app running an ONNX model can use it.
+A decoder (greedy or beam search) gives the labelling; :func:`segment_frames` aligns
+exactly that labelling to the frames. A CTC model's spikes (the frames where a label beats
+the blank) are a poor clock: a BiLSTM may fire anywhere in the sign, or before it. The
+posteriors *among the glosses* (blank left out) say better which sign is under way, so
+the frames are cut, in order, into one run per gloss where that gloss wins over its
+neighbours in the labelling (a monotonic Viterbi segmentation), with optional runs of
+"rest" before the first and after the last gloss where no gloss of the labelling is above
+chance. Two equal neighbours are split half-way between their CTC spikes (found by
+:func:`forced_align`). On the synthetic corpus this put the segment centre inside the true
+sign for 84-98% of correctly recognised glosses over five small trained models, against
+59-93% for the spikes alone (numbers in the README).
+
+Output frame ``i`` of a model that subsamples time by ``s`` covers input frames
+``[i * s, (i + 1) * s)``, so times are in seconds of the input video. Pure numpy (no
+torch), so an app running an ONNX model can use it.
 
 Example:
     >>> import numpy as np
@@ -89,23 +96,58 @@ def forced_align(log_probs: np.ndarray, labels: Sequence[int], blank: int = 0) -
     return [tuple(spans[k]) for k in range(L)]
 
 
-def _split(lp: np.ndarray, left: int, right: int, lo: int, hi: int) -> int:
-    """First frame of the right label in the gap ``lo..hi-1``: the split point that gives
-    the left label the frames where it beats the right one (best total log-probability)."""
-    if hi <= lo:
-        return lo
-    gain = np.concatenate([[0.0], np.cumsum(lp[lo:hi, left] - lp[lo:hi, right])])  # left's gain up to each split
-    return lo + int(np.argmax(gain))
+def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    top = x.max(axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    return (top + np.log(np.exp(x - top).sum(axis=axis, keepdims=True))).squeeze(axis)
 
 
-def _grow(lp: np.ndarray, label: int, blank: int, frames: range) -> int:
-    """How many frames of ``frames`` (walking away from the core) the label beats the blank in a row."""
-    n = 0
-    for t in frames:
-        if lp[t, label] <= lp[t, blank]:
-            break
-        n += 1
-    return n
+def segment_frames(log_probs: np.ndarray, labels: Sequence[int], blank: int = 0) -> list[tuple[int, int]]:
+    """Cuts the frames into one run per label, in order (see the module docstring).
+
+    Args:
+        log_probs: (T, V) frame log-probabilities of one utterance.
+        labels: L label indices (no blanks), L <= T.
+        blank: index of the CTC blank.
+
+    Returns:
+        L (first, last) frame pairs (inclusive), in order and not overlapping.
+    """
+    lp = np.asarray(log_probs, dtype=np.float64)
+    T, V = lp.shape
+    L = len(labels)
+    if L == 0:
+        return []
+    if L > T:
+        raise IslposeError(f"a labelling of {L} glosses cannot be aligned to {T} output frames")
+    glosses = np.delete(np.arange(V), blank)
+    among = lp[:, list(labels)] - _logsumexp(lp[:, glosses], axis=1)[:, None]  # (T, L) log p(label | not blank)
+    rest = np.full((T, 1), -np.log(max(1, len(glosses))))  # chance level among the glosses
+    emit = np.concatenate([rest, among, rest], axis=1)  # (T, L + 2): rest, y1 .. yL, rest
+    K = L + 2
+    score = np.full(K, -np.inf)
+    score[:2] = emit[0, :2]
+    moved = np.zeros((T, K), dtype=bool)  # True: came from the state before
+    for t in range(1, T):
+        before = np.r_[-np.inf, score[:-1]]
+        moved[t] = before > score
+        score = np.maximum(score, before) + emit[t]
+    state = K - 1 if score[K - 1] >= score[K - 2] else K - 2
+    first = np.zeros(K, dtype=int)
+    last = np.full(K, -1)
+    for t in range(T - 1, -1, -1):
+        if last[state] < 0:
+            last[state] = t
+        first[state] = t
+        state -= int(moved[t, state])
+    runs = [[int(first[k]), int(last[k])] for k in range(1, L + 1)]
+    cores = None
+    for k in range(L - 1):  # equal neighbours: the posteriors cannot tell them apart
+        if labels[k] == labels[k + 1]:
+            cores = cores or forced_align(lp, labels, blank)
+            cut = max(runs[k][0] + 1, min(runs[k + 1][1], (cores[k][1] + cores[k + 1][0] + 1) // 2))
+            runs[k][1], runs[k + 1][0] = cut - 1, cut
+    return [(a, b) for a, b in runs]
 
 
 def gloss_segments(log_probs: np.ndarray, labels: Sequence[int], tokens: Sequence[str], *, fps: float,
@@ -127,21 +169,10 @@ def gloss_segments(log_probs: np.ndarray, labels: Sequence[int], tokens: Sequenc
     if not fps > 0:
         raise IslposeError(f"frame rate must be > 0, got {fps!r}")
     lp = np.asarray(log_probs, dtype=np.float64)
-    cores = forced_align(lp, labels, blank)
-    if not cores:
-        return []
-    T = lp.shape[0]
-    bounds = [[a, b + 1] for a, b in cores]  # half-open [start, end) output frames
-    for k in range(len(cores) - 1):
-        cut = _split(lp, labels[k], labels[k + 1], cores[k][1] + 1, cores[k + 1][0])
-        bounds[k][1], bounds[k + 1][0] = cut, cut
-    bounds[0][0] -= _grow(lp, labels[0], blank, range(cores[0][0] - 1, -1, -1))
-    bounds[-1][1] += _grow(lp, labels[-1], blank, range(cores[-1][1] + 1, T))
-    duration = num_frames / fps
     out = []
-    for (a, b), label in zip(bounds, labels):
-        start = min(a * subsample, num_frames) / fps
-        end = min(b * subsample, num_frames) / fps
-        score = float(np.exp(lp[a:b, label].max()))
-        out.append(Segment(tokens[label], round(start, 4), round(min(end, duration), 4), min(1.0, score)))
+    for (a, b), label in zip(segment_frames(lp, labels, blank), labels):
+        start = a * subsample / fps
+        end = min((b + 1) * subsample, num_frames) / fps
+        score = float(np.exp(lp[a:b + 1, label].max()))
+        out.append(Segment(tokens[label], round(start, 4), round(end, 4), min(1.0, score)))
     return out

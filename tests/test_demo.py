@@ -1,0 +1,46 @@
+"""`islpose demo --quick`: the README's main job, CI-sized, from another working directory."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from islpose.cli.main import cli
+
+
+def test_quick_demo_runs_the_whole_chain(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # any working directory
+    result = CliRunner().invoke(cli, ["demo", "out", "--quick"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]", "test WER, greedy:", "recognised:", "done in"):
+        assert step in result.output
+    assert (out / "run" / "best.pt").is_file() and (out / "corpus" / "corpus.jsonl").is_file()
+    (record,) = [json.loads(line) for line in (out / "recognize" / "recognized.jsonl").read_text().splitlines()]
+    assert (out / "recognize" / f"{record['id']}.eaf").is_file() and (out / "recognize" / f"{record['id']}.srt").is_file()
+    assert all(0 <= s["start"] < s["end"] <= record["duration"] for s in record["segments"])
+    # The real clip beside the checkout is extracted when it (and MediaPipe) is there, skipped with a note otherwise.
+    from importlib.util import find_spec
+
+    from islpose.demo import shared_videos
+
+    if shared_videos().is_dir() and find_spec("mediapipe"):
+        assert "1 clip(s), 9 frames" in result.output and (out / "real" / "features.h5").is_file()
+    else:
+        assert "skipped:" in result.output
+
+
+def test_demo_refuses_a_folder_it_did_not_make(tmp_path):
+    from islpose.demo import MARKER, prepare_folder
+
+    mine = tmp_path / "notes.txt"
+    mine.write_text("keep me")
+    result = CliRunner().invoke(cli, ["demo", str(tmp_path), "--quick"])
+    assert result.exit_code == 1 and "not made by `islpose demo`" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "old.pt").write_text("x")
+    prepare_folder(tmp_path, overwrite=True)  # replaces only the demo's own sub-folders
+    assert mine.read_text() == "keep me" and not (tmp_path / "run").exists() and (tmp_path / MARKER).is_file()
+    prepare_folder(tmp_path, overwrite=False)  # a folder the demo made is reused without --overwrite

@@ -299,13 +299,14 @@ def test_real_pose_file_contact_sheet(shared_data, tmp_path):
 def test_real_clip_shows_where_a_hand_was_lost(shared_data, tmp_path):
     """webcam_signer.mp4: MediaPipe misses the signer's right hand in frame 26 while the
     pose puts her wrist in view; the overlay marks it with a red ring."""
-    from islpose.features.holistic import extract_landmarks, silenced_stderr
+    from islpose._native import silenced_stderr
+    from islpose.features.holistic import extract_landmarks
     from islpose.viz import Clip, render_frames
 
     video = shared_data / "videos" / "webcam_signer.mp4"
     with silenced_stderr():
         got = extract_landmarks(video)
-    clip = Clip(got.landmarks, got.presence, got.fps, got.width, got.height, str(video), name="webcam")
+    clip = Clip(got.landmarks, got.presence, got.fps, got.width, got.height, source=str(video), name="webcam")
     lost = [t for t in range(len(clip.presence)) if not clip.presence[t, 2] and clip.presence[t, 0]
             and got.landmarks[t, 16, 3] >= 0.5]
     found = [t for t in range(len(clip.presence)) if clip.presence[t, 2]]

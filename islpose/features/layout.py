@@ -51,7 +51,7 @@ def modality_columns() -> dict[str, np.ndarray]:
 @dataclass
 class Landmarks:
     """The landmarks of one utterance, as every source (a video through MediaPipe, a
-    ``.pose`` file) delivers them to the extraction runner.
+    ``.pose`` file) delivers them to the extraction runner, recognition and drawing.
 
     Attributes:
         landmarks: (T, 543, 4) float32, NaN where a component is missing.
@@ -59,6 +59,7 @@ class Landmarks:
         fps: frame rate (0.0 when unknown).
         width, height: frame size in pixels.
         attrs: further utterance attributes to store (JSON-serialisable values).
+        source: the file they came from, or None.
     """
 
     landmarks: np.ndarray
@@ -67,10 +68,16 @@ class Landmarks:
     width: int
     height: int
     attrs: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
 
     @property
     def num_frames(self) -> int:
         return len(self.landmarks)
+
+
+def presence_of(landmarks: np.ndarray) -> np.ndarray:
+    """(T, 543, 4) landmarks -> (T, 4) bool: a component is present where any of its points is finite."""
+    return np.stack([np.isfinite(landmarks[:, rows, :2]).all(-1).any(-1) for rows in SLICES.values()], axis=1)
 
 # Holistic topology (MediaPipe's connection lists), as (a, b) landmark pairs within a component.
 POSE_CONNECTIONS = (

@@ -9,7 +9,6 @@ Example:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,35 +16,11 @@ import numpy as np
 
 from islpose.decode.config import DecoderConfig
 from islpose.errors import IslposeError
-from islpose.features.layout import NUM_LANDMARKS, SLICES
+from islpose.features.layout import NUM_LANDMARKS, Landmarks, presence_of
 from islpose.recognize.runtime import StudentModel, load_student
 from islpose.recognize.segments import gloss_segments
 
 POSE_EXTENSIONS = frozenset({".pose"})
-
-
-@dataclass
-class Landmarks:
-    """Holistic landmarks of one input, as :meth:`Recognizer.recognize` reads them.
-
-    Attributes:
-        landmarks: (T, 543, 4) float32, NaN where a component is missing.
-        presence: (T, 4) bool: pose, left hand, right hand, face detected.
-        fps: frames per second; width, height: image size in pixels.
-        source: where they came from (a path), or None.
-    """
-
-    landmarks: np.ndarray
-    presence: np.ndarray
-    fps: float
-    width: int
-    height: int
-    source: str | None = None
-
-
-def presence_of(landmarks: np.ndarray) -> np.ndarray:
-    """(T, 543, 4) landmarks -> (T, 4) bool: a component is present where any of its points is finite."""
-    return np.stack([np.isfinite(landmarks[:, rows, :2]).all(-1).any(-1) for rows in SLICES.values()], axis=1)
 
 
 def read_input(path: str | Path) -> Landmarks:
@@ -66,7 +41,8 @@ def read_input(path: str | Path) -> Landmarks:
         data = load_video(path, VideoOptions())
     if not data.fps > 0:
         raise IslposeError(f"{path}: no frame rate is declared, so no times can be given")
-    return Landmarks(data.landmarks, data.presence, float(data.fps), int(data.width), int(data.height), str(path))
+    return Landmarks(data.landmarks, data.presence, float(data.fps), int(data.width), int(data.height),
+                     source=str(path))
 
 
 class Recognizer:
@@ -133,8 +109,8 @@ class Recognizer:
         if landmarks.ndim != 3 or landmarks.shape[1:] != (NUM_LANDMARKS, 4) or len(landmarks) == 0:
             raise IslposeError(f"landmarks must be (T > 0, {NUM_LANDMARKS}, 4), got {landmarks.shape}")
         presence = presence_of(landmarks) if presence is None else np.asarray(presence, dtype=bool)
-        return self.recognize_input(Landmarks(landmarks, presence, float(fps), int(width), int(height), source),
-                                    uid=uid)
+        return self.recognize_input(Landmarks(landmarks, presence, float(fps), int(width), int(height),
+                                              source=source), uid=uid)
 
     def features(self, data: Landmarks) -> np.ndarray:
         """The (T, D) float32 features the model reads, computed from the landmarks."""

@@ -13,7 +13,7 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 
 from islpose.errors import IslposeError
-from islpose.recognize.recognizer import Landmarks, presence_of
+from islpose.features.layout import Landmarks, presence_of
 from islpose.viz import deps
 from islpose.viz.jsonl import json_records
 from islpose.viz.media import contact_sheet, frame_count, iter_frames, output_format, write_image, write_video
@@ -26,7 +26,7 @@ DEFAULT_TILES = 12
 
 @dataclass
 class Clip(Landmarks):
-    """The landmarks of one recording (:class:`islpose.recognize.Landmarks`: ``landmarks``
+    """The landmarks of one recording (:class:`islpose.features.layout.Landmarks`: ``landmarks``
     (T, 543, 4), ``presence`` (T, 4), ``fps`` (0 when unknown), ``width``, ``height``,
     ``source`` video) and its name (utterance id or file name), for titles and for
     finding its ``recognize`` record."""
@@ -65,7 +65,7 @@ def clip_from_store(path: str | Path, uid: str | None = None) -> Clip:
         landmarks = store.read(uid, "landmarks")
         presence = store.read(uid, "presence") if "presence" in store.datasets(uid) else presence_of(landmarks)
     return Clip(landmarks, presence, float(attrs.get("fps") or 0.0), int(attrs.get("width") or 640),
-                int(attrs.get("height") or 480), attrs.get("source") or None, name=uid)
+                int(attrs.get("height") or 480), source=attrs.get("source") or None, name=uid)
 
 
 def clip_from_pose(path: str | Path) -> Clip:

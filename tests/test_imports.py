@@ -76,12 +76,5 @@ def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-# The packages checked here; the lead widens this to the whole package once every
-# owner's cycles are gone (models <-> train.config and the model registries were open
-# when this was written).
-CHECKED = ("islpose.features", "islpose.io", "islpose.manifests", "islpose.cli", "islpose._", "islpose.errors")
-
-
 def test_no_import_cycles():
-    found = [c for c in cycles(import_graph()) if any(m.startswith(CHECKED) for m in c)]
-    assert found == []
+    assert cycles(import_graph()) == []

@@ -162,7 +162,10 @@ class FeatureStore:
     def metadata(self) -> dict[str, Any]:
         """Root attributes; ``extractor`` is decoded from JSON."""
         meta = {k: _attr(v) for k, v in self._f.attrs.items()}
-        meta["extractor"] = json.loads(meta.get("extractor") or "{}")
+        try:
+            meta["extractor"] = json.loads(meta.get("extractor") or "{}")
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"{self.path}: corrupt 'extractor' attribute (not JSON: {exc})") from None
         return meta
 
     def set_metadata(self, **values: Any) -> None:

@@ -82,7 +82,7 @@ class GreedyDecoder(Decoder):
         return greedy_decode(self._checked(log_probs), self.vocab.blank_id)
 
     def decode_batch(self, log_probs: torch.Tensor, lengths: Sequence[int] | torch.Tensor) -> list[list[int]]:
-        return greedy_decode_batch(log_probs, torch.as_tensor(lengths), self.vocab.blank_id)
+        return greedy_decode_batch(log_probs, lengths, self.vocab.blank_id)
 
 
 def _flashlight():

@@ -45,7 +45,7 @@ def greedy_decode(log_probs: np.ndarray | torch.Tensor, blank: int = 0) -> list[
     return collapse(log_probs.argmax(axis=1), blank)  # (T,) -> (L,)
 
 
-def greedy_decode_batch(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> list[list[int]]:
+def greedy_decode_batch(log_probs: torch.Tensor, lengths: Sequence[int] | torch.Tensor, blank: int = 0) -> list[list[int]]:
     """Best-path decoding of a padded batch (the per-epoch dev evaluation of training).
 
     Args:
@@ -60,8 +60,8 @@ def greedy_decode_batch(log_probs: torch.Tensor, lengths: torch.Tensor, blank: i
 
     best = log_probs.argmax(dim=-1).T.cpu()  # (T, B, V) -> (B, T)
     out = []
-    for b, n in enumerate(lengths.tolist()):
-        labels = torch.unique_consecutive(best[b, :n])
+    for b, n in enumerate(lengths):
+        labels = torch.unique_consecutive(best[b, :int(n)])
         out.append(labels[labels != blank].tolist())
     return out
 

@@ -269,3 +269,23 @@ def test_onnx_recognition_runs_without_torch(trained, exported, tmp_path):
         want = Recognizer.from_checkpoint(ckpt, beam=beam).recognize_landmarks(data.landmarks, 25.0, 640, 480,
                                                                               uid="s03_u0001")
         assert record["glosses"] and _close(record, want)
+
+
+def test_recognize_plot_draws_a_posteriorgram_per_input(trained, tmp_path):
+    """`recognize --plot DIR`: one posteriorgram PNG per input; existing pictures are refused."""
+    from islpose.io.pose import write_pose
+    from islpose.io import FeatureStore
+
+    corpus, ckpt = trained
+    with FeatureStore(corpus.store) as store:
+        uid = store.ids()[0]
+        a = store.attrs(uid)
+        write_pose(tmp_path / f"{uid}.pose", store.read(uid, "landmarks"), a["fps"], a["width"], a["height"])
+    args = [str(tmp_path / f"{uid}.pose"), "--checkpoint", str(ckpt), "--plot", str(tmp_path / "plots"),
+            "--beam", "1", "-q"]
+    result = CliRunner().invoke(cli, ["recognize", *args, "--out", str(tmp_path / "r.jsonl")])
+    assert result.exit_code == 0, result.output
+    png = tmp_path / "plots" / f"{uid}.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    again = CliRunner().invoke(cli, ["recognize", *args, "--out", str(tmp_path / "r2.jsonl")])
+    assert again.exit_code == 1 and "already exists" in again.output

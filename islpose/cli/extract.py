@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -87,23 +87,44 @@ def _report(summary: Any, title: str) -> None:
         raise click.exceptions.Exit(1)
 
 
+def store_run_options(item: str) -> Callable[[Callable], Callable]:
+    """The options every command that fills a store through the extraction runner takes
+    (``extract``, ``import-pose``); ``item`` names what one input is ("video", "file")."""
+    options = [
+        click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
+                     help="Worker processes (default: all cores)."),
+        click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                     help=f"Where each {item} is processed: this machine, or a Ray cluster "
+                          "(pip install 'islpose[ray]')."),
+        click.option("--overwrite", is_flag=True,
+                     help=f"Redo every {item} into a new store built beside OUT; it replaces OUT only when the "
+                          f"run finishes with at least one {item} done (a killed or failed run leaves OUT as it "
+                          "was)."),
+        click.option("--verify", is_flag=True,
+                     help=f"On a rerun, hash every stored {item}'s source even when its size and time are "
+                          "unchanged."),
+        click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", show_default=True,
+                     help="dtype of the stored 6516-d multimodal features."),
+        click.option("--quiet", "-q", is_flag=True,
+                     help="No progress bar (for logs): failures and the summary only."),
+    ]
+
+    def apply(command: Callable) -> Callable:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
+
+
 @click.command("extract")
 @click.argument("inputs", nargs=-1, required=True, metavar="VIDEOS...")
 @click.argument("out", metavar="OUT.h5")
-@click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
-              help="Worker processes (default: all cores).")
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Where videos run: this machine, or a Ray cluster (pip install 'islpose[ray]').")
-@click.option("--overwrite", is_flag=True,
-              help="Redo every video into a new store built beside OUT; it replaces OUT only when the run "
-                   "finishes with at least one video done (a killed or failed run leaves OUT as it was).")
-@click.option("--verify", is_flag=True,
-              help="On a rerun, hash every stored video's file even when its size and time are unchanged.")
-@click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", show_default=True,
-              help="dtype of the stored 6516-d multimodal features.")
-@click.option("--min-detection-confidence", type=click.FloatRange(0, 1), default=0.5, show_default=True)
-@click.option("--min-tracking-confidence", type=click.FloatRange(0, 1), default=0.5, show_default=True)
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar (for logs): failures and the summary only.")
+@store_run_options("video")
+@click.option("--min-detection-confidence", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="MediaPipe Holistic: the lowest score at which a person is detected.")
+@click.option("--min-tracking-confidence", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="MediaPipe Holistic: below this tracking score the next frame detects afresh.")
 def extract(inputs: tuple[str, ...], out: str, workers: int | None, executor: str, overwrite: bool,
             verify: bool, dtype: str, min_detection_confidence: float, min_tracking_confidence: float, quiet: bool) -> None:
     """Run MediaPipe Holistic over videos and write landmarks + features to OUT.h5.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from islpose.cli.extract import _QuietProgress, _report, _RichProgress
+from islpose.cli.extract import _QuietProgress, _report, _RichProgress, store_run_options
 
 
 @click.command("export-pose")
@@ -38,18 +38,7 @@ def export_pose(store: str, out_dir: str, ids: tuple[str, ...], overwrite: bool,
 @click.command("import-pose")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUTS...")
 @click.argument("out", metavar="OUT.h5")
-@click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
-              help="Worker processes (default: all cores).")
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Where files are read: this machine, or a Ray cluster (pip install 'islpose[ray]').")
-@click.option("--overwrite", is_flag=True,
-              help="Redo every file into a new store built beside OUT; it replaces OUT only when the run "
-                   "finishes with at least one file done (a killed or failed run leaves OUT as it was).")
-@click.option("--verify", is_flag=True,
-              help="On a rerun, hash every stored file's source even when its size and time are unchanged.")
-@click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", show_default=True,
-              help="dtype of the stored 6516-d multimodal features.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar (for logs): failures and the summary only.")
+@store_run_options("file")
 def import_pose(inputs: tuple[str, ...], out: str, workers: int | None, executor: str, overwrite: bool,
                 verify: bool, dtype: str, quiet: bool) -> None:
     """Import pose-format .pose recordings (MediaPipe Holistic) into the feature store OUT.h5.

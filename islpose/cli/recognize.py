@@ -18,6 +18,8 @@ _FILE = click.Path(exists=True, dir_okay=False)
 @click.option("--eaf", "eaf_dir", type=click.Path(file_okay=False), help="Also write an ELAN <id>.eaf per input here.")
 @click.option("--srt", "srt_dir", type=click.Path(file_okay=False), help="Also write <id>.srt subtitles here.")
 @click.option("--store", type=click.Path(dir_okay=False), help="Keep the landmarks and features in this new store.")
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False),
+              help="Also draw <id>.png here: posteriorgram with the recognised segments (pip install 'islpose[viz]').")
 @click.option("--beam", default=_DEFAULTS.beam_size, show_default=True, help="Beam size; 1 = greedy decoding.")
 @click.option("--lm", type=_FILE, help="Gloss n-gram LM (ARPA or KenLM binary) for beam search.")
 @click.option("--lm-weight", default=_DEFAULTS.lm_weight, show_default=True, help="Weight of the LM's log10 score.")
@@ -25,7 +27,7 @@ _FILE = click.Path(exists=True, dir_okay=False)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar: failures and the summary only.")
 def recognize(inputs: tuple[str, ...], checkpoint: str, out: str, eaf_dir: str | None, srt_dir: str | None,
-              store: str | None, beam: int, lm: str | None, lm_weight: float, word_score: float, overwrite: bool,
+              store: str | None, plot_dir: str | None, beam: int, lm: str | None, lm_weight: float, word_score: float, overwrite: bool,
               quiet: bool) -> None:
     """Recognise glosses, with their start and end times, in videos and .pose files.
 
@@ -61,7 +63,7 @@ def recognize(inputs: tuple[str, ...], checkpoint: str, out: str, eaf_dir: str |
             bar.advance(task)
 
     with bar:
-        summary = recognize_files(rec, inputs, out, eaf_dir=eaf_dir, srt_dir=srt_dir, store=store,
+        summary = recognize_files(rec, inputs, out, eaf_dir=eaf_dir, srt_dir=srt_dir, store=store, plot_dir=plot_dir,
                                   overwrite=overwrite, on_start=lambda n: bar.update(task, total=n), on_done=done)
     click.echo(f"recognised {len(summary.done)} input(s), {len(summary.failed)} failed; wrote {out}")
     if summary.failed:

@@ -127,6 +127,11 @@ class Recognizer:
 
     def recognize_input(self, data: Landmarks, *, uid: str) -> dict:
         """The record of one input's landmarks."""
+        return self.decode_input(data, uid=uid)[0]
+
+    def decode_input(self, data: Landmarks, *, uid: str) -> tuple[dict, np.ndarray]:
+        """The record of one input's landmarks and the model's (T', V) log-probabilities
+        behind it (for a posteriorgram)."""
         if not data.fps > 0:
             raise IslposeError(f"frame rate must be > 0, got {data.fps!r}")
         log_probs = self.model.log_probs(self.features(data))  # (T', V)
@@ -135,5 +140,6 @@ class Recognizer:
         segments = gloss_segments(log_probs, labels, self.model.vocab.tokens, fps=data.fps,
                                   subsample=self.model.subsample, num_frames=num_frames,
                                   blank=self.model.vocab.blank_id)
-        return {"id": uid, "source": data.source, "duration": round(num_frames / data.fps, 4),
-                "glosses": " ".join(s.gloss for s in segments), "segments": [s.to_dict() for s in segments]}
+        record = {"id": uid, "source": data.source, "duration": round(num_frames / data.fps, 4),
+                  "glosses": " ".join(s.gloss for s in segments), "segments": [s.to_dict() for s in segments]}
+        return record, log_probs

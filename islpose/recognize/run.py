@@ -59,26 +59,38 @@ def find_inputs(inputs: Sequence[str | Path]) -> tuple[list[InputItem], list[tup
 
 
 def _outputs(items: list[InputItem], eaf_dir: str | Path | None, srt_dir: str | Path | None,
-             overwrite: bool) -> dict[str, list[tuple[Callable, Path]]]:
-    """uid -> (writer, path) of its EAF and SRT files; refuses existing files unless ``overwrite``."""
+             plot_dir: str | Path | None, overwrite: bool) -> dict[str, list[tuple[Callable, Path]]]:
+    """uid -> (writer, path) of its EAF and SRT files; refuses existing files (pictures too)
+    unless ``overwrite``."""
     out: dict[str, list[tuple[Callable, Path]]] = {item.uid: [] for item in items}
-    for folder, suffix, writer in ((eaf_dir, ".eaf", write_eaf), (srt_dir, ".srt", write_srt)):
+    for folder, suffix, writer in ((eaf_dir, ".eaf", write_eaf), (srt_dir, ".srt", write_srt), (plot_dir, ".png", None)):
         if folder is None:
             continue
         folder = Path(folder)
         if folder.exists() and not folder.is_dir():
             raise IslposeError(f"{folder}: not a folder")
         for item in items:
-            out[item.uid].append((writer, check_output(folder / f"{item.uid}{suffix}", overwrite)))
-    for folder in (eaf_dir, srt_dir):
+            path = check_output(folder / f"{item.uid}{suffix}", overwrite)
+            if writer is not None:
+                out[item.uid].append((writer, path))
+    for folder in (eaf_dir, srt_dir, plot_dir):
         if folder is not None:
             Path(folder).mkdir(parents=True, exist_ok=True)
     return out
 
 
+def _plot(recognizer: Recognizer, record: dict, log_probs, fps: float, path: Path) -> None:
+    """The posteriorgram of one input with its recognised segments (seconds on the x axis)."""
+    from islpose.viz import plot_posteriorgram
+
+    model = recognizer.model
+    plot_posteriorgram(log_probs, model.vocab.tokens, path, segments=record["segments"],
+                       frame_seconds=model.subsample / fps, title=record["id"], blank=model.vocab.blank_id)
+
+
 def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: str | Path, *,
                     eaf_dir: str | Path | None = None, srt_dir: str | Path | None = None,
-                    store: str | Path | None = None, overwrite: bool = False,
+                    store: str | Path | None = None, plot_dir: str | Path | None = None, overwrite: bool = False,
                     on_start: Callable[[int], None] | None = None,
                     on_done: Callable[[str, dict | None, str | None], None] | None = None) -> RecognizeSummary:
     """Recognises every input and writes one JSON line per recognised input to ``out``.
@@ -88,6 +100,8 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
         inputs: videos, ``.pose`` files, folders of them, or manifests with ``id`` and ``video``.
         out: the JSONL file (lines are flushed as they are written).
         eaf_dir, srt_dir: also write ``<id>.eaf`` / ``<id>.srt`` there.
+        plot_dir: also draw ``<id>.png`` there: the posteriorgram with the recognised
+            segments (needs ``islpose[viz]``).
         store: also keep each input's landmarks and features in this new feature store.
         overwrite: replace existing output files (otherwise they are refused before any work).
         on_start: called with the number of inputs found.
@@ -97,10 +111,14 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
         What was done and what failed; failures never stop the run.
     """
     items, failed = find_inputs(inputs)
+    if plot_dir is not None:
+        from islpose._optional import require
+
+        require("matplotlib", "viz")  # a missing [viz] extra is one line before any work
     check_output(out, overwrite)
     if store is not None:
         check_output(store, overwrite, "feature store")
-    writers = _outputs(items, eaf_dir, srt_dir, overwrite)
+    writers = _outputs(items, eaf_dir, srt_dir, plot_dir, overwrite)
     summary = RecognizeSummary(failed=list(failed))
     notify = on_done or (lambda *args: None)
     for origin, reason in failed:
@@ -118,11 +136,13 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
             for item in items:
                 try:
                     data = read_input(item.path)
-                    record = recognizer.recognize_input(data, uid=item.uid)
+                    record, log_probs = recognizer.decode_input(data, uid=item.uid)
                     if feature_store is not None:
                         _keep(feature_store, item.uid, data)
                     for writer, path in writers[item.uid]:
                         writer(record, path)
+                    if plot_dir is not None:
+                        _plot(recognizer, record, log_probs, data.fps, Path(plot_dir) / f"{item.uid}.png")
                 except Exception as exc:  # noqa: BLE001 - one bad input must not stop the run
                     reason = str(exc) if isinstance(exc, IslposeError) else f"{type(exc).__name__}: {exc}"
                     if not reason.startswith(str(item.path)):

@@ -26,6 +26,9 @@ COMMANDS = {
     "teacher": "islpose.cli.teacher:teacher",
     "vocab": "islpose.cli.data:vocab",
     "validate": "islpose.cli.data:validate",
+    "recognize": "islpose.cli.recognize:recognize",
+    "export": "islpose.cli.export:export",
+    "demo": "islpose.cli.demo:demo",
 }
 
 

@@ -8,10 +8,12 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where it is needed: greedy decoding runs without it (ONNX apps)
+    import torch
 
 
 def collapse(path: Sequence[int], blank: int = 0) -> list[int]:
@@ -36,7 +38,7 @@ def greedy_decode(log_probs: np.ndarray | torch.Tensor, blank: int = 0) -> list[
     Returns:
         The label indices (repeats merged, blanks dropped).
     """
-    if isinstance(log_probs, torch.Tensor):
+    if not isinstance(log_probs, np.ndarray):  # a torch tensor
         log_probs = log_probs.detach().cpu().numpy()
     if log_probs.ndim != 2:
         raise ValueError(f"log_probs must be (T, V), got shape {log_probs.shape}")
@@ -54,6 +56,8 @@ def greedy_decode_batch(log_probs: torch.Tensor, lengths: torch.Tensor, blank: i
     Returns:
         B label sequences (repeats merged, blanks dropped).
     """
+    import torch
+
     best = log_probs.argmax(dim=-1).T.cpu()  # (T, B, V) -> (B, T)
     out = []
     for b, n in enumerate(lengths.tolist()):
@@ -74,6 +78,8 @@ def ctc_log_likelihood(log_probs: np.ndarray | torch.Tensor, labellings: Sequenc
     Returns:
         (K,) float64 log-likelihoods; ``-inf`` where a labelling cannot be aligned to T frames.
     """
+    import torch
+
     k = len(labellings)
     if k == 0:
         return np.zeros(0)

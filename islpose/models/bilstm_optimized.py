@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from islpose.models.common import lengths_mask
+from islpose.models.common import lengths_mask, run_bilstm
 from islpose.models.registry import register_model
 
 
@@ -79,11 +78,8 @@ class BiLSTMOptimized(nn.Module):
         h = self.projection(x) * mask[..., None]  # (B, T, P), padding zeroed
         h = self.subsampling(h.transpose(1, 2)).transpose(1, 2)  # (B, T', P)
         out_lengths = self.output_lengths(lengths)
-        total = h.shape[1]
         for i, (lstm, norm) in enumerate(zip(self.lstms, self.norms)):
-            packed = pack_padded_sequence(h, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
-            y, _ = pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=total)  # (B, T', 2H)
-            y = self.dropout(norm(y))
+            y = self.dropout(norm(run_bilstm(lstm, h, out_lengths)))  # (B, T', 2H)
             h = y if i == 0 else h + y
         log_probs = self.classifier(h).log_softmax(dim=-1)  # (B, T', V)
         return log_probs.transpose(0, 1), out_lengths  # (T', B, V)

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from islpose.features.layout import MULTIMODAL_DIM, modality_columns
-from islpose.models.common import lengths_mask
+from islpose.models.common import lengths_mask, run_bilstm
 from islpose.models.registry import register_model
 
 # (expansion channels, output channels, kernel, stride) of the 6 blocks; strides give 4x.
@@ -157,7 +156,6 @@ class MobileNetV31D(nn.Module):
             log_probs (T, B, V) and out_lengths (B,) = lengths.
         """
         h = self.frame_features(x.float() if x.dtype == torch.float16 else x, lengths)
-        packed = pack_padded_sequence(h, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        y, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=h.shape[1])  # (B, T, 2H)
+        y = run_bilstm(self.lstm, h, lengths)  # (B, T, 2H)
         log_probs = self.classifier(self.dropout(y)).log_softmax(dim=-1)  # (B, T, V)
         return log_probs.transpose(0, 1), lengths

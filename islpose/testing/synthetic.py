@@ -14,7 +14,7 @@ The output is what ``islpose extract`` would write: a feature store with raw
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -63,12 +63,15 @@ class SyntheticCorpus:
         manifest: the JSONL manifest (id, glosses, split, signer).
         glosses: the gloss names.
         splits: utterances per split.
+        spans: id -> the true frame span ``(first, end)`` (end exclusive) of each gloss of
+            the utterance, in order: the frames of the sign itself, without the transitions.
     """
 
     store: Path
     manifest: Path
     glosses: tuple[str, ...]
     splits: dict[str, int]
+    spans: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
 
 def _make_glosses(n: int, rng: np.random.Generator) -> list[_Gloss]:
@@ -119,13 +122,15 @@ def _ease(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
 
 
 def _sentence_tracks(glosses: list[_Gloss], seq: list[int], speed: float, style: np.ndarray,
-                     rng: np.random.Generator) -> dict[str, np.ndarray]:
+                     rng: np.random.Generator) -> tuple[dict[str, np.ndarray], list[tuple[int, int]]]:
     """Per-frame tracks of one sentence, in body units: right/left wrist ``rw``/``lw``
-    (T, 2), palm angles ``rp``/``lp`` (T,), finger curls ``rc``/``lc`` (T, 5)."""
+    (T, 2), palm angles ``rp``/``lp`` (T,), finger curls ``rc``/``lc`` (T, 5); and the
+    (first, end) frames of each sign."""
     keys = ("rw", "lw", "rp", "lp", "rc", "lc")
     rest_curl = np.full(5, 0.3)
     rest = (_REST["right"], _REST["left"], np.array([np.pi / 2]), np.array([np.pi / 2]), rest_curl, rest_curl)
     segments: list[tuple[np.ndarray, ...]] = []  # each: one (n, D) array per key
+    spans: list[tuple[int, int]] = []
 
     def glide(a: tuple, b: tuple, n: int) -> None:
         segments.append(tuple(_ease(x, y, n) for x, y in zip(a, b)))
@@ -150,13 +155,15 @@ def _sentence_tracks(glosses: list[_Gloss], seq: list[int], speed: float, style:
         else:
             sign = (rw, np.tile(_REST["left"], (n, 1)), rp, np.full((n, 1), np.pi / 2), rc, np.tile(rest_curl, (n, 1)))
         glide(state, tuple(x[0] for x in sign), int(rng.integers(3, 6)))  # co-articulation
+        first = sum(len(seg[0]) for seg in segments)
+        spans.append((first, first + n))
         segments.append(sign)
         state = tuple(x[-1] for x in sign)
     glide(state, rest, 4)
     hold(rest, int(rng.integers(3, 7)))
     tracks = {k: np.concatenate([seg[i] for seg in segments]) for i, k in enumerate(keys)}
     tracks["rp"], tracks["lp"] = tracks["rp"][:, 0], tracks["lp"][:, 0]
-    return tracks
+    return tracks, spans
 
 
 def _render(tracks: dict[str, np.ndarray], face: np.ndarray, signer: dict, noise: float,
@@ -248,6 +255,7 @@ def make_synthetic_corpus(
     face[33], face[263] = (-0.2, -0.12), (0.2, -0.12)  # outer eye corners
 
     utterances = []
+    spans: dict[str, list[tuple[int, int]]] = {}
     store_path = out / "features.h5"
     with FeatureStore(store_path, "w", metadata={"extractor": {"name": "synthetic", "seed": seed}}) as store:
         for s in range(num_signers):
@@ -262,16 +270,17 @@ def make_synthetic_corpus(
                 for _ in range(n):
                     prev = int(rng.choice(num_glosses, p=bigram[prev]))
                     seq.append(prev)
-                tracks = _sentence_tracks(glosses, seq, speed, style, rng)
+                tracks, sign_spans = _sentence_tracks(glosses, seq, speed, style, rng)
                 lm, presence = _render(tracks, face, signer, noise, drop_rate, rng)
                 arrays = {"landmarks": lm, "presence": presence,
                           "pose": pose_features(lm, presence, WIDTH, HEIGHT)}
                 if multimodal:
                     arrays["multimodal"] = multimodal_features(lm, presence, WIDTH, HEIGHT)
                 uid = f"s{s:02d}_u{k:04d}"
+                spans[uid] = sign_spans
                 store.write(uid, arrays, {"fps": FPS, "width": WIDTH, "height": HEIGHT, "source": "synthetic"})
                 utterances.append(Utterance(uid, glosses=tuple(glosses[i].name for i in seq),
                                             split=split, signer=f"signer{s:02d}"))
     manifest = write_manifest(utterances, out / "corpus.jsonl")
     splits = {name: sum(u.split == name for u in utterances) for name in ("train", "dev", "test")}
-    return SyntheticCorpus(store_path, manifest, tuple(g.name for g in glosses), splits)
+    return SyntheticCorpus(store_path, manifest, tuple(g.name for g in glosses), splits, spans)

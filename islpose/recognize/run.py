@@ -1,0 +1,159 @@
+"""Recognising many inputs into files: what ``islpose recognize`` runs.
+
+Example:
+    >>> rec = Recognizer.from_checkpoint("runs/bilstm/best.pt")  # doctest: +SKIP
+    >>> summary = recognize_files(rec, ["clips/"], "out.jsonl", eaf_dir="eaf")  # doctest: +SKIP
+    >>> summary.done, summary.failed  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from islpose.errors import IslposeError
+from islpose.io.atomic import check_output
+from islpose.recognize.recognizer import POSE_EXTENSIONS, Recognizer, read_input
+from islpose.recognize.writers import write_eaf, write_jsonl_line, write_srt
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One input: its id (file stem or manifest id) and path."""
+
+    uid: str
+    path: Path
+
+
+@dataclass
+class RecognizeSummary:
+    """Ids recognised, and (input, reason) of those that failed."""
+
+    done: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def find_inputs(inputs: Sequence[str | Path]) -> tuple[list[InputItem], list[tuple[str, str]]]:
+    """Videos and ``.pose`` files named by ``inputs`` (files, folders searched recursively, manifests).
+
+    Returns:
+        The inputs in order (folders sorted), and (input, reason) for every input that
+        cannot be used (missing, an empty folder, a second file with an id already taken).
+    """
+    from islpose.features.extract import MANIFEST_EXTENSIONS, VIDEO_EXTENSIONS, find_videos
+
+    wanted = VIDEO_EXTENSIONS | POSE_EXTENSIONS
+    items: list[InputItem] = []
+    failed: list[tuple[str, str]] = []
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in wanted)
+            if not found:
+                failed.append((str(path), "no video or .pose files in this folder"))
+            items += [InputItem(p.stem, p) for p in found]
+        elif path.suffix.lower() in MANIFEST_EXTENSIONS and path.is_file():
+            try:
+                items += [InputItem(v.uid, v.path) for v in find_videos([path])]
+            except IslposeError as exc:
+                failed.append((str(path), str(exc)))
+        elif path.is_file():
+            items.append(InputItem(path.stem, path))
+        else:
+            failed.append((str(path), "no such file or folder"))
+    unique: dict[str, InputItem] = {}
+    for item in items:
+        first = unique.setdefault(item.uid, item)
+        if first.path.resolve() != item.path.resolve():
+            failed.append((str(item.path), f"id {item.uid!r} is already used by {first.path} (rename one)"))
+    return list(unique.values()), failed
+
+
+def _outputs(items: list[InputItem], eaf_dir: str | Path | None, srt_dir: str | Path | None,
+             overwrite: bool) -> dict[str, list[tuple[Callable, Path]]]:
+    """uid -> (writer, path) of its EAF and SRT files; refuses existing files unless ``overwrite``."""
+    out: dict[str, list[tuple[Callable, Path]]] = {item.uid: [] for item in items}
+    for folder, suffix, writer in ((eaf_dir, ".eaf", write_eaf), (srt_dir, ".srt", write_srt)):
+        if folder is None:
+            continue
+        folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise IslposeError(f"{folder}: not a folder")
+        for item in items:
+            out[item.uid].append((writer, check_output(folder / f"{item.uid}{suffix}", overwrite)))
+    for folder in (eaf_dir, srt_dir):
+        if folder is not None:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: str | Path, *,
+                    eaf_dir: str | Path | None = None, srt_dir: str | Path | None = None,
+                    store: str | Path | None = None, overwrite: bool = False,
+                    on_start: Callable[[int], None] | None = None,
+                    on_done: Callable[[str, dict | None, str | None], None] | None = None) -> RecognizeSummary:
+    """Recognises every input and writes one JSON line per recognised input to ``out``.
+
+    Args:
+        recognizer: the model and decoder.
+        inputs: videos, ``.pose`` files, folders of them, or manifests with ``id`` and ``video``.
+        out: the JSONL file (lines are flushed as they are written).
+        eaf_dir, srt_dir: also write ``<id>.eaf`` / ``<id>.srt`` there.
+        store: also keep each input's landmarks and features in this new feature store.
+        overwrite: replace existing output files (otherwise they are refused before any work).
+        on_start: called with the number of inputs found.
+        on_done: called per input with (id or input, record, None) or (id or input, None, reason).
+
+    Returns:
+        What was done and what failed; failures never stop the run.
+    """
+    items, failed = find_inputs(inputs)
+    check_output(out, overwrite)
+    if store is not None:
+        check_output(store, overwrite, "feature store")
+    writers = _outputs(items, eaf_dir, srt_dir, overwrite)
+    summary = RecognizeSummary(failed=list(failed))
+    notify = on_done or (lambda *args: None)
+    for origin, reason in failed:
+        notify(origin, None, reason)
+    if on_start is not None:
+        on_start(len(items))
+    feature_store = None
+    if store is not None:
+        from islpose.io import FeatureStore
+
+        feature_store = FeatureStore(store, "w", metadata={"extractor": {"name": "islpose recognize"}})
+    try:
+        with open(out, "w", encoding="utf-8") as handle:
+            for item in items:
+                try:
+                    data = read_input(item.path)
+                    record = recognizer.recognize_input(data, uid=item.uid)
+                    if feature_store is not None:
+                        _keep(feature_store, item.uid, data)
+                    for writer, path in writers[item.uid]:
+                        writer(record, path)
+                except Exception as exc:  # noqa: BLE001 - one bad input must not stop the run
+                    reason = str(exc) if isinstance(exc, IslposeError) else f"{type(exc).__name__}: {exc}"
+                    if not reason.startswith(str(item.path)):
+                        reason = f"{item.path}: {reason}"
+                    summary.failed.append((str(item.path), reason))
+                    notify(item.uid, None, reason)
+                    continue
+                write_jsonl_line(record, handle)
+                summary.done.append(item.uid)
+                notify(item.uid, record, None)
+    finally:
+        if feature_store is not None:
+            feature_store.close()
+    return summary
+
+
+def _keep(store, uid: str, data) -> None:
+    """Writes one input's landmarks, presence and both feature sets to the store."""
+    from islpose.features.compute import compute_features
+
+    arrays = {"landmarks": data.landmarks, "presence": data.presence,
+              **compute_features(data.landmarks, data.presence, data.width, data.height)}
+    store.write(uid, arrays, {"fps": data.fps, "width": data.width, "height": data.height,
+                              "source": data.source or ""})

@@ -1,0 +1,178 @@
+"""Gloss segments from CTC posteriors: where in time each recognised gloss was signed.
+
+A decoder (greedy or beam search) gives the labelling; :func:`segment_frames` aligns
+exactly that labelling to the frames. A CTC model's spikes (the frames where a label beats
+the blank) are a poor clock: a BiLSTM may fire anywhere in the sign, or before it. The
+posteriors *among the glosses* (blank left out) say better which sign is under way, so
+the frames are cut, in order, into one run per gloss where that gloss wins over its
+neighbours in the labelling (a monotonic Viterbi segmentation), with optional runs of
+"rest" before the first and after the last gloss where no gloss of the labelling is above
+chance. Two equal neighbours are split half-way between their CTC spikes (found by
+:func:`forced_align`). On the synthetic corpus this put the segment centre inside the true
+sign for 83-94% of correctly recognised glosses over five small trained models, against
+59-93% for the spikes alone (numbers in the README).
+
+Output frame ``i`` of a model that subsamples time by ``s`` covers input frames
+``[i * s, (i + 1) * s)``, so times are in seconds of the input video. Pure numpy (no
+torch), so an app running an ONNX model can use it.
+
+Example:
+    >>> import numpy as np
+    >>> lp = np.log(np.array([[.9, .05, .05], [.1, .8, .1], [.9, .08, .02], [.1, .1, .8]]))
+    >>> [(s.gloss, s.start, s.end) for s in gloss_segments(lp, [1, 2], ["<blank>", "A", "B"],
+    ...                                                   fps=4, subsample=1, num_frames=4)]
+    [('A', 0.25, 0.75), ('B', 0.75, 1.0)]
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+
+from islpose.errors import IslposeError
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One recognised gloss.
+
+    Attributes:
+        gloss: the gloss.
+        start, end: seconds from the start of the input (``0 <= start < end <= duration``).
+        score: the gloss's highest posterior probability over its frames, in [0, 1].
+    """
+
+    gloss: str
+    start: float
+    end: float
+    score: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def forced_align(log_probs: np.ndarray, labels: Sequence[int], blank: int = 0) -> list[tuple[int, int]]:
+    """The frames of each label on the most probable CTC path of ``labels`` (Viterbi).
+
+    Args:
+        log_probs: (T, V) frame log-probabilities of one utterance.
+        labels: L label indices (no blanks).
+        blank: index of the CTC blank.
+
+    Returns:
+        L (first, last) frame pairs (inclusive), in order and not overlapping.
+
+    Raises:
+        IslposeError: the labelling needs more frames than there are.
+    """
+    lp = np.asarray(log_probs, dtype=np.float64)
+    L, T = len(labels), lp.shape[0]
+    if L == 0:
+        return []
+    ext = np.full(2 * L + 1, blank, dtype=np.int64)  # blank, y1, blank, y2, ..., blank
+    ext[1::2] = labels
+    S = len(ext)
+    # A skip from state s-2 to s is allowed into a label that differs from the previous label.
+    skip = np.zeros(S, dtype=bool)
+    skip[3::2] = ext[3::2] != ext[1:-2:2]
+    score = np.full(S, -np.inf)
+    score[:2] = lp[0, ext[:2]]
+    back = np.zeros((T, S), dtype=np.int8)  # 0 stay, 1 from s-1, 2 from s-2
+    for t in range(1, T):
+        cand = np.stack([score, np.r_[-np.inf, score[:-1]], np.where(skip, np.r_[-np.inf, -np.inf, score[:-2]],
+                                                                       -np.inf)])  # (3, S)
+        back[t] = cand.argmax(axis=0)
+        score = cand.max(axis=0) + lp[t, ext]
+    end = S - 1 if score[S - 1] >= score[S - 2] else S - 2
+    if not np.isfinite(score[end]):
+        raise IslposeError(f"a labelling of {L} glosses cannot be aligned to {T} output frames")
+    spans: dict[int, list[int]] = {}
+    s = end
+    for t in range(T - 1, -1, -1):
+        if s % 2 == 1:
+            spans.setdefault(s // 2, [t, t])[0] = t
+        s -= int(back[t, s])
+    return [tuple(spans[k]) for k in range(L)]
+
+
+def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    top = x.max(axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    return (top + np.log(np.exp(x - top).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+def segment_frames(log_probs: np.ndarray, labels: Sequence[int], blank: int = 0) -> list[tuple[int, int]]:
+    """Cuts the frames into one run per label, in order (see the module docstring).
+
+    Args:
+        log_probs: (T, V) frame log-probabilities of one utterance.
+        labels: L label indices (no blanks), L <= T.
+        blank: index of the CTC blank.
+
+    Returns:
+        L (first, last) frame pairs (inclusive), in order and not overlapping.
+    """
+    lp = np.asarray(log_probs, dtype=np.float64)
+    T, V = lp.shape
+    L = len(labels)
+    if L == 0:
+        return []
+    if L > T:
+        raise IslposeError(f"a labelling of {L} glosses cannot be aligned to {T} output frames")
+    glosses = np.delete(np.arange(V), blank)
+    among = lp[:, list(labels)] - _logsumexp(lp[:, glosses], axis=1)[:, None]  # (T, L) log p(label | not blank)
+    rest = np.full((T, 1), -np.log(max(1, len(glosses))))  # chance level among the glosses
+    emit = np.concatenate([rest, among, rest], axis=1)  # (T, L + 2): rest, y1 .. yL, rest
+    K = L + 2
+    score = np.full(K, -np.inf)
+    score[:2] = emit[0, :2]
+    moved = np.zeros((T, K), dtype=bool)  # True: came from the state before
+    for t in range(1, T):
+        before = np.r_[-np.inf, score[:-1]]
+        moved[t] = before > score
+        score = np.maximum(score, before) + emit[t]
+    state = K - 1 if score[K - 1] >= score[K - 2] else K - 2
+    first = np.zeros(K, dtype=int)
+    last = np.full(K, -1)
+    for t in range(T - 1, -1, -1):
+        if last[state] < 0:
+            last[state] = t
+        first[state] = t
+        state -= int(moved[t, state])
+    runs = [[int(first[k]), int(last[k])] for k in range(1, L + 1)]
+    cores = None
+    for k in range(L - 1):  # equal neighbours: the posteriors cannot tell them apart
+        if labels[k] == labels[k + 1]:
+            cores = cores or forced_align(lp, labels, blank)
+            cut = max(runs[k][0] + 1, min(runs[k + 1][1], (cores[k][1] + cores[k + 1][0] + 1) // 2))
+            runs[k][1], runs[k + 1][0] = cut - 1, cut
+    return [(a, b) for a, b in runs]
+
+
+def gloss_segments(log_probs: np.ndarray, labels: Sequence[int], tokens: Sequence[str], *, fps: float,
+                   subsample: int, num_frames: int, blank: int = 0) -> list[Segment]:
+    """One :class:`Segment` per label of the chosen labelling, in order.
+
+    Args:
+        log_probs: (T', V) model output of one utterance (T' = ceil(num_frames / subsample)).
+        labels: the decoder's label indices (no blanks).
+        tokens: the vocabulary's tokens (index -> gloss).
+        fps: frame rate of the input (frames per second, > 0).
+        subsample: input frames per output frame of the model.
+        num_frames: input frames T (the duration is ``num_frames / fps``).
+        blank: index of the CTC blank.
+
+    Returns:
+        Segments with start < end inside ``0 .. num_frames / fps`` seconds, not overlapping.
+    """
+    if not fps > 0:
+        raise IslposeError(f"frame rate must be > 0, got {fps!r}")
+    lp = np.asarray(log_probs, dtype=np.float64)
+    out = []
+    for (a, b), label in zip(segment_frames(lp, labels, blank), labels):
+        start = a * subsample / fps
+        end = min((b + 1) * subsample, num_frames) / fps
+        score = float(np.exp(lp[a:b + 1, label].max()))
+        out.append(Segment(tokens[label], round(start, 4), round(end, 4), min(1.0, score)))
+    return out

@@ -102,13 +102,25 @@ def test_affine_translation_and_zoom_leave_pose_features_alone_rotation_does_not
 
 def test_body_proportions_move_the_hands_with_the_arms(utterance):
     lm, presence = utterance
-    out, _ = augment_landmarks(lm, presence, W, H, only(body_p=1.0, shoulder_width=0.0, hand_size=0.0, face_size=0.0, arm_length=0.3), np.random.default_rng(3))
+    out, _ = augment_landmarks(lm, presence, W, H, only(body_p=1.0, shoulder_width=0.0, hand_size=0.0, face_size=0.0, sign_size=0.0,
+                                              arm_length=0.3), np.random.default_rng(3))
     t = int(np.flatnonzero(presence[:, 2])[0])
     moved = out[t, 16, :2] - lm[t, 16, :2]  # the right wrist of the pose
     assert np.linalg.norm(moved) > 1e-4
     np.testing.assert_allclose(out[t, SLICES["right_hand"], :2] - lm[t, SLICES["right_hand"], :2],
                                np.broadcast_to(moved, (21, 2)), atol=1e-5)  # the hand follows, unchanged in size
     np.testing.assert_allclose(out[t, 11:13], lm[t, 11:13], atol=1e-5)  # shoulders stay
+
+
+def test_sign_size_scales_the_wrist_paths(utterance):
+    lm, presence = utterance
+    spread = lambda x: np.nanstd(x[:, 16, :2] - (x[:, 11, :2] + x[:, 12, :2]) / 2, axis=0).sum()  # noqa: E731
+    sizes = []
+    for seed in range(6):
+        config = only(body_p=1.0, shoulder_width=0.0, arm_length=0.0, hand_size=0.0, face_size=0.0, sign_size=0.4)
+        out, _ = augment_landmarks(lm, presence, W, H, config, np.random.default_rng(seed))
+        sizes.append(spread(out) / spread(lm))
+    assert 0.6 <= min(sizes) < 0.95 and 1.05 < max(sizes) <= 1.4
 
 
 def test_mirror_swaps_the_hands(utterance):

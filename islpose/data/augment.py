@@ -51,6 +51,9 @@ class AugmentConfig:
         arm_length: upper and lower arm length factor in [1 - x, 1 + x] (hands move along).
         hand_size: hand size factor in [1 - x, 1 + x] around the wrist.
         face_size: face size factor in [1 - x, 1 + x] around the nose.
+        sign_size: size of the signing space: each wrist's path around its mean position
+            (relative to the shoulders) scaled by a factor in [1 - x, 1 + x]; hands and
+            elbows move along.
         speed_p: chance per utterance of a speed change.
         speed: speed factor log-uniform in [1 / (1 + speed), 1 + speed]; the utterance is
             linearly resampled, never below the frames its CTC targets need.
@@ -69,7 +72,7 @@ class AugmentConfig:
     affine_p: float = 1.0
     rotate_deg: float = 10.0
     scale: float = 0.15
-    aspect: float = 0.05
+    aspect: float = 0.1
     shear: float = 0.1
     translate: float = 0.05
     body_p: float = 1.0
@@ -77,8 +80,9 @@ class AugmentConfig:
     arm_length: float = 0.1
     hand_size: float = 0.1
     face_size: float = 0.1
+    sign_size: float = 0.2
     speed_p: float = 1.0
-    speed: float = 0.2
+    speed: float = 0.3
     hand_drop: float = 0.01
     hand_drop_frames: int = 4
     finger_drop: float = 0.01
@@ -88,7 +92,7 @@ class AugmentConfig:
 
     def __post_init__(self) -> None:
         probs = ("affine_p", "body_p", "speed_p", "hand_drop", "finger_drop", "frame_drop", "mirror_p")
-        ranges = ("scale", "aspect", "shoulder_width", "arm_length", "hand_size", "face_size")
+        ranges = ("scale", "aspect", "shoulder_width", "arm_length", "hand_size", "face_size", "sign_size")
         bad = [k for k in probs if not 0.0 <= getattr(self, k) <= 1.0]
         bad += [k for k in ranges if not 0.0 <= getattr(self, k) < 1.0]
         bad += [k for k in ("rotate_deg", "shear", "translate", "speed", "jitter") if not getattr(self, k) >= 0.0]
@@ -161,13 +165,18 @@ def _proportions(pts: np.ndarray, config: AugmentConfig, rng: np.random.Generato
     xy = pts[:2]  # (2, T, 543), a view
     centre = (xy[:, :, LEFT_SHOULDER] + xy[:, :, RIGHT_SHOULDER]) / 2  # (2, T)
     widen, arm, hand = (_uniform(rng, s) for s in (config.shoulder_width, config.arm_length, config.hand_size))
-    face = _uniform(rng, config.face_size)
+    face, space = _uniform(rng, config.face_size), _uniform(rng, config.sign_size)
     for shoulder, elbow, wrist, pose_hand, rows in _ARMS:
         old = xy[:, :, [shoulder, elbow, wrist]]  # (2, T, 3)
         new = np.empty_like(old)
         new[..., 0] = centre + widen * (old[..., 0] - centre)
         new[..., 1] = new[..., 0] + arm * (old[..., 1] - old[..., 0])
         new[..., 2] = new[..., 1] + arm * (old[..., 2] - old[..., 1])
+        path = new[..., 2] - centre  # (2, T) the wrist relative to the shoulders
+        if np.isfinite(path).any():
+            wider = (space - 1) * (path - np.nanmean(path, axis=1, keepdims=True))
+            new[..., 1] += wider / 2
+            new[..., 2] += wider
         xy[:, :, [shoulder, elbow, wrist]] = new
         end = new[..., 2:]  # (2, T, 1) the new wrist
         shift = np.nan_to_num(end - old[..., 2:])  # the hands follow the wrist

@@ -77,6 +77,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--augment", nargs="*", default=[], metavar="KEY=VALUE",
                         help="AugmentConfig values of the augmented runs (YAML values)")
+    parser.add_argument("--settings", nargs="+", choices=("plain", "aug"), default=["plain", "aug"],
+                        help="which runs per seed: without (plain) and with (aug) augmentation")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -88,7 +90,7 @@ def main() -> None:
         corpus = make_synthetic_corpus(args.out / f"corpus{seed}", num_glosses=args.glosses, num_signers=args.signers,
                                        utterances_per_signer=args.utterances, multimodal=multimodal, seed=seed)
         for model in args.model or ["bilstm_optimized"]:
-            for augment in ({"enabled": False}, augment_on):
+            for augment in [{"plain": {"enabled": False}, "aug": augment_on}[k] for k in args.settings]:
                 name = f"{model}-seed{seed}-{'aug' if augment['enabled'] else 'plain'}"
                 row = run_one(model, corpus, seed, augment, args, args.out / name)
                 rows.append(row)

@@ -16,3 +16,8 @@ class StoreError(IslposeError):
 
 class VocabularyError(IslposeError):
     """A token file or gloss sequence that does not fit the vocabulary."""
+
+
+class SourceError(IslposeError):
+    """An input file (a video, a ``.pose`` file) that cannot be used; the message names
+    the file and the reason. The extraction lists it and goes on with the others."""

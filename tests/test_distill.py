@@ -288,14 +288,21 @@ def test_a_store_holds_the_posteriors_of_one_teacher(small_corpus, tmp_path):
     assert sorted(more.written) == sorted(ids[3:5]) and len(more.skipped) == 3
 
 
-def test_a_teacher_store_with_a_corrupt_vocabulary_is_one_line(small_corpus, tmp_path):
+@pytest.mark.parametrize("attr", ["teacher_vocab", "extractor"])
+def test_a_teacher_store_with_corrupt_json_attributes_is_one_line(small_corpus, tmp_path, attr):
+    import h5py
+
     post = tmp_path / "post.h5"
-    with FeatureStore(post, "a", metadata={"teacher_vocab": "[\"<blank>\", broken"}) as store:
-        store.write("x", {"teacher_logprobs": np.zeros((2, 3), np.float32)})
-    config = resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"], "train": TINY_TRAIN},
-                            distill={})
-    with pytest.raises(IslposeError, match="post.h5: corrupt 'teacher_vocab' attribute"):
-        distill(config, small_corpus.store, post, small_corpus.manifest, tmp_path / "kd")
+    vocab = Vocabulary.from_manifest(small_corpus.manifest)
+    with FeatureStore(post, "a", metadata={"teacher_vocab": list(vocab.tokens)}) as store:
+        store.write("x", {"teacher_logprobs": np.zeros((2, len(vocab)), np.float32)})
+    with h5py.File(post, "r+") as f:  # damaged by another tool
+        f.attrs[attr] = '["<blank>", broken'
+    args = ["distill", "--features", small_corpus.store, "--teacher", post, "--manifest", small_corpus.manifest,
+            "--out", tmp_path / "kd", "--config", tiny_config(tmp_path, "bilstm_optimized")]
+    result = run(*args)
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert f"post.h5: corrupt '{attr}' attribute" in result.output
 
 
 # ---------------------------------------------------------------- evidence and recipe

@@ -16,8 +16,10 @@ from click.testing import CliRunner
 
 import islpose.features.extract as E
 from islpose.cli.main import cli
+from islpose.features import video
 from islpose.errors import IslposeError, StoreError
 from islpose.features import compute_features
+from islpose.features.layout import Landmarks
 from islpose.io import FeatureStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,26 +34,22 @@ def fake_arrays(uid: str) -> tuple[np.ndarray, np.ndarray]:
     return rng.random((T, 543, 4), dtype=np.float32), np.ones((T, 4), bool)
 
 
-def fake_task(task: E.VideoTask, on_frames=None) -> E.VideoResult:
-    """Stands in for MediaPipe: what `run_task` returns, made from the id."""
-    path = task.item.path
-    lm, pr = fake_arrays(task.item.uid)
+def fake_load(path, options, on_frames=None) -> Landmarks:
+    """Stands in for MediaPipe (`load_video`): landmarks made from the file name."""
+    lm, pr = fake_arrays(Path(path).stem)
     if on_frames:
         on_frames(len(lm))
-    arrays = {"landmarks": lm, "presence": pr, **compute_features(lm, pr, 640, 480, E.DTYPES[task.dtype])}
-    attrs = {"fps": 25.0, "width": 640, "height": 480, "source": str(path),
-             "source_size": path.stat().st_size, "source_sha256": E.file_sha256(path)}
-    return E.VideoResult(task.item.uid, arrays, attrs)
+    return Landmarks(lm, pr, 25.0, 640, 480)
 
 
 @pytest.fixture
 def fake_videos(tmp_path, monkeypatch):
-    """Five small files named like videos, and `run_task` replaced by `fake_task`."""
+    """Five small files named like videos, and `load_video` replaced by `fake_load`."""
     folder = tmp_path / "videos"
     (folder / "sub").mkdir(parents=True)
     for i in range(5):
         (folder / ("sub" if i % 2 else "") / f"v{i}.mp4").write_bytes(os.urandom(64))
-    monkeypatch.setattr(E, "run_task", fake_task)
+    monkeypatch.setattr(video, "load_video", fake_load)
     return folder
 
 
@@ -150,6 +148,7 @@ CHILD = textwrap.dedent("""
     import os, signal, sys
     sys.path.insert(0, {tests!r})
     import islpose.features.extract as E
+    import islpose.features.video as V
     import islpose.io.journal as J
     inputs, out, mode, point, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
     calls = {{"n": 0}}
@@ -165,25 +164,25 @@ CHILD = textwrap.dedent("""
         setattr(obj, name, wrapped)
     if mode == "fake":
         import test_extract
-        E.run_task = test_extract.fake_task
+        V.load_video = test_extract.fake_load
     if point == "write":      # the n-th low-level write of HDF5 (inside flushes)
         hook(J.JournaledFile, "write")
     elif point == "commit":   # just before the n-th utterance is moved out of /staging
         import h5py
         hook(h5py.Group, "move")
     elif point == "frame":    # while MediaPipe is on the n-th frame
-        real = E.extract_landmarks
-        E.extract_landmarks = lambda path, settings, on_frames: real(
+        real = V.extract_landmarks
+        V.extract_landmarks = lambda path, settings, on_frames: real(
             path, settings, lambda k: (tick(), on_frames and on_frames(k)))
-    s = E.extract([inputs], out, E.ExtractConfig(workers=1))
+    s = E.extract([inputs], out, E.ExtractConfig(workers=1, overwrite="overwrite" in sys.argv[6:]))
     print("summary", len(s.done), len(s.skipped), len(s.failed))
 """)
 
 
-def run_child(tmp_path, inputs, out, mode, point="none", n=0):
+def run_child(tmp_path, inputs, out, mode, point="none", n=0, *flags):
     script = tmp_path / "child.py"
     script.write_text(CHILD.format(tests=str(Path(__file__).parent)))
-    return subprocess.run([sys.executable, str(script), str(inputs), str(out), mode, point, str(n)],
+    return subprocess.run([sys.executable, str(script), str(inputs), str(out), mode, point, str(n), *flags],
                           capture_output=True, text=True, cwd=REPO, timeout=300)
 
 
@@ -405,3 +404,43 @@ def test_ray_executor_gives_the_same_store_as_local_workers(shared_data, tmp_pat
         assert a.ids() == b.ids() == ["studio_signer_9frames"]
         for name in ("landmarks", "presence", "pose", "multimodal"):
             np.testing.assert_array_equal(a.read("studio_signer_9frames", name), b.read("studio_signer_9frames", name))
+
+
+# ----------------------------------------------------------------- containers with an estimated frame count
+def estimated_count_clip(source: Path, out: Path, fourcc: str, frames: int = 12) -> int:
+    """Writes the first ``frames`` frames of ``source`` into ``out`` (webm / mkv) with
+    OpenCV, then makes the Matroska header's Duration 1.5x longer, as a variable frame
+    rate or a longer audio track does: OpenCV then declares more frames than there are.
+    Returns the declared count."""
+    import struct
+
+    import cv2
+
+    cap = cv2.VideoCapture(str(source))
+    writer = None
+    for _ in range(frames):
+        ok, frame = cap.read()
+        assert ok
+        if writer is None:
+            writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*fourcc), 25, frame.shape[1::-1])
+            assert writer.isOpened(), f"OpenCV cannot write {fourcc} into {out.suffix}"
+        writer.write(frame)
+    writer.release()
+    data = bytearray(out.read_bytes())
+    at = data.find(b"\x44\x89\x88")  # EBML Duration element, an 8-byte float
+    assert at > 0, "no Duration element in the header"
+    (duration,) = struct.unpack(">d", data[at + 3:at + 11])
+    data[at + 3:at + 11] = struct.pack(">d", duration * 1.5)
+    out.write_bytes(bytes(data))
+    return int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT))
+
+
+@pytest.mark.parametrize("suffix, fourcc", [(".webm", "VP80"), (".mkv", "MJPG")])
+def test_estimated_frame_counts_are_not_truncation(shared_data, tmp_path, suffix, fourcc):
+    from islpose.features.holistic import extract_landmarks
+
+    clip = tmp_path / f"clip{suffix}"
+    declared = estimated_count_clip(shared_data / "videos" / WEBCAM, clip, fourcc)
+    assert declared >= 17  # 12 frames, declared ~18: "truncated" if the estimate were trusted
+    video = extract_landmarks(clip)
+    assert video.num_frames == 12 and video.presence[:, 0].any()

@@ -168,3 +168,55 @@ def test_bad_shapes_are_rejected():
         pose_features(lm[:, :500], pr, W, H)
     with pytest.raises(ValueError, match="presence"):
         multimodal_features(lm, pr[:1], W, H)
+
+
+# ----------------------------------------------------------------- degenerate landmarks (issue 10, item 4)
+def signer(T: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """A plausible signer in every frame: pose, both hands and the face present (image W x H)."""
+    rng = np.random.default_rng(0)
+    lm, pr = empty(T)
+    for t in range(T):
+        put_pose(lm, pr, t, (0.4, 0.5), (0.6, 0.5))
+    lm[:, 33:, :3] = 0.3 + 0.4 * rng.random((T, 510, 3), dtype=np.float32)
+    lm[:, 33:, 3] = 1.0
+    pr[:, 1:] = True
+    return lm, pr
+
+
+def test_features_are_finite_with_degenerate_landmarks():
+    lm, pr = signer()
+    lm[:, 12, :2] = lm[:, 11, :2] + 1e-5        # shoulders 0.001 px apart
+    lm[0, LH:LH + 21, :3] = lm[0, LH, :3]       # frame 0: a collapsed hand (all points on the wrist)
+    lm[1, FACE + 263, :3] = lm[1, FACE + 33, :3]  # frame 1: a face of zero size (eye corners equal)
+    lm[2, FACE + 1, :3] = np.nan                 # frame 2: face present, but its nose tip unknown
+    lm[3, RH:RH + 21, :2] = 1e6                  # frame 3: a hand far outside the image
+    for dtype in (np.float16, np.float32):
+        feats = compute_features(lm, pr, W, H, dtype)
+        for name, f in feats.items():
+            assert np.isfinite(f).all(), (name, dtype)
+    mm = compute_features(lm, pr, W, H, np.float32)["multimodal"]
+    shape_of = lambda t, start, n: mm[t, BLOCK + start * 3: BLOCK + (start + n) * 3]  # noqa: E731
+    assert not shape_of(0, LH, 21).any()      # the collapsed hand has no shape coordinates
+    assert shape_of(0, RH, 21).any()          # the other hand still has
+    assert not shape_of(1, FACE, 468).any() and not shape_of(2, FACE, 468).any()
+    assert shape_of(3, FACE, 468).any()
+
+
+def test_degenerate_shoulders_fall_back_to_the_other_frames_or_the_image():
+    lm, pr = signer(3)
+    lm[1:, 12, :2] = lm[1:, 11, :2] + 1e-5  # frames 1, 2: shoulders 0.001 px apart; frame 0: 20 px
+    f = pose_features(lm, pr, W, H)
+    np.testing.assert_allclose(f[0, 22:24], [-0.5, 0.0], atol=1e-6)  # scale = 20 px, from frame 0 only
+    lm[:, 12, :2] = lm[:, 11, :2]  # every frame: treated as no usable pose (zeros, not inf)
+    assert not pose_features(lm, pr, W, H).any()
+    assert np.isfinite(multimodal_features(lm, pr, W, H)).all()
+
+
+def test_float16_overflow_is_clipped_and_bad_image_sizes_rejected():
+    lm, pr = signer(2)
+    lm[1, 0, :2] = 1e5  # 10 million px away: block 0 overflows float16 (max 65504)
+    mm = multimodal_features(lm, pr, W, H, np.float16)
+    assert np.isfinite(mm).all() and mm.max() == np.finfo(np.float16).max
+    for w, h in [(0, H), (W, float("nan")), (-1, H)]:
+        with pytest.raises(ValueError, match="image size"):
+            compute_features(lm, pr, w, h)

@@ -125,6 +125,34 @@ def test_resume_continues_exactly_where_the_run_stopped(videos, tmp_path):
     assert again.exit_code == 0 and "nothing to do" in again.output
 
 
+def test_a_kill_between_best_and_last_resumes_without_duplicates(videos, tmp_path, monkeypatch):
+    import islpose.teacher.train as teacher_train
+
+    _, manifest = videos
+    out = tmp_path / "run"
+    monkeypatch.setattr(teacher_train.TeacherTrainer, "evaluate", lambda self: {  # every epoch improves
+        "wer": 1.0 / (1 + len(metrics(out))) if (out / "metrics.jsonl").exists() else 1.0, "bleu": None,
+        "substitutions": 0, "deletions": 0, "insertions": 0})
+    save = teacher_train.save_teacher_checkpoint
+
+    def killed_in_epoch_2(path, *args, **kwargs):
+        if Path(path).name == "last.pt" and args[4]["epoch"] == 2:
+            raise KeyboardInterrupt
+        return save(path, *args, **kwargs)
+
+    monkeypatch.setattr(teacher_train, "save_teacher_checkpoint", killed_in_epoch_2)
+    assert invoke(*train_args(manifest, out, epochs=3)).exit_code == 130
+    assert [r["epoch"] for r in metrics(out)] == [1, 2]
+    monkeypatch.setattr(teacher_train, "save_teacher_checkpoint", save)
+    resumed = invoke("train", "--manifest", manifest, "--out", out, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert [r["epoch"] for r in metrics(out)] == [1, 2, 3]
+    last = torch.load(out / "last.pt", weights_only=True)
+    best = torch.load(out / "best.pt", weights_only=True)
+    assert last["training_state"]["best_epoch"] == best["meta"]["epoch"] == 3
+    assert last["training_state"]["best_wer"] == best["meta"]["dev_wer"]
+
+
 def test_bleu_is_reported_with_sacrebleu(videos, tmp_path, monkeypatch):
     """A stand-in sacrebleu module checks the call that the trainer makes (the real one is optional)."""
     _, manifest = videos

@@ -42,6 +42,18 @@ def tiny_config(tmp_path: Path, name: str, **train) -> Path:
     return path
 
 
+def killed_after(last: int):
+    """A ``Trainer._end_epoch`` that ends the run (as a Ctrl-C would) after epoch ``last``."""
+    end_epoch = Trainer._end_epoch
+
+    def end(self, epoch, stats):
+        end_epoch(self, epoch, stats)
+        if epoch == last:
+            raise KeyboardInterrupt
+
+    return end
+
+
 def metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
@@ -160,14 +172,7 @@ def test_resume_continues_the_same_run(small_corpus, tmp_path, monkeypatch):
     straight = run(*args, "--out", tmp_path / "straight")
     assert straight.exit_code == 0, straight.output
 
-    end_epoch = Trainer._end_epoch
-
-    def killed_after_epoch_2(self, epoch, stats):
-        end_epoch(self, epoch, stats)
-        if epoch == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Trainer, "_end_epoch", killed_after_epoch_2)
+    monkeypatch.setattr(Trainer, "_end_epoch", killed_after(2))
     assert run(*args, "--out", tmp_path / "resumed").exit_code == 130
     monkeypatch.undo()
     assert run("train", "--resume", "--out", tmp_path / "resumed", "--lr", 1).exit_code == 1  # cannot change
@@ -237,14 +242,8 @@ def test_resuming_with_more_epochs_does_not_jump_the_learning_rate(small_corpus,
         return step(self, batch)
 
     end_epoch = Trainer._end_epoch
-
-    def killed_after_epoch_2(self, epoch, stats):
-        end_epoch(self, epoch, stats)
-        if epoch == 2:
-            raise KeyboardInterrupt
-
     monkeypatch.setattr(Trainer, "_step", recorded)
-    monkeypatch.setattr(Trainer, "_end_epoch", killed_after_epoch_2)
+    monkeypatch.setattr(Trainer, "_end_epoch", killed_after(2))
     args = ["train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out]
     assert run(*args, "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=4)).exit_code == 130
     before = len(lrs)
@@ -309,15 +308,23 @@ def test_unfit_and_missing_utterances_are_listed_and_skipped(small_corpus, tmp_p
     long = utts[first].glosses * 40  # far more glosses than frames
     utts[first] = type(utts[first])(utts[first].id, glosses=long, split="train")
     utts.append(type(utts[first])("ghost", glosses=("G000",), split="train"))
+    utts.append(type(utts[first])("dev-ghost", glosses=("G000", "G001", "G002"), split="dev"))
     path = write_manifest(utts, tmp_path / "bad.jsonl")
     out = tmp_path / "run"
     result = run("train", "--features", small_corpus.store, "--manifest", path, "--out", out,
                  "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=1))
     assert result.exit_code == 0, result.output
-    assert "skipping 2 utterance(s)" in result.output and utts[first].id in result.output
+    assert "skipping 3 utterance(s)" in result.output and utts[first].id in result.output
     skipped = (out / "skipped.tsv").read_text().splitlines()[1:]
     assert {line.split("\t")[:2][1] for line in skipped} == {"ctc-too-short", "no-features"}
-    assert metrics(out)[0]["train_utterances"] == sum(u.split == "train" for u in manifest) - 1
+    row = metrics(out)[0]
+    assert row["train_utterances"] == sum(u.split == "train" for u in manifest) - 1
+    # The dev utterance without features still counts in dev WER: its 3 glosses are deletions.
+    assert row["dev_without_features"] == 1 and row["dev_deletions"] >= 3
+    dev_glosses = sum(len(u.glosses) for u in manifest if u.split == "dev") + 3
+    assert row["dev_wer"] * dev_glosses == pytest.approx(
+        row["dev_substitutions"] + row["dev_deletions"] + row["dev_insertions"])
+    assert "1 dev utterance(s) without features counted as all deletions" in result.output
 
 
 def test_a_model_that_reads_other_features_is_one_line_before_training(small_corpus, tmp_path):

@@ -5,7 +5,6 @@ import click
 
 from islpose.decode.config import DecoderConfig
 from islpose.errors import IslposeError
-from islpose.io.atomic import check_output
 
 _DEFAULTS = DecoderConfig()
 _FILE = click.Path(exists=True, dir_okay=False)
@@ -50,6 +49,7 @@ def decode(checkpoint: str, features: str, manifest: str | None, split: str | No
       islpose decode ... --beam 20 --lm glosses.arpa --lm-weight 0.5 --word-score 1.0
     """
     from islpose.decode import decode_store, write_glosses, write_json
+    from islpose.io.atomic import check_output
 
     for path in (out, json_out):
         if path:
@@ -108,6 +108,7 @@ def lm_build(manifest: str, out: str, order: int, split: str, overwrite: bool) -
       islpose decode ... --beam 10 --lm glosses.arpa
     """
     from islpose.decode.lm import build_lm, manifest_sentences, write_arpa
+    from islpose.io.atomic import check_output
 
     check_output(out, overwrite)
     sentences = manifest_sentences(manifest, None if split == "all" else split)
@@ -138,6 +139,7 @@ def score(ref: str, hyp: str, split: str | None, json_out: str | None, overwrite
       islpose score data_manifests/corpus.jsonl dev.hyp.tsv --split dev --json wer.json
     """
     from islpose.decode import read_glosses, read_references, score_texts, write_json
+    from islpose.io.atomic import check_output
 
     if json_out:
         check_output(json_out, overwrite)

@@ -1,5 +1,5 @@
 """``islpose extract`` and ``islpose featurize``: thin click commands over
-:mod:`islpose.features.extract`."""
+:mod:`islpose.features.extract` and :mod:`islpose.features.featurize`."""
 from __future__ import annotations
 
 import os
@@ -82,6 +82,8 @@ def _report(summary: Any, title: str) -> None:
     table.add_row(str(len(summary.done)), str(len(summary.skipped)), str(len(summary.failed)),
                   f"{summary.frames:,}", f"{summary.seconds:.1f}", f"{summary.frames_per_second:.1f}")
     Console().print(table)
+    for note in summary.notes:
+        click.echo(note, err=True)
     if summary.failed:
         click.echo(f"{len(summary.failed)} failed:", err=True)
         for _, message in summary.failed:
@@ -96,20 +98,25 @@ def _report(summary: Any, title: str) -> None:
               help="Worker processes (default: all cores).")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where videos run: this machine, or a Ray cluster (pip install 'islpose[ray]').")
-@click.option("--overwrite", is_flag=True, help="Start OUT afresh and redo every video.")
+@click.option("--overwrite", is_flag=True,
+              help="Redo every video into a new store built beside OUT; it replaces OUT only when the run "
+                   "finishes with at least one video done (a killed or failed run leaves OUT as it was).")
+@click.option("--verify", is_flag=True,
+              help="On a rerun, hash every stored video's file even when its size and time are unchanged.")
 @click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", show_default=True,
               help="dtype of the stored 6516-d multimodal features.")
 @click.option("--min-detection-confidence", type=click.FloatRange(0, 1), default=0.5, show_default=True)
 @click.option("--min-tracking-confidence", type=click.FloatRange(0, 1), default=0.5, show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (for logs): failures and the summary only.")
 def extract(inputs: tuple[str, ...], out: str, workers: int | None, executor: str, overwrite: bool,
-            dtype: str, min_detection_confidence: float, min_tracking_confidence: float, quiet: bool) -> None:
+            verify: bool, dtype: str, min_detection_confidence: float, min_tracking_confidence: float, quiet: bool) -> None:
     """Run MediaPipe Holistic over videos and write landmarks + features to OUT.h5.
 
     VIDEOS are video files, folders (searched recursively for video files) or manifests
     (.jsonl/.csv with `id` and `video`); an utterance's id is the manifest's or the file
     name without its extension. A rerun skips videos already stored whose file is
-    unchanged (size and SHA-256), so a killed run is resumed by running it again.
+    unchanged (same size and modification time, else same SHA-256), so a killed run is
+    resumed by running it again; every video stored before the kill stays readable.
     A video that cannot be used is reported and the run goes on; the exit code is 1
     if any video failed.
 
@@ -122,7 +129,7 @@ def extract(inputs: tuple[str, ...], out: str, workers: int | None, executor: st
     from islpose.features.extract import ExtractConfig, extract as run_extract
     from islpose.features.holistic import HolisticSettings
 
-    config = ExtractConfig(workers=workers, executor=executor, overwrite=overwrite, dtype=dtype,
+    config = ExtractConfig(workers=workers, executor=executor, overwrite=overwrite, verify=verify, dtype=dtype,
                            holistic=HolisticSettings(min_detection_confidence=min_detection_confidence,
                                                      min_tracking_confidence=min_tracking_confidence))
     with (_QuietProgress() if quiet else _RichProgress("extract")) as progress:
@@ -134,21 +141,24 @@ def extract(inputs: tuple[str, ...], out: str, workers: int | None, executor: st
 @click.argument("store", metavar="STORE.h5")
 @click.option("--out", "-o", default=None, metavar="OUT.h5",
               help="Write to this new store instead of rewriting STORE in place.")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists (only an islpose store is replaced).")
 @click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", show_default=True,
               help="dtype of the 6516-d multimodal features.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def featurize(store: str, out: str | None, dtype: str, quiet: bool) -> None:
+def featurize(store: str, out: str | None, overwrite: bool, dtype: str, quiet: bool) -> None:
     """Recompute pose and multimodal features from the landmarks stored in STORE.
 
     No MediaPipe is needed: the features are a pure function of the stored landmarks.
+    The result is built beside its target and renamed over it at the end: a killed run
+    changes nothing; in place, STORE is replaced only if every utterance succeeded.
 
     \b
     Example:
       islpose featurize feats.h5
       islpose featurize feats.h5 --out feats32.h5 --dtype float32
     """
-    from islpose.features.extract import featurize as run_featurize
+    from islpose.features.featurize import featurize as run_featurize
 
     with (_QuietProgress() if quiet else _RichProgress("featurize")) as progress:
-        summary = run_featurize(store, out, dtype, progress)
+        summary = run_featurize(store, out, dtype, progress, overwrite=overwrite)
     _report(summary, f"islpose featurize -> {out or store}")

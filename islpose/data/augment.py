@@ -161,7 +161,7 @@ def _shoulder_width(pts: np.ndarray, width: float) -> float:
 
 
 def _proportions(pts: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> None:
-    """Other shoulder width, arm lengths, hand and face sizes, in place. pts (4, T, 543) pixels."""
+    """Other shoulder width, arm lengths, signing space, hand and face sizes, in place. pts (4, T, 543) pixels."""
     xy = pts[:2]  # (2, T, 543), a view
     centre = (xy[:, :, LEFT_SHOULDER] + xy[:, :, RIGHT_SHOULDER]) / 2  # (2, T)
     widen, arm, hand = (_uniform(rng, s) for s in (config.shoulder_width, config.arm_length, config.hand_size))

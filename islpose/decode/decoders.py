@@ -19,14 +19,12 @@ Example:
 """
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
+from islpose._native import silenced_stderr
 from islpose._optional import require
 from islpose.decode.config import DecoderConfig
 from islpose.decode.greedy import collapse, ctc_log_likelihood, greedy_decode, greedy_decode_batch
@@ -182,24 +180,10 @@ def _load_lm(path: str, vocab: Vocabulary, Dictionary: Callable):
     if words is not None and not set(vocab.glosses) & words:
         raise IslposeError(f"{path}: the language model shares no gloss with the model's vocabulary")
     try:
-        with _quiet_stderr():  # KenLM prints a progress bar while it reads an ARPA file
+        with silenced_stderr():  # KenLM prints a progress bar while it reads an ARPA file
             return KenLM(str(path), Dictionary(list(vocab.tokens)))
     except RuntimeError as exc:  # KenLM's parser errors; the last line says what is wrong
         raise IslposeError(f"{path}: cannot load language model ({str(exc).strip().splitlines()[-1]})") from exc
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silences file descriptor 2 (output of C++ code) for the duration."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 DECODERS: dict[str, type[Decoder]] = {"greedy": GreedyDecoder, "beam": BeamSearchDecoder}

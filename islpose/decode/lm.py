@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from islpose.errors import IslposeError
-from islpose.io.atomic import write_text_atomic
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)
@@ -175,6 +174,8 @@ def write_arpa(lm: NgramLM, path: str | Path) -> Path:
                 row += f"\t{lm.backoffs[gram]:.7f}"
             lines.append(row)
     lines += ["", "\\end\\", ""]
+    from islpose.io.atomic import write_text_atomic  # islpose.io loads h5py: only when writing
+
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_text_atomic(path, "\n".join(lines))
 

@@ -9,14 +9,30 @@ from islpose.features.layout import (
     HAND_WRIST, LEFT_SHOULDER, NUM_LANDMARKS, RIGHT_SHOULDER, SLICES,
 )
 
-_EPS = 1e-6
+# A shoulder width, hand size or eye distance below this fraction of the image's larger
+# side is degenerate (points on top of each other): that frame's part is not used to
+# normalise, so nothing is divided by (almost) zero. 0.5% is 6.4 px in a 1280-px frame,
+# far below a signer's hand (about 3-8% of the frame) or shoulders (15-40%).
+MIN_SIZE_FRACTION = 0.005
+#: dtypes the multimodal features can be stored in, by name.
+DTYPES = {"float16": np.float16, "float32": np.float32}
 
 
-def _check(landmarks: np.ndarray, presence: np.ndarray) -> None:
+def _check(landmarks: np.ndarray, presence: np.ndarray, width: float, height: float) -> float:
+    """Checks the shapes and the image size; returns the smallest usable part size in pixels."""
+    if not (np.isfinite(width) and np.isfinite(height) and width > 0 and height > 0):
+        raise ValueError(f"image size must be positive, got {width} x {height}")
     if landmarks.ndim != 3 or landmarks.shape[1:] != (NUM_LANDMARKS, 4):
         raise ValueError(f"landmarks must be (T, 543, 4), got {landmarks.shape}")
     if presence.shape != (landmarks.shape[0], 4):
         raise ValueError(f"presence must be (T, 4) = ({landmarks.shape[0]}, 4), got {presence.shape}")
+    return MIN_SIZE_FRACTION * max(width, height)
+
+
+def _finite(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``values`` as ``dtype``, clipped to its finite range (float16 overflows at 65504)."""
+    limit = float(np.finfo(dtype).max)
+    return np.nan_to_num(np.clip(values, -limit, limit), nan=0.0).astype(dtype)
 
 
 def _interpolate(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -34,13 +50,14 @@ def _interpolate(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return out
 
 
-def _body_frame(landmarks: np.ndarray, presence: np.ndarray, width: float, height: float):
+def _body_frame(landmarks: np.ndarray, presence: np.ndarray, width: float, height: float, min_size: float):
     """Per-frame shoulder centre c (T, 2) in pixels, interpolated over frames without a
-    pose, the median shoulder width s (pixels), and the frames with a usable pose (T,)."""
+    pose, the median shoulder width s (pixels), and the frames with a usable pose (T,):
+    a pose whose shoulders are less than ``min_size`` pixels apart is not usable."""
     shoulders = landmarks[:, [LEFT_SHOULDER, RIGHT_SHOULDER], :2].astype(np.float64) * (width, height)
     ok = presence[:, 0] & np.isfinite(shoulders).all(axis=(1, 2))
     widths = np.linalg.norm(shoulders[:, 0] - shoulders[:, 1], axis=-1)
-    ok &= widths > _EPS
+    ok &= widths >= min_size
     if not ok.any():
         centre = np.tile([width / 2.0, height / 2.0], (len(landmarks), 1))
         return centre, width / 4.0, ok
@@ -62,13 +79,14 @@ def pose_features(landmarks: np.ndarray, presence: np.ndarray, width: float, hei
         frame's shoulder mid-point, divided by the median shoulder width; frames without
         a pose linearly interpolated; zeros when the utterance has no pose at all.
     """
-    _check(landmarks, presence)
-    centre, scale, ok = _body_frame(landmarks, presence, width, height)
+    min_size = _check(landmarks, presence, width, height)
+    centre, scale, ok = _body_frame(landmarks, presence, width, height, min_size)
     pts = landmarks[:, SLICES["pose"], :2].astype(np.float64) * (width, height)  # (T, 33, 2) pixels
     ok = ok & np.isfinite(pts).all(axis=(1, 2))
-    feats = ((pts - centre[:, None, :]) / scale).reshape(len(pts), 66)  # (T, 66)
-    feats = _interpolate(np.where(ok[:, None], feats, 0.0), ok)
-    return feats.astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        feats = ((pts - centre[:, None, :]) / scale).reshape(len(pts), 66)  # (T, 66)
+    feats = _interpolate(np.where(ok[:, None], _finite(feats, np.float64), 0.0), ok)
+    return _finite(feats, np.float32)
 
 
 def _landmark_mask(landmarks: np.ndarray, presence: np.ndarray) -> np.ndarray:
@@ -77,10 +95,11 @@ def _landmark_mask(landmarks: np.ndarray, presence: np.ndarray) -> np.ndarray:
 
 
 def _normalise_part(pts: np.ndarray, origin: np.ndarray, a: np.ndarray, b: np.ndarray,
-                    mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(pts - origin) / |a - b|_xy per frame. pts (T, N, 3); origin, a, b (T, 3)."""
+                    mask: np.ndarray, min_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """(pts - origin) / |a - b|_xy per frame. pts (T, N, 3); origin, a, b (T, 3). A frame
+    whose size is below ``min_size`` pixels or whose origin is unknown is masked out."""
     size = np.linalg.norm(a[:, :2] - b[:, :2], axis=-1)  # (T,)
-    good = np.isfinite(size) & (size > _EPS)
+    good = np.isfinite(size) & (size >= min_size) & np.isfinite(origin).all(axis=-1)
     out = (pts - origin[:, None, :]) / np.where(good, size, 1.0)[:, None, None]
     return out, mask & good[:, None]
 
@@ -99,9 +118,9 @@ def multimodal_features(landmarks: np.ndarray, presence: np.ndarray, width: floa
         (T, 6516): four blocks of 543 x (x, y, z), see SPEC.md. Missing components are
         zero, and so is any velocity/acceleration that would use a missing frame.
     """
-    _check(landmarks, presence)
+    min_size = _check(landmarks, presence, width, height)
     T = len(landmarks)
-    centre, scale, _ = _body_frame(landmarks, presence, width, height)
+    centre, scale, _ = _body_frame(landmarks, presence, width, height, min_size)
     px = landmarks[..., :3].astype(np.float64) * (width, height, width)  # (T, 543, 3) pixels
     mask = _landmark_mask(landmarks, presence)  # (T, 543)
 
@@ -114,11 +133,11 @@ def multimodal_features(landmarks: np.ndarray, presence: np.ndarray, width: floa
         rows = SLICES[side]
         hand = px[:, rows]
         shape[:, rows], shape_mask[:, rows] = _normalise_part(
-            hand, hand[:, HAND_WRIST], hand[:, HAND_WRIST], hand[:, HAND_MIDDLE_MCP], mask[:, rows])
+            hand, hand[:, HAND_WRIST], hand[:, HAND_WRIST], hand[:, HAND_MIDDLE_MCP], mask[:, rows], min_size)
     face_rows = SLICES["face"]
     face = px[:, face_rows]
     shape[:, face_rows], shape_mask[:, face_rows] = _normalise_part(
-        face, face[:, FACE_NOSE_TIP], face[:, FACE_EYE_OUTER_A], face[:, FACE_EYE_OUTER_B], mask[:, face_rows])
+        face, face[:, FACE_NOSE_TIP], face[:, FACE_EYE_OUTER_A], face[:, FACE_EYE_OUTER_B], mask[:, face_rows], min_size)
 
     positions = np.where(mask[..., None], positions, 0.0)
     shape = np.where(shape_mask[..., None], shape, 0.0)
@@ -133,7 +152,7 @@ def multimodal_features(landmarks: np.ndarray, presence: np.ndarray, width: floa
         accel[2:] = np.where(all3, positions[2:] - 2 * positions[1:-1] + positions[:-2], 0.0)
 
     out = np.concatenate([b.reshape(T, BLOCK) for b in (positions, shape, velocity, accel)], axis=1)  # (T, 6516)
-    return out.astype(dtype)
+    return _finite(out, dtype)
 
 
 def compute_features(landmarks: np.ndarray, presence: np.ndarray, width: float, height: float,

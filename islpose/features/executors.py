@@ -80,28 +80,24 @@ def _init_worker(progress_queue: Any) -> None:
 
 class _Ticker:
     """Counts frames in a worker and sends the count to the main process at most every
-    ``interval`` seconds (and at the end of the task)."""
+    ``interval`` seconds; what is left at the end of a task travels with its result."""
 
     def __init__(self, interval: float = 0.2) -> None:
-        self.pending, self.interval, self.last = 0, interval, time.monotonic()
+        self.pending, self.sent, self.interval, self.last = 0, 0, interval, time.monotonic()
 
     def __call__(self, n: int) -> None:
         self.pending += n
-        if time.monotonic() - self.last >= self.interval:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending and _QUEUE is not None:
+        if time.monotonic() - self.last >= self.interval and _QUEUE is not None:
             _QUEUE.put(self.pending)
-        self.pending, self.last = 0, time.monotonic()
+            self.sent += self.pending
+            self.pending, self.last = 0, time.monotonic()
 
 
-def _pool_call(fn: TaskFn, task: Any) -> Any:
+def _pool_call(fn: TaskFn, task: Any) -> tuple[Any, int, int]:
+    """Runs ``fn`` in a worker: ``(result, frames sent through the queue, frames not sent)``."""
     ticker = _Ticker()
-    try:
-        return fn(task, ticker)
-    finally:
-        ticker.flush()
+    result = fn(task, ticker)
+    return result, ticker.sent, ticker.pending
 
 
 class LocalExecutor(Executor):
@@ -120,12 +116,19 @@ class LocalExecutor(Executor):
         return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
                                    initargs=(self._queue,))
 
-    def _drain(self, on_frames: OnFrames | None) -> None:
+    def _drain(self, on_frames: OnFrames | None, wait_for: int = 0, timeout: float = 5.0) -> int:
+        """Hands queued frame counts to ``on_frames``; waits (up to ``timeout`` s) until at
+        least ``wait_for`` frames came. Returns the frames received."""
+        received, deadline = 0, time.monotonic() + timeout
         while True:
             try:
-                n = self._queue.get_nowait()
+                block = received < wait_for and time.monotonic() < deadline
+                n = self._queue.get(timeout=0.05) if block else self._queue.get_nowait()
             except queue_module.Empty:
-                return
+                if received >= wait_for or time.monotonic() >= deadline:
+                    return received
+                continue
+            received += n
             if on_frames is not None:
                 on_frames(n)
 
@@ -142,17 +145,22 @@ class LocalExecutor(Executor):
         tasks = iter(tasks)
         running: dict[Future, tuple[Any, ProcessPoolExecutor]] = {}
         self._pool = self._pool or self._new_pool()
+        sent = received = 0  # frames that finished tasks sent through the queue / that arrived
         while True:
             for task in islice(tasks, 2 * self.workers - len(running)):
                 running[self._pool.submit(_pool_call, fn, task)] = (task, self._pool)
             if not running:
+                self._drain(on_frames, wait_for=sent - received)  # the queue lags behind the results
                 return
             done, _ = wait(running, timeout=0.1, return_when=FIRST_COMPLETED)
-            self._drain(on_frames)
+            received += self._drain(on_frames)
             for future in done:
                 task, pool = running.pop(future)
                 try:
-                    result = future.result()
+                    result, queued, rest = future.result()
+                    sent += queued
+                    if on_frames is not None and rest:
+                        on_frames(rest)
                 except BrokenProcessPool:
                     # Every task in flight in that pool fails; a rerun retries them.
                     result = IslposeError("a worker process died while this video was in flight "

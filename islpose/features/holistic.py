@@ -14,16 +14,16 @@ to the next one), closed when the video is done.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
-from islpose.errors import IslposeError
-from islpose.features.layout import NUM_LANDMARKS, SLICES
+from islpose._optional import require
+from islpose.errors import IslposeError, SourceError
+from islpose.features.layout import NUM_LANDMARKS, SLICES, Landmarks
 
 # Less noise from the native libraries (set before cv2 / mediapipe are imported here).
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
@@ -33,9 +33,14 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 # A video that decodes to fewer frames than its container declares, by more than this
 # many (or 1% of them), is reported as truncated.
 TRUNCATION_TOLERANCE = 2
+# Containers whose frame count is an index of the frames (mp4/mov sample tables, the AVI
+# index). Elsewhere (webm, mkv, ts, flv, mpeg, ...) OpenCV's count is an estimate from the
+# duration and the frame rate, wrong for variable frame rates: those videos are decoded to
+# the end and what was decoded is trusted.
+EXACT_COUNT_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".3gp", ".avi"})
 
 
-class VideoError(IslposeError):
+class VideoError(SourceError):
     """A video that cannot be used (unreadable, truncated, nobody in it); the message
     names the file and the reason."""
 
@@ -65,26 +70,7 @@ class HolisticSettings:
         return {"static_image_mode": False, **asdict(self)}
 
 
-@dataclass
-class VideoLandmarks:
-    """Holistic output for one video.
-
-    Attributes:
-        landmarks: (T, 543, 4) float32, NaN where a component is missing.
-        presence: (T, 4) bool: pose, left hand, right hand, face detected.
-        fps: frame rate the container declares (0.0 when it declares none).
-        width, height: frame size in pixels, as decoded.
-    """
-
-    landmarks: np.ndarray
-    presence: np.ndarray
-    fps: float
-    width: int
-    height: int
-
-    @property
-    def num_frames(self) -> int:
-        return len(self.landmarks)
+VideoLandmarks = Landmarks  # what extract_landmarks returns (the name before Landmarks was shared)
 
 
 def mediapipe_version() -> str:
@@ -95,32 +81,6 @@ def mediapipe_version() -> str:
         return version("mediapipe")
     except PackageNotFoundError:
         return ""
-
-
-def _import_mediapipe():
-    try:
-        import mediapipe as mp
-    except ImportError as exc:
-        raise IslposeError("MediaPipe is not installed: pip install 'islpose[extract]' "
-                           "(mediapipe==0.10.21)") from exc
-    return mp
-
-
-@contextlib.contextmanager
-def silenced_stderr(enabled: bool = True) -> Iterator[None]:
-    """Sends file descriptor 2 to /dev/null meanwhile: MediaPipe / TFLite log several
-    lines per graph from C++, which would flood the log of a run over thousands of videos."""
-    if not enabled:
-        yield
-        return
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _to_rows(landmark_list, out: np.ndarray, with_visibility: bool) -> None:
@@ -148,16 +108,16 @@ def extract_landmarks(path: str | Path, settings: HolisticSettings = HolisticSet
 
     Raises:
         VideoError: the file is missing, empty, not a video, has no decodable frame, or
-            is truncated (decodes to fewer frames than the container declares).
+            is truncated (decodes to fewer frames than a container of
+            :data:`EXACT_COUNT_EXTENSIONS` declares).
     """
-    import cv2
-
+    cv2 = require("cv2", "extract", "OpenCV")
+    mp = require("mediapipe", "extract", "MediaPipe")
     path = Path(path)
     if not path.is_file():
         raise VideoError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise VideoError(f"{path}: empty file (0 bytes)")
-    mp = _import_mediapipe()
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
@@ -194,7 +154,8 @@ def extract_landmarks(path: str | Path, settings: HolisticSettings = HolisticSet
         cap.release()
     if not rows:
         raise VideoError(f"{path}: no frame could be decoded (not a video, or corrupt)")
-    if declared > 0 and declared - len(rows) > max(TRUNCATION_TOLERANCE, declared // 100):
+    exact = path.suffix.lower() in EXACT_COUNT_EXTENSIONS
+    if exact and declared > 0 and declared - len(rows) > max(TRUNCATION_TOLERANCE, declared // 100):
         raise VideoError(f"{path}: truncated or corrupt: decoded {len(rows)} of the {declared} frames "
                          "the file declares")
     return VideoLandmarks(landmarks=np.stack(rows), presence=np.array(present, dtype=bool),

@@ -1,6 +1,9 @@
 """Where everything sits in the landmark array and the feature vectors (SPEC.md)."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
 
 NUM_LANDMARKS = 543
@@ -43,3 +46,28 @@ def modality_columns() -> dict[str, np.ndarray]:
         "face": two(["face"]),
         "temporal": np.arange(2 * BLOCK, 4 * BLOCK),
     }
+
+
+@dataclass
+class Landmarks:
+    """The landmarks of one utterance, as every source (a video through MediaPipe, a
+    ``.pose`` file) delivers them to the extraction runner.
+
+    Attributes:
+        landmarks: (T, 543, 4) float32, NaN where a component is missing.
+        presence: (T, 4) bool: pose, left hand, right hand, face detected.
+        fps: frame rate (0.0 when unknown).
+        width, height: frame size in pixels.
+        attrs: further utterance attributes to store (JSON-serialisable values).
+    """
+
+    landmarks: np.ndarray
+    presence: np.ndarray
+    fps: float
+    width: int
+    height: int
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.landmarks)

@@ -23,12 +23,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import h5py
 import numpy as np
 
 from islpose.errors import StoreError
+from islpose.io.atomic import atomic_path
 from islpose.io.journal import JournaledFile, lock, recover
 
 FORMAT = "islpose-features"
@@ -63,7 +64,7 @@ class FeatureStore:
     Args:
         path: the ``.h5`` file.
         mode: ``"r"`` read only; ``"a"`` read/write, created when missing; ``"w"`` create
-            (an existing file is replaced).
+            (an existing islpose store or empty file is replaced; any other file is refused).
         metadata: root attributes to set when the file is created (e.g.
             ``mediapipe_version``, ``extractor`` as a dict).
 
@@ -85,9 +86,12 @@ class FeatureStore:
         if mode == "r" and not self.path.is_file():
             raise StoreError(f"{self.path}: feature store not found")
         recover(self.path)  # undo the writes of a writer that was killed
-        existed = self.path.is_file() and self.path.stat().st_size > 0 and mode != "w"
+        existed = self.path.is_file() and self.path.stat().st_size > 0
         if existed and not h5py.is_hdf5(self.path):
             raise StoreError(f"{self.path}: not an HDF5 file")
+        if existed and mode == "w":
+            FeatureStore(self.path, "r").close()  # replaces only an islpose store
+            existed = False
         self._journal: JournaledFile | None = None
         if mode != "r" and not existed:
             self._create(metadata or {})
@@ -122,10 +126,9 @@ class FeatureStore:
         try:
             if old is not None:
                 lock(old, self.path)  # not while another process writes it
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            with h5py.File(tmp, "w") as self._f:
-                self._init_root(metadata)
-            os.replace(tmp, self.path)
+            with atomic_path(self.path) as tmp:
+                with h5py.File(tmp, "w") as self._f:
+                    self._init_root(metadata)
         finally:
             if old is not None:
                 os.close(old)
@@ -153,7 +156,10 @@ class FeatureStore:
     def metadata(self) -> dict[str, Any]:
         """Root attributes; ``extractor`` is decoded from JSON."""
         meta = {k: _attr(v) for k, v in self._f.attrs.items()}
-        meta["extractor"] = json.loads(meta.get("extractor") or "{}")
+        try:
+            meta["extractor"] = json.loads(meta.get("extractor") or "{}")
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"{self.path}: corrupt 'extractor' attribute (not JSON: {exc})") from None
         return meta
 
     def set_metadata(self, **values: Any) -> None:
@@ -189,9 +195,13 @@ class FeatureStore:
         """Names of the datasets stored for ``uid``."""
         return list(self._group(uid).keys())
 
-    def attrs(self, uid: str) -> dict[str, Any]:
-        """The utterance's attributes (fps, width, height, num_frames, source, ...)."""
-        return {k: _attr(v) for k, v in self._group(uid).attrs.items()}
+    def attrs(self, uid: str, names: Iterable[str] | None = None) -> dict[str, Any]:
+        """The utterance's attributes (fps, width, height, num_frames, source, ...), or only
+        those of ``names`` that it has (cheaper: h5py reads attributes one by one)."""
+        attrs = self._group(uid).attrs
+        if names is None:
+            return {k: _attr(v) for k, v in attrs.items()}
+        return {k: _attr(v) for k in names if (v := attrs.get(k)) is not None}
 
     def num_frames(self, uid: str) -> int:
         return int(self._group(uid).attrs["num_frames"])
@@ -289,13 +299,6 @@ class FeatureStore:
         if name in ("pose", "multimodal", "teacher_logprobs") and not np.isfinite(arr).all():
             raise StoreError(f"{uid}: {name} contains NaN or inf")
         return arr
-
-    def delete(self, uid: str) -> None:
-        """Removes an utterance (HDF5 does not shrink the file; ``h5repack`` does)."""
-        self._writable()
-        group = self._group(uid)
-        del self._f[group.name]
-        self.flush()
 
     # ----------------------------------------------------------------- lifetime
     def flush(self) -> None:

@@ -1,7 +1,9 @@
-"""Manifest records and their JSONL / CSV files.
+"""Manifest records, their JSONL / CSV files, and the checks of a manifest on its own.
 
 One utterance per line (JSONL) or row (CSV) with the fields of SPEC.md: ``id``
 (required), ``video``, ``glosses`` (space-separated), ``split``, ``signer``, ``text``.
+Checks against a feature store live in :mod:`islpose.manifests.validate`, which
+imports this module (never the other way round).
 """
 from __future__ import annotations
 
@@ -84,6 +86,64 @@ class Manifest:
         return [u for u in self.utterances if u.split == name]
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a manifest line.
+
+    Attributes:
+        kind: short category, e.g. ``duplicate-id``, ``missing-video``, ``no-features``.
+        uid: the utterance id it concerns ('' when there is none).
+        line: manifest line (0 when unknown).
+        message: one readable sentence.
+    """
+
+    kind: str
+    uid: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.message}"
+
+
+def check_manifest(
+    manifest: Manifest,
+    *,
+    videos: bool = False,
+    require: Iterable[str] = (),
+) -> list[Problem]:
+    """Checks ids, fields, split names and (optionally) that the videos exist.
+
+    Args:
+        manifest: the parsed manifest.
+        videos: check that each given ``video`` path exists.
+        require: fields every utterance must have, e.g. ``("glosses",)`` for training
+            or ``("video",)`` for extraction.
+    """
+    problems: list[Problem] = []
+    for lineno, uid, names in manifest.unknown_fields:
+        problems.append(Problem("unknown-field", uid, lineno,
+                                f"{uid}: unknown field(s) {', '.join(names)} (known: {', '.join(FIELDS)})"))
+    first_line: dict[str, int] = {}
+    for u in manifest:
+        if u.id in first_line:
+            problems.append(Problem("duplicate-id", u.id, u.line,
+                                    f"duplicate id {u.id!r} (first on line {first_line[u.id]})"))
+        else:
+            first_line[u.id] = u.line
+        if u.split is not None and u.split not in SPLITS:
+            problems.append(Problem("unknown-split", u.id, u.line,
+                                    f"{u.id}: unknown split {u.split!r} (use {', '.join(SPLITS)})"))
+        for name in require:
+            if getattr(u, name) in (None, ()):
+                problems.append(Problem(f"missing-{name}", u.id, u.line, f"{u.id}: missing field {name!r}"))
+        if videos and u.video is not None:
+            if not Path(u.video).is_file():
+                problems.append(Problem("missing-video", u.id, u.line, f"{u.id}: video not found: {u.video}"))
+    return problems
+
+
 def _format_of(path: Path) -> str:
     fmt = _SUFFIXES.get(path.suffix.lower())
     if fmt is None:
@@ -152,8 +212,6 @@ def read_manifest(path: str | Path, *, check: bool = True, check_videos: bool = 
     Returns:
         The manifest, with relative video paths resolved against the manifest's folder.
     """
-    from islpose.manifests.validate import check_manifest, raise_problems
-
     path = Path(path)
     utterances, unknown = [], []
     for lineno, rec in _raw_records(path):
@@ -169,12 +227,13 @@ def read_manifest(path: str | Path, *, check: bool = True, check_videos: bool = 
 
 def write_manifest(utterances: Iterable[Utterance], path: str | Path) -> Path:
     """Writes utterances as JSONL or CSV (chosen by the file suffix)."""
+    from islpose.io.atomic import atomic_write  # (islpose.io also loads h5py)
+
     path = Path(path)
     fmt = _format_of(path)
     records: Sequence[dict] = [u.to_record() for u in utterances]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as handle:
+    with atomic_write(path, newline="") as handle:
         if fmt == "csv":
             writer = csv.DictWriter(handle, fieldnames=list(FIELDS))
             writer.writeheader()
@@ -182,5 +241,13 @@ def write_manifest(utterances: Iterable[Utterance], path: str | Path) -> Path:
         else:
             for rec in records:
                 handle.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    tmp.replace(path)
     return path
+
+
+def raise_problems(path: Path | str, problems: Sequence[Problem], limit: int = 3) -> None:
+    """Raises one :class:`ManifestError` that lists the first few problems, if any."""
+    if not problems:
+        return
+    shown = "; ".join(str(p) for p in problems[:limit])
+    more = f" (and {len(problems) - limit} more; run `islpose validate {path}`)" if len(problems) > limit else ""
+    raise ManifestError(f"{path}: {len(problems)} problem(s): {shown}{more}")

@@ -155,7 +155,7 @@ class TeacherTrainer(EpochLoop):
 
     def _load_state(self, state: dict) -> None:
         super()._load_state(state)
-        self.best_bleu = state["training_state"]["best_bleu"]
+        self.best_bleu = (self.adopted_best or {}).get("dev_bleu", state["training_state"]["best_bleu"])
 
     def _training_state(self, epoch: int) -> dict:
         return {**super()._training_state(epoch), "best_bleu": self.best_bleu}

@@ -105,6 +105,7 @@ class EpochLoop:
     def fit(self):
         """Trains from ``start_epoch`` until ``tc.epochs`` or early stopping."""
         epoch = self.start_epoch - 1
+        self.stopped = broadcast(self.stopped, self.ctx)  # rank 0 alone may have adopted a newer best.pt
         if self.stopped or self.start_epoch > self.tc.epochs:
             if self.ctx.is_main:
                 why = f"early stop after {self.bad_epochs} epochs without a better dev WER (raise --patience " \
@@ -198,6 +199,7 @@ class EpochLoop:
         self.start_epoch = ts["epoch"] + 1
         self.best_wer, self.best_epoch, self.bad_epochs = ts["best_wer"], ts["best_epoch"], ts["bad_epochs"]
         self.stopped = 0 < self.tc.patience <= self.bad_epochs
+        self.adopted_best = None
         if self.ctx.is_main:
             self._trim_metrics(ts["epoch"])
             self._adopt_newer_best(ts["epoch"])
@@ -218,12 +220,14 @@ class EpochLoop:
         write_text_atomic(path, "".join(rows))
 
     def _adopt_newer_best(self, epoch: int) -> None:
-        """A ``best.pt`` newer than ``last.pt`` (the killed epoch wrote it) is the best so far."""
+        """A ``best.pt`` newer than ``last.pt`` (the killed epoch wrote it) is the best so far
+        (its meta becomes ``adopted_best``)."""
         best = self.out / "best.pt"
         if not best.is_file():
             return
         meta = self._read(best)["meta"]
         if meta.get("epoch", 0) > epoch and meta.get("dev_wer") is not None:
+            self.adopted_best = meta
             self.best_wer, self.best_epoch, self.bad_epochs, self.stopped = meta["dev_wer"], meta["epoch"], 0, False
             self.console.print(f"{best} is from epoch {meta['epoch']}, after last.pt (epoch {epoch}): "
                                "kept as the best checkpoint so far", highlight=False, soft_wrap=True)

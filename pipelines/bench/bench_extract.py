@@ -27,7 +27,7 @@ def bare_loop(paths: list[Path]) -> int:
     import cv2
     import mediapipe as mp
 
-    from islpose.features.holistic import silenced_stderr
+    from islpose._native import silenced_stderr
 
     frames = 0
     for path in paths:

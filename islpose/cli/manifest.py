@@ -1,4 +1,4 @@
-"""``islpose vocab`` and ``islpose validate``: vocabulary and manifest tools."""
+"""``islpose vocab`` and ``islpose validate``: the commands that read a manifest (its vocabulary, its problems)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,15 +22,18 @@ def vocab() -> None:
 @click.option("--split", default="train", show_default=True,
               help="Split whose glosses form the vocabulary ('all' for every utterance).")
 @click.option("--unk/--no-unk", default=True, show_default=True, help="Reserve index 1 for <unk>.")
-def vocab_build(manifest: Path, out: Path, split: str, unk: bool) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+def vocab_build(manifest: Path, out: Path, split: str, unk: bool, overwrite: bool) -> None:
     """Collect the glosses of MANIFEST's training split into OUT (one token per line).
 
     \b
     Example:
       islpose vocab build data_manifests/corpus.jsonl tokens.txt
     """
+    from islpose.io.atomic import check_output
     from islpose.vocab import Vocabulary
 
+    check_output(out, overwrite, "vocabulary")
     v = Vocabulary.from_manifest(manifest, split=None if split == "all" else split, unk=unk)
     out.parent.mkdir(parents=True, exist_ok=True)
     v.save(out)

@@ -102,8 +102,8 @@ def test_affine_translation_and_zoom_leave_pose_features_alone_rotation_does_not
 
 def test_body_proportions_move_the_hands_with_the_arms(utterance):
     lm, presence = utterance
-    out, _ = augment_landmarks(lm, presence, W, H, only(body_p=1.0, shoulder_width=0.0, hand_size=0.0, face_size=0.0, sign_size=0.0,
-                                              arm_length=0.3), np.random.default_rng(3))
+    config = only(body_p=1.0, shoulder_width=0.0, hand_size=0.0, face_size=0.0, sign_size=0.0, arm_length=0.3)
+    out, _ = augment_landmarks(lm, presence, W, H, config, np.random.default_rng(3))
     t = int(np.flatnonzero(presence[:, 2])[0])
     moved = out[t, 16, :2] - lm[t, 16, :2]  # the right wrist of the pose
     assert np.linalg.norm(moved) > 1e-4
@@ -142,7 +142,8 @@ def test_speed_changes_length_but_never_below_what_ctc_needs(utterance):
     assert fits_ctc(targets, need, 4) and not fits_ctc(targets, need - 1, 4)
     lengths = set()
     for seed in range(30):
-        out, pres = augment_landmarks(lm, presence, W, H, only(speed_p=1.0, speed=1.5), np.random.default_rng(seed), need)
+        config = only(speed_p=1.0, speed=1.5)
+        out, pres = augment_landmarks(lm, presence, W, H, config, np.random.default_rng(seed), need)
         check_nan_semantics(out, pres)
         assert fits_ctc(targets, len(out), 4)
         lengths.add(len(out))

@@ -3,4 +3,5 @@ from islpose.data.augment import AugmentConfig, augment_landmarks
 from islpose.data.dataset import EpochBatches, FeatureDataset, collate
 from islpose.data.sampler import BucketBatchSampler, shard
 
-__all__ = ["AugmentConfig", "BucketBatchSampler", "EpochBatches", "FeatureDataset", "augment_landmarks", "collate", "shard"]
+__all__ = ["AugmentConfig", "BucketBatchSampler", "EpochBatches", "FeatureDataset", "augment_landmarks", "collate",
+           "shard"]

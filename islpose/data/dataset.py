@@ -42,8 +42,8 @@ class FeatureDataset(torch.utils.data.Dataset):
         subsample: the model's temporal subsampling (a speed change keeps enough frames for CTC).
 
     Raises:
-        IslposeError: an utterance lacks the feature (or, augmenting, its landmarks), or its features contain NaN or inf
-            (the message names the store and the utterance).
+        IslposeError: an utterance lacks the feature (or, augmenting, its landmarks), or its
+            features contain NaN or inf (the message names the store and the utterance).
 
     Items are dicts: ``id`` str, ``features`` (T, D) array, ``targets`` (L,) int64 array.
     """

@@ -101,8 +101,8 @@ class Trainer(EpochLoop):
         self._read_data(features, manifest_path, state)
         cuda = self.device.type == "cuda"
         self.loader = torch.utils.data.DataLoader(
-            self.train_set, batch_sampler=EpochBatches(self.sampler), collate_fn=collate, num_workers=self.tc.num_workers,
-            pin_memory=cuda, persistent_workers=self.tc.num_workers > 0,
+            self.train_set, batch_sampler=EpochBatches(self.sampler), collate_fn=collate,
+            num_workers=self.tc.num_workers, pin_memory=cuda, persistent_workers=self.tc.num_workers > 0,
             # its own generator: starting (persistent) workers must not draw from the seeded global RNG,
             # or a resumed run (whose workers start in a later epoch) would train on other dropout draws
             generator=torch.Generator().manual_seed(self.tc.seed))

@@ -48,7 +48,8 @@ def run_one(model: str, corpus, seed: int, augment: dict, args: argparse.Namespa
 
 def table(rows: list[dict]) -> str:
     """Markdown: mean (min-max) dev and test WER and test/dev per model and setting."""
-    lines = ["| model | augmentation | seeds | dev WER % | test WER % | test / dev |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    lines = ["| model | augmentation | seeds | dev WER % | test WER % | test / dev |",
+             "| --- | --- | ---: | ---: | ---: | ---: |"]
     for model in dict.fromkeys(r["model"] for r in rows):
         for aug in (False, True):
             sel = [r for r in rows if r["model"] == model and r["augment"] == aug]

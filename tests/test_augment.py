@@ -278,3 +278,16 @@ def mm_small(tmp_path_factory):
 
     return make_synthetic_corpus(tmp_path_factory.mktemp("mm_aug"), num_glosses=6, num_signers=3,
                                  utterances_per_signer=2, multimodal=True, seed=4)
+
+
+def test_pose_only_landmarks_get_the_same_changes(utterance):
+    """What the pose features read: the first 33 rows, augmented alone, as in the full array."""
+    lm, presence = utterance
+    config = AugmentConfig(enabled=True, hand_drop=0.2, finger_drop=0.2, frame_drop=0.1, mirror_p=0.5)
+    for seed in range(5):
+        full, pres_full = augment_landmarks(lm, presence, W, H, config, np.random.default_rng(seed))
+        pose, pres = augment_landmarks(lm[:, :33], presence, W, H, config, np.random.default_rng(seed))
+        np.testing.assert_array_equal(pres, pres_full)
+        np.testing.assert_allclose(pose, full[:, :33], atol=1e-5)
+    with pytest.raises(ValueError, match="must be"):
+        augment_landmarks(lm[:, :40], presence, W, H, config, np.random.default_rng(0))

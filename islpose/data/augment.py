@@ -19,7 +19,7 @@ import numpy as np
 
 from islpose.ctc import min_ctc_frames
 from islpose.errors import IslposeError
-from islpose.features.layout import COMPONENT_OF, FACE_NOSE_TIP, LEFT_SHOULDER, RIGHT_SHOULDER, SLICES
+from islpose.features.layout import COMPONENT_OF, FACE_NOSE_TIP, LEFT_SHOULDER, NUM_LANDMARKS, RIGHT_SHOULDER, SLICES
 
 # Pose landmarks: the face points 0-10, then left (odd) / right (even) pairs from 11 on.
 _POSE_FACE = slice(0, 11)
@@ -29,6 +29,7 @@ _MIRROR = np.concatenate([_POSE_SWAP, np.arange(54, 75), np.arange(33, 54), np.a
 # Per side (left, right): shoulder, elbow, wrist, the pose's hand points (pinky, index, thumb), the hand rows.
 _ARMS = ((11, 13, 15, [17, 19, 21], SLICES["left_hand"]), (12, 14, 16, [18, 20, 22], SLICES["right_hand"]))
 _FINGER_MCP = np.array([1, 5, 9, 13, 17])  # the thumb's CMC stands in for its knuckle
+POSE_ONLY = SLICES["pose"].stop  # rows of a pose-only landmark array (what the pose features read)
 
 
 @dataclass
@@ -118,7 +119,9 @@ def augment_landmarks(landmarks: np.ndarray, presence: np.ndarray, width: float,
     """One random augmentation of an utterance.
 
     Args:
-        landmarks: (T, 543, 4) raw Holistic landmarks (x, y normalised to [0, 1], NaN where missing).
+        landmarks: (T, 543, 4) raw Holistic landmarks (x, y normalised to [0, 1], NaN where
+            missing), or only their first :data:`POSE_ONLY` rows (T, 33, 4): the pose, all
+            that the pose features read, 16x less work.
         presence: (T, 4) bool, pose / left hand / right hand / face detected.
         width, height: image size in pixels.
         config: what to change and by how much.
@@ -127,9 +130,11 @@ def augment_landmarks(landmarks: np.ndarray, presence: np.ndarray, width: float,
             when T is below it), e.g. :func:`min_frames` of the targets.
 
     Returns:
-        (landmarks (T', 543, 4) float32, presence (T', 4) bool), T' = T unless the speed changed.
+        (landmarks (T', N, 4) float32, presence (T', 4) bool), T' = T unless the speed changed.
     """
-    pts = np.moveaxis(landmarks, -1, 0).astype(np.float32)  # (4, T, 543) planes: x, y, z, visibility
+    if landmarks.ndim != 3 or landmarks.shape[1:] not in ((NUM_LANDMARKS, 4), (POSE_ONLY, 4)):
+        raise ValueError(f"landmarks must be (T, 543, 4) or (T, 33, 4), got {landmarks.shape}")
+    pts = np.moveaxis(landmarks, -1, 0).astype(np.float32)  # (4, T, N) planes: x, y, z, visibility
     pres = presence.copy()
     to_px = np.array([width, height, width], dtype=np.float32)[:, None, None]
     pts[:3] *= to_px  # pixels (z on the x scale, as MediaPipe)
@@ -140,7 +145,9 @@ def augment_landmarks(landmarks: np.ndarray, presence: np.ndarray, width: float,
     if rng.random() < config.affine_p:
         _affine(pts, config, rng, width, height)
     if config.jitter > 0:
-        noise = rng.standard_normal(pts[:2].shape, dtype=np.float32)
+        # landmark-major from a generator of its own: the pose rows get the same noise in a pose-only array
+        own = np.random.default_rng(rng.integers(2**63))
+        noise = own.standard_normal((pts.shape[2], 2, pts.shape[1]), dtype=np.float32).transpose(1, 2, 0)
         pts[:2] += noise * np.float32(config.jitter * _shoulder_width(pts, width))
     pts[:3] /= to_px
     if rng.random() < config.speed_p and config.speed > 0:
@@ -161,8 +168,9 @@ def _shoulder_width(pts: np.ndarray, width: float) -> float:
 
 
 def _proportions(pts: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> None:
-    """Other shoulder width, arm lengths, signing space, hand and face sizes, in place. pts (4, T, 543) pixels."""
-    xy = pts[:2]  # (2, T, 543), a view
+    """Other shoulder width, arm lengths, signing space, hand and face sizes, in place. pts (4, T, N) pixels."""
+    xy = pts[:2]  # (2, T, N), a view
+    full = pts.shape[2] == NUM_LANDMARKS
     centre = (xy[:, :, LEFT_SHOULDER] + xy[:, :, RIGHT_SHOULDER]) / 2  # (2, T)
     widen, arm, hand = (_uniform(rng, s) for s in (config.shoulder_width, config.arm_length, config.hand_size))
     face, space = _uniform(rng, config.face_size), _uniform(rng, config.sign_size)
@@ -181,18 +189,20 @@ def _proportions(pts: np.ndarray, config: AugmentConfig, rng: np.random.Generato
         end = new[..., 2:]  # (2, T, 1) the new wrist
         shift = np.nan_to_num(end - old[..., 2:])  # the hands follow the wrist
         xy[:, :, pose_hand] = end + hand * (xy[:, :, pose_hand] + shift - end)
-        points = xy[:, :, rows] + shift
-        xy[:, :, rows] = points[..., :1] + hand * (points - points[..., :1])
-        pts[2, :, rows] *= hand
+        if full:
+            points = xy[:, :, rows] + shift
+            xy[:, :, rows] = points[..., :1] + hand * (points - points[..., :1])
+            pts[2, :, rows] *= hand
     nose = xy[:, :, SLICES["pose"].start]  # (2, T) the pose's nose, else the face mesh's
-    nose = np.where(np.isfinite(nose), nose, xy[:, :, SLICES["face"].start + FACE_NOSE_TIP])[..., None]
-    for rows in (_POSE_FACE, SLICES["face"]):
-        xy[:, :, rows] = nose + face * (xy[:, :, rows] - nose)
+    if full:
+        nose = np.where(np.isfinite(nose), nose, xy[:, :, SLICES["face"].start + FACE_NOSE_TIP])
+    for rows in (_POSE_FACE, SLICES["face"]) if full else (_POSE_FACE,):
+        xy[:, :, rows] = nose[..., None] + face * (xy[:, :, rows] - nose[..., None])
 
 
 def _mirror(pts: np.ndarray, presence: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
     """Left-right mirror: x -> width - x, the signer's left and right swapped."""
-    out = pts[:, :, _MIRROR]
+    out = pts[:, :, _MIRROR[:pts.shape[2]]]
     out[0] = width - out[0]
     return out, presence[:, [0, 2, 1, 3]]
 
@@ -216,7 +226,7 @@ def _affine(pts: np.ndarray, config: AugmentConfig, rng: np.random.Generator, wi
 def _resample(pts: np.ndarray, presence: np.ndarray, rng: np.random.Generator, spread: float,
               min_length: int) -> tuple[np.ndarray, np.ndarray]:
     """Linear resampling in time to ``T / factor`` frames (nearest frame where a neighbour is
-    missing). pts (4, T, 543)."""
+    missing). pts (4, T, N)."""
     T = pts.shape[1]
     factor = math.exp(rng.uniform(-math.log1p(spread), math.log1p(spread)))
     n = max(round(T / factor), min(T, min_length), 1)
@@ -228,7 +238,7 @@ def _resample(pts: np.ndarray, presence: np.ndarray, rng: np.random.Generator, s
     w = (pos - lo).astype(np.float32)[None, :, None]
     mixed = (1 - w) * pts[:, lo] + w * pts[:, hi]  # (4, n, 543): NaN where a neighbour is missing
     nearest = np.rint(pos).astype(int)
-    both = (presence[lo] & presence[hi])[:, COMPONENT_OF]  # (n, 543)
+    both = (presence[lo] & presence[hi])[:, COMPONENT_OF[:pts.shape[2]]]  # (n, N)
     return np.where(both, mixed, pts[:, nearest]), presence[nearest]
 
 
@@ -245,14 +255,14 @@ def _runs(rng: np.random.Generator, T: int, rate: float, longest: int, columns: 
 
 
 def _drop(pts: np.ndarray, presence: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> None:
-    """Missing hands, folded fingers and frames without anybody, in place. pts (4, T, 543)."""
+    """Missing hands, folded fingers and frames without anybody, in place. pts (4, T, N)."""
     T = pts.shape[1]
     hands = (SLICES["left_hand"], SLICES["right_hand"])
     folds = _runs(rng, T, config.finger_drop, config.hand_drop_frames, 2)
     for side, rows in enumerate(hands):
         frames = np.flatnonzero(folds[:, side])
-        if len(frames):
-            finger = int(rng.integers(5))
+        finger = int(rng.integers(5)) if len(frames) else 0
+        if len(frames) and pts.shape[2] == NUM_LANDMARKS:  # (a pose-only array has no hands)
             tips = rows.start + _FINGER_MCP[finger] + np.arange(1, 4)
             pts[:, frames[:, None], tips] = pts[:, frames, rows.start + _FINGER_MCP[finger]][..., None]
     missing = _runs(rng, T, config.hand_drop, config.hand_drop_frames, 2)

@@ -8,17 +8,26 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from islpose.data.augment import AugmentConfig, augment_landmarks, min_frames, utterance_rng
+from islpose.data.augment import POSE_ONLY, AugmentConfig, augment_landmarks, min_frames, utterance_rng
 from islpose.errors import IslposeError
 from islpose.features.compute import multimodal_features, pose_features
+from islpose.features.layout import NUM_LANDMARKS
 from islpose.io import FeatureStore
 from islpose.manifests import Utterance
 from islpose.vocab import Vocabulary
 
 
-# The features that augmentation can compute from landmarks (float32).
-FEATURES = {"pose": pose_features,
-            "multimodal": lambda lm, presence, w, h: multimodal_features(lm, presence, w, h, np.float32)}
+def _pose_features(pose: np.ndarray, presence: np.ndarray, width: float, height: float) -> np.ndarray:
+    """pose_features of pose-only landmarks (T, 33, 4): the other rows are never read."""
+    landmarks = np.full((len(pose), NUM_LANDMARKS, 4), np.nan, dtype=np.float32)
+    landmarks[:, :POSE_ONLY] = pose
+    return pose_features(landmarks, presence, width, height)
+
+
+# feature -> (landmark rows that augmentation keeps and changes, the feature function (float32))
+FEATURES = {"pose": (POSE_ONLY, _pose_features),
+            "multimodal": (NUM_LANDMARKS, lambda lm, presence, w, h: multimodal_features(lm, presence, w, h,
+                                                                                         np.float32))}
 
 
 class FeatureDataset(torch.utils.data.Dataset):
@@ -70,7 +79,8 @@ class FeatureDataset(torch.utils.data.Dataset):
             for uid in self.ids:
                 self._check_sources(store, uid)
             itemsize = {name: store.read(self.ids[0], name).dtype.itemsize if self.ids else 4 for name in self._sources}
-            nbytes = sum(int(np.prod(store.shape(uid, name))) * itemsize[name]
+            rows = FEATURES[feature][0] / NUM_LANDMARKS if self.augment else 1.0  # landmark rows kept
+            nbytes = sum(int(np.prod(store.shape(uid, name))) * itemsize[name] * (rows if name == "landmarks" else 1)
                          for uid in self.ids for name in self._sources)
             self.in_memory = nbytes <= preload_gb * 2**30
             self._items = [self._load(store, uid) for uid in self.ids] if self.in_memory else None
@@ -87,8 +97,9 @@ class FeatureDataset(torch.utils.data.Dataset):
                                "augmentation needs (set `augment: {enabled: false}` to train on stored features)")
 
     def _load(self, store: FeatureStore, uid: str) -> tuple[np.ndarray, ...]:
-        return tuple(store.read(uid, name) for name in self._sources) if self.augment \
-            else (self._checked(uid, store.read(uid, self.feature)),)
+        if self.augment is None:
+            return (self._checked(uid, store.read(uid, self.feature)),)
+        return store.read(uid, "landmarks")[:, :FEATURES[self.feature][0]].copy(), store.read(uid, "presence")
 
     def _checked(self, uid: str, arr: np.ndarray) -> np.ndarray:
         if not np.isfinite(arr).all():
@@ -111,7 +122,7 @@ class FeatureDataset(torch.utils.data.Dataset):
         width, height = self.sizes[index]
         landmarks, presence = augment_landmarks(*arrays, width, height, self.augment,
                                                 utterance_rng(self.seed, epoch, uid), self.min_lengths[index])
-        return self._checked(uid, FEATURES[self.feature](landmarks, presence, width, height))
+        return self._checked(uid, FEATURES[self.feature][1](landmarks, presence, width, height))
 
     def __len__(self) -> int:
         return len(self.ids)

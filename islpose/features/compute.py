@@ -32,9 +32,11 @@ def _check(landmarks: np.ndarray, presence: np.ndarray, width: float, height: fl
 def _finite(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """``values`` as ``dtype``, clipped to its finite range (float16 overflows at 65504); NaN
     becomes 0. ``values`` may be changed in place."""
-    limit = float(np.finfo(dtype).max)
-    values = np.clip(values, -limit, limit, out=values if values.flags.writeable else None)
-    return np.nan_to_num(values, copy=False, nan=0.0).astype(dtype, copy=False)
+    if values.dtype.itemsize > np.dtype(dtype).itemsize or not np.isfinite(values).all():  # may overflow
+        limit = float(np.finfo(dtype).max)
+        values = np.clip(values, -limit, limit, out=values if values.flags.writeable else None)
+        values = np.nan_to_num(values, copy=False, nan=0.0)
+    return values.astype(dtype, copy=False)
 
 
 def _interpolate(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -91,9 +93,9 @@ def pose_features(landmarks: np.ndarray, presence: np.ndarray, width: float, hei
     return _finite(feats, np.float32)
 
 
-def _landmark_mask(landmarks: np.ndarray, presence: np.ndarray) -> np.ndarray:
-    """(T, 543) True where a landmark's component is present and its x, y, z are finite."""
-    return presence[:, COMPONENT_OF] & np.isfinite(landmarks[..., :3]).all(axis=-1)
+def _landmark_mask(px: np.ndarray, presence: np.ndarray) -> np.ndarray:
+    """(T, 543) True where a landmark's component is present and its x, y, z (pixels, (T, 543, 3)) are finite."""
+    return presence[:, COMPONENT_OF] & np.isfinite(px).all(axis=-1)
 
 
 def _normalise_part(pts: np.ndarray, origin: np.ndarray, a: np.ndarray, b: np.ndarray,
@@ -127,7 +129,7 @@ def multimodal_features(landmarks: np.ndarray, presence: np.ndarray, width: floa
     # float16 (stored) in float64, so that every stored value is rounded once.
     work = np.float32 if np.dtype(dtype) == np.float32 else np.float64
     px = landmarks[..., :3].astype(work) * np.array([width, height, width], dtype=work)  # (T, 543, 3) pixels
-    mask = _landmark_mask(landmarks, presence)  # (T, 543)
+    mask = _landmark_mask(px, presence)  # (T, 543)
 
     out = np.zeros((T, 4, NUM_LANDMARKS, 3), dtype=work)  # the four blocks, written in place
     positions, shape, velocity, accel = (out[:, k] for k in range(4))

@@ -83,7 +83,8 @@ class FeatureDataset(torch.utils.data.Dataset):
             nbytes = sum(int(np.prod(store.shape(uid, name))) * itemsize[name] * (rows if name == "landmarks" else 1)
                          for uid in self.ids for name in self._sources)
             self.in_memory = nbytes <= preload_gb * 2**30
-            self._items = [self._load(store, uid) for uid in self.ids] if self.in_memory else None
+            # per item, what it is made of: (features,), or (landmarks, presence) when augmenting
+            self._features = [self._load(store, uid) for uid in self.ids] if self.in_memory else None
         self.dim = shapes[0][1] if shapes else 0
         self._store: FeatureStore | None = None
         self._pid = -1
@@ -113,9 +114,9 @@ class FeatureDataset(torch.utils.data.Dataset):
             self._store, self._pid = FeatureStore(self.store_path), os.getpid()
         return self._load(self._store, self.ids[index])
 
-    def _features(self, index: int, epoch: int) -> np.ndarray:
+    def _compute(self, index: int, epoch: int) -> np.ndarray:
         """(T, D) features of item ``index``, augmented in ``epoch`` when augmenting."""
-        arrays = self._items[index] if self._items is not None else self._read(index)
+        arrays = self._features[index] if self._features is not None else self._read(index)
         if self.augment is None:
             return arrays[0]
         uid = self.ids[index]
@@ -131,7 +132,7 @@ class FeatureDataset(torch.utils.data.Dataset):
         """Item ``key``: an index, or ``(epoch, index)`` from :class:`EpochBatches` (augmentation
         draws depend on the epoch; a plain index means epoch 0)."""
         epoch, index = key if isinstance(key, tuple) else (0, key)
-        return {"id": self.ids[index], "features": self._features(index, epoch), "targets": self.targets[index]}
+        return {"id": self.ids[index], "features": self._compute(index, epoch), "targets": self.targets[index]}
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)

@@ -40,7 +40,9 @@ class TrainConfig:
         bucketing: length-bucketed batches (otherwise plain random batches).
         bucket_pool: batches per sorting pool of the bucketing (bigger = tighter buckets,
             less random batch composition).
-        num_workers: DataLoader workers (features are in memory, so 0 is usually fastest).
+        num_workers: DataLoader workers (features are in memory, so 0 is usually fastest
+            without augmentation; with ``augment.enabled`` the workers augment the landmarks
+            and compute the features, so give them free cores).
         preload_gb: read all features into memory when they take at most this many GiB.
         amp: bf16 autocast on CUDA (the CTC loss is always computed in fp32).
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.

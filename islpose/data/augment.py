@@ -71,24 +71,24 @@ class AugmentConfig:
 
     enabled: bool = False
     affine_p: float = 1.0
-    rotate_deg: float = 10.0
-    scale: float = 0.15
-    aspect: float = 0.1
-    shear: float = 0.1
+    rotate_deg: float = 5.0
+    scale: float = 0.1
+    aspect: float = 0.05
+    shear: float = 0.05
     translate: float = 0.05
     body_p: float = 1.0
-    shoulder_width: float = 0.1
-    arm_length: float = 0.1
-    hand_size: float = 0.1
-    face_size: float = 0.1
-    sign_size: float = 0.2
+    shoulder_width: float = 0.05
+    arm_length: float = 0.05
+    hand_size: float = 0.05
+    face_size: float = 0.05
+    sign_size: float = 0.1
     speed_p: float = 1.0
-    speed: float = 0.3
-    hand_drop: float = 0.01
+    speed: float = 0.15
+    hand_drop: float = 0.0
     hand_drop_frames: int = 4
-    finger_drop: float = 0.01
-    frame_drop: float = 0.01
-    jitter: float = 0.01
+    finger_drop: float = 0.0
+    frame_drop: float = 0.0
+    jitter: float = 0.0
     mirror_p: float = 0.0
 
     def __post_init__(self) -> None:

@@ -236,7 +236,7 @@ def _resample(pts: np.ndarray, presence: np.ndarray, rng: np.random.Generator, s
     lo = np.floor(pos).astype(int)
     hi = np.minimum(lo + 1, T - 1)
     w = (pos - lo).astype(np.float32)[None, :, None]
-    mixed = (1 - w) * pts[:, lo] + w * pts[:, hi]  # (4, n, 543): NaN where a neighbour is missing
+    mixed = (1 - w) * pts[:, lo] + w * pts[:, hi]  # (4, n, N): NaN where a neighbour is missing
     nearest = np.rint(pos).astype(int)
     both = (presence[lo] & presence[hi])[:, COMPONENT_OF[:pts.shape[2]]]  # (n, N)
     return np.where(both, mixed, pts[:, nearest]), presence[nearest]

@@ -4,7 +4,7 @@ import threading
 import pytest
 
 from islpose.errors import IslposeError
-from islpose.io.atomic import atomic_path, atomic_write, check_output, write_text_atomic
+from islpose.io.atomic import Discard, atomic_path, atomic_write, check_output, write_text_atomic
 
 
 def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
@@ -24,6 +24,16 @@ def test_failed_write_keeps_the_old_file(tmp_path):
             raise RuntimeError("killed")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]
+
+
+def test_discard_keeps_the_old_file_without_an_error(tmp_path):
+    target = tmp_path / "feats.h5"
+    target.write_text("old")
+    with atomic_path(target) as tmp:
+        tmp.write_text("new, but not wanted")
+        raise Discard
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["feats.h5"]
 
 
 def test_concurrent_writers_use_distinct_temporary_files(tmp_path):

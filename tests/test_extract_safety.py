@@ -155,6 +155,8 @@ def test_rerun_hashes_only_files_whose_time_changed(fake_videos, tmp_path, monke
     os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
     again = E.extract([fake_videos], out, E.ExtractConfig(workers=1))
     assert len(again.skipped) == 5 and hashed == ["v0.mp4"]  # same content: hashed, still skipped
+    E.extract([fake_videos], out, E.ExtractConfig(workers=1))
+    assert hashed == ["v0.mp4"]  # its new time was stored: not read again
     hashed.clear()
     again = E.extract([fake_videos], out, E.ExtractConfig(workers=1, verify=True))
     assert len(again.skipped) == 5 and len(hashed) == 5  # --verify hashes every file

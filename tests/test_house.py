@@ -1,4 +1,5 @@
-"""House rules checked on the source: no import cycles, one atomic write, the declared Python."""
+"""House rules checked on the source: one atomic write, the declared Python, a light ``--help``
+(import cycles: test_imports.py)."""
 from __future__ import annotations
 
 import ast
@@ -9,82 +10,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "islpose"
-
-
-def _modules() -> dict[str, Path]:
-    out = {}
-    for path in PACKAGE.rglob("*.py"):
-        parts = list(path.relative_to(REPO).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        out[".".join(parts)] = path
-    return out
-
-
-def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
-    """islpose modules that ``path`` imports anywhere (functions included; ``TYPE_CHECKING`` blocks not):
-    ``from pkg import name`` counts as importing ``pkg.name`` when that is a module, else ``pkg``."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test)
-                   for n in ast.walk(node)}
-    found = set()
-    for node in ast.walk(tree):
-        if id(node) in typing_only:
-            continue
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name in modules}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("islpose"):
-            found |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
-                      for a in node.names}
-    return found & set(modules)
-
-
-def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components with more than one module (Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on_stack.add(v)
-        for w in graph[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                component.append(w)
-                if w == v:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    sys.setrecursionlimit(max(10_000, sys.getrecursionlimit()))
-    for v in graph:
-        if v not in index:
-            visit(v)
-    return found
-
-
-def test_no_import_cycles_among_islpose_modules():
-    """Lazy imports inside functions count too: a cycle through them is still two modules that need
-    each other (a registry importing its architectures and back, a config importing models and back)."""
-    modules = _modules()
-    graph = {name: _imports(path, modules) - {name} for name, path in modules.items()}
-    assert _cycles(graph) == []
-
-
-def test_the_cycle_check_finds_a_cycle():
-    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
 def test_only_io_atomic_renames_temporary_files():

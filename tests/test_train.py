@@ -423,11 +423,11 @@ def test_ddp_ranks_load_their_own_share_and_draw_their_own_dropout(small_corpus,
 
     monkeypatch.setattr(Trainer, "_step", step)
     try:
-        ranks = [Trainer(config, small_corpus.store, small_corpus.manifest, tmp_path / "run", False,
-                         DistContext(rank=r, world_size=2), None) for r in (0, 1)]
-        for trainer in ranks:
-            torch.manual_seed(config.train.seed)  # as two processes that started alike
-            trainer.train_epoch(1)
+        ranks = []
+        for r in (0, 1):  # one after the other, each as a fresh process would (both seed alike at first)
+            ranks.append(Trainer(config, small_corpus.store, small_corpus.manifest, tmp_path / "run", False,
+                                 DistContext(rank=r, world_size=2), None))
+            ranks[-1].train_epoch(1)
     finally:
         dist.destroy_process_group()
     train_ids = [u.id for u in read_manifest(small_corpus.manifest) if u.split == "train"]

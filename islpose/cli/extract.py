@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from islpose.features.runner import NoProgress
+
 
 class _RichProgress:
     """A rich progress bar over videos with the frame count, frames/s and ETA.
@@ -51,19 +53,13 @@ class _RichProgress:
             self.console.print(f"[red]failed[/red] {error}", highlight=False, markup=True, soft_wrap=True)
 
 
-class _QuietProgress:
+class _QuietProgress(NoProgress):
     """No bar: one line per failed video on stderr."""
 
     def __enter__(self) -> "_QuietProgress":
         return self
 
     def __exit__(self, *exc: object) -> None:
-        pass
-
-    def start(self, videos: int) -> None:
-        pass
-
-    def frames(self, n: int) -> None:
         pass
 
     def video(self, uid: str, status: str, frames: int, error: str | None) -> None:

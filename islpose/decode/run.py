@@ -60,6 +60,29 @@ def _select(manifest: str | Path | None, split: str | None, store_ids: list[str]
     return [u.id for u in utts], refs
 
 
+def _lengths(store, ids: list[str], feature: str, width: int, failed: list, needs: str) -> dict[str, int]:
+    """Frames of the utterances that can be decoded; the others go to ``failed``.
+
+    Raises:
+        IslposeError: features of another width than the model reads (``needs`` says what it reads).
+    """
+    lengths: dict[str, int] = {}
+    for uid in ids:
+        if uid not in store:
+            failed.append((uid, "not in the feature store"))
+        elif feature not in store.datasets(uid):
+            failed.append((uid, f"no {feature!r} features in the store"))
+        else:
+            shape = store.shape(uid, feature)
+            if len(shape) != 2 or shape[1] != width:
+                raise IslposeError(f"{store.path}: {feature!r} features of {uid!r} have shape {shape}, but {needs}")
+            if shape[0] == 0:
+                failed.append((uid, "no frames"))
+            else:
+                lengths[uid] = shape[0]
+    return lengths
+
+
 def decode_store(checkpoint: str | Path, features: str | Path, *, manifest: str | Path | None = None,
                  split: str | None = None, config: DecoderConfig | None = None, batch_size: int = 16,
                  device: str = "cpu") -> DecodeOutput:
@@ -96,21 +119,8 @@ def decode_store(checkpoint: str | Path, features: str | Path, *, manifest: str 
     labels: dict[str, list[int]] = {}
     with FeatureStore(features) as store:
         ids, refs = _select(manifest, split, store.ids())
-        lengths: dict[str, int] = {}
-        for uid in ids:
-            if uid not in store:
-                out.failed.append((uid, "not in the feature store"))
-            elif feature not in store.datasets(uid):
-                out.failed.append((uid, f"no {feature!r} features in the store"))
-            else:
-                shape = store.shape(uid, feature)
-                if len(shape) != 2 or shape[1] != width:
-                    raise IslposeError(f"{features}: {feature!r} features of {uid!r} have shape {shape}, but the "
-                                       f"{ck.model_name} model of {checkpoint} needs (T, {width})")
-                if shape[0] == 0:
-                    out.failed.append((uid, "no frames"))
-                else:
-                    lengths[uid] = shape[0]
+        lengths = _lengths(store, ids, feature, width, out.failed,
+                           f"the {ck.model_name} model of {checkpoint} needs (T, {width})")
         order = sorted(lengths, key=lengths.__getitem__)
         for start in range(0, len(order), batch_size):
             batch = []

@@ -81,7 +81,8 @@ def pose_features(landmarks: np.ndarray, presence: np.ndarray, width: float, hei
     Returns:
         (T, 66) float32: (x0, y0, x1, y1, ...) of the 33 pose landmarks, minus the
         frame's shoulder mid-point, divided by the median shoulder width; frames without
-        a pose linearly interpolated; zeros when the utterance has no pose at all.
+        a usable pose (none, or shoulders closer than :data:`MIN_SIZE_FRACTION` of the
+        image) linearly interpolated; zeros when the utterance has no usable pose at all.
     """
     min_size = _check(landmarks, presence, width, height)
     centre, scale, ok = _body_frame(landmarks, presence, width, height, min_size)

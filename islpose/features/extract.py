@@ -32,12 +32,8 @@ __all__ = ["DTYPES", "MANIFEST_EXTENSIONS", "VIDEO_EXTENSIONS", "ExtractConfig",
 @dataclass(frozen=True)
 class ExtractConfig(RunConfig):
     """Settings of one extraction run: those of :class:`RunConfig` (workers, executor,
-    overwrite, verify, dtype) and
-
-    Attributes:
-        holistic: MediaPipe Holistic options.
-        quiet_native_logs: silence MediaPipe's C++ log lines while a video is processed.
-    """
+    overwrite, verify, dtype) and of :class:`~islpose.features.video.VideoOptions`
+    (``holistic``, ``quiet_native_logs``)."""
 
     holistic: HolisticSettings = field(default_factory=HolisticSettings)
     quiet_native_logs: bool = True

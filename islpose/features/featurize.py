@@ -16,10 +16,6 @@ from islpose.features.compute import DTYPES, compute_features
 from islpose.features.runner import NoProgress, Progress, Summary
 
 
-class _KeepOld(Exception):
-    """Raised inside the atomic write when the target must stay as it was."""
-
-
 def featurize(store_path: str | Path, out: str | Path | None = None, dtype: str = "float16",
               progress: Progress | None = None, overwrite: bool = False) -> Summary:
     """Recomputes ``pose`` and ``multimodal`` from the stored ``landmarks`` (no MediaPipe).
@@ -39,7 +35,7 @@ def featurize(store_path: str | Path, out: str | Path | None = None, dtype: str 
         IslposeError: a bad dtype, ``store_path`` not a store, or ``out`` exists and
             ``overwrite`` is not set or it is not an islpose store.
     """
-    from islpose.io.atomic import atomic_path, check_output
+    from islpose.io.atomic import Discard, atomic_path, check_output
     from islpose.io.store import FeatureStore
 
     if dtype not in DTYPES:
@@ -53,18 +49,16 @@ def featurize(store_path: str | Path, out: str | Path | None = None, dtype: str 
         FeatureStore(target, "r").close()  # never replaces a file that is not an islpose store
     summary = Summary()
     start = time.perf_counter()
-    try:
-        with atomic_path(target) as tmp:
-            with FeatureStore(store_path, "r") as src:
-                meta = src.metadata
-                root = {"mediapipe_version": meta.get("mediapipe_version", ""),
-                        "extractor": {**meta["extractor"], "multimodal_dtype": dtype}}
-                with FeatureStore(tmp, "w", metadata=root) as dst:
-                    _featurize_all(src, dst, DTYPES[dtype], summary, progress)
-            if summary.failed and (in_place or not summary.done):
-                raise _KeepOld
-    except _KeepOld:
-        summary.notes.append(f"{target}: left as it was ({len(summary.failed)} utterance(s) failed)")
+    with atomic_path(target) as tmp:
+        with FeatureStore(store_path, "r") as src:
+            meta = src.metadata
+            root = {"mediapipe_version": meta.get("mediapipe_version", ""),
+                    "extractor": {**meta["extractor"], "multimodal_dtype": dtype}}
+            with FeatureStore(tmp, "w", metadata=root) as dst:
+                _featurize_all(src, dst, DTYPES[dtype], summary, progress)
+        if summary.failed and (in_place or not summary.done):
+            summary.notes.append(f"{target}: left as it was ({len(summary.failed)} utterance(s) failed)")
+            raise Discard
     summary.seconds = time.perf_counter() - start
     return summary
 

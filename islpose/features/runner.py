@@ -187,17 +187,22 @@ def check_settings(store: Any, out: Path, metadata: Mapping[str, Any]) -> None:
 
 def unchanged(store: Any, item: SourceItem, verify: bool = False) -> bool:
     """True when the stored ``item``'s source is the one stored: same size, and the same
-    modification time (no read) or, when that changed or ``verify``, the same SHA-256."""
+    modification time (no read) or, when that changed or ``verify``, the same SHA-256 (then
+    the new time is stored, so the next rerun does not read the file again)."""
     attrs = store.attrs(item.uid, ("source_size", "source_mtime_ns", "source_sha256"))
     try:
         stat = item.path.stat()
         if stat.st_size != attrs.get("source_size"):
             return False
-        if not verify and stat.st_mtime_ns == attrs.get("source_mtime_ns"):
+        if stat.st_mtime_ns == attrs.get("source_mtime_ns") and not verify:
             return True
-        return file_sha256(item.path) == attrs.get("source_sha256")
+        if file_sha256(item.path) != attrs.get("source_sha256"):
+            return False
     except OSError:
         return False
+    if stat.st_mtime_ns != attrs.get("source_mtime_ns"):
+        store.update_attrs(item.uid, {"source_mtime_ns": stat.st_mtime_ns})
+    return True
 
 
 def _write_results(store: Any, jobs: Iterator[tuple[Job, Any]], summary: Summary, progress: Progress,
@@ -244,10 +249,6 @@ def _run_into(path: Path, mode: str, items: Sequence[SourceItem], load: Loader, 
             _write_results(store, results, summary, progress, count_frames=not executor.streams_frames)
 
 
-class _KeepOld(Exception):
-    """Raised inside an overwrite whose every item failed, so the old store is kept."""
-
-
 def run_items(items: Sequence[SourceItem], out: str | Path, load: Loader, options: Any,
               metadata: Mapping[str, Any], config: RunConfig = RunConfig(),
               progress: Progress | None = None) -> Summary:
@@ -269,8 +270,13 @@ def run_items(items: Sequence[SourceItem], out: str | Path, load: Loader, option
 
     Raises:
         IslposeError: ``out`` is not a feature store or was made with other settings.
+
+    Example (another kind of source; ``load_pose`` is a module-level function):
+        >>> items = find_sources(["poses/"], {".pose"}, "pose file")       # doctest: +SKIP
+        >>> summary = run_items(items, "feats.h5", load_pose, None,        # doctest: +SKIP
+        ...                     {"extractor": {"source": "pose-format"}})
     """
-    from islpose.io.atomic import atomic_path
+    from islpose.io.atomic import Discard, atomic_path
     from islpose.io.store import FeatureStore
 
     progress = progress or NoProgress()
@@ -282,12 +288,10 @@ def run_items(items: Sequence[SourceItem], out: str | Path, load: Loader, option
     else:
         if out.exists():
             FeatureStore(out, "r").close()  # refuses a file that is not an islpose store
-        try:
-            with atomic_path(out) as tmp:
-                _run_into(tmp, "w", items, load, options, metadata, config, progress, summary, out)
-                if not summary.done and out.exists():
-                    raise _KeepOld
-        except _KeepOld:
-            summary.notes.append(f"{out}: no item succeeded, so the old store was kept as it was")
+        with atomic_path(out) as tmp:
+            _run_into(tmp, "w", items, load, options, metadata, config, progress, summary, out)
+            if not summary.done and out.exists():
+                summary.notes.append(f"{out}: no item succeeded, so the old store was kept as it was")
+                raise Discard
     summary.seconds = time.perf_counter() - start
     return summary

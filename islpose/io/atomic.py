@@ -17,12 +17,18 @@ from typing import IO, Iterator
 from islpose.errors import IslposeError
 
 
+class Discard(Exception):
+    """Raise inside :func:`atomic_path` / :func:`atomic_write` to drop what was written and
+    leave the target as it was, without an error (the ``with`` block just ends)."""
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yields a fresh temporary path beside ``path``; renames it over ``path`` on success.
 
     For writers that want a file name (``torch.save``, ``h5py.File``). On an exception the
-    temporary file is removed and ``path`` is left as it was.
+    temporary file is removed and ``path`` is left as it was; :class:`Discard` does the
+    same without propagating.
 
     Example:
         >>> with atomic_path("model.pt") as tmp:
@@ -37,6 +43,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except Discard:
+        pass
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

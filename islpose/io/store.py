@@ -54,6 +54,12 @@ def _check_uid(uid: str) -> str:
     return uid
 
 
+def _set_attrs(obj: Any, values: Mapping[str, Any]) -> None:
+    """Sets HDF5 attributes; dicts and lists are stored as JSON."""
+    for key, value in values.items():
+        obj.attrs[key] = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+
+
 def _attr(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value.item() if isinstance(value, np.generic) else value
 
@@ -165,10 +171,10 @@ class FeatureStore:
     def set_metadata(self, **values: Any) -> None:
         """Sets root attributes (``extractor`` may be a dict; it is stored as JSON)."""
         self._writable()
-        for key, value in values.items():
-            if key in ("format", "format_version"):
-                raise StoreError(f"root attribute {key!r} is managed by the store")
-            self._f.attrs[key] = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+        managed = {"format", "format_version"} & set(values)
+        if managed:
+            raise StoreError(f"root attribute {sorted(managed)[0]!r} is managed by the store")
+        _set_attrs(self._f, values)
 
     # ----------------------------------------------------------------- reading
     def ids(self) -> list[str]:
@@ -272,12 +278,20 @@ class FeatureStore:
             attrs["num_frames"] = next(iter(lengths.values()))
         elif "num_frames" not in attrs:
             attrs["num_frames"] = next(iter(arrays.values())).shape[0]
-        for key, value in attrs.items():
-            group.attrs[key] = json.dumps(value) if isinstance(value, (dict, list)) else value
+        _set_attrs(group, attrs)
         utterances = self._f.require_group(_UTT)
         if uid in utterances:
             del utterances[uid]
         self._f.move(f"{_STAGING}/{uid}", f"{_UTT}/{uid}")
+        self.flush()
+
+    def update_attrs(self, uid: str, values: Mapping[str, Any]) -> None:
+        """Sets some attributes of a stored utterance (e.g. a source file's new modification time)."""
+        self._writable()
+        group = self._group(uid)
+        if "num_frames" in values:
+            raise StoreError("attribute 'num_frames' is managed by the store")
+        _set_attrs(group, values)
         self.flush()
 
     def _checked(self, uid: str, name: str, arr: np.ndarray) -> np.ndarray:

@@ -190,7 +190,6 @@ class TeacherTrainer(EpochLoop):
 
     def train_epoch(self, epoch: int) -> dict:
         """One pass over the train split; returns losses, lr, time and speed (all ranks summed)."""
-        self.seed_epoch(epoch)
         self.sampler.set_epoch(epoch)
         self.net.train()
         sums = torch.zeros(4, dtype=torch.float64)  # loss, ctc, ce (x clips), clips

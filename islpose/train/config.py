@@ -83,7 +83,7 @@ class DistillConfig:
     """Knowledge distillation from a teacher's frame posteriors (``islpose distill``).
 
     The loss is ``CTC + alpha * temperature**2 * KL(teacher_T || student_T)``, see
-    :mod:`islpose.train.distill`.
+    :mod:`islpose.train.kd_loss`.
 
     Attributes:
         alpha: weight of the distillation term (0 = plain CTC training).

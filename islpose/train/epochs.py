@@ -1,5 +1,5 @@
 """The epoch loop shared by the students' and the teacher's trainers: early stopping on dev
-WER, the metrics log, the learning-rate schedule, per-epoch seeds, checkpoints and resume.
+WER, the metrics log, the learning-rate schedule, per-rank seeds, checkpoints and resume.
 
 What survives a kill: after every epoch rank 0 appends the epoch's row to
 ``metrics.jsonl``, writes ``best.pt`` when dev WER improved, then ``last.pt``, each
@@ -84,10 +84,29 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def epoch_seed(seed: int, epoch: int, rank: int) -> int:
-    """The seed of one epoch on one DDP rank: ranks draw different dropout masks and
-    augmentations, and a resumed run draws what the uninterrupted one would have."""
+def rank_seed(seed: int, epoch: int, rank: int) -> int:
+    """The seed of DDP rank ``rank`` (> 0) from epoch ``epoch`` on: every rank draws its own
+    dropout masks and augmentations (rank 0 goes on with the run's own stream)."""
     return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0])
+
+
+def rng_state() -> dict:
+    """Python, numpy, torch and CUDA RNG states (for an exact resume)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"python": random.getstate(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss,
+                                                   cached],
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def set_rng_state(state: dict) -> None:
+    """Restores what :func:`rng_state` returned."""
+    random.setstate(state["python"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class EpochLoop:
@@ -96,10 +115,10 @@ class EpochLoop:
 
     A subclass sets ``config`` (with ``to_dict``), ``tc`` (``epochs``, ``patience``, ``seed``,
     ``warmup_epochs``), ``ctx``, ``console``, ``out``, ``model``, ``optimizer`` and calls
-    :meth:`_make_scheduler`, :meth:`_start` and (on resume) :meth:`_load_state`; it defines
-    ``train_epoch(epoch) -> stats`` (calling :meth:`seed_epoch` first), ``_end_epoch(epoch,
-    stats)`` (rank 0: evaluate, :meth:`_track`, :meth:`_log`, :meth:`_save`) and
-    ``_result(last_epoch)``.
+    :meth:`_make_scheduler`, :meth:`_start` (after building the model, which every rank
+    builds alike) and (on resume) :meth:`_load_state`; it defines ``train_epoch(epoch) ->
+    stats``, ``_end_epoch(epoch, stats)`` (rank 0: evaluate, :meth:`_track`, :meth:`_log`,
+    :meth:`_save`) and ``_result(last_epoch)``.
     """
 
     def fit(self):
@@ -121,12 +140,15 @@ class EpochLoop:
         return self._result(epoch)
 
     def _start(self) -> None:
-        """The state of a new run (before :meth:`_load_state` on resume)."""
+        """The state of a new run (before :meth:`_load_state` on resume); from here on each
+        DDP rank draws its own random numbers."""
         self.start_epoch, self.best_wer, self.best_epoch, self.bad_epochs, self.stopped = 1, None, 0, 0, False
+        self._seed_rank()
 
-    def seed_epoch(self, epoch: int) -> None:
-        """Seeds the RNGs for ``epoch`` on this rank (see :func:`epoch_seed`)."""
-        seed_everything(epoch_seed(self.tc.seed, epoch, self.ctx.rank))
+    def _seed_rank(self) -> None:
+        """Ranks > 0 leave rank 0's random stream (see :func:`rank_seed`)."""
+        if self.ctx.rank > 0:
+            seed_everything(rank_seed(self.tc.seed, self.start_epoch, self.ctx.rank))
 
     def _make_scheduler(self, steps_per_epoch: int) -> None:
         """The per-step LR schedule: warmup, then cosine to 0 at the last epoch."""
@@ -174,11 +196,11 @@ class EpochLoop:
     def _training_state(self, epoch: int) -> dict:
         """What ``last.pt`` needs for an exact resume."""
         return {"epoch": epoch, "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "schedule": self.schedule.state(), "best_wer": self.best_wer, "best_epoch": self.best_epoch,
-                "bad_epochs": self.bad_epochs}
+                "schedule": self.schedule.state(), "rng": rng_state(), "best_wer": self.best_wer,
+                "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
 
     def _load_state(self, state: dict) -> None:
-        """Restores weights, optimizer, LR schedule and early stopping from ``last.pt``; trims
+        """Restores weights, optimizer, LR schedule, RNG and early stopping from ``last.pt``; trims
         ``metrics.jsonl`` to its epoch and adopts a newer ``best.pt``.
 
         ``--epochs`` may differ from the run's (the LR goes on without a jump, see
@@ -197,6 +219,8 @@ class EpochLoop:
         for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
             group["lr"] = base * self.schedule(step)  # the rate of the next step under the (new) schedule
         self.start_epoch = ts["epoch"] + 1
+        set_rng_state(ts["rng"])  # rank 0's: exact on rank 0, and the other ranks leave it again
+        self._seed_rank()
         self.best_wer, self.best_epoch, self.bad_epochs = ts["best_wer"], ts["best_epoch"], ts["bad_epochs"]
         self.stopped = 0 < self.tc.patience <= self.bad_epochs
         self.adopted_best = None

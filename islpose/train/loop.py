@@ -200,7 +200,6 @@ class Trainer(EpochLoop):
 
     def train_epoch(self, epoch: int) -> dict:
         """One pass over the train split; returns loss, lr, time and speed (all ranks summed)."""
-        self.seed_epoch(epoch)
         self.sampler.set_epoch(epoch)
         self.net.train()
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)

@@ -70,3 +70,24 @@ def test_hands_drop_out_and_sentences_vary(tmp_path):
 def test_rejects_too_few_signers(tmp_path):
     with pytest.raises(ValueError, match="num_signers must be >= 3"):
         make_synthetic_corpus(tmp_path, num_signers=2)
+
+
+def test_signers_differ_like_real_signers(tmp_path):
+    """Camera roll, proportions (hand size per shoulder width) and speed (frames per gloss)
+    differ between signers, not only size and position in the frame."""
+    c = make_synthetic_corpus(tmp_path, num_glosses=6, num_signers=5, utterances_per_signer=6, seed=5)
+    per_signer: dict[str, list] = {}
+    with FeatureStore(c.store) as s:
+        for u in read_manifest(c.manifest):
+            lm = s.read(u.id, "landmarks")
+            px = lm[..., :2] * (640, 480)
+            shoulders = px[:, 11] - px[:, 12]
+            roll = np.degrees(np.arctan2(shoulders[:, 1], shoulders[:, 0]))
+            hand = np.linalg.norm(px[:, 54 + 9] - px[:, 54], axis=-1) / np.linalg.norm(shoulders, axis=-1)
+            per_signer.setdefault(u.signer, []).append(
+                (np.median(roll), np.nanmedian(hand), len(lm) / len(u.glosses)))
+    stats = np.array([np.median(v, axis=0) for v in per_signer.values()])  # (signers, 3)
+    spread = stats.max(axis=0) - stats.min(axis=0)
+    assert spread[0] > 3  # degrees of camera roll
+    assert spread[1] > 0.05 * stats[:, 1].mean()  # hand size relative to the shoulders
+    assert spread[2] > 0.1 * stats[:, 2].mean()  # frames per gloss (speed)

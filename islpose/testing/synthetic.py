@@ -1,9 +1,12 @@
 """A synthetic signing corpus for tests and benchmarks.
 
 Every gloss is a distinct movement of the dominant (right) hand around the body with its
-own hand shape, location and duration; some glosses use both hands. Signers differ in
-body size, position in the frame and signing speed, so dev and test (which hold out
-signers) test generalisation. Between signs the hands move smoothly from the end of one
+own hand shape, location and duration; some glosses use both hands. Signers differ the
+way real signers do (:func:`_make_signer`): body proportions (arm reach, hand, head and
+hip size, neck length), camera placement and distance (size and position in the frame,
+roll, foreshortening from a camera off to the side or above), signing speed, sign size
+and a personal offset of where they sign, so dev and test (which hold out signers) test
+generalisation to unseen signers. Between signs the hands move smoothly from the end of one
 sign into the start of the next (co-articulation); landmarks carry noise, hands drop out
 for short runs of frames (NaN, presence False) and sentences follow a gloss bigram
 model, so a gloss language model has something to learn. Chance WER is about 100%.
@@ -99,18 +102,20 @@ def _bigram(n: int, rng: np.random.Generator) -> np.ndarray:
     return probs / probs.sum(axis=1, keepdims=True)
 
 
-def _hand_points(wrist: np.ndarray, palm: np.ndarray, curl: np.ndarray, mirror: float) -> np.ndarray:
-    """21 hand points. wrist (T, 2), palm (T,), curl (T, 5) -> (T, 21, 2) body units."""
+def _hand_points(wrist: np.ndarray, palm: np.ndarray, curl: np.ndarray, mirror: float,
+                 size: float = 1.0) -> np.ndarray:
+    """21 hand points. wrist (T, 2), palm (T,), curl (T, 5) -> (T, 21, 2) body units;
+    ``size`` scales the hand."""
     T = len(wrist)
     pts = np.empty((T, 21, 2))
     pts[:, 0] = wrist
     for f in range(5):
         angle = palm + mirror * _FINGER_BASE_ANGLE[f]  # (T,)
-        joint = wrist + _FINGER_BASE_LEN[f] * np.stack([np.cos(angle), np.sin(angle)], axis=-1)
+        joint = wrist + size * _FINGER_BASE_LEN[f] * np.stack([np.cos(angle), np.sin(angle)], axis=-1)
         pts[:, 1 + 4 * f] = joint
         for s in range(3):
             angle = angle + mirror * curl[:, f] * 1.1  # each segment bends further
-            joint = joint + _SEGMENT_LEN[s] * np.stack([np.cos(angle), np.sin(angle)], axis=-1)
+            joint = joint + size * _SEGMENT_LEN[s] * np.stack([np.cos(angle), np.sin(angle)], axis=-1)
             pts[:, 2 + 4 * f + s] = joint
     return pts
 
@@ -121,7 +126,7 @@ def _ease(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
     return a + w[:, None] * (b - a)
 
 
-def _sentence_tracks(glosses: list[_Gloss], seq: list[int], speed: float, style: np.ndarray,
+def _sentence_tracks(glosses: list[_Gloss], seq: list[int], signer: dict,
                      rng: np.random.Generator) -> tuple[dict[str, np.ndarray], list[tuple[int, int]]]:
     """Per-frame tracks of one sentence, in body units: right/left wrist ``rw``/``lw``
     (T, 2), palm angles ``rp``/``lp`` (T,), finger curls ``rc``/``lc`` (T, 5); and the
@@ -142,12 +147,12 @@ def _sentence_tracks(glosses: list[_Gloss], seq: list[int], speed: float, style:
     state = rest
     for gi in seq:
         g = glosses[gi]
-        n = max(4, int(round(g.frames / speed * rng.uniform(0.85, 1.15))))
+        n = max(4, int(round(g.frames / signer["speed"] * rng.uniform(0.85, 1.15))))
         u = np.linspace(0.0, 1.0, n)[:, None]  # (n, 1)
         phase = 2 * np.pi * u * np.arange(1, 3)  # (n, K=2)
         offset = (np.sin(phase)[:, None, :] * g.coeffs[None, :, :, 0]
                   + (np.cos(phase)[:, None, :] - 1) * g.coeffs[None, :, :, 1]).sum(-1)  # (n, 2)
-        rw = g.centre + style + offset
+        rw = g.centre * signer["reach"] + signer["style"] + offset * signer["sign_size"]
         rc = g.curl[0] + u * (g.curl[1] - g.curl[0])  # (n, 5)
         rp = g.palm[0] + u * (g.palm[1] - g.palm[0])  # (n, 1)
         if g.two_handed:  # the left hand mirrors the right about the body's midline
@@ -172,8 +177,8 @@ def _render(tracks: dict[str, np.ndarray], face: np.ndarray, signer: dict, noise
     T = len(tracks["rw"])
     body = np.zeros((T, 543, 2))
     body[:, SLICES["pose"]] = _POSE
-    right = _hand_points(tracks["rw"], tracks["rp"], tracks["rc"], mirror=1.0)
-    left = _hand_points(tracks["lw"], tracks["lp"], tracks["lc"], mirror=-1.0)
+    right = _hand_points(tracks["rw"], tracks["rp"], tracks["rc"], mirror=1.0, size=signer["hand"])
+    left = _hand_points(tracks["lw"], tracks["lp"], tracks["lc"], mirror=-1.0, size=signer["hand"])
     body[:, SLICES["right_hand"]] = right
     body[:, SLICES["left_hand"]] = left
     for side, hand, shoulder in ((1, left, 11), (0, right, 12)):  # pose indices: left odd, right even
@@ -185,12 +190,16 @@ def _render(tracks: dict[str, np.ndarray], face: np.ndarray, signer: dict, noise
         body[:, 17 + (1 - side)] = hand[:, 20]  # pinky
         body[:, 19 + (1 - side)] = hand[:, 8]  # index
         body[:, 21 + (1 - side)] = hand[:, 4]  # thumb
+    nose = _POSE[0] + (0.0, signer["neck"])
+    body[:, :11] = nose + signer["head"] * (_POSE[:11] - _POSE[0])
+    body[:, 23:33] = _POSE[23:33] * (signer["hips"], 1.0)
     head = rng.normal(0.0, 0.01, size=(T, 2)).cumsum(axis=0) * 0.3  # slow head drift
-    body[:, SLICES["face"]] = face + _POSE[0] + head[:, None, :]
+    body[:, SLICES["face"]] = signer["head"] * face + nose + head[:, None, :]
     body[:, :11] += head[:, None, :]
     body += rng.normal(0.0, noise, size=body.shape)
 
     scale, centre = signer["scale"], signer["centre"]
+    body = body @ signer["camera"].T  # roll and foreshortening of the camera
     lm = np.empty((T, 543, 4), dtype=np.float32)
     lm[..., 0] = (centre[0] + body[..., 0] * scale) / WIDTH
     lm[..., 1] = (centre[1] + body[..., 1] * scale) / HEIGHT
@@ -210,6 +219,27 @@ def _render(tracks: dict[str, np.ndarray], face: np.ndarray, signer: dict, noise
     for comp, rows in enumerate(SLICES.values()):
         lm[~presence[:, comp], rows] = np.nan
     return lm, presence
+
+
+def _make_signer(rng: np.random.Generator) -> dict:
+    """One signer's body, camera and signing habits (ranges like those between real signers
+    and recording set-ups)."""
+    roll = np.radians(rng.uniform(-6, 6))
+    foreshorten = np.diag([rng.uniform(0.85, 1.0), rng.uniform(0.9, 1.0)])  # camera to the side / above
+    rotation = np.array([[np.cos(roll), -np.sin(roll)], [np.sin(roll), np.cos(roll)]])
+    return {
+        "scale": rng.uniform(80, 160),  # camera distance: pixels per shoulder width
+        "centre": np.array([rng.uniform(0.35, 0.65) * WIDTH, rng.uniform(0.35, 0.6) * HEIGHT]),
+        "camera": rotation @ foreshorten,
+        "speed": rng.uniform(0.75, 1.35),
+        "reach": rng.uniform(0.85, 1.15),  # arm length relative to the shoulders
+        "sign_size": rng.uniform(0.7, 1.35),  # how large the movements are
+        "style": rng.normal(0.0, 0.06, size=2),  # where this signer signs
+        "hand": rng.uniform(0.85, 1.2),
+        "head": rng.uniform(0.85, 1.15),
+        "neck": rng.uniform(-0.1, 0.1),
+        "hips": rng.uniform(0.85, 1.2),
+    }
 
 
 def make_synthetic_corpus(
@@ -260,17 +290,14 @@ def make_synthetic_corpus(
     with FeatureStore(store_path, "w", metadata={"extractor": {"name": "synthetic", "seed": seed}}) as store:
         for s in range(num_signers):
             split = "test" if s == num_signers - 1 else "dev" if s == num_signers - 2 else "train"
-            signer = {"scale": rng.uniform(100, 150),
-                      "centre": np.array([rng.uniform(0.4, 0.6) * WIDTH, rng.uniform(0.4, 0.55) * HEIGHT])}
-            speed = rng.uniform(0.8, 1.25)
-            style = rng.normal(0.0, 0.05, size=2)
+            signer = _make_signer(rng)
             for k in range(utterances_per_signer):
                 n = int(rng.integers(min_glosses, max_glosses + 1))
                 seq, prev = [], num_glosses
                 for _ in range(n):
                     prev = int(rng.choice(num_glosses, p=bigram[prev]))
                     seq.append(prev)
-                tracks, sign_spans = _sentence_tracks(glosses, seq, speed, style, rng)
+                tracks, sign_spans = _sentence_tracks(glosses, seq, signer, rng)
                 lm, presence = _render(tracks, face, signer, noise, drop_rate, rng)
                 arrays = {"landmarks": lm, "presence": presence,
                           "pose": pose_features(lm, presence, WIDTH, HEIGHT)}

@@ -1,10 +1,11 @@
 """Run configuration: dataclasses that YAML files map onto one to one.
 
-A run config YAML has three top-level keys, and a fourth for distillation runs::
+A run config YAML has four top-level keys, and a fifth for distillation runs::
 
     model: bilstm_optimized          # registry name (islpose.models.MODELS)
     model_config: {...}              # the model's dataclass config
     train: {...}                     # TrainConfig
+    augment: {...}                   # AugmentConfig (islpose.data.augment)
     distill: {...}                   # DistillConfig (``islpose distill`` runs only)
 
 An unknown key anywhere is an error. Values resolve in this order (later wins): the
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from islpose.config import from_dict, read_yaml
+from islpose.data.augment import AugmentConfig
 from islpose.errors import IslposeError
 
 
@@ -41,7 +43,9 @@ class TrainConfig:
         bucketing: length-bucketed batches (otherwise plain random batches).
         bucket_pool: batches per sorting pool of the bucketing (bigger = tighter buckets,
             less random batch composition).
-        num_workers: DataLoader workers (features are in memory, so 0 is usually fastest).
+        num_workers: DataLoader workers (features are in memory, so 0 is usually fastest
+            without augmentation; with ``augment.enabled`` the workers augment the landmarks
+            and compute the features, so give them free cores).
         preload_gb: read all features into memory when they take at most this many GiB.
         amp: bf16 autocast on CUDA (the CTC loss is always computed in fp32).
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
@@ -114,6 +118,7 @@ class RunConfig:
         model: registry name of the model.
         model_config: the model's config dataclass.
         train: training settings.
+        augment: landmark augmentation of the train split.
         distill: distillation settings (``None``: plain CTC training).
     """
 
@@ -121,11 +126,12 @@ class RunConfig:
     model_config: Any
     train: TrainConfig = field(default_factory=TrainConfig)
     distill: DistillConfig | None = None
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def to_dict(self) -> dict:
         """Plain nested dicts (safe for YAML and ``torch.load(weights_only=True)``)."""
         out = {"model": self.model, "model_config": dataclasses.asdict(self.model_config),
-               "train": dataclasses.asdict(self.train)}
+               "train": dataclasses.asdict(self.train), "augment": dataclasses.asdict(self.augment)}
         if self.distill is not None:
             out["distill"] = dataclasses.asdict(self.distill)
         return out
@@ -143,7 +149,7 @@ def resolve_config(
     Args:
         model: model name from the command line (wins over the YAML's ``model``).
         yaml_data: the parsed YAML mapping (keys ``model``, ``model_config``, ``train``,
-            ``distill``).
+            ``augment``, ``distill``).
         overrides: ``TrainConfig`` fields from the command line; ``None`` values are ignored.
         where: name used in error messages (the YAML path).
         distill: ``DistillConfig`` fields from the command line (``None`` values are
@@ -152,10 +158,10 @@ def resolve_config(
     from islpose.models import MODELS, model_config_class
 
     yaml_data = dict(yaml_data or {})
-    unknown = sorted(set(yaml_data) - {"model", "model_config", "train", "distill"})
+    unknown = sorted(set(yaml_data) - {"model", "model_config", "train", "augment", "distill"})
     if unknown:
         raise IslposeError(f"{where}: unknown key(s) {', '.join(unknown)} "
-                           "(known: model, model_config, train, distill)")
+                           "(known: model, model_config, train, augment, distill)")
     name = model or yaml_data.get("model")
     if not name:
         raise IslposeError("no model given: use --model NAME or `model:` in the config "
@@ -168,7 +174,9 @@ def resolve_config(
         distill_data = {**dict(yaml_data.get("distill") or {}),
                         **{k: v for k, v in (distill or {}).items() if v is not None}}
         distill_config = from_dict(DistillConfig, distill_data, f"{where}: distill")
-    return RunConfig(name, model_config, from_dict(TrainConfig, train_data, f"{where}: train"), distill_config)
+    augment = from_dict(AugmentConfig, yaml_data.get("augment"), f"{where}: augment")
+    return RunConfig(name, model_config, from_dict(TrainConfig, train_data, f"{where}: train"), distill_config,
+                     augment)
 
 
 def write_yaml(config: RunConfig | Any, path: str | Path) -> None:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from islpose.data import BucketBatchSampler, FeatureDataset, collate, frame_batch_count, shard
+from islpose.data import BucketBatchSampler, EpochBatches, FeatureDataset, collate, frame_batch_count, shard
 from islpose.decode.greedy import greedy_decode_batch
 from islpose.decode.score import score_lists
 from islpose.errors import IslposeError
@@ -101,8 +101,11 @@ class Trainer(EpochLoop):
         self._read_data(features, manifest_path, state)
         cuda = self.device.type == "cuda"
         self.loader = torch.utils.data.DataLoader(
-            self.train_set, batch_sampler=self.sampler, collate_fn=collate, num_workers=self.tc.num_workers,
-            pin_memory=cuda, persistent_workers=self.tc.num_workers > 0)
+            self.train_set, batch_sampler=EpochBatches(self.sampler), collate_fn=collate,
+            num_workers=self.tc.num_workers, pin_memory=cuda, persistent_workers=self.tc.num_workers > 0,
+            # its own generator: starting (persistent) workers must not draw from the seeded global RNG,
+            # or a resumed run (whose workers start in a later epoch) would train on other dropout draws
+            generator=torch.Generator().manual_seed(self.tc.seed))
         self.amp = self.tc.amp and cuda and torch.cuda.is_bf16_supported()
         self.net = self.model
         if ctx.distributed:
@@ -145,7 +148,8 @@ class Trainer(EpochLoop):
         # A dev utterance without features is decoded as nothing: all its glosses are deletions.
         self.dev_missing = [u for u in splits["dev"] if u.id in skip]
         share = [keep["train"][i] for i in shard(lengths, self.ctx.world_size, self.ctx.rank)]
-        self.train_set = FeatureDataset(features, share, self.vocab, feature, preload_gb=self.tc.preload_gb)
+        self.train_set = FeatureDataset(features, share, self.vocab, feature, preload_gb=self.tc.preload_gb,
+                                        augment=self.config.augment, seed=self.tc.seed, subsample=self.model.subsample)
         if self.loss_term is not None:
             self.train_set = self.loss_term.dataset(self.train_set)
         self.dev_set = FeatureDataset(features, keep["dev"], self.vocab, feature,

@@ -33,3 +33,21 @@ def small_corpus(tmp_path_factory):
 
     return make_synthetic_corpus(tmp_path_factory.mktemp("small_corpus"), num_glosses=8, num_signers=3,
                                  utterances_per_signer=6, seed=1)
+
+
+@pytest.fixture(scope="session")
+def trained_bilstm(tmp_path_factory):
+    """A small BiLSTM trained on a synthetic corpus with 6 training signers (dev and test: one
+    unseen signer each), about 2% dev WER: (corpus, run folder with best.pt). Shared by the
+    decoding and recognition tests."""
+    from islpose.testing import make_synthetic_corpus
+    from islpose.train import resolve_config, train
+
+    root = tmp_path_factory.mktemp("trained_bilstm")
+    corpus = make_synthetic_corpus(root / "corpus", num_glosses=8, num_signers=8, utterances_per_signer=30, seed=0)
+    config = resolve_config("bilstm_optimized", {
+        "model_config": {"projection_dim": 64, "hidden_dim": 96, "num_layers": 2, "dropout": 0.1},
+        "train": {"epochs": 40, "batch_size": 8, "warmup_epochs": 1, "lr": 3e-3, "device": "cpu",
+                  "progress": False, "amp": False, "patience": 0, "seed": 0}})
+    train(config, corpus.store, corpus.manifest, root / "run")
+    return corpus, root / "run"

@@ -114,19 +114,9 @@ def test_decode_without_flashlight_runs_greedy_with_beam_1_only(monkeypatch, tmp
 
 # --------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    """A tiny BiLSTM trained for a few epochs on a synthetic corpus: (corpus, run folder)."""
-    from islpose.testing import make_synthetic_corpus
-    from islpose.train import resolve_config, train
-
-    root = tmp_path_factory.mktemp("decode_e2e")
-    corpus = make_synthetic_corpus(root / "corpus", num_glosses=8, num_signers=4, utterances_per_signer=30, seed=0)
-    config = resolve_config("bilstm_optimized", {
-        "model_config": {"projection_dim": 32, "hidden_dim": 48, "num_layers": 2, "dropout": 0.1},
-        "train": {"epochs": 25, "batch_size": 8, "warmup_epochs": 1, "lr": 3e-3, "device": "cpu",
-                  "progress": False, "amp": False, "patience": 0, "seed": 0}})
-    train(config, corpus.store, corpus.manifest, root / "run")
-    return corpus, root / "run"
+def trained_run(trained_bilstm):
+    """(corpus, run folder) of the shared small BiLSTM (conftest)."""
+    return trained_bilstm
 
 
 def _decode(tmp_path, corpus, run, *extra: str, name: str = "dev"):
@@ -292,15 +282,15 @@ def test_tune_writes_the_best_setting_that_decode_reads(tmp_path, trained_run):
     assert CliRunner().invoke(cli, ["lm", "build", str(corpus.manifest), str(arpa)]).exit_code == 0
     best = tmp_path / "decode.yaml"
     args = ["tune", "--checkpoint", str(run / "best.pt"), "--features", str(corpus.store), "--manifest",
-            str(corpus.manifest), "--lm", str(arpa), "--beams", "1,5", "--lm-weights", "0,0.5,2",
+            str(corpus.manifest), "--lm", str(arpa), "--beams", "5", "--lm-weights", "0.5,2",
             "--word-scores", "-1,0,1", "--out", str(best), "--device", "cpu", "--top", "0"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    # greedy + 3 x 3 (the defaults among them)
-    assert "model run once over" in result.output and "trying 10 settings" in result.output
+    # 2 LM weights x 3 word scores at beam 5 (the defaults among them): every setting has the LM
+    assert "model run once over" in result.output and "trying 6 settings" in result.output
     lines = result.output.splitlines()
     header = lines.index(next(line for line in lines if line.startswith("beam lm_weight")))
-    assert len([line for line in lines[header + 1:] if line[:4].strip().isdigit()]) == 10
+    assert len([line for line in lines[header + 1:] if line[:4].strip().isdigit()]) == 6
     best_wer = float(re.search(r"best: +WER ([0-9.]+)%", result.output).group(1))
     default_wer = float(re.search(r"defaults: WER ([0-9.]+)%", result.output).group(1))
     assert best_wer <= default_wer

@@ -52,18 +52,28 @@ def shared_videos() -> Path:
 
 
 def prepare_folder(out: Path, overwrite: bool) -> None:
-    """Creates ``out`` or checks that the demo may write there (see the module docstring)."""
+    """Creates ``out`` or checks that the demo may write there (see the module docstring).
+
+    Sub-folders named like the demo's parts are replaced only in a folder the demo made
+    (its marker file is there): in any other folder, even with ``overwrite``, they are the
+    user's and the demo refuses to run.
+    """
     if out.exists() and not out.is_dir():
         raise IslposeError(f"{out}: not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file() and not overwrite:
+    ours = (out / MARKER).is_file()
+    if out.is_dir() and any(out.iterdir()) and not ours and not overwrite:
         raise IslposeError(f"{out}: folder is not empty and was not made by `islpose demo`; "
-                           "pass --overwrite to let the demo replace its own sub-folders there")
+                           "pass --overwrite to let the demo write there")
+    clash = [part for part in PARTS if (out / part).exists()]
+    if clash and not ours:
+        raise IslposeError(f"{out}: holds {', '.join(clash)}, which `islpose demo` did not make; "
+                           "choose another folder")
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("made by islpose demo\n", encoding="utf-8")
-    for part in PARTS:
+    for part in clash:
         if (out / part).is_dir():
             shutil.rmtree(out / part)
-        elif (out / part).exists():
+        else:
             (out / part).unlink()
 
 

@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from islpose.cli.main import cli
+from islpose.errors import IslposeError
 
 
 def test_quick_demo_runs_the_whole_chain(tmp_path, monkeypatch):
@@ -41,6 +42,13 @@ def test_demo_refuses_a_folder_it_did_not_make(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "old.pt").write_text("x")
-    prepare_folder(tmp_path, overwrite=True)  # replaces only the demo's own sub-folders
-    assert mine.read_text() == "keep me" and not (tmp_path / "run").exists() and (tmp_path / MARKER).is_file()
+    with pytest.raises(IslposeError, match="did not make"):  # the user's own run/: never deleted
+        prepare_folder(tmp_path, overwrite=True)
+    assert (tmp_path / "run" / "old.pt").read_text() == "x" and not (tmp_path / MARKER).exists()
+    (tmp_path / "run" / "old.pt").unlink()
+    (tmp_path / "run").rmdir()
+    prepare_folder(tmp_path, overwrite=True)  # writes beside the user's files
+    assert mine.read_text() == "keep me" and (tmp_path / MARKER).is_file()
+    (tmp_path / "run").mkdir()  # the demo's own part from an earlier run
     prepare_folder(tmp_path, overwrite=False)  # a folder the demo made is reused without --overwrite
+    assert not (tmp_path / "run").exists()

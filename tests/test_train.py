@@ -164,6 +164,28 @@ def test_train_cli_writes_the_run_folder(small_corpus, tmp_path):
                 "--model", "bilstm_optimized")
     assert again.exit_code == 1 and "already holds a run" in again.output
     assert metrics(out) == rows  # nothing overwritten
+    (out / "last.pt").unlink()  # a folder with best.pt only (a run killed between best.pt and last.pt)
+    again = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out,
+                "--model", "bilstm_optimized")
+    assert again.exit_code == 1 and "already holds a run (best.pt)" in again.output
+    assert metrics(out) == rows
+
+
+def test_train_loss_is_the_mean_over_the_steps_taken(small_corpus, tmp_path, monkeypatch):
+    """A skipped (non-finite) step's utterances do not dilute the epoch's train loss."""
+    calls = []
+
+    def step(self, batch):
+        calls.append(len(calls))
+        return torch.tensor(2.0), len(calls) != 1  # the first step is skipped
+
+    monkeypatch.setattr(Trainer, "_step", step)
+    out = tmp_path / "run"
+    result = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out,
+                 "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=1))
+    assert result.exit_code == 0, result.output
+    (row,) = metrics(out)
+    assert row["bad_steps"] == 1 and row["train_loss"] == pytest.approx(2.0)
 
 
 def test_resume_continues_the_same_run(small_corpus, tmp_path, monkeypatch):

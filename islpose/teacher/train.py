@@ -35,7 +35,7 @@ from islpose.teacher.text import TextVocabulary, tokenize
 from islpose.teacher.video import VideoDataset, make_loader, normalize_frames
 from islpose.train.config import write_yaml
 from islpose.train.distributed import DistContext, all_sum, cleanup_distributed, init_distributed
-from islpose.train.epochs import EpochLoop, seed_everything
+from islpose.train.epochs import EpochLoop, refuse_finished_run, seed_everything
 from islpose.vocab import Vocabulary
 
 TEXT_HINT = " (the text decoder learns from it; set loss.ce_weight: 0 to train the CTC head only)"
@@ -89,9 +89,8 @@ class TeacherTrainer(EpochLoop):
         self.console = console or Console(stderr=True)
         if resume and init_weights:
             raise IslposeError("--init-weights starts a new run; it cannot be combined with --resume")
-        if not resume and (out / "last.pt").exists():
-            raise IslposeError(f"{out}: already holds a run (last.pt); use --resume to continue it "
-                               "or choose another --out")
+        if not resume:
+            refuse_finished_run(out)
         state = self._resume_state(read_teacher_checkpoint, ("model", "model_config", "video", "loss")) if resume \
             else None
         seed_everything(self.tc.seed)

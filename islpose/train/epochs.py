@@ -77,6 +77,19 @@ class LRSchedule:
         return {"warmup_steps": self.warmup_steps, "total_steps": self.segments[-1][1], "segments": self.segments}
 
 
+def refuse_finished_run(out: Path) -> None:
+    """A new run must not write into a folder holding a run that finished an epoch.
+
+    Raises:
+        IslposeError: ``out`` holds ``last.pt`` or ``best.pt`` (a run that died before its
+            first epoch ended, with only its logs, may be started again).
+    """
+    found = [name for name in ("last.pt", "best.pt") if (out / name).exists()]
+    if found:
+        raise IslposeError(f"{out}: already holds a run ({', '.join(found)}); use --resume to continue it "
+                           "or choose another --out")
+
+
 def seed_everything(seed: int) -> None:
     """Seeds Python, NumPy and torch (CPU and CUDA)."""
     random.seed(seed)

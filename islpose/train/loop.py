@@ -22,7 +22,7 @@ from islpose.models import build_model, count_parameters, input_dim
 from islpose.train.checkpoint import read_checkpoint, save_checkpoint
 from islpose.train.config import RunConfig, write_yaml
 from islpose.train.distributed import DistContext, all_sum, cleanup_distributed, init_distributed
-from islpose.train.epochs import EpochLoop, seed_everything
+from islpose.train.epochs import EpochLoop, refuse_finished_run, seed_everything
 from islpose.vocab import Vocabulary
 
 
@@ -94,9 +94,8 @@ class Trainer(EpochLoop):
         self.console = console or Console(stderr=True)
         self.device = ctx.device
         state = self._resume_state(read_checkpoint, ("model", "model_config", "distill")) if resume else None
-        if not resume and (out / "last.pt").exists():
-            raise IslposeError(f"{out}: already holds a run (last.pt); use --resume to continue it "
-                               "or choose another --out")
+        if not resume:
+            refuse_finished_run(out)
         seed_everything(self.tc.seed)  # the same initial weights on every rank
         self._read_data(features, manifest_path, state)
         cuda = self.device.type == "cuda"
@@ -206,7 +205,7 @@ class Trainer(EpochLoop):
         self.sampler.set_epoch(epoch)
         self.net.train()
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
-        utts = frames = bad_steps = 0
+        utts = frames = bad_steps = stepped_utts = 0
         start = time.perf_counter()
         show = self.ctx.is_main and self.tc.progress
         columns = (TextColumn(f"epoch {epoch}/{self.tc.epochs}"), BarColumn(), MofNCompleteColumn(),
@@ -219,17 +218,20 @@ class Trainer(EpochLoop):
                 n = len(batch["ids"])
                 if stepped:
                     loss_sum += loss.detach().double() * n
+                    stepped_utts += n
                 else:
                     bad_steps += 1
                 utts += n
                 frames += int(batch["lengths"].sum())
                 if show and (step % 10 == 0 or step + 1 == len(self.sampler)):
                     speed = utts * self.ctx.world_size / (time.perf_counter() - start)
-                    progress.update(task, loss=f"{loss_sum.item() / max(1, utts):.3f}", speed=f"{speed:.0f}")
+                    progress.update(task, loss=f"{loss_sum.item() / max(1, stepped_utts):.3f}", speed=f"{speed:.0f}")
                 progress.advance(task)
         seconds = time.perf_counter() - start
-        loss_total, utts_total, frames_total, bad_total = all_sum([loss_sum.item(), utts, frames, bad_steps], self.ctx)
-        return {"train_loss": loss_total / max(1.0, utts_total), "bad_steps": int(bad_total),
+        loss_total, utts_total, frames_total, bad_total, stepped_total = all_sum(
+            [loss_sum.item(), utts, frames, bad_steps, stepped_utts], self.ctx)
+        # train_loss: the mean over the steps taken (a skipped step's utterances do not dilute it)
+        return {"train_loss": loss_total / max(1.0, stepped_total), "bad_steps": int(bad_total),
                 "lr": self.optimizer.param_groups[0]["lr"], "time_s": seconds, "train_utterances": int(utts_total),
                 "utt_per_s": utts_total / seconds, "frames_per_s": frames_total / seconds}
 

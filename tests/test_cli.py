@@ -114,3 +114,15 @@ def test_validate_store_missing_utterance(tmp_path):
         s.write("a", {"pose": np.zeros((4, 66))})
     result = _run("validate", path, tmp_path / "f.h5")
     assert result.exit_code == 1 and "b: no features" in result.stdout
+
+
+def test_a_failure_whose_text_looks_like_markup_is_printed_as_it_is():
+    """A file name with [/x] in it must not crash the progress bar's failure line (rich markup)."""
+    import io
+
+    from islpose.cli.extract import _RichProgress
+
+    with _RichProgress("extract") as progress:
+        progress.console.file = io.StringIO()
+        progress.video("u1", "failed", 0, "videos/[/x]clip.mp4: not a video")
+        assert "videos/[/x]clip.mp4: not a video" in progress.console.file.getvalue()

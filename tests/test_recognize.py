@@ -283,3 +283,28 @@ def test_recognize_plot_draws_a_posteriorgram_per_input(trained, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     again = CliRunner().invoke(cli, ["recognize", *args, "--out", str(tmp_path / "r2.jsonl")])
     assert again.exit_code == 1 and "already exists" in again.output
+
+
+def test_recognize_overwrite_keeps_the_old_output_until_the_new_one_is_complete(trained, tmp_path, monkeypatch):
+    """A run that replaces an existing JSONL (--overwrite) and dies leaves the old file as it was."""
+    from islpose.io import FeatureStore
+    from islpose.io.pose import write_pose
+    from islpose.recognize import Recognizer
+
+    corpus, ckpt = trained
+    with FeatureStore(corpus.store) as store:
+        uid = store.ids()[0]
+        a = store.attrs(uid)
+        write_pose(tmp_path / f"{uid}.pose", store.read(uid, "landmarks"), a["fps"], a["width"], a["height"])
+    out = tmp_path / "r.jsonl"
+    out.write_text('{"id": "old"}\n')
+
+    def killed(self, data, *, uid):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Recognizer, "decode_input", killed)
+    result = CliRunner().invoke(cli, ["recognize", str(tmp_path / f"{uid}.pose"), "--checkpoint", str(ckpt),
+                                      "--out", str(out), "--overwrite", "--beam", "1", "-q"])
+    assert result.exit_code == 130
+    assert out.read_text() == '{"id": "old"}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{uid}.pose", "r.jsonl"])

@@ -50,7 +50,9 @@ class _RichProgress:
     def video(self, uid: str, status: str, frames: int, error: str | None) -> None:
         self.bar.advance(self.videos)
         if error:
-            self.console.print(f"[red]failed[/red] {error}", highlight=False, markup=True, soft_wrap=True)
+            from rich.markup import escape  # paths and messages may hold [...]
+
+            self.console.print(f"[red]failed[/red] {escape(error)}", highlight=False, markup=True, soft_wrap=True)
 
 
 class _QuietProgress(NoProgress):

@@ -59,8 +59,7 @@ def recognize(inputs: tuple[str, ...], checkpoint: str, out: str, eaf_dir: str |
     def done(uid: str, record: dict | None, error: str | None) -> None:
         if error is not None:
             bar.console.print(f"failed: {error}", highlight=False, markup=False, soft_wrap=True)
-        else:
-            bar.advance(task)
+        bar.advance(task)
 
     with bar:
         summary = recognize_files(rec, inputs, out, eaf_dir=eaf_dir, srt_dir=srt_dir, store=store, plot_dir=plot_dir,

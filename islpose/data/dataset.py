@@ -75,9 +75,9 @@ class FeatureDataset(torch.utils.data.Dataset):
         with FeatureStore(self.store_path) as store:
             shapes = [store.shape(uid, feature) for uid in self.ids]
             self.lengths = [s[0] for s in shapes]
-            self.sizes = [(a["width"], a["height"]) for a in map(store.attrs, self.ids)] if self.augment else None
             for uid in self.ids:
                 self._check_sources(store, uid)
+            self.sizes = [(a["width"], a["height"]) for a in map(store.attrs, self.ids)] if self.augment else None
             itemsize = {name: store.read(self.ids[0], name).dtype.itemsize if self.ids else 4 for name in self._sources}
             rows = FEATURES[feature][0] / NUM_LANDMARKS if self.augment else 1.0  # landmark rows kept
             nbytes = sum(int(np.prod(store.shape(uid, name))) * itemsize[name] * (rows if name == "landmarks" else 1)
@@ -92,9 +92,10 @@ class FeatureDataset(torch.utils.data.Dataset):
     def _check_sources(self, store: FeatureStore, uid: str) -> None:
         if self.augment is None:
             return
-        missing = [name for name in self._sources if name not in store.datasets(uid)]
+        missing = [f"{name!r} dataset" for name in self._sources if name not in store.datasets(uid)]
+        missing += [f"{name!r} attribute" for name in ("width", "height") if name not in store.attrs(uid)]
         if missing:
-            raise IslposeError(f"{self.store_path}: utterance {uid!r} has no {missing[0]!r} dataset, which "
+            raise IslposeError(f"{self.store_path}: utterance {uid!r} has no {missing[0]}, which "
                                "augmentation needs (set `augment: {enabled: false}` to train on stored features)")
 
     def _load(self, store: FeatureStore, uid: str) -> tuple[np.ndarray, ...]:

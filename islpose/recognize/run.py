@@ -7,12 +7,13 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 from islpose.errors import IslposeError
-from islpose.io.atomic import check_output
+from islpose.io.atomic import atomic_path, check_output
 from islpose.recognize.recognizer import POSE_EXTENSIONS, Recognizer, read_input
 from islpose.recognize.writers import write_eaf, write_jsonl_line, write_srt
 
@@ -131,8 +132,11 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
 
         feature_store = FeatureStore(store, "w", metadata={"extractor": {"name": "islpose recognize"}})
     Path(out).parent.mkdir(parents=True, exist_ok=True)
+    # A new file gets each line as it is recognised (a killed run keeps them); a file being
+    # replaced (--overwrite) stays as it was until the new one is complete.
+    target = atomic_path(out) if Path(out).exists() else contextlib.nullcontext(Path(out))
     try:
-        with open(out, "w", encoding="utf-8") as handle:
+        with target as path, open(path, "w", encoding="utf-8") as handle:
             for item in items:
                 try:
                     data = read_input(item.path)

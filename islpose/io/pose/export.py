@@ -80,7 +80,7 @@ def export_poses(store_path: str | Path, out_dir: str | Path, ids: Sequence[str]
                     raise StoreError(f"{store_path}: {uid}: no {'/'.join(missing)} attribute(s)")
                 landmarks, presence = store.read(uid, "landmarks"), store.read(uid, "presence")
                 write_pose(target, landmarks, float(attrs["fps"]), int(attrs["width"]), int(attrs["height"]), presence)
-            except (StoreError, PoseFileError) as exc:
+            except (StoreError, PoseFileError, OSError) as exc:  # one file's failure; the rest go on
                 summary.record(progress, uid, error=str(exc))
                 continue
             progress.frames(len(landmarks))

@@ -28,6 +28,7 @@ from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 from typing import Any, Callable, Iterable, Iterator
 
+from islpose._optional import require
 from islpose.errors import IslposeError
 
 TaskFn = Callable[[Any, Callable[[int], None] | None], Any]
@@ -194,10 +195,7 @@ class RayExecutor(Executor):
 
     def __init__(self, workers: int | None = None) -> None:
         super().__init__(workers)
-        try:
-            import ray
-        except ImportError as exc:
-            raise IslposeError("--executor ray needs Ray: pip install 'islpose[ray]'") from exc
+        ray = require("ray", "ray", "Ray (--executor ray)")
         self._ray = ray
         self._started = not ray.is_initialized()  # ours to shut down
         if self._started:

@@ -22,11 +22,11 @@ from islpose.features import video
 from islpose.features.compute import DTYPES
 from islpose.features.featurize import featurize
 from islpose.features.holistic import HolisticSettings, mediapipe_version
-from islpose.features.inputs import MANIFEST_EXTENSIONS, VIDEO_EXTENSIONS, VideoItem, find_videos
+from islpose.features.inputs import MANIFEST_EXTENSIONS, VIDEO_EXTENSIONS, find_videos
 from islpose.features.runner import Progress, RunConfig, Summary, file_sha256, run_items
 
 __all__ = ["DTYPES", "MANIFEST_EXTENSIONS", "VIDEO_EXTENSIONS", "ExtractConfig", "Progress", "Summary",
-           "VideoItem", "extract", "featurize", "file_sha256", "find_videos"]
+           "extract", "featurize", "file_sha256", "find_videos"]
 
 
 @dataclass(frozen=True)

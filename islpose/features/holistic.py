@@ -70,7 +70,6 @@ class HolisticSettings:
         return {"static_image_mode": False, **asdict(self)}
 
 
-VideoLandmarks = Landmarks  # what extract_landmarks returns (the name before Landmarks was shared)
 
 
 def mediapipe_version() -> str:
@@ -95,7 +94,7 @@ def _to_rows(landmark_list, out: np.ndarray, with_visibility: bool) -> None:
 
 
 def extract_landmarks(path: str | Path, settings: HolisticSettings = HolisticSettings(),
-                      on_frames: Callable[[int], None] | None = None) -> VideoLandmarks:
+                      on_frames: Callable[[int], None] | None = None) -> Landmarks:
     """Runs MediaPipe Holistic on every frame of a video.
 
     Args:
@@ -158,5 +157,5 @@ def extract_landmarks(path: str | Path, settings: HolisticSettings = HolisticSet
     if exact and declared > 0 and declared - len(rows) > max(TRUNCATION_TOLERANCE, declared // 100):
         raise VideoError(f"{path}: truncated or corrupt: decoded {len(rows)} of the {declared} frames "
                          "the file declares")
-    return VideoLandmarks(landmarks=np.stack(rows), presence=np.array(present, dtype=bool),
+    return Landmarks(landmarks=np.stack(rows), presence=np.array(present, dtype=bool),
                           fps=fps, width=int(width), height=int(height))

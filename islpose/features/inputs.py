@@ -25,7 +25,6 @@ class SourceItem:
     origin: str
 
 
-VideoItem = SourceItem  # the name used before the split of features/extract.py
 
 
 def find_sources(inputs: Sequence[str | Path], extensions: Collection[str], what: str = "video",

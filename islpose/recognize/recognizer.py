@@ -17,10 +17,10 @@ import numpy as np
 from islpose.decode.config import DecoderConfig
 from islpose.errors import IslposeError
 from islpose.features.layout import NUM_LANDMARKS, Landmarks, presence_of
+from islpose.io.pose import POSE_EXTENSIONS
 from islpose.recognize.runtime import StudentModel, load_student
 from islpose.recognize.segments import gloss_segments
 
-POSE_EXTENSIONS = frozenset({".pose"})
 
 
 def read_input(path: str | Path) -> Landmarks:

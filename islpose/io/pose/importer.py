@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from islpose.errors import IslposeError
 from islpose.features.layout import Landmarks
 from islpose.io.pose.binary import PoseFileError
+from islpose.io.pose import POSE_EXTENSIONS
 from islpose.io.pose.holistic import read_pose
 
 if TYPE_CHECKING:
     from islpose.features.runner import Progress, RunConfig, Summary
 
-POSE_EXTENSIONS = frozenset({".pose"})
 IMPORTER = "pose-format .pose (v0.1/v0.2), MediaPipe Holistic components, first person"
 
 

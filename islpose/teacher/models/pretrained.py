@@ -7,6 +7,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from islpose._optional import require
 from islpose.errors import IslposeError
 
 
@@ -29,11 +30,7 @@ def load_init_weights(model: nn.Module, path: str | Path) -> dict:
         raise IslposeError(f"{path}: weights file not found")
     try:
         if path.suffix == ".safetensors":
-            try:
-                from safetensors.torch import load_file
-            except ImportError:
-                raise IslposeError("reading .safetensors needs the safetensors package: pip install safetensors") from None
-            state = load_file(str(path))
+            state = require("safetensors.torch", "teacher", "safetensors").load_file(str(path))
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except IslposeError:

@@ -525,7 +525,7 @@ def test_mobilenet_leaves_the_blank_plateau_within_three_epochs(tmp_path, monkey
     """Full-size mobilenet_v3_1d with its defaults on the 20-gloss multimodal synthetic corpus (dev = a
     held-out signer), batch 8, stopped after epoch 3 of a 30-epoch schedule: some dev glosses are
     recognised. Seed 3 is one where lr 3e-3 alone, without the head's own rate and LayerNorm, still
-    emitted only blanks at epoch 4 (README, Training); the old defaults did until epoch 10-12."""
+    emitted only blanks until epoch 7 (README, Training); the old defaults did until epoch 10-12."""
     from islpose.testing import make_synthetic_corpus
     from islpose.train import train
 

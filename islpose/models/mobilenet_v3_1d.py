@@ -4,8 +4,14 @@ input (B, T, 6516) -> modality encoders over the SPEC's column blocks (pose 64, 
 face 64, temporal 128; concatenated 384) -> 6 MobileNetV3 1-D blocks (inverted residual,
 depthwise conv, squeeze-excitation, hard-swish), 4x temporal downsampling to 48 channels
 -> ConvTranspose1d(48, 128, 4, stride 4), BatchNorm, ReLU -> temporal projection (conv,
-BatchNorm, ReLU) -> trim to T -> 1-layer BiLSTM (hidden 128) -> Linear V -> log-softmax,
-(T, B, V).
+BatchNorm, ReLU) -> trim to T -> 1-layer BiLSTM (hidden 128) -> LayerNorm -> Linear V
+-> log-softmax, (T, B, V).
+
+A fast start off the CTC blank plateau (issue 13): the head (BiLSTM, LayerNorm,
+classifier) learns at ``head_lr_scale`` times the rate of the convolutional front
+(:meth:`MobileNetV31D.param_groups`), the LayerNorm keeps the classifier's input at unit
+scale, and the defaults are lr 3e-3 with a 1-epoch warmup (README, Training, has the
+measurements and what did not help).
 
 Time is never collapsed (the seed's ``AdaptiveAvgPool1d(1)`` bug): every output frame
 comes from its own neighbourhood of input frames. Padded frames are zeroed before each
@@ -21,6 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from islpose.errors import IslposeError
 from islpose.features.layout import MULTIMODAL_DIM, modality_columns
 from islpose.models.common import lengths_mask, run_bilstm
 from islpose.models.registry import register_model
@@ -36,6 +43,8 @@ class MobileNetV31DConfig:
         upsample_dim: channels after the ConvTranspose1d upsampling.
         lstm_hidden: BiLSTM hidden size per direction.
         dropout: dropout after the encoders and before the classifier.
+        head_lr_scale: learning-rate multiplier of the BiLSTM, its LayerNorm and the
+            classifier over the rest (the training ``lr``).
     """
 
     pose_dim: int = 64
@@ -45,6 +54,7 @@ class MobileNetV31DConfig:
     upsample_dim: int = 128
     lstm_hidden: int = 128
     dropout: float = 0.3
+    head_lr_scale: float = 5.0
 
 
 def _masked(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -146,11 +156,14 @@ class MobileNetV31D(nn.Module):
     feature = "multimodal"
     subsample = 1
     config_class = MobileNetV31DConfig
-    train_defaults: dict = {"lr": 3e-4, "weight_decay": 1e-4, "grad_clip": 1.0, "warmup_epochs": 5,
+    train_defaults: dict = {"lr": 3e-3, "weight_decay": 1e-4, "grad_clip": 1.0, "warmup_epochs": 1,
                             "patience": 15}
+    HEAD = ("lstm.", "norm.", "classifier.")  # parameter name prefixes of the head
 
     def __init__(self, config: MobileNetV31DConfig, vocab_size: int) -> None:
         super().__init__()
+        if not config.head_lr_scale > 0:
+            raise IslposeError(f"head_lr_scale must be > 0, got {config.head_lr_scale}")
         self.config = c = config
         columns = modality_columns()
         sizes = {"pose": c.pose_dim, "hands": c.hands_dim, "face": c.face_dim, "temporal": c.temporal_dim}
@@ -169,7 +182,16 @@ class MobileNetV31D(nn.Module):
                                       MaskedBatchNorm1d(c.upsample_dim), nn.ReLU())
         self.temporal_projection = _conv_bn_act(c.upsample_dim, c.upsample_dim, 3, act=nn.ReLU)
         self.lstm = nn.LSTM(c.upsample_dim, c.lstm_hidden, batch_first=True, bidirectional=True)
+        self.norm = nn.LayerNorm(2 * c.lstm_hidden)
         self.classifier = nn.Linear(2 * c.lstm_hidden, vocab_size)
+
+    def param_groups(self, lr: float) -> list[dict]:
+        """Optimizer groups: the head (BiLSTM, LayerNorm, classifier) at ``head_lr_scale * lr``,
+        the rest at ``lr``."""
+        named = list(self.named_parameters())
+        head = [p for n, p in named if n.startswith(self.HEAD)]
+        rest = [p for n, p in named if not n.startswith(self.HEAD)]
+        return [{"params": rest, "lr": lr}, {"params": head, "lr": lr * self.config.head_lr_scale}]
 
     def frame_features(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The per-frame representation fed to the BiLSTM.
@@ -203,5 +225,5 @@ class MobileNetV31D(nn.Module):
         """
         h = self.frame_features(x.float() if x.dtype == torch.float16 else x, lengths)
         y = run_bilstm(self.lstm, h, lengths)  # (B, T, 2H)
-        log_probs = self.classifier(self.dropout(y)).log_softmax(dim=-1)  # (B, T, V)
+        log_probs = self.classifier(self.dropout(self.norm(y))).log_softmax(dim=-1)  # (B, T, V)
         return log_probs.transpose(0, 1), lengths

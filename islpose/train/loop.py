@@ -109,7 +109,9 @@ class Trainer(EpochLoop):
         self.net = self.model
         if ctx.distributed:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=[self.device] if cuda else None)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.tc.lr, weight_decay=self.tc.weight_decay)
+        # a model may give parts of itself their own rates (e.g. mobilenet_v3_1d's head)
+        groups = self.model.param_groups(self.tc.lr) if hasattr(self.model, "param_groups") else self.model.parameters()
+        self.optimizer = torch.optim.AdamW(groups, lr=self.tc.lr, weight_decay=self.tc.weight_decay)
         self._make_scheduler(len(self.sampler))
         self._start()
         if state:

@@ -26,6 +26,8 @@ from islpose.train.config import resolve_config
 from islpose.train.distributed import init_distributed
 from islpose.train.loop import Trainer
 
+from bench_train import best_epochs  # this folder (the script's own) is on sys.path
+
 
 def settings(args: argparse.Namespace) -> dict[str, dict]:
     """Name -> (augment enabled, DataLoader workers)."""
@@ -45,15 +47,8 @@ def throughput(name: str, corpus, args: argparse.Namespace, work: Path) -> dict[
             "warmup_epochs": 0, "num_workers": s["workers"]})
         trainer = Trainer(config, corpus.store, corpus.manifest, work / f"{name}-{len(trainers)}", False,
                           init_distributed(args.device), Console(quiet=True))
-        trainer.train_epoch(0)  # warm-up (workers, allocator, threads)
         trainers[label] = trainer
-    best: dict[str, dict] = {}
-    for epoch in range(1, args.repeats + 1):
-        for label, trainer in trainers.items():
-            stats = trainer.train_epoch(epoch)
-            if label not in best or stats["utt_per_s"] > best[label]["utt_per_s"]:
-                best[label] = stats
-    return best
+    return best_epochs(trainers, args.repeats)
 
 
 def main() -> None:

@@ -40,14 +40,22 @@ def throughput(name: str, corpus, args, work: Path) -> dict[bool, dict]:
                           init_distributed(args.device), Console(quiet=True))
         lengths = np.asarray(trainer.train_set.lengths)
         padding[bucketing] = sum(len(b) * lengths[b].max() for b in trainer.sampler.batches()) / lengths.sum() - 1
-        trainer.train_epoch(0)  # warm-up (allocator, threads, kernels)
         trainers[bucketing] = trainer
-    best: dict[bool, dict] = {}
-    for epoch in range(1, args.repeats + 1):
-        for bucketing, trainer in trainers.items():
+    best = best_epochs(trainers, args.repeats)
+    return {bucketing: {**stats, "padding": padding[bucketing]} for bucketing, stats in best.items()}
+
+
+def best_epochs(trainers: dict, repeats: int) -> dict:
+    """A warm-up epoch each (allocator, threads, workers), then the fastest of ``repeats``
+    epochs per trainer, the trainers taking turns (fair under varying load)."""
+    for trainer in trainers.values():
+        trainer.train_epoch(0)
+    best: dict = {}
+    for epoch in range(1, repeats + 1):
+        for key, trainer in trainers.items():
             stats = trainer.train_epoch(epoch)
-            if bucketing not in best or stats["utt_per_s"] > best[bucketing]["utt_per_s"]:
-                best[bucketing] = {**stats, "padding": padding[bucketing]}
+            if key not in best or stats["utt_per_s"] > best[key]["utt_per_s"]:
+                best[key] = stats
     return best
 
 

@@ -1,61 +1,21 @@
 """Run configs, checkpoints, ``islpose train`` (CLI, resume, DDP) and that training learns."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from click.testing import CliRunner
 
-from islpose.cli.main import cli
 from islpose.errors import IslposeError
 from islpose.manifests import read_manifest, write_manifest
 from islpose.models import MODELS, build_model, count_parameters
 from islpose.train import load_checkpoint, resolve_config, save_checkpoint
-from islpose.train.checkpoint import read_checkpoint
 from islpose.train.config import read_yaml
-from islpose.train.epochs import LRSchedule, warmup_cosine
+from islpose.train.epochs import warmup_cosine
 from islpose.train.loop import Trainer
 from islpose.vocab import Vocabulary
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = {
-    "bilstm_optimized": {"projection_dim": 16, "hidden_dim": 16, "num_layers": 2, "dropout": 0.1},
-    "mobilenet_v3_1d": {"pose_dim": 8, "hands_dim": 8, "face_dim": 8, "temporal_dim": 8, "upsample_dim": 16,
-                        "lstm_hidden": 16, "dropout": 0.1},
-}
-TINY_TRAIN = {"batch_size": 4, "epochs": 2, "warmup_epochs": 1, "progress": False}
-
-
-def run(*args, **kwargs):
-    return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
-
-
-def tiny_config(tmp_path: Path, name: str, **train) -> Path:
-    path = tmp_path / f"{name}_tiny.yaml"
-    path.write_text(yaml.safe_dump({"model": name, "model_config": TINY[name], "train": {**TINY_TRAIN, **train}}))
-    return path
-
-
-def killed_after(last: int):
-    """A ``Trainer._end_epoch`` that ends the run (as a Ctrl-C would) after epoch ``last``."""
-    end_epoch = Trainer._end_epoch
-
-    def end(self, epoch, stats):
-        end_epoch(self, epoch, stats)
-        if epoch == last:
-            raise KeyboardInterrupt
-
-    return end
-
-
-def metrics(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+from train_helpers import REPO, TINY, TINY_TRAIN, killed_after, metrics, run, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -188,126 +148,6 @@ def test_train_loss_is_the_mean_over_the_steps_taken(small_corpus, tmp_path, mon
     assert row["bad_steps"] == 1 and row["train_loss"] == pytest.approx(2.0)
 
 
-def test_resume_continues_the_same_run(small_corpus, tmp_path, monkeypatch):
-    args = ["train", "--features", small_corpus.store, "--manifest", small_corpus.manifest,
-            "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=3)]
-    straight = run(*args, "--out", tmp_path / "straight")
-    assert straight.exit_code == 0, straight.output
-
-    monkeypatch.setattr(Trainer, "_end_epoch", killed_after(2))
-    assert run(*args, "--out", tmp_path / "resumed").exit_code == 130
-    monkeypatch.undo()
-    assert run("train", "--resume", "--out", tmp_path / "resumed", "--lr", 1).exit_code == 1  # cannot change
-    resumed = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest,
-                  "--out", tmp_path / "resumed", "--resume")
-    assert resumed.exit_code == 0, resumed.output
-    a, b = metrics(tmp_path / "straight"), metrics(tmp_path / "resumed")
-    assert [r["epoch"] for r in b] == [1, 2, 3]
-    for ra, rb in zip(a, b):
-        assert ra["train_loss"] == pytest.approx(rb["train_loss"], rel=1e-5)
-        assert ra["dev_wer"] == rb["dev_wer"] and ra["lr"] == pytest.approx(rb["lr"])
-    sa, sb = (read_checkpoint(tmp_path / d / "last.pt")["model_state"] for d in ("straight", "resumed"))
-    for key in sa:
-        torch.testing.assert_close(sa[key], sb[key], atol=1e-5, rtol=1e-4)
-
-    done = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest,
-               "--out", tmp_path / "resumed", "--resume")
-    assert done.exit_code == 0 and "nothing to do" in done.output
-    longer = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest,
-                 "--out", tmp_path / "resumed", "--resume", "--epochs", 4)
-    assert longer.exit_code == 0, longer.output
-    assert [r["epoch"] for r in metrics(tmp_path / "resumed")] == [1, 2, 3, 4]
-
-
-def test_a_kill_between_best_and_last_resumes_without_duplicates(small_corpus, tmp_path, monkeypatch):
-    """Killed after metrics.jsonl and best.pt of epoch 2 were written, before last.pt."""
-    import islpose.train.loop as loop
-
-    out = tmp_path / "run"
-    args = ["train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out,
-            "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=3)]
-    monkeypatch.setattr(loop.Trainer, "evaluate", lambda self: {  # every epoch improves: best.pt is written
-        "wer": 1.0 / (1 + len(metrics(out)) if (out / "metrics.jsonl").exists() else 1), "substitutions": 0,
-        "deletions": 0, "insertions": 0})
-    save = loop.save_checkpoint
-
-    def killed_in_epoch_2(path, *a, **k):
-        if Path(path).name == "last.pt" and a[3]["epoch"] == 2:
-            raise KeyboardInterrupt
-        return save(path, *a, **k)
-
-    monkeypatch.setattr(loop, "save_checkpoint", killed_in_epoch_2)
-    assert run(*args).exit_code == 130
-    assert [r["epoch"] for r in metrics(out)] == [1, 2]
-    assert read_checkpoint(out / "best.pt")["meta"]["epoch"] == 2
-    assert read_checkpoint(out / "last.pt")["training_state"]["epoch"] == 1
-    with (out / "metrics.jsonl").open("a") as handle:
-        handle.write('{"epoch": 3, "train_lo')  # and a row cut short
-    monkeypatch.setattr(loop, "save_checkpoint", save)
-    resumed = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out,
-                  "--resume")
-    assert resumed.exit_code == 0, resumed.output
-    assert [r["epoch"] for r in metrics(out)] == [1, 2, 3]
-    last, best = read_checkpoint(out / "last.pt"), read_checkpoint(out / "best.pt")
-    state = last["training_state"]
-    assert state["epoch"] == 3 and state["best_epoch"] == best["meta"]["epoch"]
-    assert state["best_wer"] == best["meta"]["dev_wer"]
-
-
-def test_resuming_with_more_epochs_does_not_jump_the_learning_rate(small_corpus, tmp_path, monkeypatch):
-    out = tmp_path / "run"
-    lrs: list[float] = []
-    step = Trainer._step
-
-    def recorded(self, batch):
-        lrs.append(self.optimizer.param_groups[0]["lr"])
-        return step(self, batch)
-
-    end_epoch = Trainer._end_epoch
-    monkeypatch.setattr(Trainer, "_step", recorded)
-    monkeypatch.setattr(Trainer, "_end_epoch", killed_after(2))
-    args = ["train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out]
-    assert run(*args, "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=4)).exit_code == 130
-    before = len(lrs)
-    monkeypatch.setattr(Trainer, "_end_epoch", end_epoch)
-    resumed = run(*args, "--resume", "--epochs", 6)
-    assert resumed.exit_code == 0, resumed.output
-    steps = before // 2  # per epoch; warmup is the first epoch
-    assert len(lrs) == 6 * steps
-    assert lrs[before] == pytest.approx(lrs[before - 1])  # the resumed run goes on at the same rate
-    decay = lrs[steps:]
-    assert all(b <= a * (1 + 1e-9) for a, b in zip(decay, decay[1:]))  # then only decays
-    assert 0 < lrs[-1] < 0.05 * lrs[before]
-
-
-def test_schedule_extended_during_warmup_is_the_longer_schedule():
-    s = LRSchedule(10, 50)
-    s.extend(5, 100)
-    fresh = LRSchedule(10, 100)
-    assert [s(i) for i in range(101)] == [fresh(i) for i in range(101)]
-    same = LRSchedule(10, 50, LRSchedule(10, 50).state()["segments"])
-    same.extend(30, 50)  # the same end: nothing changes
-    assert [same(i) for i in range(51)] == [warmup_cosine(10, 50)(i) for i in range(51)]
-
-
-def test_an_early_stopped_run_goes_on_with_more_patience(small_corpus, tmp_path, monkeypatch):
-    import islpose.train.loop as loop
-
-    monkeypatch.setattr(loop.Trainer, "evaluate", lambda self: {  # never better after epoch 1
-        "wer": 0.5, "substitutions": 0, "deletions": 0, "insertions": 0})
-    out = tmp_path / "run"
-    args = ["train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out]
-    first = run(*args, "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=5, patience=1))
-    assert first.exit_code == 0 and "early stop" in first.output
-    assert [r["epoch"] for r in metrics(out)] == [1, 2]
-    again = run(*args, "--resume")
-    assert again.exit_code == 0 and "nothing to do" in again.output and "--patience" in again.output
-    longer = run(*args, "--resume", "--patience", 2)
-    assert longer.exit_code == 0, longer.output
-    assert [r["epoch"] for r in metrics(out)] == [1, 2, 3]  # one more epoch without improvement: stops again
-    assert read_checkpoint(out / "last.pt")["config"]["train"]["patience"] == 2
-
-
 def test_mobilenet_trains_from_the_cli(mm_corpus, tmp_path):
     out = tmp_path / "mm"
     result = run("train", "--features", mm_corpus.store, "--manifest", mm_corpus.manifest, "--out", out,
@@ -428,106 +268,6 @@ def test_dry_run_prints_the_model_and_parameter_counts(small_corpus, name):
 
 
 # ---------------------------------------------------------------- DDP and learning
-def test_ddp_ranks_load_their_own_share_and_draw_their_own_dropout(small_corpus, tmp_path, monkeypatch):
-    """Two ranks simulated in one process (a gloo group of one carries the collectives)."""
-    import torch.distributed as dist
-
-    from islpose.train.distributed import DistContext
-
-    config = resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"],
-                                                 "train": {**TINY_TRAIN, "batch_size": 2, "device": "cpu"}})
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
-    draws: dict[int, list] = {}
-
-    def step(self, batch):  # the first random numbers of every step: dropout masks and augmentation draw these
-        draws.setdefault(self.ctx.rank, []).append(torch.rand(3))
-        return torch.zeros(()), True
-
-    monkeypatch.setattr(Trainer, "_step", step)
-    try:
-        ranks = []
-        for r in (0, 1):  # one after the other, each as a fresh process would (both seed alike at first)
-            ranks.append(Trainer(config, small_corpus.store, small_corpus.manifest, tmp_path / "run", False,
-                                 DistContext(rank=r, world_size=2), None))
-            ranks[-1].train_epoch(1)
-    finally:
-        dist.destroy_process_group()
-    train_ids = [u.id for u in read_manifest(small_corpus.manifest) if u.split == "train"]
-    shares = [set(t.train_set.ids) for t in ranks]
-    assert shares[0] | shares[1] == set(train_ids) and not shares[0] & shares[1]  # 6 utterances: 3 + 3
-    assert all(len(t.train_set._features) == len(train_ids) // 2 for t in ranks)  # only its share in memory
-    assert len(ranks[0].sampler) == len(ranks[1].sampler)  # the same number of steps
-    assert not torch.equal(draws[0][0], draws[1][0])
-    assert ranks[1].dev_set is None  # rank 0 alone evaluates
-
-
-@pytest.mark.slow
-def test_ddp_on_two_cpu_processes(small_corpus, tmp_path):
-    out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "islpose.cli.main", "train", "--features", str(small_corpus.store),
-           "--manifest", str(small_corpus.manifest), "--out", str(out),
-           "--config", str(tiny_config(tmp_path, "bilstm_optimized")), "--device", "cpu"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "x 2 processes" in proc.stderr
-    rows = metrics(out)
-    assert [r["epoch"] for r in rows] == [1, 2]  # rank 0 logs once per epoch
-    n_train = sum(u.split == "train" for u in read_manifest(small_corpus.manifest))
-    # Both ranks' utterances are counted: every train utterance once, plus at most one padding batch.
-    assert n_train <= rows[0]["train_utterances"] <= n_train + TINY_TRAIN["batch_size"]
-    assert load_checkpoint(out / "best.pt").meta["epoch"] in (1, 2)
-
-
-def _train_lengths(corpus) -> list[int]:
-    from islpose.io import FeatureStore
-
-    with FeatureStore(corpus.store) as store:
-        return [store.shape(u.id, "pose")[0] for u in read_manifest(corpus.manifest) if u.split == "train"]
-
-
-def test_max_frames_bounds_the_training_batches(small_corpus, tmp_path, monkeypatch):
-    lengths = sorted(_train_lengths(small_corpus))
-    budget = 6 * lengths[len(lengths) // 2]
-    seen, step = [], Trainer._step
-    monkeypatch.setattr(Trainer, "_step", lambda self, batch: seen.append(tuple(batch["features"].shape[:2]))
-                        or step(self, batch))
-    out = tmp_path / "run"
-    result = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out,
-                 "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=1), "--max-frames", budget)
-    assert result.exit_code == 0, result.output
-    assert read_yaml(out / "config.yaml")["train"]["max_frames"] == budget
-    assert sum(b for b, _ in seen) == len(lengths)
-    assert all(b * t <= budget for b, t in seen)  # (B, T): padded frames within the budget
-    assert max(b for b, _ in seen) > TINY_TRAIN["batch_size"]  # the budget, not --batch-size, sizes them
-    resumed = run("train", "--out", out, "--resume", "--max-frames", budget + 1)
-    assert resumed.exit_code == 1 and "--max-frames cannot change when resuming" in resumed.output
-
-
-@pytest.mark.slow
-def test_ddp_with_max_frames_on_two_cpu_processes(small_corpus, tmp_path):
-    """Frame-budget batches under `torchrun --nproc_per_node 2` (gloo): the two shards pack into different
-    numbers of batches, yet both ranks run the same number of steps (else DDP would hang or fail)."""
-    from islpose.data import pack_frames, shard
-
-    lengths = _train_lengths(small_corpus)
-    packed = lambda budget: [len(pack_frames([lengths[i] for i in shard(lengths, 2, r)], budget))  # noqa: E731
-                             for r in range(2)]
-    budget = next(b for b in range(max(lengths), 20 * max(lengths)) if len(set(packed(b))) > 1)
-    out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "islpose.cli.main", "train", "--features", str(small_corpus.store),
-           "--manifest", str(small_corpus.manifest), "--out", str(out), "--max-frames", str(budget),
-           "--config", str(tiny_config(tmp_path, "bilstm_optimized")), "--device", "cpu"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
-                          timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    rows = metrics(out)
-    assert [r["epoch"] for r in rows] == [1, 2]
-    assert len(lengths) <= rows[0]["train_utterances"] <= len(lengths) + 1  # both shards, one item repeated at most
-
-
 @pytest.mark.slow
 def test_bilstm_learns_the_synthetic_corpus(tmp_path):
     """Full-size bilstm_optimized, about a minute of CPU: dev WER on held-out signers far below chance

@@ -116,7 +116,7 @@ def test_bad_files_fail_alone_and_the_run_goes_on(poses, tmp_path):
     assert result.exit_code == 1
     assert "2 failed" in result.output
     assert "broken.pose: not a .pose file" in result.output
-    assert "faceless.pose: nobody in it" in result.output
+    assert "faceless.pose: nobody detected" in result.output
     with FeatureStore(out) as store:
         assert len(store) == 5
 

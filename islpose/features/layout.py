@@ -75,6 +75,20 @@ class Landmarks:
         return len(self.landmarks)
 
 
+def nobody_detected(presence: np.ndarray) -> str | None:
+    """Why these landmarks show no signer, or None when they do.
+
+    A signer is a body pose and a face in the same frame, in at least one frame (what
+    ``islpose extract``, ``import-pose`` and ``recognize`` all ask of an input).
+
+    Args:
+        presence: (T, 4) bool: pose, left hand, right hand, face detected.
+    """
+    if (presence[:, 0] & presence[:, 3]).any():
+        return None
+    return f"nobody detected (no frame out of {len(presence)} has both a body pose and a face)"
+
+
 def presence_of(landmarks: np.ndarray) -> np.ndarray:
     """(T, 543, 4) landmarks -> (T, 4) bool: a component is present where any of its points is finite."""
     return np.stack([np.isfinite(landmarks[:, rows, :2]).all(-1).any(-1) for rows in SLICES.values()], axis=1)

@@ -11,7 +11,7 @@ from typing import Callable
 
 from islpose._native import silenced_stderr
 from islpose.features.holistic import HolisticSettings, VideoError, extract_landmarks
-from islpose.features.layout import Landmarks
+from islpose.features.layout import Landmarks, nobody_detected
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def load_video(path: Path, options: VideoOptions, on_frames: Callable[[int], Non
     """
     with silenced_stderr(options.quiet_native_logs):
         video = extract_landmarks(path, options.holistic, on_frames)
-    if not (video.presence[:, 0] & video.presence[:, 3]).any():  # a signer shows body and face
-        raise VideoError(f"{path}: nobody detected (no frame out of {video.num_frames} has both "
-                         "a body pose and a face)")
+    reason = nobody_detected(video.presence)
+    if reason:
+        raise VideoError(f"{path}: {reason}")
     return video

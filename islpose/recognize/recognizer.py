@@ -16,7 +16,7 @@ import numpy as np
 
 from islpose.decode.config import DecoderConfig
 from islpose.errors import IslposeError
-from islpose.features.layout import NUM_LANDMARKS, Landmarks, presence_of
+from islpose.features.layout import NUM_LANDMARKS, Landmarks, nobody_detected, presence_of
 from islpose.io.pose import POSE_EXTENSIONS
 from islpose.recognize.runtime import StudentModel, load_student
 from islpose.recognize.segments import gloss_segments
@@ -118,9 +118,9 @@ class Recognizer:
 
         if not (data.width > 0 and data.height > 0):
             raise IslposeError(f"image size must be positive, got {data.width}x{data.height}")
-        if not (data.presence[:, 0] & data.presence[:, 3]).any():  # as `islpose extract` asks of a signer
-            raise IslposeError(f"{data.source or 'input'}: nobody detected (no frame out of {len(data.presence)} "
-                               "has both a body pose and a face)")
+        reason = nobody_detected(data.presence)  # as `islpose extract` asks of a signer
+        if reason:
+            raise IslposeError(f"{data.source or 'input'}: {reason}")
         if self.model.feature == "pose":
             return pose_features(data.landmarks, data.presence, data.width, data.height)
         return multimodal_features(data.landmarks, data.presence, data.width, data.height, np.float32)

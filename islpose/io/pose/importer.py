@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from islpose.errors import IslposeError
-from islpose.features.layout import Landmarks
+from islpose.features.layout import Landmarks, nobody_detected
 from islpose.io.pose.binary import PoseFileError
 from islpose.io.pose import POSE_EXTENSIONS
 from islpose.io.pose.holistic import read_pose
@@ -31,8 +31,9 @@ def load_pose(path: Path, options: Any = None, on_frames: Callable[[int], None] 
             a body pose and a face, as ``extract`` requires).
     """
     rec = read_pose(path)
-    if not (rec.presence[:, 0] & rec.presence[:, 3]).any():
-        raise PoseFileError(f"{path}: nobody in it (no frame out of {rec.num_frames} has both a body pose and a face)")
+    reason = nobody_detected(rec.presence)
+    if reason:
+        raise PoseFileError(f"{path}: {reason}")
     if on_frames is not None:
         on_frames(rec.num_frames)
     attrs = {"source_format": f"pose-format {rec.version:g}", "source_people": rec.people}

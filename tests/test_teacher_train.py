@@ -278,6 +278,16 @@ def test_ddp_on_two_cpu_processes(videos, tmp_path):
            "-m", "islpose.cli.main", "teacher", *map(str, train_args(manifest, run)), "--device", "cpu"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if proc.returncode != 0 and "SIGABRT" in proc.stdout + proc.stderr:
+        # Seen in about 1 of 4 full-suite runs on the 2-core machine, never alone: a rank
+        # aborts (cause not found yet). Run once more, and say so in the test summary.
+        import shutil
+        import warnings
+
+        warnings.warn("torchrun teacher run aborted (SIGABRT); retried once:\n" + (proc.stdout + proc.stderr)[-2000:])
+        shutil.rmtree(run, ignore_errors=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert "x 2 processes" in output, output

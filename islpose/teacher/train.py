@@ -74,10 +74,13 @@ def train_teacher(config: TeacherConfig, manifest: str | Path, out_dir: str | Pa
     logs and writes checkpoints.
     """
     ctx = init_distributed(config.train.device)
+    finished = False
     try:
-        return TeacherTrainer(config, Path(manifest), Path(out_dir), resume, init_weights, ctx, console).fit()
+        result = TeacherTrainer(config, Path(manifest), Path(out_dir), resume, init_weights, ctx, console).fit()
+        finished = True
+        return result
     finally:
-        cleanup_distributed(ctx)
+        cleanup_distributed(ctx, finished)
 
 
 class TeacherTrainer(EpochLoop):

@@ -43,8 +43,13 @@ def init_distributed(device: str) -> DistContext:
     return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), device=dev, owns_group=owns)
 
 
-def cleanup_distributed(ctx: DistContext) -> None:
+def cleanup_distributed(ctx: DistContext, finished: bool = False) -> None:
+    """Destroys the process group this run made. After a run that ``finished`` normally
+    the ranks first wait for each other, so that no rank tears the group down while
+    another still uses it (not after an error: a dead rank would never arrive)."""
     if ctx.owns_group and dist.is_initialized():
+        if finished and ctx.distributed:
+            dist.barrier()
         dist.destroy_process_group()
 
 

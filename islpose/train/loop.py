@@ -72,11 +72,14 @@ def train(config: RunConfig, features: str | Path, manifest: str | Path, out_dir
     logs and writes checkpoints.
     """
     ctx = init_distributed(config.train.device)
+    finished = False
     try:
-        return Trainer(config, Path(features), Path(manifest), Path(out_dir), resume, ctx, console,
-                       loss_term).fit()
+        result = Trainer(config, Path(features), Path(manifest), Path(out_dir), resume, ctx, console,
+                         loss_term).fit()
+        finished = True
+        return result
     finally:
-        cleanup_distributed(ctx)
+        cleanup_distributed(ctx, finished)
 
 
 class Trainer(EpochLoop):

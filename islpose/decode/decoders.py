@@ -12,8 +12,8 @@ worse than greedy's on the model's own probabilities.
 Scores: emissions are natural-log probabilities; an LM's scores are log10 (as KenLM
 reports them), weighted by ``lm_weight``; ``word_score`` is added once per emitted gloss.
 The lexicon-free decoder has no word score: it is folded into the LM's n-gram scores so
-that the whole search runs in C++, or, where KenLM cannot hold the folded scores (positive
-log-probabilities), added by a Python LM callback (several times slower).
+that the whole search runs in C++. Where KenLM cannot hold a folded score (a positive
+log-probability) it is clamped to 0 and the search's n-best is rescored exactly.
 
 Example:
     >>> from islpose import Vocabulary
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -43,6 +44,8 @@ if TYPE_CHECKING:  # decoding numpy emissions needs no torch (an app running an 
 
 class Decoder:
     """Base class: turns (T, V) log-probabilities into label indices."""
+
+    search = "C++"  # where the search runs: "C++", "C++, rescored" or "Python LM"
 
     def __init__(self, config: DecoderConfig, vocab: Vocabulary) -> None:
         config.check()
@@ -94,8 +97,9 @@ def _flashlight():
 def _insertion_lm(fl, inner, lm_weight: float, word_score: float):
     """An LM whose score is ``lm_weight * inner + word_score`` per gloss (search runs it at weight 1).
 
-    A Python callback, several times slower than a search that stays in C++: only used for
-    word scores that cannot be folded into the LM (see :func:`_search_lm`).
+    A Python callback, several times slower than a search that stays in C++: only used with a
+    KenLM binary LM, which cannot be read back to fold the word score in (see :func:`_search_lm`),
+    and as the exact reference in tests and benchmarks.
     """
 
     class InsertionLM(fl.LM):
@@ -116,14 +120,35 @@ def _insertion_lm(fl, inner, lm_weight: float, word_score: float):
     return InsertionLM()
 
 
-def _search_lm(config: DecoderConfig, vocab: Vocabulary, fold: bool) -> tuple[object, float, float]:
-    """(LM, LM weight, word score left over) for flashlight's search.
+@dataclass
+class _SearchLM:
+    """The LM flashlight's search runs, and how a whole labelling is scored exactly.
+
+    Attributes:
+        lm: the LM the search runs (KenLM, ZeroLM, or a folded KenLM).
+        weight: its weight in the search.
+        word_score: the part of the word score the search does not hold (a Python callback adds it).
+        exact: (LM, weight, word score) that score a labelling exactly, where the search's LM
+            is only an approximation (a clamped fold); None when the search is exact.
+    """
+
+    lm: object
+    weight: float
+    word_score: float
+    exact: tuple[object, float, float] | None = None
+
+
+def _search_lm(config: DecoderConfig, vocab: Vocabulary, fold: bool) -> _SearchLM:
+    """The LM for flashlight's search.
 
     A word score is folded into a KenLM model that the C++ search runs, so nothing is left
     over: into the ARPA LM's n-grams (:func:`~islpose.decode.lm.fold_scores`, at weight 1),
     or without an LM (or at LM weight 0) into a constant LM of ``-|word_score|`` per gloss
-    run at weight ``-sign(word_score)``. What cannot be folded (a KenLM binary, or a folded
-    log-probability that would be positive) is left over for a Python callback.
+    run at weight ``-sign(word_score)``. Where a folded log-probability would be positive
+    (KenLM cannot hold it) it is clamped to 0: the C++ search then runs on a slightly
+    smaller word score for the likeliest n-grams, and its n-best is rescored exactly. Only
+    a KenLM binary (which cannot be read back to fold), or ``fold=False``, leaves the word
+    score to a Python callback.
     """
     from islpose.decode.lm import constant_lm, fold_scores, is_arpa, read_arpa
 
@@ -133,14 +158,19 @@ def _search_lm(config: DecoderConfig, vocab: Vocabulary, fold: bool) -> tuple[ob
         if config.lm is not None:
             _check_vocabulary(config.lm, vocab)
         if config.lm is None or config.lm_weight == 0:  # an LM at weight 0 adds nothing
-            return _load_lm(constant_lm(vocab.glosses, -abs(ws)), vocab, Dictionary), math.copysign(1.0, -ws), 0.0
+            return _SearchLM(_load_lm(constant_lm(vocab.glosses, -abs(ws)), vocab, Dictionary),
+                             math.copysign(1.0, -ws), 0.0)
         if is_arpa(config.lm):
-            folded = fold_scores(read_arpa(config.lm), config.lm_weight, ws)
+            lm = read_arpa(config.lm)
+            folded = fold_scores(lm, config.lm_weight, ws)
             if folded is not None:
-                return _load_lm(folded, vocab, Dictionary, name=config.lm), 1.0, 0.0
+                return _SearchLM(_load_lm(folded, vocab, Dictionary, name=config.lm), 1.0, 0.0)
+            clamped = _load_lm(fold_scores(lm, config.lm_weight, ws, clamp=True), vocab, Dictionary, name=config.lm)
+            exact = (_load_lm(config.lm, vocab, Dictionary), config.lm_weight, ws)
+            return _SearchLM(clamped, 1.0, 0.0, exact)
     if config.lm is None:
-        return fl.ZeroLM(), 1.0, ws
-    return _load_lm(config.lm, vocab, Dictionary), config.lm_weight, ws
+        return _SearchLM(fl.ZeroLM(), 1.0, ws)
+    return _SearchLM(_load_lm(config.lm, vocab, Dictionary), config.lm_weight, ws)
 
 
 class BeamSearchDecoder(Decoder):
@@ -149,19 +179,24 @@ class BeamSearchDecoder(Decoder):
     Every vocabulary entry is one LM token, so the LM scores gloss n-grams. ``<blank>``
     doubles as flashlight's silence token with a zero silence score (glosses have no
     word-boundary token). ``native`` tells whether the whole search (LM and word score)
-    runs in C++; ``fold=False`` keeps the word score in a Python callback (the reference
-    the folded LM is tested against).
+    runs in C++; ``rescored`` whether it ran on a clamped fold of LM and word score (see
+    :func:`_search_lm`), so that its n-best is rescored exactly; ``fold=False`` keeps the
+    word score in a Python callback (the exact reference the folded LM is tested against).
     """
 
     def __init__(self, config: DecoderConfig, vocab: Vocabulary, *, fold: bool = True) -> None:
         super().__init__(config, vocab)
         fl, _ = _flashlight()
-        self.lm, self._lm_weight, self._word_score = _search_lm(config, vocab, fold)
-        self.native = self._word_score == 0
-        self._zero_lm = isinstance(self.lm, fl.ZeroLM)
-        search_lm, weight = self.lm, self._lm_weight
+        search = _search_lm(config, vocab, fold)
+        self.native = search.word_score == 0
+        self.rescored = search.exact is not None
+        self.search = "Python LM" if not self.native else "C++, rescored" if self.rescored else "C++"
+        # (LM or None, weight, word score) of the search, and the exact ones that lm_score uses
+        self._search_terms = (None if isinstance(search.lm, fl.ZeroLM) else search.lm, search.weight, search.word_score)
+        self._exact_terms = search.exact or self._search_terms
+        search_lm, weight = search.lm, search.weight
         if not self.native:
-            search_lm, weight = _insertion_lm(fl, self.lm, self._lm_weight, self._word_score), 1.0
+            search_lm, weight = _insertion_lm(fl, search.lm, search.weight, search.word_score), 1.0
         self._search_lm = search_lm  # the decoder does not own it: keep it alive
         tokens = config.beam_size_token or len(vocab)
         options = fl.LexiconFreeDecoderOptions(
@@ -172,16 +207,7 @@ class BeamSearchDecoder(Decoder):
 
     def lm_score(self, labels: Sequence[int]) -> float:
         """Weighted LM score plus insertion scores of a whole labelling (end of sentence included)."""
-        total = self._word_score * len(labels)
-        if self._zero_lm:
-            return total
-        state = self.lm.start(False)
-        lm = 0.0
-        for tok in labels:
-            state, s = self.lm.score(state, int(tok))
-            lm += s
-        lm += self.lm.finish(state)[1]
-        return total + self._lm_weight * lm
+        return _labelling_score(*self._exact_terms, labels)
 
     def nbest(self, log_probs: np.ndarray | torch.Tensor) -> list[tuple[list[int], float]]:
         """The search's final hypotheses, best first.
@@ -191,7 +217,8 @@ class BeamSearchDecoder(Decoder):
 
         Returns:
             (label indices, search score) pairs; the score is the log-probability summed over
-            the alignments the beam kept, plus the LM and insertion terms.
+            the alignments the beam kept, plus the LM and insertion terms (as the search's LM
+            gives them: clamped where ``rescored``).
         """
         lp = self._checked(log_probs)  # (T, V) float32, contiguous
         if lp.shape[0] == 0:
@@ -203,12 +230,38 @@ class BeamSearchDecoder(Decoder):
         lp = self._checked(log_probs)
         if lp.shape[0] == 0:
             return []
-        best, greedy = self.nbest(lp)[0][0], greedy_decode(lp, self.vocab.blank_id)
+        nbest = self.nbest(lp)
+        best = nbest[0][0] if not self.rescored else self._rescore(nbest)
+        greedy = greedy_decode(lp, self.vocab.blank_id)
         if best == greedy:
             return best
         # The search's score sums only the alignments it kept: compare both exactly.
         exact = ctc_log_likelihood(lp, [best, greedy], self.vocab.blank_id)  # (2,)
         return best if exact[0] + self.lm_score(best) >= exact[1] + self.lm_score(greedy) else greedy
+
+    def _rescore(self, nbest: list[tuple[list[int], float]]) -> list[int]:
+        """The best labelling of a search on a clamped LM, once its LM terms are replaced by the
+        exact ones (hypotheses of one labelling, ending in a blank or not, are summed first)."""
+        merged: dict[tuple[int, ...], float] = {}
+        for labels, score in nbest:
+            key = tuple(labels)
+            merged[key] = np.logaddexp(merged[key], score) if key in merged else score
+        exact = {y: s - _labelling_score(*self._search_terms, y) + self.lm_score(y) for y, s in merged.items()}
+        return list(max(exact, key=exact.get))
+
+
+def _labelling_score(lm, lm_weight: float, word_score: float, labels: Sequence[int]) -> float:
+    """``lm_weight`` x the LM's log10 score of a whole labelling (end of sentence included) +
+    ``word_score`` per gloss, as flashlight's search adds them up (``lm`` None: no LM)."""
+    total = word_score * len(labels)
+    if lm is None or lm_weight == 0:
+        return total
+    state = lm.start(False)
+    score = 0.0
+    for tok in labels:
+        state, s = lm.score(state, int(tok))
+        score += s
+    return total + lm_weight * (score + lm.finish(state)[1])
 
 
 def _check_vocabulary(path: str, vocab: Vocabulary) -> None:

@@ -180,7 +180,7 @@ def write_arpa(lm: NgramLM, path: str | Path) -> Path:
     return write_text_atomic(path, "\n".join(lines))
 
 
-def fold_scores(lm: NgramLM, lm_weight: float, word_score: float) -> NgramLM | None:
+def fold_scores(lm: NgramLM, lm_weight: float, word_score: float, *, clamp: bool = False) -> NgramLM | None:
     """The LM whose log10 "probability" of each gloss is ``lm_weight * log10 P + word_score``.
 
     Decoding with it at LM weight 1 gives every labelling the score it gets from ``lm`` at
@@ -190,10 +190,18 @@ def fold_scores(lm: NgramLM, lm_weight: float, word_score: float) -> NgramLM | N
     ``<s>``) adds it once per gloss. This puts the word score into the LM that flashlight's
     C++ search runs, instead of a Python callback.
 
+    Args:
+        lm: the model.
+        lm_weight: weight of its log10 scores.
+        word_score: added once per gloss.
+        clamp: cap positive folded values at 0 instead of giving up. The folded model then
+            scores an n-gram ``max(0, lm_weight * log10 P + word_score)`` lower than it should,
+            so a search on it is no longer exact (its n-best must be rescored).
+
     Returns:
-        The folded model, or None when a folded value would be positive: KenLM refuses
-        positive log-probabilities (it keeps a flag in their sign bit), so a word score
-        above ``-lm_weight * log10 P`` of some n-gram cannot be folded.
+        The folded model, or None when a folded value would be positive and ``clamp`` is
+        False: KenLM refuses positive log-probabilities (it keeps a flag in their sign bit),
+        so a word score above ``-lm_weight * log10 P`` of some n-gram cannot be folded.
     """
     probs: list[dict[tuple[str, ...], float]] = []
     for level in lm.probs:
@@ -204,7 +212,9 @@ def fold_scores(lm: NgramLM, lm_weight: float, word_score: float) -> NgramLM | N
                 continue
             folded[gram] = lm_weight * p + (0.0 if gram[-1] == EOS else word_score)
             if folded[gram] > 0:
-                return None
+                if not clamp:
+                    return None
+                folded[gram] = 0.0
         probs.append(folded)
     return NgramLM(lm.order, probs, {h: lm_weight * b for h, b in lm.backoffs.items()})
 

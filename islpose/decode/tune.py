@@ -39,13 +39,13 @@ class TuneRow:
         config: the decoder settings.
         score: WER on the tuning set (undecodable utterances count as all deletions).
         seconds: search time over the whole set.
-        native: whether the whole search ran in C++ (see ``BeamSearchDecoder.native``).
+        search: where the search ran (``Decoder.search``: "C++", "C++, rescored", "Python LM").
     """
 
     config: DecoderConfig
     score: ScoreResult
     seconds: float
-    native: bool
+    search: str
 
 
 def collect_emissions(reader) -> list[tuple[str, np.ndarray]]:
@@ -96,7 +96,7 @@ def tune_decoder(emissions: Sequence[tuple[str, np.ndarray]], references: Mappin
         hyps = {uid: decoder.glosses(decoder.decode(lp)) for uid, lp in emissions}
         seconds = time.perf_counter() - t0
         score = score_texts(references, {u: hyps.get(u, []) for u in references})
-        rows.append(TuneRow(config, score, seconds, getattr(decoder, "native", True)))
+        rows.append(TuneRow(config, score, seconds, decoder.search))
     return rows
 
 
@@ -115,5 +115,5 @@ def table(rows: Sequence[TuneRow], top: int = 0) -> str:
         c, s = r.config, r.score
         weight = f"{c.lm_weight:9.2f}" if c.lm else f"{'-':>9}"
         lines.append(f"{c.beam_size:4d} {weight} {c.word_score:10.2f} {100 * s.wer:7.2f} {s.substitutions:5d} "
-                     f"{s.deletions:5d} {s.insertions:5d} {r.seconds:8.2f}  {'C++' if r.native else 'Python LM'}")
+                     f"{s.deletions:5d} {s.insertions:5d} {r.seconds:8.2f}  {r.search}")
     return "\n".join(lines)

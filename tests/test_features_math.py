@@ -248,7 +248,8 @@ def test_signing_span_starts_and_ends_in_the_glides_around_the_synthetic_signs(s
     with FeatureStore(small_corpus.store) as store:
         for uid, spans in small_corpus.spans.items():
             a = store.attrs(uid)
-            first, last = signing_span(store.read(uid, "landmarks"), store.read(uid, "presence"), a["width"], a["height"])
+            lm, presence = store.read(uid, "landmarks"), store.read(uid, "presence")
+            first, last = signing_span(lm, presence, a["width"], a["height"])
             assert spans[0][0] - 5 <= first < spans[0][0]  # in the 3-5 frames gliding into the first sign
             assert spans[-1][1] - 1 <= last < spans[-1][1] + 4  # in the 4 frames gliding back to rest
 

@@ -20,7 +20,8 @@ exactly that labelling to the frames:
 Equal neighbours, which the posteriors cannot tell apart, share their joint run in equal
 parts. On the synthetic corpus this puts the segment centre inside the true sign for
 93.6-99.0% of correctly recognised glosses over four small trained models, against
-86.3-95.6% for step 2 without anchors or rests and 57.8-97.0% for the spikes alone (numbers in the README).
+86.3-95.6% for step 2 without anchors or rests and 57.8-97.0% for the spikes alone
+(numbers in the README).
 
 Output frame ``i`` of a model that subsamples time by ``s`` covers input frames
 ``[i * s, (i + 1) * s)``, so times are in seconds of the input video. Pure numpy (no

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from islpose.features import MULTIMODAL_DIM, POSE_DIM, SLICES, compute_features, modality_columns
-from islpose.features.compute import multimodal_features, pose_features
+from islpose.features.compute import multimodal_features, pose_features, signing_span
 from islpose.features.layout import BLOCK
 
 W, H = 100, 200
@@ -220,3 +220,44 @@ def test_float16_overflow_is_clipped_and_bad_image_sizes_rejected():
     for w, h in [(0, H), (W, float("nan")), (-1, H)]:
         with pytest.raises(ValueError, match="image size"):
             compute_features(lm, pr, w, h)
+
+
+# ----------------------------------------------------------------- rest at the start and end (signing_span)
+def test_signing_span_runs_from_leaving_rest_to_returning():
+    # Shoulders 20 px apart; the right wrist (pose 16) rests at (50, 140) px, is 10 px away
+    # (0.5 shoulder widths) in frames 3-6, 3 px (0.15, jitter) in frame 8.
+    T = 10
+    lm, pr = empty(T)
+    for t in range(T):
+        put_pose(lm, pr, t, (0.4, 0.5), (0.6, 0.5), {15: (0.5, 0.7), 16: (0.5, 0.7)})
+    lm[3:7, 16, 0] = 0.6
+    lm[8, 16, 0] = 0.53
+    assert signing_span(lm, pr, W, H) == (3, 6)
+    lm[:3, 16, 0] = (0.7, 0.65, 0.6)  # the clip starts mid-sign, the hand moving
+    assert signing_span(lm, pr, W, H) == (0, 6)
+    lm[:3, 16, 0] = 0.6  # ... or holding still: no rest to be seen at the start
+    assert signing_span(lm, pr, W, H) is None
+    lm[:, 16, 0] = 0.5  # never leaves rest
+    assert signing_span(lm, pr, W, H) is None
+    assert signing_span(*empty(T), W, H) is None  # no pose
+
+
+def test_signing_span_starts_and_ends_in_the_glides_around_the_synthetic_signs(small_corpus):
+    from islpose.io import FeatureStore
+
+    with FeatureStore(small_corpus.store) as store:
+        for uid, spans in small_corpus.spans.items():
+            a = store.attrs(uid)
+            lm, presence = store.read(uid, "landmarks"), store.read(uid, "presence")
+            first, last = signing_span(lm, presence, a["width"], a["height"])
+            assert spans[0][0] - 5 <= first < spans[0][0]  # in the 3-5 frames gliding into the first sign
+            assert spans[-1][1] - 1 <= last < spans[-1][1] + 4  # in the 4 frames gliding back to rest
+
+
+def test_signing_span_finds_the_rests_of_real_recordings(shared_data):
+    from islpose.io.pose import read_pose
+
+    for path in sorted((shared_data / "poses").glob("*.pose")):
+        rec = read_pose(path)
+        first, last = signing_span(rec.landmarks, rec.presence, rec.width, rec.height)
+        assert 0 < first < last < len(rec.landmarks) - 1, path.name

@@ -35,10 +35,11 @@ def _records(recognizer, corpus, splits=("dev", "test")):
 
 
 def test_segment_centres_fall_inside_the_true_signs(trained):
-    """Item 3 of issue 12 asks for >= 90% of correctly recognised glosses. Measured on this
-    model (unseen dev and test signers of the generator with the signer differences of
-    issue 13): 86.8% of 204. The misses are early: the segments take in the transition
-    into the sign. This guards the figure reached; the 90% is not met yet."""
+    """Item 3 of issue 12: >= 90% of correctly recognised glosses. Measured on this model
+    (unseen dev and test signers of the generator with the signer differences of issue 13):
+    93.6% of 204 (191); 86.8% before the segments held their CTC spikes and the frames
+    outside the signing (islpose.features.signing_span) became rest. Most misses left are
+    the first sign, which this model emits on the clip's first frame."""
     from islpose import Recognizer
 
     corpus, ckpt = trained
@@ -54,7 +55,7 @@ def test_segment_centres_fall_inside_the_true_signs(trained):
                 centre = (seg["start"] + seg["end"]) / 2 * 25.0  # in frames (the corpus is 25 fps)
                 inside.append(first <= centre < end)
     assert len(inside) > 150
-    assert np.mean(inside) >= 0.85, f"{np.mean(inside):.1%} of {len(inside)} segment centres inside the true sign"
+    assert np.mean(inside) >= 0.90, f"{np.mean(inside):.1%} of {len(inside)} segment centres inside the true sign"
 
 
 def test_records_have_ordered_in_range_segments_with_greedy_and_beam(trained):

@@ -61,29 +61,60 @@ def test_segments_are_ordered_in_range_and_one_per_gloss(subsample, num_frames):
             assert prev.end <= seg.start
 
 
-def _best_segmentation(lp: np.ndarray, labels: list[int]) -> list[tuple[int, int]]:
-    """By enumeration: rest, one run per label, rest, scored by the posteriors among the glosses."""
+def _best_segmentation(lp: np.ndarray, labels: list[int], signing=None) -> list[tuple[int, int]]:
+    """By enumeration: rest, one run per label holding its CTC spike, rest, scored by the
+    posteriors among the glosses; rest outside ``signing`` (and spikes there no anchors)
+    when some segmentation fits inside it."""
     T, V = lp.shape
     among = lp[:, 1:] - np.log(np.exp(lp[:, 1:]).sum(1, keepdims=True))  # (T, V - 1), blank = 0
     rest = -np.log(V - 1)
-    best, best_score = None, -np.inf
+    spikes = forced_align(lp, labels)
     L = len(labels)
-    for cuts in itertools.combinations(range(T + 1), L + 1):  # run k = frames cuts[k] .. cuts[k + 1] - 1
-        if any(b <= a for a, b in zip(cuts, cuts[1:])):
-            continue
-        score = rest * (cuts[0] + T - cuts[-1])
-        score += sum(among[cuts[k]:cuts[k + 1], labels[k] - 1].sum() for k in range(L))
-        if score > best_score:
-            best, best_score = [(cuts[k], cuts[k + 1] - 1) for k in range(L)], score
-    return best
+    for lo, hi in ([signing] if signing else []) + [(0, T - 1)]:
+        best, best_score = None, -np.inf
+        for cuts in itertools.combinations(range(lo, hi + 2), L + 1):  # run k = frames cuts[k] .. cuts[k + 1] - 1
+            if not all(cuts[k] <= max(a, lo) and min(b, hi) < cuts[k + 1]
+                       for k, (a, b) in enumerate(spikes) if a <= hi and b >= lo):
+                continue
+            score = rest * (cuts[0] + T - cuts[-1])
+            score += sum(among[cuts[k]:cuts[k + 1], labels[k] - 1].sum() for k in range(L))
+            if score > best_score:
+                best, best_score = [(cuts[k], cuts[k + 1] - 1) for k in range(L)], score
+        if best is not None:
+            return best
+    raise AssertionError("no segmentation")
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_segment_frames_is_the_best_monotonic_segmentation(seed):
+@pytest.mark.parametrize("seed", range(8))
+def test_segment_frames_is_the_best_monotonic_segmentation_through_the_spikes(seed):
     rng = np.random.default_rng(seed)
     lp = _emissions(rng, 7, 4)
     labels = [[1, 2], [3], [1, 2, 3], [2, 1, 3]][seed % 4]
-    assert segment_frames(lp, labels) == _best_segmentation(lp, labels)
+    signing = [None, (2, 5)][seed // 4]
+    assert segment_frames(lp, labels, signing=signing) == _best_segmentation(lp, labels, signing)
+
+
+def test_a_run_of_equal_glosses_shares_the_frames_and_each_keeps_its_spike():
+    # A A A: the posteriors among the glosses cannot tell the three apart; spikes at 1, 5 and 9.
+    p = np.tile([.9, .08, .02], (12, 1))
+    p[[1, 5, 9]] = [.1, .8, .1]
+    assert segment_frames(np.log(p), [1, 1, 1]) == [(0, 3), (4, 7), (8, 11)]  # 12 frames in three equal parts
+    p[[5, 9]], p[[3, 10]] = [.9, .08, .02], [.1, .8, .1]  # spikes at 1, 3 and 10
+    assert segment_frames(np.log(p), [1, 1, 1]) == [(0, 2), (3, 7), (8, 11)]  # the first cut yields to a spike
+
+
+def test_frames_outside_the_signing_are_rest_and_hold_no_spike():
+    # A fires on the very first frame (as a BiLSTM may), B at 6; among the glosses A leads up to 4.
+    among = np.array([[.8, .1, .1]] * 5 + [[.1, .8, .1]] * 3 + [[.34, .33, .33]] * 2)
+    blank = np.full(10, 0.99)
+    blank[0] = blank[6] = 0.1
+    p = np.concatenate([blank[:, None], (1 - blank)[:, None] * among], axis=1)  # (10, 4)
+    assert segment_frames(np.log(p), [1, 2]) == [(0, 4), (5, 7)]
+    assert segment_frames(np.log(p), [1, 2], signing=(2, 7)) == [(2, 4), (5, 7)]
+    assert segment_frames(np.log(p), [1, 2], signing=(3, 3)) == [(0, 4), (5, 7)]  # 2 glosses do not fit in 1 frame
+    segs = gloss_segments(np.log(p), [1, 2], ["<blank>", "A", "B", "C"], fps=10.0, subsample=2, num_frames=20,
+                          signing=(5, 15))  # input frames 5 .. 15 = output frames 2 .. 7
+    assert [(s.start, s.end) for s in segs] == [(0.4, 1.0), (1.0, 1.6)]
 
 
 def test_segments_cover_each_sign_not_just_its_spike():
@@ -97,10 +128,10 @@ def test_segments_cover_each_sign_not_just_its_spike():
     assert segs[0].score == pytest.approx(0.9 * 0.8)  # the gloss's peak posterior
 
 
-def test_equal_neighbours_are_split_between_their_spikes():
+def test_equal_neighbours_share_their_frames():
     p = np.array([[.1, .8, .1]] * 2 + [[.9, .05, .05]] * 3 + [[.1, .8, .1]] * 3)  # spikes at 0-1 and 5-7
     segs = gloss_segments(np.log(p), [1, 1], ["<blank>", "A", "B"], fps=8.0, subsample=1, num_frames=8)
-    assert [(s.start, s.end) for s in segs] == [(0.0, 0.375), (0.375, 1.0)]
+    assert [(s.start, s.end) for s in segs] == [(0.0, 0.5), (0.5, 1.0)]
 
 
 def test_segment_times_count_subsampled_frames():

@@ -1,5 +1,5 @@
 """Landmark layout and feature math (pure numpy); MediaPipe extraction lives beside it."""
-from islpose.features.compute import compute_features, multimodal_features, pose_features
+from islpose.features.compute import compute_features, multimodal_features, pose_features, signing_span
 from islpose.features.layout import MULTIMODAL_DIM, NUM_LANDMARKS, POSE_DIM, SLICES, modality_columns
 
 __all__ = [
@@ -11,4 +11,5 @@ __all__ = [
     "modality_columns",
     "multimodal_features",
     "pose_features",
+    "signing_span",
 ]

@@ -6,7 +6,7 @@ import numpy as np
 
 from islpose.features.layout import (
     BLOCK, COMPONENT_OF, FACE_EYE_OUTER_A, FACE_EYE_OUTER_B, FACE_NOSE_TIP, HAND_MIDDLE_MCP,
-    HAND_WRIST, LEFT_SHOULDER, NUM_LANDMARKS, RIGHT_SHOULDER, SLICES,
+    HAND_WRIST, LEFT_SHOULDER, LEFT_WRIST, NUM_LANDMARKS, RIGHT_SHOULDER, RIGHT_WRIST, SLICES,
 )
 
 # A shoulder width, hand size or eye distance below this fraction of the image's larger
@@ -14,6 +14,12 @@ from islpose.features.layout import (
 # normalise, so nothing is divided by (almost) zero. 0.5% is 6.4 px in a 1280-px frame,
 # far below a signer's hand (about 3-8% of the frame) or shoulders (15-40%).
 MIN_SIZE_FRACTION = 0.005
+# A wrist counts as away from rest beyond this many shoulder widths from where it rests in the
+# first (or last) REST_FRAMES frames with a pose. MediaPipe's pose wrists jitter by up to 0.06
+# shoulder widths at rest in the two real recordings of ../shared/data (poses/); lifting the
+# hands into the signing space moves them about one shoulder width.
+REST_MOVE = 0.2
+REST_FRAMES = 3
 #: dtypes the multimodal features can be stored in, by name.
 DTYPES = {"float16": np.float16, "float32": np.float32}
 
@@ -166,3 +172,41 @@ def compute_features(landmarks: np.ndarray, presence: np.ndarray, width: float, 
     """Both feature sets: ``{"pose": (T, 66) float32, "multimodal": (T, 6516) dtype}``."""
     return {"pose": pose_features(landmarks, presence, width, height),
             "multimodal": multimodal_features(landmarks, presence, width, height, dtype)}
+
+
+def signing_span(landmarks: np.ndarray, presence: np.ndarray, width: float, height: float) -> tuple[int, int] | None:
+    """The frames between the signer's rest at the start and at the end of a clip.
+
+    Signers start and end with their hands at rest. Signing runs from the first frame where a
+    wrist (relative to the shoulders) is more than :data:`REST_MOVE` shoulder widths from its
+    median place over the first :data:`REST_FRAMES` frames with a pose, to the last frame where
+    one is that far from its place over the last ones. A clip that starts mid-sign with the
+    hands moving gives one of its first frames.
+
+    Args:
+        landmarks: (T, 543, 4) raw Holistic landmarks (NaN where missing).
+        presence: (T, 4) bool.
+        width, height: image size in pixels.
+
+    Returns:
+        (first, last) frame indices (inclusive), or None when there is no usable pose or no
+        rest, signing, rest pattern (the wrists never move that far, or leave the place they
+        hold at the start only after returning to the place they hold at the end).
+    """
+    min_size = _check(landmarks, presence, width, height)
+    centre, scale, ok = _body_frame(landmarks, presence, width, height, min_size)
+    wrists = landmarks[:, [LEFT_WRIST, RIGHT_WRIST], :2].astype(np.float64) * (width, height)  # (T, 2, 2)
+    ok &= np.isfinite(wrists).all(axis=(1, 2))
+    frames = np.flatnonzero(ok)
+    if len(frames) == 0:
+        return None
+    w = wrists[frames] - centre[frames, None, :]  # (N, 2, 2) pixels from the shoulder mid-point
+
+    def away(rest: np.ndarray) -> np.ndarray:  # (N,) True where a wrist is far from its rest place
+        return (np.linalg.norm(w - np.median(rest, axis=0), axis=-1) > REST_MOVE * scale).any(axis=1)
+
+    after, before = away(w[:REST_FRAMES]), away(w[-REST_FRAMES:])
+    if not (after.any() and before.any()):
+        return None
+    first, last = int(frames[np.argmax(after)]), int(frames[len(before) - 1 - np.argmax(before[::-1])])
+    return (first, last) if first <= last else None

@@ -20,6 +20,7 @@ SIZES = np.array([33, 21, 21, 468])
 COMPONENT_OF = np.repeat(np.arange(4), SIZES)
 
 LEFT_SHOULDER, RIGHT_SHOULDER = 11, 12  # pose landmarks
+LEFT_WRIST, RIGHT_WRIST = 15, 16  # pose landmarks
 HAND_WRIST, HAND_MIDDLE_MCP = 0, 9  # hand landmarks (within a hand)
 FACE_NOSE_TIP, FACE_EYE_OUTER_A, FACE_EYE_OUTER_B = 1, 33, 263  # face landmarks (within the face)
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from islpose.decode.config import DecoderConfig
 from islpose.errors import IslposeError
+from islpose.features.compute import multimodal_features, pose_features, signing_span
 from islpose.features.layout import NUM_LANDMARKS, Landmarks, nobody_detected, presence_of
 from islpose.io.pose import POSE_EXTENSIONS
 from islpose.recognize.runtime import StudentModel, load_student
@@ -114,8 +115,6 @@ class Recognizer:
 
     def features(self, data: Landmarks) -> np.ndarray:
         """The (T, D) float32 features the model reads, computed from the landmarks."""
-        from islpose.features.compute import multimodal_features, pose_features
-
         if not (data.width > 0 and data.height > 0):
             raise IslposeError(f"image size must be positive, got {data.width}x{data.height}")
         reason = nobody_detected(data.presence)  # as `islpose extract` asks of a signer
@@ -137,9 +136,10 @@ class Recognizer:
         log_probs = self.model.log_probs(self.features(data))  # (T', V)
         labels = self._decode(log_probs)
         num_frames = len(data.landmarks)
+        signing = signing_span(data.landmarks, data.presence, data.width, data.height)
         segments = gloss_segments(log_probs, labels, self.model.vocab.tokens, fps=data.fps,
                                   subsample=self.model.subsample, num_frames=num_frames,
-                                  blank=self.model.vocab.blank_id)
+                                  blank=self.model.vocab.blank_id, signing=signing)
         record = {"id": uid, "source": data.source, "duration": round(num_frames / data.fps, 4),
                   "glosses": " ".join(s.gloss for s in segments), "segments": [s.to_dict() for s in segments]}
         return record, log_probs

@@ -153,6 +153,7 @@ def align_utterance(checkpoint: str | Path, store: str | Path, uid: str) -> Alig
         IslposeError: the utterance lacks the model's features, or its frame rate is unknown.
     """
     from islpose.decode.greedy import greedy_decode
+    from islpose.features.compute import signing_span
     from islpose.io import FeatureStore
     from islpose.recognize.runtime import load_student
     from islpose.recognize.segments import gloss_segments
@@ -161,12 +162,17 @@ def align_utterance(checkpoint: str | Path, store: str | Path, uid: str) -> Alig
     with FeatureStore(store) as fs:
         if model.feature not in fs.datasets(uid):
             raise IslposeError(f"{store}: utterance {uid!r} has no {model.feature!r} features for this model")
-        features, fps = fs.read(uid, model.feature), float(fs.attrs(uid).get("fps") or 0.0)
+        attrs = fs.attrs(uid)
+        features, fps = fs.read(uid, model.feature), float(attrs.get("fps") or 0.0)
+        signing = None
+        if {"landmarks", "presence"} <= set(fs.datasets(uid)) and attrs.get("width") and attrs.get("height"):
+            signing = signing_span(fs.read(uid, "landmarks"), fs.read(uid, "presence"), attrs["width"],
+                                   attrs["height"])
     if not fps > 0:
         raise IslposeError(f"{store}: utterance {uid!r} has no frame rate, so no times can be given")
     log_probs = model.log_probs(features)  # (T', V)
     tokens = list(model.vocab.tokens)
     labels = greedy_decode(log_probs, model.vocab.blank_id)
     segments = gloss_segments(log_probs, labels, tokens, fps=fps, subsample=model.subsample,
-                              num_frames=len(features), blank=model.vocab.blank_id)
+                              num_frames=len(features), blank=model.vocab.blank_id, signing=signing)
     return Alignment(log_probs, tokens, segments, model.subsample / fps)

@@ -145,12 +145,13 @@ def _search_lm(config: DecoderConfig, vocab: Vocabulary, fold: bool) -> _SearchL
     over: into the ARPA LM's n-grams (:func:`~islpose.decode.lm.fold_scores`, at weight 1),
     or without an LM (or at LM weight 0) into a constant LM of ``-|word_score|`` per gloss
     run at weight ``-sign(word_score)``. Where a folded log-probability would be positive
-    (KenLM cannot hold it) it is clamped to 0: the C++ search then runs on a slightly
-    smaller word score for the likeliest n-grams, and its n-best is rescored exactly. Only
+    (KenLM cannot hold it) the fold is clamped (:func:`~islpose.decode.lm.clamped_fold`):
+    the C++ search then runs on slightly other scores for some n-grams, and its n-best is
+    rescored with the exact ones. Only
     a KenLM binary (which cannot be read back to fold), or ``fold=False``, leaves the word
     score to a Python callback.
     """
-    from islpose.decode.lm import constant_lm, fold_scores, is_arpa, read_arpa
+    from islpose.decode.lm import clamped_fold, constant_lm, fold_scores, is_arpa, read_arpa
 
     fl, Dictionary = _flashlight()
     ws = config.word_score
@@ -165,9 +166,9 @@ def _search_lm(config: DecoderConfig, vocab: Vocabulary, fold: bool) -> _SearchL
             folded = fold_scores(lm, config.lm_weight, ws)
             if folded is not None:
                 return _SearchLM(_load_lm(folded, vocab, Dictionary, name=config.lm), 1.0, 0.0)
-            clamped = _load_lm(fold_scores(lm, config.lm_weight, ws, clamp=True), vocab, Dictionary, name=config.lm)
+            clamped, weight = clamped_fold(lm, config.lm_weight, ws)
             exact = (_load_lm(config.lm, vocab, Dictionary), config.lm_weight, ws)
-            return _SearchLM(clamped, 1.0, 0.0, exact)
+            return _SearchLM(_load_lm(clamped, vocab, Dictionary, name=config.lm), weight, 0.0, exact)
     if config.lm is None:
         return _SearchLM(fl.ZeroLM(), 1.0, ws)
     return _SearchLM(_load_lm(config.lm, vocab, Dictionary), config.lm_weight, ws)

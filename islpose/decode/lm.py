@@ -219,6 +219,26 @@ def fold_scores(lm: NgramLM, lm_weight: float, word_score: float, *, clamp: bool
     return NgramLM(lm.order, probs, {h: lm_weight * b for h, b in lm.backoffs.items()})
 
 
+def clamped_fold(lm: NgramLM, lm_weight: float, word_score: float) -> tuple[NgramLM, float]:
+    """LM weight and word score folded into a model KenLM can hold, however large the word score.
+
+    Where :func:`fold_scores` gives up (a folded log-probability ``f = lm_weight * log10 P +
+    word_score`` is positive for some n-gram), the model either holds ``min(f, 0)`` and is
+    run at weight 1, or holds ``min(-f, 0)`` and is run at weight -1 (exact for every n-gram
+    with ``f >= 0``: the choice for large word scores). Whichever clamps fewer n-grams is
+    returned. A search on it is not exact: its n-best must be rescored with the real terms.
+
+    Returns:
+        (folded model, the LM weight to run it at: 1.0 or -1.0).
+    """
+    def clamped(sign: float) -> int:
+        return sum(sign * (lm_weight * p + (0.0 if gram[-1] == EOS else word_score)) > 0
+                   for level in lm.probs for gram, p in level.items() if gram != (BOS,))
+
+    sign = 1.0 if clamped(1.0) <= clamped(-1.0) else -1.0
+    return fold_scores(lm, sign * lm_weight, sign * word_score, clamp=True), sign
+
+
 def constant_lm(glosses: Iterable[str], score: float) -> NgramLM:
     """A bigram LM in which every gloss (and ``<unk>``) scores ``score`` and ``</s>`` scores 0
     (``score <= 0``; KenLM needs at least one bigram: ``<s> </s>``)."""

@@ -14,9 +14,10 @@ from typing import Callable, Sequence
 
 from islpose.errors import IslposeError
 from islpose.io.atomic import atomic_path, check_output
+from islpose.io.jsonl import write_jsonl_line
 from islpose.io.pose import POSE_EXTENSIONS
 from islpose.recognize.recognizer import Recognizer, read_input
-from islpose.recognize.writers import write_eaf, write_jsonl_line, write_srt
+from islpose.recognize.writers import write_eaf, write_srt
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ def jsonl_records(lines: Iterable[str], name: str | Path, what: str | None = Non
     Raises:
         error: a line that is not a JSON object: ``FILE:LINE: not valid JSON (why)`` or
             ``FILE:LINE: each line must be a JSON object``; with ``what``, ``FILE:LINE: not
-            WHAT (...)`` around the same reason.
+            WHAT (invalid JSON: why)`` or ``FILE:LINE: not WHAT (not a JSON object)``.
     """
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
@@ -35,13 +35,13 @@ def jsonl_records(lines: Iterable[str], name: str | Path, what: str | None = Non
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            reason = f"not valid JSON ({exc.msg})"
+            plain, reason = f"not valid JSON ({exc.msg})", f"invalid JSON: {exc}"
         else:
             if isinstance(record, dict):
                 yield lineno, record
                 continue
-            reason = "each line must be a JSON object"
-        raise error(f"{name}:{lineno}: {reason}" if what is None else f"{name}:{lineno}: not {what} ({reason})")
+            plain, reason = "each line must be a JSON object", "not a JSON object"
+        raise error(f"{name}:{lineno}: " + (plain if what is None else f"not {what} ({reason})"))
 
 
 def read_jsonl(path: str | Path, what: str | None = None,

@@ -120,9 +120,9 @@ def test_a_failure_whose_text_looks_like_markup_is_printed_as_it_is():
     """A file name with [/x] in it must not crash the progress bar's failure line (rich markup)."""
     import io
 
-    from islpose.cli.extract import _RichProgress
+    from islpose.cli._progress import RichProgress
 
-    with _RichProgress("extract") as progress:
+    with RichProgress("extract") as progress:
         progress.console.file = io.StringIO()
         progress.video("u1", "failed", 0, "videos/[/x]clip.mp4: not a video")
         assert "videos/[/x]clip.mp4: not a video" in progress.console.file.getvalue()

@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from islpose.decode.config import DecoderConfig
 from islpose.decode.tune import BEAMS, LM_WEIGHTS, WORD_SCORES
 from islpose.errors import IslposeError
+
+if TYPE_CHECKING:
+    from islpose.decode.run import DecodeOutput
 
 _DEFAULTS = DecoderConfig()
 _FILE = click.Path(exists=True, dir_okay=False)
@@ -68,13 +72,25 @@ def decode(ctx: click.Context, checkpoint: str, features: str, manifest: str | N
     result = decode_store(checkpoint, features, manifest=manifest, split=split, config=config,
                           batch_size=batch_size, device=device)
     write_glosses(result.hypotheses, out)
+    inputs = {"checkpoint": checkpoint, "features": features, "manifest": manifest, "split": split}
+    summary = _report(result, config, out, inputs)
+    if json_out:
+        write_json(summary, json_out)
+    if result.failed:
+        for uid, reason in result.failed:
+            click.echo(f"failed: {uid}: {reason}", err=True)
+        raise IslposeError(f"{len(result.failed)} utterance(s) could not be decoded (listed above)")
+
+
+def _report(result: DecodeOutput, config: DecoderConfig, out: str, inputs: dict) -> dict:
+    """Prints what was decoded (and the WER when there are references); returns the JSON
+    summary: ``inputs``, the decoder settings, the counts, the timings and the scores."""
     n = len(result.hypotheses)
     seconds = result.forward_seconds + result.search_seconds
     method = "greedy" if config.method == "greedy" else f"beam {config.beam_size}" + (", LM" if config.lm else "")
     click.echo(f"decoded {n} utterances ({method}) in {seconds:.2f} s: model "
                f"{result.forward_seconds:.2f} s, search {result.search_seconds:.2f} s; wrote {out}")
-    summary = {"checkpoint": checkpoint, "features": features, "manifest": manifest, "split": split,
-               "decoder": vars(config), "hypotheses": out, "decoded": n,
+    summary = {**inputs, "decoder": vars(config), "hypotheses": out, "decoded": n,
                "failed": [{"id": u, "reason": r} for u, r in result.failed],
                "forward_seconds": result.forward_seconds, "search_seconds": result.search_seconds}
     if result.score is not None:
@@ -84,12 +100,7 @@ def decode(ctx: click.Context, checkpoint: str, features: str, manifest: str | N
         summary.update(result.score.to_dict())
     else:
         click.echo("no reference glosses: wrote hypotheses only")
-    if json_out:
-        write_json(summary, json_out)
-    if result.failed:
-        for uid, reason in result.failed:
-            click.echo(f"failed: {uid}: {reason}", err=True)
-        raise IslposeError(f"{len(result.failed)} utterance(s) could not be decoded (listed above)")
+    return summary
 
 
 def _decoder_config(ctx: click.Context, path: str | None, **options) -> DecoderConfig:

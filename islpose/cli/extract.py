@@ -2,71 +2,11 @@
 :mod:`islpose.features.extract` and :mod:`islpose.features.featurize`."""
 from __future__ import annotations
 
-import os
 from typing import Any, Callable
 
 import click
 
-from islpose.features.runner import NoProgress
-
-
-class _RichProgress:
-    """A rich progress bar over videos with the frame count, frames/s and ETA.
-
-    It writes to a duplicate of stderr, so it keeps drawing while MediaPipe's own
-    stderr (file descriptor 2) is silenced during a video."""
-
-    def __init__(self, label: str) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
-        )
-
-        self.console = Console(file=os.fdopen(os.dup(2), "w"), stderr=True)
-        self.bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("videos"),
-                            TextColumn("{task.fields[frames]:,} frames, {task.fields[rate]} frames/s"),
-                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                            console=self.console, redirect_stderr=False, redirect_stdout=False)
-        self.videos = self.bar.add_task(label, total=None, frames=0, rate="-")
-        self.frame_task = self.bar.add_task("frames", total=None, visible=False)
-
-    def __enter__(self) -> "_RichProgress":
-        self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
-        self.console.file.close()
-
-    def start(self, videos: int) -> None:
-        self.bar.update(self.videos, total=videos)
-
-    def frames(self, n: int) -> None:
-        self.bar.advance(self.frame_task, n)
-        task = self.bar.tasks[self.frame_task]
-        rate = task.speed
-        self.bar.update(self.videos, frames=int(task.completed), rate="-" if rate is None else f"{rate:.1f}")
-
-    def video(self, uid: str, status: str, frames: int, error: str | None) -> None:
-        self.bar.advance(self.videos)
-        if error:
-            from rich.markup import escape  # paths and messages may hold [...]
-
-            self.console.print(f"[red]failed[/red] {escape(error)}", highlight=False, markup=True, soft_wrap=True)
-
-
-class _QuietProgress(NoProgress):
-    """No bar: one line per failed video on stderr."""
-
-    def __enter__(self) -> "_QuietProgress":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def video(self, uid: str, status: str, frames: int, error: str | None) -> None:
-        if error:
-            click.echo(f"failed: {error}", err=True)
+from islpose.cli._progress import progress_bar
 
 
 def _report(summary: Any, title: str) -> None:
@@ -151,7 +91,7 @@ def extract(inputs: tuple[str, ...], out: str, workers: int | None, executor: st
     config = ExtractConfig(workers=workers, executor=executor, overwrite=overwrite, verify=verify, dtype=dtype,
                            holistic=HolisticSettings(min_detection_confidence=min_detection_confidence,
                                                      min_tracking_confidence=min_tracking_confidence))
-    with (_QuietProgress() if quiet else _RichProgress("extract")) as progress:
+    with progress_bar("extract", quiet) as progress:
         summary = run_extract(inputs, out, config, progress)
     _report(summary, f"islpose extract -> {out}")
 
@@ -178,6 +118,6 @@ def featurize(store: str, out: str | None, overwrite: bool, dtype: str, quiet: b
     """
     from islpose.features.featurize import featurize as run_featurize
 
-    with (_QuietProgress() if quiet else _RichProgress("featurize")) as progress:
+    with progress_bar("featurize", quiet) as progress:
         summary = run_featurize(store, out, dtype, progress, overwrite=overwrite)
     _report(summary, f"islpose featurize -> {out or store}")

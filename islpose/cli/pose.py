@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from islpose.cli.extract import _QuietProgress, _report, _RichProgress, store_run_options
+from islpose.cli._progress import progress_bar
+from islpose.cli.extract import _report, store_run_options
 
 
 @click.command("export-pose")
@@ -30,7 +31,7 @@ def export_pose(store: str, out_dir: str, ids: tuple[str, ...], overwrite: bool,
     from islpose.io.pose.export import export_poses
 
     wanted = [i for group in ids for i in group.split(",") if i] or None
-    with (_QuietProgress() if quiet else _RichProgress("export-pose")) as progress:
+    with progress_bar("export-pose", quiet) as progress:
         summary = export_poses(store, out_dir, wanted, overwrite, progress)
     _report(summary, f"islpose export-pose -> {out_dir}")
 
@@ -61,6 +62,6 @@ def import_pose(inputs: tuple[str, ...], out: str, workers: int | None, executor
     from islpose.io.pose.importer import import_poses
 
     config = RunConfig(workers=workers, executor=executor, overwrite=overwrite, verify=verify, dtype=dtype)
-    with (_QuietProgress() if quiet else _RichProgress("import-pose")) as progress:
+    with progress_bar("import-pose", quiet) as progress:
         summary = import_poses(inputs, out, config, progress)
     _report(summary, f"islpose import-pose -> {out}")

@@ -44,26 +44,15 @@ def recognize(inputs: tuple[str, ...], checkpoint: str, out: str, eaf_dir: str |
       islpose recognize clip.mp4 --checkpoint model.onnx --out clip.jsonl --beam 1
       islpose recognize clips/ --checkpoint best.pt --out g.jsonl --beam 10 --lm glosses.arpa
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from islpose.cli._progress import progress_bar
     from islpose.recognize import Recognizer
     from islpose.recognize.run import recognize_files
 
     rec = Recognizer.from_checkpoint(checkpoint, beam=beam, lm=lm, lm_weight=lm_weight, word_score=word_score)
-    console = Console(stderr=True)
-    bar = Progress(TextColumn("recognize"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=console, disable=quiet, transient=True)
-    task = bar.add_task("inputs", total=None)
-
-    def done(uid: str, record: dict | None, error: str | None) -> None:
-        if error is not None:
-            bar.console.print(f"failed: {error}", highlight=False, markup=False, soft_wrap=True)
-        bar.advance(task)
-
-    with bar:
+    with progress_bar("recognize", quiet, unit="inputs", frames=False, transient=True) as bar:
         summary = recognize_files(rec, inputs, out, eaf_dir=eaf_dir, srt_dir=srt_dir, store=store, plot_dir=plot_dir,
-                                  overwrite=overwrite, on_start=lambda n: bar.update(task, total=n), on_done=done)
+                                  overwrite=overwrite, on_start=bar.start,
+                                  on_done=lambda uid, _, error: bar.video(uid, "failed" if error else "done", 0, error))
     click.echo(f"recognised {len(summary.done)} input(s), {len(summary.failed)} failed; wrote {out}")
     if summary.failed:
         raise click.exceptions.Exit(1)

@@ -98,19 +98,9 @@ def _discounts(counts: Counter) -> tuple[float, float, float]:
     return d
 
 
-def build_lm(sentences: Iterable[Sequence[str]], order: int = 3) -> NgramLM:
-    """Estimates an interpolated modified Kneser-Ney gloss LM.
-
-    Args:
-        sentences: gloss sequences (empty ones are skipped).
-        order: n-gram order, >= 1.
-
-    Returns:
-        The model, ready for :func:`write_arpa`.
-    """
-    if order < 1:
-        raise IslposeError(f"LM order must be >= 1, got {order}")
-    raw: list[Counter] = [Counter() for _ in range(order)]  # raw[k-1]: k-gram counts
+def _raw_counts(sentences: Iterable[Sequence[str]], order: int) -> list[Counter]:
+    """k-gram counts of the padded sentences (index k-1), k = 1..order; empty sentences are skipped."""
+    raw: list[Counter] = [Counter() for _ in range(order)]
     n_sentences = 0
     for sent in sentences:
         words = list(sent)
@@ -125,9 +115,13 @@ def build_lm(sentences: Iterable[Sequence[str]], order: int = 3) -> NgramLM:
                 raw[k - 1][tuple(seq[i:i + k])] += 1
     if n_sentences == 0:
         raise IslposeError("no gloss sentences to build a language model from")
+    return raw
 
-    # Adjusted counts: raw for the top order and for n-grams starting with <s>,
-    # otherwise the number of distinct words seen before the n-gram (continuation count).
+
+def _adjusted_counts(raw: list[Counter]) -> list[Counter]:
+    """Kneser-Ney's adjusted counts: raw for the top order and for n-grams starting with <s>,
+    otherwise the number of distinct words seen before the n-gram (continuation count)."""
+    order = len(raw)
     adjusted: list[Counter] = [Counter() for _ in range(order)]
     adjusted[order - 1] = Counter(raw[order - 1])
     for k in range(order - 1, 0, -1):
@@ -137,12 +131,16 @@ def build_lm(sentences: Iterable[Sequence[str]], order: int = 3) -> NgramLM:
             if gram[0] == BOS:
                 adjusted[k - 1][gram] = c
     adjusted[0].pop((BOS,), None)
-    vocab = sorted({g[0] for g in raw[0]} - {BOS} | {UNK})
+    return adjusted
 
-    interp: list[dict[tuple[str, ...], float]] = [{} for _ in range(order)]  # P(w | h), linear
-    gammas: dict[tuple[str, ...], float] = {}  # h -> interpolation (back-off) weight
-    for k in range(1, order + 1):
-        counts = adjusted[k - 1]
+
+def _interpolate(adjusted: list[Counter], vocab: list[str]
+                 ) -> tuple[list[dict[tuple[str, ...], float]], dict[tuple[str, ...], float]]:
+    """Interpolated modified Kneser-Ney: per order P(w | h) (linear), and h -> its
+    interpolation (back-off) weight."""
+    interp: list[dict[tuple[str, ...], float]] = [{} for _ in adjusted]
+    gammas: dict[tuple[str, ...], float] = {}
+    for k, counts in enumerate(adjusted, 1):
         d = _discounts(counts)
         discount = lambda c: d[min(c, 3) - 1]  # noqa: E731
         by_context: dict[tuple[str, ...], list[tuple[str, int]]] = defaultdict(list)
@@ -156,6 +154,24 @@ def build_lm(sentences: Iterable[Sequence[str]], order: int = 3) -> NgramLM:
                 interp[k - 1][h + (w,)] = (c - discount(c)) / total + gammas[h] * lower
     for w in vocab:  # unseen words (<unk>) get only the uniform share of the unigram level
         interp[0].setdefault((w,), gammas[()] / len(vocab))
+    return interp, gammas
+
+
+def build_lm(sentences: Iterable[Sequence[str]], order: int = 3) -> NgramLM:
+    """Estimates an interpolated modified Kneser-Ney gloss LM.
+
+    Args:
+        sentences: gloss sequences (empty ones are skipped).
+        order: n-gram order, >= 1.
+
+    Returns:
+        The model, ready for :func:`write_arpa`.
+    """
+    if order < 1:
+        raise IslposeError(f"LM order must be >= 1, got {order}")
+    raw = _raw_counts(sentences, order)
+    vocab = sorted({g[0] for g in raw[0]} - {BOS} | {UNK})
+    interp, gammas = _interpolate(_adjusted_counts(raw), vocab)
     probs = [{g: math.log10(p) for g, p in level.items()} for level in interp]
     probs[0][(BOS,)] = _NO_PROB
     backoffs = {h: math.log10(g) for h, g in gammas.items() if h and g != 1.0}

@@ -93,6 +93,41 @@ def _to_rows(landmark_list, out: np.ndarray, with_visibility: bool) -> None:
         out[:] = [(p.x, p.y, p.z, 1.0) for p in points]
 
 
+def _run_frames(cv2, cap, holistic, path: Path, on_frames: Callable[[int], None] | None
+                ) -> tuple[list[np.ndarray], list[list[bool]], int, int]:
+    """Runs ``holistic`` on every frame ``cap`` decodes.
+
+    Returns:
+        Per frame its (543, 4) landmarks (NaN where missing) and its 4 presence flags;
+        the frame width and height (0 when no frame was decoded).
+    """
+    rows, present = [], []
+    height = width = 0
+    while True:
+        ok, frame = cap.read()  # (H, W, 3) uint8 BGR
+        if not ok:
+            break
+        if not rows:
+            height, width = frame.shape[:2]
+        elif frame.shape[:2] != (height, width):
+            raise VideoError(f"{path}: frame size changes within the video "
+                             f"({width}x{height} -> {frame.shape[1]}x{frame.shape[0]})")
+        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        rgb.flags.writeable = False
+        result = holistic.process(rgb)
+        lm = np.full((NUM_LANDMARKS, 4), np.nan, dtype=np.float32)
+        parts = (result.pose_landmarks, result.left_hand_landmarks,
+                 result.right_hand_landmarks, result.face_landmarks)
+        for (name, rows_of), part in zip(SLICES.items(), parts):
+            if part is not None:
+                _to_rows(part, lm[rows_of], with_visibility=name == "pose")
+        rows.append(lm)
+        present.append([part is not None for part in parts])
+        if on_frames is not None:
+            on_frames(1)
+    return rows, present, width, height
+
+
 def extract_landmarks(path: str | Path, settings: HolisticSettings = HolisticSettings(),
                       on_frames: Callable[[int], None] | None = None) -> Landmarks:
     """Runs MediaPipe Holistic on every frame of a video.
@@ -124,31 +159,8 @@ def extract_landmarks(path: str | Path, settings: HolisticSettings = HolisticSet
         declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         fps = fps if np.isfinite(fps) and fps > 0 else 0.0
-        rows, present = [], []
-        height = width = 0
         with mp.solutions.holistic.Holistic(static_image_mode=False, **asdict(settings)) as holistic:
-            while True:
-                ok, frame = cap.read()  # (H, W, 3) uint8 BGR
-                if not ok:
-                    break
-                if not rows:
-                    height, width = frame.shape[:2]
-                elif frame.shape[:2] != (height, width):
-                    raise VideoError(f"{path}: frame size changes within the video "
-                                     f"({width}x{height} -> {frame.shape[1]}x{frame.shape[0]})")
-                rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-                rgb.flags.writeable = False
-                result = holistic.process(rgb)
-                lm = np.full((NUM_LANDMARKS, 4), np.nan, dtype=np.float32)
-                parts = (result.pose_landmarks, result.left_hand_landmarks,
-                         result.right_hand_landmarks, result.face_landmarks)
-                for (name, rows_of), part in zip(SLICES.items(), parts):
-                    if part is not None:
-                        _to_rows(part, lm[rows_of], with_visibility=name == "pose")
-                rows.append(lm)
-                present.append([part is not None for part in parts])
-                if on_frames is not None:
-                    on_frames(1)
+            rows, present, width, height = _run_frames(cv2, cap, holistic, path, on_frames)
     finally:
         cap.release()
     if not rows:

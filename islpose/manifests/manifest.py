@@ -8,7 +8,6 @@ imports this module (never the other way round).
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -172,16 +171,9 @@ def _raw_records(path: Path) -> Iterator[tuple[int, dict]]:
             for row in reader:
                 yield reader.line_num, {k: v for k, v in row.items() if v not in (None, "")}
             return
-        for lineno, text in enumerate(handle, 1):
-            if not text.strip():
-                continue
-            try:
-                rec = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ManifestError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(rec, dict):
-                raise ManifestError(f"{path}:{lineno}: each line must be a JSON object")
-            yield lineno, rec
+        from islpose.io.jsonl import jsonl_records  # (islpose.io also loads h5py)
+
+        yield from jsonl_records(handle, path, error=ManifestError)
 
 
 def _parse(path: Path, lineno: int, rec: dict) -> Utterance:
@@ -236,19 +228,18 @@ def read_manifest(path: str | Path, *, check: bool = True, check_videos: bool = 
 def write_manifest(utterances: Iterable[Utterance], path: str | Path) -> Path:
     """Writes utterances as JSONL or CSV (chosen by the file suffix)."""
     from islpose.io.atomic import atomic_write  # (islpose.io also loads h5py)
+    from islpose.io.jsonl import write_jsonl
 
     path = Path(path)
     fmt = _format_of(path)
     records: Sequence[dict] = [u.to_record() for u in utterances]
     path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "jsonl":
+        return write_jsonl(path, records)
     with atomic_write(path, newline="") as handle:
-        if fmt == "csv":
-            writer = csv.DictWriter(handle, fieldnames=list(FIELDS))
-            writer.writeheader()
-            writer.writerows(records)
-        else:
-            for rec in records:
-                handle.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        writer = csv.DictWriter(handle, fieldnames=list(FIELDS))
+        writer.writeheader()
+        writer.writerows(records)
     return path
 
 

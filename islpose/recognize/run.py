@@ -14,9 +14,10 @@ from typing import Callable, Sequence
 
 from islpose.errors import IslposeError
 from islpose.io.atomic import atomic_path, check_output
+from islpose.io.jsonl import write_jsonl_line
 from islpose.io.pose import POSE_EXTENSIONS
 from islpose.recognize.recognizer import Recognizer, read_input
-from islpose.recognize.writers import write_eaf, write_jsonl_line, write_srt
+from islpose.recognize.writers import write_eaf, write_srt
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,19 @@ def find_inputs(inputs: Sequence[str | Path]) -> tuple[list[InputItem], list[tup
     return list(items.values()), failed
 
 
-def _outputs(items: list[InputItem], eaf_dir: str | Path | None, srt_dir: str | Path | None,
-             plot_dir: str | Path | None, overwrite: bool) -> dict[str, list[tuple[Callable, Path]]]:
-    """uid -> (writer, path) of its EAF and SRT files; refuses existing files (pictures too)
-    unless ``overwrite``."""
+def _outputs(items: list[InputItem], jsonl: str | Path, store: str | Path | None, eaf_dir: str | Path | None,
+             srt_dir: str | Path | None, plot_dir: str | Path | None,
+             overwrite: bool) -> dict[str, list[tuple[Callable, Path]]]:
+    """uid -> (writer, path) of its EAF and SRT files; refuses existing files (the JSONL,
+    the store and the pictures too) unless ``overwrite``, and a missing [viz] extra for
+    pictures, before any work."""
+    if plot_dir is not None:
+        from islpose._optional import require
+
+        require("matplotlib", "viz")  # a missing [viz] extra is one line before any work
+    check_output(jsonl, overwrite)
+    if store is not None:
+        check_output(store, overwrite, "feature store")
     out: dict[str, list[tuple[Callable, Path]]] = {item.uid: [] for item in items}
     for folder, suffix, writer in ((eaf_dir, ".eaf", write_eaf), (srt_dir, ".srt", write_srt), (plot_dir, ".png", None)):
         if folder is None:
@@ -113,25 +123,14 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
         What was done and what failed; failures never stop the run.
     """
     items, failed = find_inputs(inputs)
-    if plot_dir is not None:
-        from islpose._optional import require
-
-        require("matplotlib", "viz")  # a missing [viz] extra is one line before any work
-    check_output(out, overwrite)
-    if store is not None:
-        check_output(store, overwrite, "feature store")
-    writers = _outputs(items, eaf_dir, srt_dir, plot_dir, overwrite)
+    writers = _outputs(items, out, store, eaf_dir, srt_dir, plot_dir, overwrite)
     summary = RecognizeSummary(failed=list(failed))
     notify = on_done or (lambda *args: None)
     for origin, reason in failed:
         notify(origin, None, reason)
     if on_start is not None:
         on_start(len(items))
-    feature_store = None
-    if store is not None:
-        from islpose.io import FeatureStore
-
-        feature_store = FeatureStore(store, "w", metadata={"extractor": {"name": "islpose recognize"}})
+    feature_store = _new_store(store)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     # A new file gets each line as it is recognised (a killed run keeps them); a file being
     # replaced (--overwrite) stays as it was until the new one is complete.
@@ -140,14 +139,7 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
         with target as path, open(path, "w", encoding="utf-8") as handle:
             for item in items:
                 try:
-                    data = read_input(item.path)
-                    record, log_probs = recognizer.decode_input(data, uid=item.uid)
-                    if feature_store is not None:
-                        _keep(feature_store, item.uid, data)
-                    for writer, path in writers[item.uid]:
-                        writer(record, path)
-                    if plot_dir is not None:
-                        _plot(recognizer, record, log_probs, data.fps, Path(plot_dir) / f"{item.uid}.png")
+                    record = _recognize_one(recognizer, item, writers[item.uid], feature_store, plot_dir)
                 except Exception as exc:  # noqa: BLE001 - one bad input must not stop the run
                     reason = str(exc) if isinstance(exc, IslposeError) else f"{type(exc).__name__}: {exc}"
                     if not reason.startswith(str(item.path)):
@@ -162,6 +154,30 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
         if feature_store is not None:
             feature_store.close()
     return summary
+
+
+def _new_store(store: str | Path | None):
+    """The new feature store that keeps what was recognised, or None."""
+    if store is None:
+        return None
+    from islpose.io import FeatureStore
+
+    return FeatureStore(store, "w", metadata={"extractor": {"name": "islpose recognize"}})
+
+
+def _recognize_one(recognizer: Recognizer, item: InputItem, writers: list[tuple[Callable, Path]], feature_store,
+                   plot_dir: str | Path | None) -> dict:
+    """Recognises one input, keeps it in ``feature_store`` and writes its EAF, SRT and
+    picture; returns its record (raises on any failure)."""
+    data = read_input(item.path)
+    record, log_probs = recognizer.decode_input(data, uid=item.uid)
+    if feature_store is not None:
+        _keep(feature_store, item.uid, data)
+    for writer, path in writers:
+        writer(record, path)
+    if plot_dir is not None:
+        _plot(recognizer, record, log_probs, data.fps, Path(plot_dir) / f"{item.uid}.png")
+    return record
 
 
 def _keep(store, uid: str, data) -> None:

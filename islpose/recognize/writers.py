@@ -10,23 +10,15 @@ video with the glosses under it.
 """
 from __future__ import annotations
 
-import json
 import mimetypes
 import os
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO
 
 from islpose.io.atomic import write_text_atomic
 
 GLOSS_TIER, CONFIDENCE_TIER = "gloss", "confidence"
-
-
-def write_jsonl_line(record: dict, handle: IO[str]) -> None:
-    """Appends one record as a JSON line and flushes it (a killed run keeps the lines written)."""
-    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    handle.flush()
 
 
 def _ms(seconds: float) -> int:

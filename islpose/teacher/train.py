@@ -97,44 +97,10 @@ class TeacherTrainer(EpochLoop):
         state = self._resume_state(read_teacher_checkpoint, ("model", "model_config", "video", "loss")) if resume \
             else None
         seed_everything(self.tc.seed)
-        train, dev = self._read_splits(manifest_path)
-        self.use_text = config.loss.ce_weight > 0
-        if state:
-            _, self.vocab, self.text_vocab = rebuild(state, out / "last.pt")
-        else:
-            self.vocab = Vocabulary(g for u in train for g in u.glosses)
-            self.text_vocab = TextVocabulary.from_texts(u.text for u in train) if self.use_text else None
-        if self.use_text:
-            limit = config.model_config.decoder.max_len
-            long = [u.id for u in train if len(self.text_vocab.encode(u.text)) > limit]
-            if long:
-                raise IslposeError(f"{manifest_path}: {len(long)} train text(s) are longer than "
-                                   f"model_config.decoder.max_len={limit} tokens, e.g. {long[0]!r}")
-        # Under DDP each rank reads (and caches) only its own share of the videos, every epoch.
-        share = [train[i] for i in shard([0] * len(train), ctx.world_size, ctx.rank)]
-        self.n_train = len(train)
-        self.train_set = VideoDataset(share, config.video, gloss_vocab=self.vocab, text_vocab=self.text_vocab,
-                                      skip_errors=True)
-        self.sampler = DistributedSampler(self.train_set, num_replicas=1, rank=0, shuffle=True,
-                                          seed=self.tc.seed)
+        self._read_data(manifest_path, state)
         cuda = self.device.type == "cuda"
-        self.loader = make_loader(self.train_set, self.tc.batch_size, num_workers=self.tc.num_workers,
-                                  sampler=self.sampler, pin_memory=cuda)
-        self.dev = dev
-        self.dev_loader = make_loader(VideoDataset(dev, config.video, skip_errors=True), self.tc.batch_size,
-                                      num_workers=self.tc.num_workers, pin_memory=cuda) if ctx.is_main else None
         self.amp = self.tc.amp and cuda and torch.cuda.is_bf16_supported()
-
-        self.model = build_teacher(config.model, config.model_config, vocab_size=len(self.vocab),
-                                   text_vocab_size=len(self.text_vocab) if self.use_text else 0)
-        init_note = ""
-        if init_weights:
-            loaded = load_init_weights(self.model, init_weights)
-            init_note = f", {len(loaded['loaded'])} tensors from {init_weights}"
-        self.model.to(self.device)
-        self.net = self.model
-        if ctx.distributed:
-            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=[self.device] if cuda else None)
+        init_note = self._build_model(init_weights)
         groups = self.model.param_groups(self.tc.encoder_lr, self.tc.decoder_lr, self.tc.weight_decay)
         self.optimizer = torch.optim.AdamW(groups, fused=True if cuda else None)
         # One factor per optimizer update for every group: each keeps its own peak.
@@ -147,6 +113,52 @@ class TeacherTrainer(EpochLoop):
             self._prepare_out_dir(init_note)
 
     # ------------------------------------------------------------------ set-up
+    def _read_data(self, manifest_path: Path, state: dict | None) -> None:
+        """The vocabularies, this rank's training videos and loader, and (rank 0) the dev loader."""
+        config = self.config
+        train, dev = self._read_splits(manifest_path)
+        self.use_text = config.loss.ce_weight > 0
+        if state:
+            _, self.vocab, self.text_vocab = rebuild(state, self.out / "last.pt")
+        else:
+            self.vocab = Vocabulary(g for u in train for g in u.glosses)
+            self.text_vocab = TextVocabulary.from_texts(u.text for u in train) if self.use_text else None
+        if self.use_text:
+            limit = config.model_config.decoder.max_len
+            long = [u.id for u in train if len(self.text_vocab.encode(u.text)) > limit]
+            if long:
+                raise IslposeError(f"{manifest_path}: {len(long)} train text(s) are longer than "
+                                   f"model_config.decoder.max_len={limit} tokens, e.g. {long[0]!r}")
+        # Under DDP each rank reads (and caches) only its own share of the videos, every epoch.
+        share = [train[i] for i in shard([0] * len(train), self.ctx.world_size, self.ctx.rank)]
+        self.n_train = len(train)
+        self.train_set = VideoDataset(share, config.video, gloss_vocab=self.vocab, text_vocab=self.text_vocab,
+                                      skip_errors=True)
+        self.sampler = DistributedSampler(self.train_set, num_replicas=1, rank=0, shuffle=True,
+                                          seed=self.tc.seed)
+        cuda = self.device.type == "cuda"
+        self.loader = make_loader(self.train_set, self.tc.batch_size, num_workers=self.tc.num_workers,
+                                  sampler=self.sampler, pin_memory=cuda)
+        self.dev = dev
+        self.dev_loader = make_loader(VideoDataset(dev, config.video, skip_errors=True), self.tc.batch_size,
+                                      num_workers=self.tc.num_workers, pin_memory=cuda) if self.ctx.is_main else None
+
+    def _build_model(self, init_weights: str | Path | None) -> str:
+        """The teacher on its device (``net``: wrapped in DDP when distributed); returns a note
+        on the pretrained weights loaded, for the run's first message."""
+        self.model = build_teacher(self.config.model, self.config.model_config, vocab_size=len(self.vocab),
+                                   text_vocab_size=len(self.text_vocab) if self.use_text else 0)
+        init_note = ""
+        if init_weights:
+            loaded = load_init_weights(self.model, init_weights)
+            init_note = f", {len(loaded['loaded'])} tensors from {init_weights}"
+        self.model.to(self.device)
+        self.net = self.model
+        if self.ctx.distributed:
+            cuda = self.device.type == "cuda"
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=[self.device] if cuda else None)
+        return init_note
+
     def _read_splits(self, path: Path) -> tuple[list, list]:
         manifest = read_manifest(path, check_videos=True)
         splits = [select_utterances(manifest, name, require=("video", "glosses")) for name in ("train", "dev")]

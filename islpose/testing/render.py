@@ -2,7 +2,7 @@
 
 :func:`render_synthetic_videos` draws the raw landmarks of every utterance of a
 :func:`~islpose.testing.make_synthetic_corpus` store as a stick figure on a plain
-background (upper-body skeleton, head, and both hands with their finger bones in
+background (upper-body skeleton, head, and both hands with MediaPipe's hand bones in
 different colours) and writes one mp4 per utterance plus a manifest that adds the
 ``video`` and a ``text`` field (the glosses as a lower-case sentence) to the corpus
 manifest. Missing landmarks (NaN) are simply not drawn, like a detector that lost a hand.
@@ -14,16 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from islpose.features.layout import SLICES
+from islpose.features.layout import CONNECTIONS, SLICES
 from islpose.io import FeatureStore
 from islpose.manifests import read_manifest, write_manifest
 from islpose.testing.synthetic import FPS, SyntheticCorpus
 
-# Pose landmark pairs of the upper body (MediaPipe numbering).
-POSE_EDGES = ((11, 12), (11, 13), (13, 15), (12, 14), (14, 16), (11, 23), (12, 24), (23, 24))
-# Hand bones: wrist to each finger base, then along each finger.
-HAND_EDGES = tuple((0, 1 + 4 * f) for f in range(5)) + tuple(
-    (1 + 4 * f + s, 2 + 4 * f + s) for f in range(5) for s in range(3))
+UPPER_BODY = {11, 12, 13, 14, 15, 16, 23, 24}  # shoulders, elbows, wrists, hips (pose landmarks)
+POSE_EDGES = tuple(e for e in CONNECTIONS["pose"] if set(e) <= UPPER_BODY)
+HAND_EDGES = CONNECTIONS["left_hand"]
 BACKGROUND = (235, 235, 235)  # BGR
 COLOURS = {"pose": (120, 70, 20), "left_hand": (40, 160, 40), "right_hand": (40, 40, 200), "head": (90, 90, 90)}
 

@@ -242,6 +242,35 @@ def _make_signer(rng: np.random.Generator) -> dict:
     }
 
 
+def _face(rng: np.random.Generator) -> np.ndarray:
+    """(468, 2) face points in face units, with the nose tip and the outer eye corners
+    where the features look for them."""
+    face = np.stack([rng.uniform(-0.22, 0.22, 468), rng.uniform(-0.3, 0.3, 468)], axis=1)
+    face[1] = (0.0, 0.0)  # nose tip
+    face[33], face[263] = (-0.2, -0.12), (0.2, -0.12)  # outer eye corners
+    return face
+
+
+def _sentence(bigram: np.ndarray, min_glosses: int, max_glosses: int, rng: np.random.Generator) -> list[int]:
+    """Gloss indices of one sentence: its length drawn from [min_glosses, max_glosses], its
+    glosses from the bigram chain (whose last row is the sentence start)."""
+    n = int(rng.integers(min_glosses, max_glosses + 1))
+    seq, prev = [], len(bigram) - 1
+    for _ in range(n):
+        prev = int(rng.choice(bigram.shape[1], p=bigram[prev]))
+        seq.append(prev)
+    return seq
+
+
+def _arrays(lm: np.ndarray, presence: np.ndarray, multimodal: bool) -> dict[str, np.ndarray]:
+    """What the store keeps of one utterance: landmarks (T, 543, 4), presence (T, 4), the
+    pose features and, when asked, the multimodal ones."""
+    arrays = {"landmarks": lm, "presence": presence, "pose": pose_features(lm, presence, WIDTH, HEIGHT)}
+    if multimodal:
+        arrays["multimodal"] = multimodal_features(lm, presence, WIDTH, HEIGHT)
+    return arrays
+
+
 def make_synthetic_corpus(
     out_dir: str | Path,
     *,
@@ -280,9 +309,7 @@ def make_synthetic_corpus(
     rng = np.random.default_rng(seed)
     glosses = _make_glosses(num_glosses, rng)
     bigram = _bigram(num_glosses, rng)
-    face = np.stack([rng.uniform(-0.22, 0.22, 468), rng.uniform(-0.3, 0.3, 468)], axis=1)
-    face[1] = (0.0, 0.0)  # nose tip
-    face[33], face[263] = (-0.2, -0.12), (0.2, -0.12)  # outer eye corners
+    face = _face(rng)
 
     utterances = []
     spans: dict[str, list[tuple[int, int]]] = {}
@@ -292,17 +319,9 @@ def make_synthetic_corpus(
             split = "test" if s == num_signers - 1 else "dev" if s == num_signers - 2 else "train"
             signer = _make_signer(rng)
             for k in range(utterances_per_signer):
-                n = int(rng.integers(min_glosses, max_glosses + 1))
-                seq, prev = [], num_glosses
-                for _ in range(n):
-                    prev = int(rng.choice(num_glosses, p=bigram[prev]))
-                    seq.append(prev)
+                seq = _sentence(bigram, min_glosses, max_glosses, rng)
                 tracks, sign_spans = _sentence_tracks(glosses, seq, signer, rng)
-                lm, presence = _render(tracks, face, signer, noise, drop_rate, rng)
-                arrays = {"landmarks": lm, "presence": presence,
-                          "pose": pose_features(lm, presence, WIDTH, HEIGHT)}
-                if multimodal:
-                    arrays["multimodal"] = multimodal_features(lm, presence, WIDTH, HEIGHT)
+                arrays = _arrays(*_render(tracks, face, signer, noise, drop_rate, rng), multimodal)
                 uid = f"s{s:02d}_u{k:04d}"
                 spans[uid] = sign_spans
                 store.write(uid, arrays, {"fps": FPS, "width": WIDTH, "height": HEIGHT, "source": "synthetic"})

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from islpose.errors import IslposeError
-from islpose.io.atomic import write_text_atomic
+from islpose.io.jsonl import append_jsonl, write_jsonl
 from islpose.train.checkpoint import load_weights
 from islpose.train.distributed import broadcast
 
@@ -181,8 +181,7 @@ class EpochLoop:
 
     def _log(self, record: dict) -> None:
         """Appends one epoch's record to ``metrics.jsonl``."""
-        with (self.out / "metrics.jsonl").open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        append_jsonl(self.out / "metrics.jsonl", record)
 
     def _save(self, epoch: int, improved: bool, write: Callable[..., Path], meta: dict) -> None:
         """Writes ``best.pt`` (when improved), then ``last.pt`` with the training state: last,
@@ -253,8 +252,8 @@ class EpochLoop:
             except json.JSONDecodeError:  # a line cut short by the kill
                 continue
             if isinstance(row, dict) and row.get("epoch", epoch + 1) <= epoch:
-                rows.append(line + "\n")
-        write_text_atomic(path, "".join(rows))
+                rows.append(row)
+        write_jsonl(path, rows)
 
     def _adopt_newer_best(self, epoch: int) -> None:
         """A ``best.pt`` newer than ``last.pt`` (the killed epoch wrote it) is the best so far

@@ -12,8 +12,8 @@ from typing import Mapping, Sequence
 
 from islpose.errors import IslposeError
 from islpose.io.atomic import atomic_write
+from islpose.io.jsonl import read_jsonl
 from islpose.viz import deps
-from islpose.viz.jsonl import json_records
 
 # Learning-rate keys: the students log "lr", the teacher its encoder's and its text decoder's.
 LR_KEYS = {"lr": "-", "encoder_lr": "-", "decoder_lr": "--"}
@@ -35,11 +35,11 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
     if not path.is_file():
         raise IslposeError(f"{run_dir}: no metrics.jsonl (not a training run folder, or no epoch finished yet)")
     records: dict[int, dict] = {}
-    for where, record in json_records(path, "an epoch record"):
+    for lineno, record in read_jsonl(path, "an epoch record"):
         try:
             records[int(record["epoch"])] = record
         except (ValueError, TypeError, KeyError) as exc:
-            raise IslposeError(f"{where}: not an epoch record ({exc.__class__.__name__}: {exc})") from None
+            raise IslposeError(f"{path}:{lineno}: not an epoch record ({exc.__class__.__name__}: {exc})") from None
     if not records:
         raise IslposeError(f"{path}: no epoch logged yet")
     return [records[e] for e in sorted(records)]

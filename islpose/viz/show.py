@@ -14,8 +14,8 @@ import numpy as np
 
 from islpose.errors import IslposeError
 from islpose.features.layout import Landmarks, presence_of
+from islpose.io.jsonl import read_jsonl
 from islpose.viz import deps
-from islpose.viz.jsonl import json_records
 from islpose.viz.media import contact_sheet, frame_count, iter_frames, output_format, write_image, write_video
 from islpose.viz.skeleton import blank_canvas, caption, draw_skeleton, status_panel, text
 
@@ -85,13 +85,13 @@ def read_segments(path: str | Path, clip: Clip) -> list[dict]:
     with times in seconds.
     """
     ours = Path(clip.source).resolve() if clip.source and Path(clip.source).is_file() else None
-    for where, record in json_records(path, "a recognize record"):
+    for lineno, record in read_jsonl(path, "a recognize record"):
         source = record.get("source")
         if record.get("id") == clip.name or (ours is not None and source and Path(source).resolve() == ours):
             try:
                 return [dict(s, start=float(s["start"]), end=float(s["end"])) for s in record["segments"]]
             except (ValueError, TypeError, KeyError) as exc:
-                raise IslposeError(f"{where}: not a recognize record ({exc.__class__.__name__}: {exc})") from None
+                raise IslposeError(f"{path}:{lineno}: not a recognize record ({exc.__class__.__name__}: {exc})") from None
     raise IslposeError(f"{path}: no record for {clip.name!r}")
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from islpose.io.atomic import write_text_atomic
 from islpose.manifests import read_manifest
 from islpose.teacher.config import load_teacher_config
 from islpose.teacher.loss import hybrid_loss
@@ -161,7 +162,7 @@ def main() -> None:
     print(f"epoch of {args.epoch_videos} videos x {num_frames} frames at this rate: "
           f"{model['epoch_minutes_est']:.1f} min (derived)")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        write_text_atomic(args.json, json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

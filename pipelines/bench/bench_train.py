@@ -12,10 +12,8 @@ resident set size; CUDA: ``max_memory_allocated``).
 """
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,40 +21,20 @@ import torch
 from rich.console import Console
 
 from islpose.models import MODELS, build_model
-from islpose.testing import make_synthetic_corpus
-from islpose.train.config import resolve_config
-from islpose.train.distributed import init_distributed
-from islpose.train.loop import Trainer
+
+from _common import best_epochs, make_trainer, synthetic_corpus, training_parser  # this script's folder
 
 
 def throughput(name: str, corpus, args, work: Path) -> dict[bool, dict]:
     """Best of ``args.repeats`` epochs per batching mode, the modes interleaved (fair under varying load)."""
     trainers, padding = {}, {}
     for bucketing in (True, False):
-        config = resolve_config(name, overrides={"epochs": args.repeats + 1, "batch_size": args.batch_size,
-                                                 "bucketing": bucketing, "progress": False, "device": args.device,
-                                                 "warmup_epochs": 0})
-        trainer = Trainer(config, corpus.store, corpus.manifest, work / f"{name}-{bucketing}", False,
-                          init_distributed(args.device), Console(quiet=True))
+        trainer = make_trainer(name, corpus, work / f"{name}-{bucketing}", args, bucketing=bucketing)
         lengths = np.asarray(trainer.train_set.lengths)
         padding[bucketing] = sum(len(b) * lengths[b].max() for b in trainer.sampler.batches()) / lengths.sum() - 1
         trainers[bucketing] = trainer
     best = best_epochs(trainers, args.repeats)
     return {bucketing: {**stats, "padding": padding[bucketing]} for bucketing, stats in best.items()}
-
-
-def best_epochs(trainers: dict, repeats: int) -> dict:
-    """A warm-up epoch each (allocator, threads, workers), then the fastest of ``repeats``
-    epochs per trainer, the trainers taking turns (fair under varying load)."""
-    for trainer in trainers.values():
-        trainer.train_epoch(0)
-    best: dict = {}
-    for epoch in range(1, repeats + 1):
-        for key, trainer in trainers.items():
-            stats = trainer.train_epoch(epoch)
-            if key not in best or stats["utt_per_s"] > best[key]["utt_per_s"]:
-                best[key] = stats
-    return best
 
 
 def _rss_mib(field: str) -> float:
@@ -109,23 +87,14 @@ def peak_memory(name: str, device: str, frames: int = 150, batch: int = 32) -> t
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--signers", type=int, default=6)
-    parser.add_argument("--utterances", type=int, default=60, help="per signer")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--repeats", type=int, default=3, help="timed epochs per mode (the best counts)")
+    parser = training_parser(__doc__, batch_size=32, signers=6, utterances=60, threads=torch.get_num_threads(),
+                             repeats_of="mode")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     console = Console()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        start = time.perf_counter()
-        corpus = make_synthetic_corpus(work / "corpus", num_signers=args.signers,
-                                       utterances_per_signer=args.utterances, multimodal=True)
-        console.print(f"corpus: {corpus.splits['train']} train utterances ({time.perf_counter() - start:.0f}s to "
-                      f"generate); device {args.device}, {args.threads} thread(s), batch {args.batch_size}", soft_wrap=True)
+        corpus = synthetic_corpus(work, args, True, console)
         console.print("| model | batching | utterances/s | frames/s | padding | epoch s | bucketed speed-up |",
                       soft_wrap=True)
         console.print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")

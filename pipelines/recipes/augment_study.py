@@ -25,6 +25,7 @@ from rich.console import Console
 
 from islpose.decode.decoders import DecoderConfig
 from islpose.decode.run import decode_store
+from islpose.io.jsonl import append_jsonl
 from islpose.testing import make_synthetic_corpus
 from islpose.train.config import resolve_config
 from islpose.train.loop import train
@@ -96,8 +97,7 @@ def main() -> None:
                 row = run_one(model, corpus, seed, augment, args, args.out / name)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-                with (args.out / "results.jsonl").open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(row) + "\n")
+                append_jsonl(args.out / "results.jsonl", row)
     print(table(rows))
 
 

@@ -36,6 +36,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from islpose.io.atomic import write_text_atomic
+
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 # Corpus size, render size, teacher and student budgets. The tiny video teacher uses
 # configs/teacher_dense_vit_tiny.yaml as is; the full one sees more frames per clip.
@@ -150,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
         results["test_wer"][name] = json.loads((run_dir / "test.score.json").read_text())["wer"]
     print(f"{args.teacher} teacher, test WER: "
           + ", ".join(f"{name} {100 * wer:.2f}%" for name, wer in results["test_wer"].items()), flush=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2))
+    write_text_atomic(out / "results.json", json.dumps(results, indent=2))
     return results
 
 

@@ -11,6 +11,7 @@ from islpose.io.pose.holistic import write_pose
 
 if TYPE_CHECKING:
     from islpose.features.runner import Progress, Summary
+    from islpose.io.store import FeatureStore
 
 
 def pose_targets(out_dir: Path, ids: Sequence[str], overwrite: bool) -> dict[str, Path]:
@@ -74,16 +75,22 @@ def export_poses(store_path: str | Path, out_dir: str | Path, ids: Sequence[str]
         progress.start(len(ids))
         for uid, target in targets.items():
             try:
-                attrs = store.attrs(uid)
-                missing = [k for k in ("fps", "width", "height") if k not in attrs]
-                if missing:
-                    raise StoreError(f"{store_path}: {uid}: no {'/'.join(missing)} attribute(s)")
-                landmarks, presence = store.read(uid, "landmarks"), store.read(uid, "presence")
-                write_pose(target, landmarks, float(attrs["fps"]), int(attrs["width"]), int(attrs["height"]), presence)
+                frames = _export_one(store, store_path, uid, target)
             except (StoreError, PoseFileError, OSError) as exc:  # one file's failure; the rest go on
                 summary.record(progress, uid, error=str(exc))
                 continue
-            progress.frames(len(landmarks))
-            summary.record(progress, uid, len(landmarks))
+            progress.frames(frames)
+            summary.record(progress, uid, frames)
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _export_one(store: FeatureStore, store_path: str | Path, uid: str, target: Path) -> int:
+    """Writes one utterance's ``.pose`` file; returns its frame count."""
+    attrs = store.attrs(uid)
+    missing = [k for k in ("fps", "width", "height") if k not in attrs]
+    if missing:
+        raise StoreError(f"{store_path}: {uid}: no {'/'.join(missing)} attribute(s)")
+    landmarks, presence = store.read(uid, "landmarks"), store.read(uid, "presence")
+    write_pose(target, landmarks, float(attrs["fps"]), int(attrs["width"]), int(attrs["height"]), presence)
+    return len(landmarks)

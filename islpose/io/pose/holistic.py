@@ -12,9 +12,11 @@ Only the first person is read.
 
 Writing (:func:`write_pose`): version 0.2 with the components ``POSE_LANDMARKS``,
 ``FACE_LANDMARKS``, ``LEFT_HAND_LANDMARKS``, ``RIGHT_HAND_LANDMARKS`` in the order and
-with the point names, limbs and colours of pose-format's Holistic writer
-(``holistic_topology.json``: MediaPipe's POSE_CONNECTIONS, HAND_CONNECTIONS and
-FACEMESH_TESSELATION), pixel coordinates, and confidence 0 for missing components.
+with the point names, limbs and colours of pose-format's Holistic writer (pose and hand
+limbs: MediaPipe's POSE_CONNECTIONS and HAND_CONNECTIONS from
+:data:`islpose.features.layout.CONNECTIONS`, sorted; ``holistic_topology.json`` holds the
+rest: point names, colours and the face's FACEMESH_TESSELATION), pixel coordinates, and
+confidence 0 for missing components.
 Landmarks read from a ``.pose`` file are written back to the same pixel values, so
 import -> export -> import is exact; other float32 landmarks (e.g. from ``extract``) come
 back within one float32 step in x and y (x·width / width is not always exact), z and
@@ -30,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from islpose.features.layout import COMPONENTS, NUM_LANDMARKS, SLICES
+from islpose.features.layout import COMPONENTS, CONNECTIONS, NUM_LANDMARKS, SLICES
 from islpose.io.pose.binary import (
     Component, PoseFileError, PoseHeader, header_bytes, read_body, read_header, write_body,
 )
@@ -148,13 +150,19 @@ def _to_layout(data: np.ndarray, conf: np.ndarray, rows: dict[str, tuple[int, in
 
 @functools.lru_cache(maxsize=1)
 def holistic_components() -> tuple[Component, ...]:
-    """The four components pose-format's Holistic writer puts first (without POSE_WORLD_LANDMARKS)."""
+    """The four components pose-format's Holistic writer puts first (without POSE_WORLD_LANDMARKS).
+
+    Its limbs are MediaPipe's connections in sorted order: the pose's and the hands' from
+    ``layout.CONNECTIONS``; the face's full tesselation (layout draws only its contours)
+    from ``holistic_topology.json``, with the point names and colours.
+    """
     topology = json.loads((Path(__file__).with_name("holistic_topology.json")).read_text())
     out = []
-    for cname, (_, count, _) in HOLISTIC.items():
+    for cname, (ours, count, _) in HOLISTIC.items():
         spec = topology["HAND" if "HAND" in cname else cname]
         points = spec["points"] or [str(i) for i in range(count)]
-        out.append(Component(cname, "XYZC", tuple(points), np.array(spec["limbs"], dtype=np.uint16).reshape(-1, 2),
+        limbs = spec["limbs"] if ours == "face" else sorted(CONNECTIONS[ours])
+        out.append(Component(cname, "XYZC", tuple(points), np.array(limbs, dtype=np.uint16).reshape(-1, 2),
                              np.array(spec["colors"], dtype=np.uint16).reshape(-1, 3)))
     return tuple(out)
 

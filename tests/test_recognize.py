@@ -207,6 +207,23 @@ def test_srt_and_store_outputs(cli_run):
         assert store.read("webcam_signer", "pose").shape == (58, 66)
 
 
+def test_store_keeps_an_input_as_import_pose_stores_it(cli_run, shared_data):
+    """`recognize --store` and `import-pose` write one utterance the same way (one function)."""
+    from islpose.io import FeatureStore
+
+    tmp, _, _ = cli_run
+    imported = tmp / "imported.h5"
+    result = CliRunner().invoke(cli, ["import-pose", str(shared_data / "poses" / "continuous_signing.pose"),
+                                      str(imported), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    with FeatureStore(tmp / "kept.h5") as kept, FeatureStore(imported) as ref:
+        uid = "continuous_signing"
+        assert kept.attrs(uid) == ref.attrs(uid)
+        assert sorted(kept.datasets(uid)) == sorted(ref.datasets(uid))
+        for name in ref.datasets(uid):
+            np.testing.assert_array_equal(kept.read(uid, name), ref.read(uid, name))
+
+
 def test_recognize_cli_refuses_to_overwrite(cli_run):
     tmp, args, _ = cli_run
     before = (tmp / "out.jsonl").read_text()

@@ -170,4 +170,4 @@ def extract_landmarks(path: str | Path, settings: HolisticSettings = HolisticSet
         raise VideoError(f"{path}: truncated or corrupt: decoded {len(rows)} of the {declared} frames "
                          "the file declares")
     return Landmarks(landmarks=np.stack(rows), presence=np.array(present, dtype=bool),
-                          fps=fps, width=int(width), height=int(height))
+                     fps=fps, width=int(width), height=int(height), source=str(path))

@@ -80,6 +80,17 @@ def source_attrs(path: Path) -> dict[str, Any]:
             "source_sha256": file_sha256(path)}
 
 
+def utterance_record(data: Landmarks, source: Mapping[str, Any], dtype: str = "float16"
+                     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """What a feature store keeps of one utterance, as ``extract``, ``import-pose`` and
+    ``recognize --store`` write it: the landmarks, presence and both feature sets
+    (multimodal in ``dtype``), and the attributes (fps, size, the loader's ``attrs`` and
+    ``source``, the :func:`source_attrs` taken before the file was read)."""
+    arrays = {"landmarks": data.landmarks, "presence": data.presence,
+              **compute_features(data.landmarks, data.presence, data.width, data.height, DTYPES[dtype])}
+    return arrays, {"fps": data.fps, "width": data.width, "height": data.height, **data.attrs, **source}
+
+
 @dataclass(frozen=True)
 class Job:
     """One item for a worker: the source, the loader and its options, the feature dtype."""
@@ -111,10 +122,7 @@ def run_job(job: Job, on_frames: OnFrames | None = None) -> ItemResult:
         if not path.is_file():
             raise SourceError(f"{path}: file not found")
         source = source_attrs(path)
-        got = job.load(path, job.options, on_frames)
-        arrays = {"landmarks": got.landmarks, "presence": got.presence,
-                  **compute_features(got.landmarks, got.presence, got.width, got.height, DTYPES[job.dtype])}
-        attrs = {"fps": got.fps, "width": got.width, "height": got.height, **got.attrs, **source}
+        arrays, attrs = utterance_record(job.load(path, job.options, on_frames), source, job.dtype)
         return ItemResult(uid, arrays, attrs)
     except SourceError as exc:
         return ItemResult(uid, error=str(exc))

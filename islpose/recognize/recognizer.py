@@ -42,8 +42,7 @@ def read_input(path: str | Path) -> Landmarks:
         data = load_video(path, VideoOptions())
     if not data.fps > 0:
         raise IslposeError(f"{path}: no frame rate is declared, so no times can be given")
-    return Landmarks(data.landmarks, data.presence, float(data.fps), int(data.width), int(data.height),
-                     source=str(path))
+    return data
 
 
 class Recognizer:

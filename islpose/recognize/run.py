@@ -169,22 +169,15 @@ def _recognize_one(recognizer: Recognizer, item: InputItem, writers: list[tuple[
                    plot_dir: str | Path | None) -> dict:
     """Recognises one input, keeps it in ``feature_store`` and writes its EAF, SRT and
     picture; returns its record (raises on any failure)."""
+    from islpose.features.runner import source_attrs, utterance_record
+
+    source = source_attrs(item.path) if feature_store is not None else None  # before reading, as extract
     data = read_input(item.path)
     record, log_probs = recognizer.decode_input(data, uid=item.uid)
     if feature_store is not None:
-        _keep(feature_store, item.uid, data)
+        feature_store.write(item.uid, *utterance_record(data, source))
     for writer, path in writers:
         writer(record, path)
     if plot_dir is not None:
         _plot(recognizer, record, log_probs, data.fps, Path(plot_dir) / f"{item.uid}.png")
     return record
-
-
-def _keep(store, uid: str, data) -> None:
-    """Writes one input's landmarks, presence and both feature sets to the store."""
-    from islpose.features.compute import compute_features
-
-    arrays = {"landmarks": data.landmarks, "presence": data.presence,
-              **compute_features(data.landmarks, data.presence, data.width, data.height)}
-    store.write(uid, arrays, {"fps": data.fps, "width": data.width, "height": data.height,
-                              "source": data.source or ""})

@@ -73,8 +73,7 @@ def clip_from_pose(path: str | Path) -> Clip:
     from islpose.io.pose import read_pose
 
     pose = read_pose(path)
-    return Clip(pose.landmarks, pose.presence, float(pose.fps), int(pose.width), int(pose.height),
-                name=Path(path).stem)
+    return Clip(pose.landmarks, pose.presence, pose.fps, pose.width, pose.height, name=Path(path).stem)
 
 
 def read_segments(path: str | Path, clip: Clip) -> list[dict]:

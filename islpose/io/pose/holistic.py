@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from islpose.features.layout import COMPONENTS, CONNECTIONS, NUM_LANDMARKS, SLICES
+from islpose.features.layout import COMPONENTS, CONNECTIONS, NUM_LANDMARKS, SLICES, Landmarks
 from islpose.io.pose.binary import (
     Component, PoseFileError, PoseHeader, header_bytes, read_body, read_header, write_body,
 )
@@ -47,30 +47,22 @@ HOLISTIC = {
 
 
 @dataclass
-class PoseRecording:
-    """One ``.pose`` recording in islpose's layout.
+class PoseRecording(Landmarks):
+    """One ``.pose`` recording in islpose's layout: :class:`~islpose.features.layout.Landmarks`
+    (``landmarks`` (T, 543, 4) float32, x and y in [0, 1] of the image, NaN where a component
+    is missing; ``presence`` (T, 4); ``fps`` from the body; ``width`` and ``height`` from the
+    header; ``source`` the file; ``attrs`` the two below as a store keeps them), plus:
 
     Attributes:
-        landmarks: (T, 543, 4) float32, x and y in [0, 1] of the image, z, visibility;
-            NaN where a component is missing.
-        presence: (T, 4) bool: pose, left hand, right hand, face present.
-        fps: frame rate from the body.
-        width, height: image size from the header.
         people: people in the file (only the first was read).
         version: pose-format version of the file (0.1 or 0.2).
     """
 
-    landmarks: np.ndarray
-    presence: np.ndarray
-    fps: float
-    width: int
-    height: int
     people: int = 1
     version: float = 0.2
 
-    @property
-    def num_frames(self) -> int:
-        return len(self.landmarks)
+    def __post_init__(self) -> None:
+        self.attrs = {"source_format": f"pose-format {self.version:g}", "source_people": self.people, **self.attrs}
 
 
 # x·size and x/size are computed in float32: IEEE rounds each once, to the same value as
@@ -107,8 +99,8 @@ def read_pose(path: str | Path) -> PoseRecording:
         path: the ``.pose`` file.
 
     Returns:
-        The first person's landmarks (T, 543, 4), presence (T, 4), fps, width, height and
-        the number of people in the file.
+        The first person's landmarks (T, 543, 4), presence (T, 4), fps, width, height,
+        the number of people in the file and its version.
 
     Raises:
         PoseFileError: unreadable or truncated file, another version, no Holistic
@@ -127,7 +119,8 @@ def read_pose(path: str | Path) -> PoseRecording:
     except OSError as exc:
         raise PoseFileError(f"{name}: cannot read ({exc.strerror or exc})") from None
     landmarks, presence = _to_layout(body.data, body.confidence, rows, header.width, header.height)
-    return PoseRecording(landmarks, presence, body.fps, header.width, header.height, body.people, header.version)
+    return PoseRecording(landmarks, presence, body.fps, header.width, header.height, source=name,
+                         people=body.people, version=header.version)
 
 
 def _to_layout(data: np.ndarray, conf: np.ndarray, rows: dict[str, tuple[int, int]], width: int, height: int

@@ -36,8 +36,7 @@ def load_pose(path: Path, options: Any = None, on_frames: Callable[[int], None] 
         raise PoseFileError(f"{path}: {reason}")
     if on_frames is not None:
         on_frames(rec.num_frames)
-    attrs = {"source_format": f"pose-format {rec.version:g}", "source_people": rec.people}
-    return Landmarks(rec.landmarks, rec.presence, rec.fps, rec.width, rec.height, attrs)
+    return rec
 
 
 def _several_people(out: Path, ids: Sequence[str]) -> str | None:

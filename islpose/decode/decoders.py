@@ -208,7 +208,7 @@ class BeamSearchDecoder(Decoder):
 
     def lm_score(self, labels: Sequence[int]) -> float:
         """Weighted LM score plus insertion scores of a whole labelling (end of sentence included)."""
-        return _labelling_score(*self._exact_terms, labels)
+        return _labelling_scores(*self._exact_terms, [tuple(labels)])[0]
 
     def nbest(self, log_probs: np.ndarray | torch.Tensor) -> list[tuple[list[int], float]]:
         """The search's final hypotheses, best first.
@@ -247,22 +247,31 @@ class BeamSearchDecoder(Decoder):
         for labels, score in nbest:
             key = tuple(labels)
             merged[key] = np.logaddexp(merged[key], score) if key in merged else score
-        exact = {y: s - _labelling_score(*self._search_terms, y) + self.lm_score(y) for y, s in merged.items()}
-        return list(max(exact, key=exact.get))
+        ys = list(merged)
+        exact = np.array([merged[y] for y in ys]) - np.array(_labelling_scores(*self._search_terms, ys)) \
+            + np.array(_labelling_scores(*self._exact_terms, ys))
+        return list(ys[int(np.argmax(exact))])
 
 
-def _labelling_score(lm, lm_weight: float, word_score: float, labels: Sequence[int]) -> float:
-    """``lm_weight`` x the LM's log10 score of a whole labelling (end of sentence included) +
-    ``word_score`` per gloss, as flashlight's search adds them up (``lm`` None: no LM)."""
-    total = word_score * len(labels)
+def _labelling_scores(lm, lm_weight: float, word_score: float, labellings: Sequence[tuple[int, ...]]) -> list[float]:
+    """``lm_weight`` x the LM's log10 score of each whole labelling (end of sentence included)
+    + ``word_score`` per gloss, as flashlight's search adds them up (``lm`` None: no LM).
+    The LM states of a prefix shared with the labelling before (in sorted order) are reused:
+    an n-best list is mostly one prefix."""
     if lm is None or lm_weight == 0:
-        return total
-    state = lm.start(False)
-    score = 0.0
-    for tok in labels:
-        state, s = lm.score(state, int(tok))
-        score += s
-    return total + lm_weight * (score + lm.finish(state)[1])
+        return [word_score * len(y) for y in labellings]
+    scores: dict[tuple[int, ...], float] = {}
+    prev: tuple[int, ...] = ()
+    stack = [(lm.start(False), 0.0)]  # stack[i]: LM state and summed score after i labels of prev
+    for y in sorted(set(labellings)):
+        shared = next((i for i, (a, b) in enumerate(zip(prev, y)) if a != b), min(len(prev), len(y)))
+        del stack[shared + 1:]
+        for tok in y[shared:]:
+            state, s = lm.score(stack[-1][0], int(tok))
+            stack.append((state, stack[-1][1] + s))
+        scores[y] = word_score * len(y) + lm_weight * (stack[-1][1] + lm.finish(stack[-1][0])[1])
+        prev = y
+    return [scores[y] for y in labellings]
 
 
 def _check_vocabulary(path: str, vocab: Vocabulary) -> None:

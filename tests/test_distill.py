@@ -342,8 +342,9 @@ def test_clean_teacher_improves_a_noisy_student_over_plain_ctc(tmp_path):
 def test_recipe_runs_the_whole_chain_on_tiny_settings(teacher, tmp_path):
     """pipelines/recipes/distill_synthetic.py --tiny: about 15 s per teacher on one thread."""
     pytest.importorskip("cv2")
+    epochs = ["--student-epochs", "3"] if teacher == "pose" else []  # the students' budget (default 2)
     proc = subprocess.run([sys.executable, str(REPO / "pipelines" / "recipes" / "distill_synthetic.py"), "--tiny",
-                           "--teacher", teacher, "--device", "cpu", "--out", str(tmp_path)],
+                           "--teacher", teacher, "--device", "cpu", "--out", str(tmp_path), *epochs],
                           capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     steps = ["teacher train", "teacher export"] if teacher == "video" else ["train"]
@@ -364,6 +365,7 @@ def test_recipe_runs_the_whole_chain_on_tiny_settings(teacher, tmp_path):
     assert results["teacher"] == teacher and set(results["test_wer"]) == {"distilled", "plain"}
     for name, wer in results["test_wer"].items():
         assert (tmp_path / name / "best.pt").is_file()
+        assert len((tmp_path / name / "metrics.jsonl").read_text().splitlines()) == (3 if teacher == "pose" else 2)
         # The recipe's numbers are what `islpose score` says about its hypotheses.
         score = run("score", manifest, tmp_path / name / "test.hyp.tsv", "--split", "test",
                     "--json", tmp_path / f"{name}.json")

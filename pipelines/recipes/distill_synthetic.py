@@ -23,6 +23,7 @@ Usage::
 
     python pipelines/recipes/distill_synthetic.py --out runs/recipe                   # video teacher
     python pipelines/recipes/distill_synthetic.py --out runs/recipe --teacher pose
+    python pipelines/recipes/distill_synthetic.py --out runs/recipe --teacher pose --student-epochs 30
     python pipelines/recipes/distill_synthetic.py --out /tmp/recipe --tiny            # CI settings
 
 Every CLI command is printed before it runs, so the steps can be copied.
@@ -104,10 +105,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--alpha", type=float, default=1.0)
     parser.add_argument("--temperature", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--student-epochs", type=int, default=None,
+                        help="the students' epochs (default: 15, or 2 with --tiny)")
     parser.add_argument("--device", default="auto", help="the video teacher's device (students run on the CPU)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the plain CTC student")
     args = parser.parse_args(argv)
-    settings = TINY if args.tiny else FULL
+    settings = dict(TINY if args.tiny else FULL)
+    if args.student_epochs is not None:
+        if args.student_epochs < 1:
+            parser.error("--student-epochs must be at least 1")
+        settings["student_epochs"] = args.student_epochs
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
 

@@ -11,9 +11,23 @@ from islpose.errors import IslposeError
 
 
 def test_quick_demo_runs_the_whole_chain(tmp_path, monkeypatch):
+    import torch
+
+    import islpose.train
+
     monkeypatch.chdir(tmp_path)  # any working directory
-    result = CliRunner().invoke(cli, ["demo", "out", "--quick"])
+    threads, real_train = [], islpose.train.train
+    monkeypatch.setattr(islpose.train, "train", lambda *a, **k: threads.append(torch.get_num_threads()) or
+                        real_train(*a, **k))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        result = CliRunner().invoke(cli, ["demo", "out", "--quick"])
+        assert torch.get_num_threads() == 2  # the caller's setting is back
+    finally:
+        torch.set_num_threads(before)
     assert result.exit_code == 0, result.output
+    assert threads == [1]  # trains on one thread: the same numbers everywhere, no waiting on a busy core
     out = tmp_path / "out"
     for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]", "test WER, greedy:", "recognised:", "done in"):
         assert step in result.output

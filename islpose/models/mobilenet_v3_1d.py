@@ -10,9 +10,10 @@ BatchNorm, ReLU) -> trim to T -> 1-layer BiLSTM (hidden 128) -> LayerNorm -> Lin
 Training (issue 13): the LayerNorm keeps the classifier's input at unit scale; the defaults
 are lr 3e-3 with a 1-epoch warmup. The head (BiLSTM, LayerNorm, classifier) can learn at
 ``head_lr_scale`` times the rate of the convolutional front
-(:meth:`MobileNetV31D.param_groups`), but the default is 1: at 5x (lr 1.5e-2 for the BiLSTM
-under Adam) the BiLSTM's weights grow until its gates saturate, its output hardly varies over
-time and the model underfits its own training set (README, Training, has the measurements).
+(:meth:`MobileNetV31D.param_groups`), but the default is 1: with a faster head (5x, 2x, or
+5x for the LayerNorm and classifier only) the BiLSTM's output hardly varies over time (at 5x
+its gates saturate) and the model underfits its own training set (README, Training, has the
+measurements).
 
 Time is never collapsed (the seed's ``AdaptiveAvgPool1d(1)`` bug): every output frame
 comes from its own neighbourhood of input frames. Padded frames are zeroed before each
@@ -45,8 +46,8 @@ class MobileNetV31DConfig:
         lstm_hidden: BiLSTM hidden size per direction.
         dropout: dropout after the encoders and before the classifier.
         head_lr_scale: learning-rate multiplier of the BiLSTM, its LayerNorm and the
-            classifier over the rest (the training ``lr``); above 1 the BiLSTM's gates
-            saturate and the model underfits (see the module docstring).
+            classifier over the rest (the training ``lr``); above 1 the model underfits
+            (see the module docstring).
     """
 
     pose_dim: int = 64

@@ -6,6 +6,7 @@ Every model class registers under a name and has:
 * ``subsample``: temporal subsampling, output frames = ``ceil(T / subsample)``,
 * ``config_class``: its dataclass config (YAML ``model_config`` maps onto it),
 * ``train_defaults``: ``TrainConfig`` values that differ from the generic defaults,
+* ``augment_defaults`` (optional): ``AugmentConfig`` values that differ from its defaults,
 * ``forward(x (B, T, D) float, lengths (B,) long) -> (log_probs (T', B, V), out_lengths (B,))``.
 
 Example:

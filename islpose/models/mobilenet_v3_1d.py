@@ -160,7 +160,10 @@ class MobileNetV31D(nn.Module):
     subsample = 1
     config_class = MobileNetV31DConfig
     train_defaults: dict = {"lr": 3e-3, "weight_decay": 1e-4, "grad_clip": 1.0, "warmup_epochs": 1,
-                            "patience": 15}
+                            "patience": 15, "num_workers": 1}
+    # Landmark augmentation measured better on unseen signers for this model (README, Training);
+    # its features are then computed in the DataLoader worker.
+    augment_defaults: dict = {"enabled": True}
     HEAD = ("lstm.", "norm.", "classifier.")  # parameter name prefixes of the head
 
     def __init__(self, config: MobileNetV31DConfig, vocab_size: int) -> None:

@@ -144,7 +144,7 @@ def resolve_config(
     where: str = "config",
     distill: Mapping[str, Any] | None = None,
 ) -> RunConfig:
-    """Merges defaults, the model's train defaults, a YAML mapping and CLI overrides.
+    """Merges defaults, the model's train (and augment) defaults, a YAML mapping and CLI overrides.
 
     Args:
         model: model name from the command line (wins over the YAML's ``model``).
@@ -174,7 +174,8 @@ def resolve_config(
         distill_data = {**dict(yaml_data.get("distill") or {}),
                         **{k: v for k, v in (distill or {}).items() if v is not None}}
         distill_config = from_dict(DistillConfig, distill_data, f"{where}: distill")
-    augment = from_dict(AugmentConfig, yaml_data.get("augment"), f"{where}: augment")
+    augment_data = {**getattr(MODELS[name], "augment_defaults", {}), **dict(yaml_data.get("augment") or {})}
+    augment = from_dict(AugmentConfig, augment_data, f"{where}: augment")
     return RunConfig(name, model_config, from_dict(TrainConfig, train_data, f"{where}: train"), distill_config,
                      augment)
 

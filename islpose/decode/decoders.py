@@ -13,7 +13,7 @@ Scores: emissions are natural-log probabilities; an LM's scores are log10 (as Ke
 reports them), weighted by ``lm_weight``; ``word_score`` is added once per emitted gloss.
 The lexicon-free decoder has no word score: it is folded into the LM's n-gram scores so
 that the whole search runs in C++. Where KenLM cannot hold a folded score (a positive
-log-probability) it is clamped to 0 and the search's n-best is rescored exactly.
+log-probability) the fold is clamped and the search's n-best is rescored exactly.
 
 Example:
     >>> from islpose import Vocabulary
@@ -147,9 +147,8 @@ def _search_lm(config: DecoderConfig, vocab: Vocabulary, fold: bool) -> _SearchL
     run at weight ``-sign(word_score)``. Where a folded log-probability would be positive
     (KenLM cannot hold it) the fold is clamped (:func:`~islpose.decode.lm.clamped_fold`):
     the C++ search then runs on slightly other scores for some n-grams, and its n-best is
-    rescored with the exact ones. Only
-    a KenLM binary (which cannot be read back to fold), or ``fold=False``, leaves the word
-    score to a Python callback.
+    rescored with the exact ones. Only a KenLM binary (which cannot be read back to fold),
+    or ``fold=False``, leaves the word score to a Python callback.
     """
     from islpose.decode.lm import clamped_fold, constant_lm, fold_scores, is_arpa, read_arpa
 

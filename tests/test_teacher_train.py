@@ -21,6 +21,8 @@ from islpose.teacher.models import TEACHERS
 from islpose.testing import make_synthetic_corpus
 from islpose.vocab import Vocabulary
 
+from train_helpers import killed_saving_last, metrics  # noqa: I001
+
 cv2 = pytest.importorskip("cv2")
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TINY = {name: CONFIGS / f"teacher_{name}_tiny.yaml" for name in TEACHERS}
@@ -42,10 +44,6 @@ def invoke(*args: str):
 
 def train_args(manifest, out, config=TINY["dense_vit"], epochs=2):
     return ["train", "--config", config, "--manifest", manifest, "--out", out, "--epochs", epochs]
-
-
-def metrics(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
 def test_render_draws_every_frame_of_the_landmarks(videos):
@@ -134,13 +132,7 @@ def test_a_kill_between_best_and_last_resumes_without_duplicates(videos, tmp_pat
         "wer": 1.0 / (1 + len(metrics(out))) if (out / "metrics.jsonl").exists() else 1.0, "bleu": None,
         "substitutions": 0, "deletions": 0, "insertions": 0})
     save = teacher_train.save_teacher_checkpoint
-
-    def killed_in_epoch_2(path, *args, **kwargs):
-        if Path(path).name == "last.pt" and args[4]["epoch"] == 2:
-            raise KeyboardInterrupt
-        return save(path, *args, **kwargs)
-
-    monkeypatch.setattr(teacher_train, "save_teacher_checkpoint", killed_in_epoch_2)
+    monkeypatch.setattr(teacher_train, "save_teacher_checkpoint", killed_saving_last(save, meta_arg=4))
     assert invoke(*train_args(manifest, out, epochs=3)).exit_code == 130
     assert [r["epoch"] for r in metrics(out)] == [1, 2]
     monkeypatch.setattr(teacher_train, "save_teacher_checkpoint", save)

@@ -1,7 +1,6 @@
 """Resuming ``islpose train``: the same run, a kill between best.pt and last.pt, more epochs, more patience."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +9,7 @@ from islpose.train.checkpoint import read_checkpoint
 from islpose.train.epochs import LRSchedule, warmup_cosine
 from islpose.train.loop import Trainer
 
-from train_helpers import killed_after, metrics, run, tiny_config
+from train_helpers import killed_after, killed_saving_last, metrics, run, tiny_config
 
 
 def test_resume_continues_the_same_run(small_corpus, tmp_path, monkeypatch):
@@ -55,13 +54,7 @@ def test_a_kill_between_best_and_last_resumes_without_duplicates(small_corpus, t
         "wer": 1.0 / (1 + len(metrics(out)) if (out / "metrics.jsonl").exists() else 1), "substitutions": 0,
         "deletions": 0, "insertions": 0})
     save = loop.save_checkpoint
-
-    def killed_in_epoch_2(path, *a, **k):
-        if Path(path).name == "last.pt" and a[3]["epoch"] == 2:
-            raise KeyboardInterrupt
-        return save(path, *a, **k)
-
-    monkeypatch.setattr(loop, "save_checkpoint", killed_in_epoch_2)
+    monkeypatch.setattr(loop, "save_checkpoint", killed_saving_last(save, meta_arg=3))
     assert run(*args).exit_code == 130
     assert [r["epoch"] for r in metrics(out)] == [1, 2]
     assert read_checkpoint(out / "best.pt")["meta"]["epoch"] == 2

@@ -41,5 +41,18 @@ def killed_after(last: int):
     return end
 
 
+def killed_saving_last(save, meta_arg: int, epoch: int = 2):
+    """A checkpoint writer ``save(path, *args)`` that ends the run (as a Ctrl-C would) when it is
+    about to write ``last.pt`` of ``epoch`` (read from ``args[meta_arg]["epoch"]``): after
+    ``best.pt`` of that epoch, before ``last.pt``."""
+
+    def killed(path, *args, **kwargs):
+        if Path(path).name == "last.pt" and args[meta_arg]["epoch"] == epoch:
+            raise KeyboardInterrupt
+        return save(path, *args, **kwargs)
+
+    return killed
+
+
 def metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

@@ -52,7 +52,7 @@ def test_a_kill_between_best_and_last_resumes_without_duplicates(small_corpus, t
             "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=3)]
     monkeypatch.setattr(loop.Trainer, "evaluate", lambda self: {  # every epoch improves: best.pt is written
         "wer": 1.0 / (1 + len(metrics(out)) if (out / "metrics.jsonl").exists() else 1), "substitutions": 0,
-        "deletions": 0, "insertions": 0})
+        "deletions": 0, "insertions": 0, "loss": None})
     save = loop.save_checkpoint
     monkeypatch.setattr(loop, "save_checkpoint", killed_saving_last(save, meta_arg=3))
     assert run(*args).exit_code == 130
@@ -112,7 +112,7 @@ def test_an_early_stopped_run_goes_on_with_more_patience(small_corpus, tmp_path,
     import islpose.train.loop as loop
 
     monkeypatch.setattr(loop.Trainer, "evaluate", lambda self: {  # never better after epoch 1
-        "wer": 0.5, "substitutions": 0, "deletions": 0, "insertions": 0})
+        "wer": 0.5, "substitutions": 0, "deletions": 0, "insertions": 0, "loss": None})
     out = tmp_path / "run"
     args = ["train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out]
     first = run(*args, "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=5, patience=1))

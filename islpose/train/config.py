@@ -38,6 +38,12 @@ class TrainConfig:
         warmup_epochs: linear warmup from 10% of ``lr`` over this many epochs, then cosine
             decay to zero at ``epochs`` (both stepped every batch).
         grad_clip: maximum gradient norm (0 disables clipping).
+        viterbi_epochs: over the first this many epochs the best-path (Viterbi) CTC loss is
+            added, its weight falling linearly from ``viterbi_weight`` to 0 (0, the default,
+            disables it): a hard-alignment start that leaves the blank plateau sooner but was
+            measured worse on unseen signers (:mod:`islpose.train.best_path`, README).
+            ``train_loss`` includes it.
+        viterbi_weight: the weight of that loss at the first step.
         patience: stop after this many epochs without a better dev WER (0 disables).
         seed: seed of Python, NumPy and torch RNGs and of the batch order.
         bucketing: length-bucketed batches (otherwise plain random batches).
@@ -59,6 +65,8 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_epochs: int = 5
     grad_clip: float = 5.0
+    viterbi_epochs: int = 0
+    viterbi_weight: float = 1.0
     patience: int = 15
     seed: int = 0
     bucketing: bool = True
@@ -75,6 +83,7 @@ class TrainConfig:
             "max_frames": (self.max_frames or 0) >= 0,
             "weight_decay": self.weight_decay >= 0, "warmup_epochs": self.warmup_epochs >= 0,
             "grad_clip": self.grad_clip >= 0, "patience": self.patience >= 0,
+            "viterbi_epochs": self.viterbi_epochs >= 0, "viterbi_weight": self.viterbi_weight >= 0,
             "bucket_pool": self.bucket_pool >= 1, "num_workers": self.num_workers >= 0,
             "preload_gb": self.preload_gb >= 0,
         }

@@ -19,6 +19,7 @@ from islpose.io import FeatureStore
 from islpose.io.atomic import write_text_atomic
 from islpose.manifests import Problem, Utterance, check_against_store, read_manifest, select_utterances
 from islpose.models import build_model, count_parameters, input_dim
+from islpose.train.best_path import best_path_loss
 from islpose.train.checkpoint import read_checkpoint, save_checkpoint
 from islpose.train.config import RunConfig, write_yaml
 from islpose.train.distributed import DistContext, all_sum, cleanup_distributed, init_distributed
@@ -242,13 +243,18 @@ class Trainer(EpochLoop):
 
     def _step(self, batch: dict) -> tuple[torch.Tensor, bool]:
         """One optimisation step; returns the batch's mean CTC loss (per target token, plus the
-        loss term's value) and whether the step was taken (not when the gradients are not finite)."""
+        weighted best-path loss in the first ``viterbi_epochs`` and the loss term's value) and
+        whether the step was taken (not when the gradients are not finite)."""
         x = batch["features"].to(self.device, non_blocking=True)  # (B, T, D)
         lengths = batch["lengths"].to(self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             log_probs, out_lengths = self.net(x, lengths)  # (T', B, V), (B,)
-        loss = F.ctc_loss(log_probs.float(), batch["targets"].to(self.device), out_lengths,
-                          batch["target_lengths"].to(self.device), blank=0, reduction="mean", zero_infinity=True)
+        targets, target_lengths = batch["targets"].to(self.device), batch["target_lengths"].to(self.device)
+        loss = F.ctc_loss(log_probs.float(), targets, out_lengths, target_lengths, blank=0, reduction="mean",
+                          zero_infinity=True)
+        viterbi = self._viterbi_weight()
+        if viterbi > 0:
+            loss = loss + viterbi * best_path_loss(log_probs.float(), out_lengths, targets, target_lengths)
         if self.loss_term is not None:
             loss = loss + self.loss_term(log_probs.float(), out_lengths, batch)
         self.optimizer.zero_grad(set_to_none=True)
@@ -260,34 +266,51 @@ class Trainer(EpochLoop):
         self.scheduler.step()
         return loss, stepped
 
+    def _viterbi_weight(self) -> float:
+        """The best-path loss's weight at this step: ``viterbi_weight`` falling linearly to 0
+        over ``viterbi_epochs`` (the step count is the scheduler's, so resume keeps it)."""
+        span = self.tc.viterbi_epochs * self.steps_per_epoch
+        return self.tc.viterbi_weight * max(0.0, 1.0 - self.scheduler.last_epoch / span) if span else 0.0
+
     @torch.no_grad()
     def evaluate(self) -> dict:
-        """Greedy-decodes the dev set; returns :class:`~islpose.decode.score.ScoreResult` as a dict.
+        """Greedy-decodes the dev set; returns :class:`~islpose.decode.score.ScoreResult` as a dict
+        plus ``loss``, the mean CTC loss per gloss of the dev utterances that CTC can align (it
+        falls while the model still emits only blanks, when WER cannot show learning).
         Dev utterances without features count as empty hypotheses (all their glosses deleted)."""
         self.model.eval()
         sampler = BucketBatchSampler(self.dev_set.lengths, self.tc.batch_size, shuffle=False,
                                      max_frames=self.tc.max_frames)
         hyps: dict[str, str] = {}
+        losses: list[torch.Tensor] = []
         for batch in torch.utils.data.DataLoader(self.dev_set, batch_sampler=sampler, collate_fn=collate):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                 log_probs, out_lengths = self.model(batch["features"].to(self.device), batch["lengths"].to(self.device))
+            target_lengths = batch["target_lengths"].to(self.device)
+            loss = F.ctc_loss(log_probs.float(), batch["targets"].to(self.device), out_lengths, target_lengths,
+                              blank=0, reduction="none") / target_lengths.clamp(min=1)  # (B,), inf: cannot align
+            losses.append(loss[torch.isfinite(loss)].cpu())
             for uid, labels in zip(batch["ids"], greedy_decode_batch(log_probs.float(), out_lengths)):
                 hyps[uid] = " ".join(self.vocab.decode(labels))
         references = self.dev_set.references + [" ".join(u.glosses) for u in self.dev_missing]
         hypotheses = [hyps[uid] for uid in self.dev_set.ids] + [""] * len(self.dev_missing)
-        return score_lists(references, hypotheses).to_dict()
+        aligned = torch.cat(losses) if losses else torch.zeros(0)
+        return {**score_lists(references, hypotheses).to_dict(),
+                "loss": float(aligned.mean()) if len(aligned) else None}
 
     def _end_epoch(self, epoch: int, stats: dict) -> None:
         dev = self.evaluate()
         improved = self._track(dev["wer"], epoch)
-        record = {"epoch": epoch, **stats, "dev_wer": dev["wer"], "dev_substitutions": dev["substitutions"],
-                  "dev_deletions": dev["deletions"], "dev_insertions": dev["insertions"],
+        record = {"epoch": epoch, **stats, "dev_loss": dev["loss"], "dev_wer": dev["wer"],
+                  "dev_substitutions": dev["substitutions"], "dev_deletions": dev["deletions"],
+                  "dev_insertions": dev["insertions"],
                   "dev_without_features": len(self.dev_missing), "best_wer": self.best_wer,
                   "best_epoch": self.best_epoch}
         self._log(record)
         if self.writer is not None:
-            for key in ("train_loss", "dev_wer", "lr", "utt_per_s"):
-                self.writer.add_scalar(key, record[key], epoch)
+            for key in ("train_loss", "dev_loss", "dev_wer", "lr", "utt_per_s"):
+                if record[key] is not None:
+                    self.writer.add_scalar(key, record[key], epoch)
         meta = {"epoch": epoch, "dev_wer": dev["wer"], "best_wer": self.best_wer, "best_epoch": self.best_epoch,
                 "train_loss": stats["train_loss"]}
         self._save(epoch, improved, lambda path, meta, state=None: save_checkpoint(
@@ -296,8 +319,10 @@ class Trainer(EpochLoop):
         bad = f", {stats['bad_steps']} step(s) with non-finite gradients skipped" if stats["bad_steps"] else ""
         if self.dev_missing:
             bad += f", {len(self.dev_missing)} dev utterance(s) without features counted as all deletions"
+        dev_loss = f"  dev loss {dev['loss']:.4f}" if dev["loss"] is not None else ""
         self.console.print(
-            f"epoch {epoch}/{self.tc.epochs}  loss {stats['train_loss']:.4f}  dev WER {100 * dev['wer']:.2f}%{mark}"
+            f"epoch {epoch}/{self.tc.epochs}  loss {stats['train_loss']:.4f}{dev_loss}"
+            f"  dev WER {100 * dev['wer']:.2f}%{mark}"
             f"  (best {100 * self.best_wer:.2f}% @ {self.best_epoch})  lr {stats['lr']:.2e}"
             f"  {stats['time_s']:.1f}s  {stats['utt_per_s']:.0f} utt/s{bad}", highlight=False, soft_wrap=True)
         if self.stopped:

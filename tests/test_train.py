@@ -334,3 +334,23 @@ def test_mobilenet_fits_its_training_set(tmp_path):
     decoded = decode_store(tmp_path / "run" / "last.pt", corpus.store, manifest=corpus.manifest, split="train",
                            config=DecoderConfig(beam_size=1))
     assert decoded.score.wer < 0.45
+
+
+def test_threads_apply_to_the_training_process_and_are_restored(small_corpus, tmp_path, monkeypatch):
+    """``train.threads`` (``--threads``) sets torch's CPU threads while training, then restores them."""
+    from islpose.train import train
+
+    seen = []
+    step = Trainer._step
+    monkeypatch.setattr(Trainer, "_step", lambda self, batch: seen.append(torch.get_num_threads()) or step(self, batch))
+    before = torch.get_num_threads()
+    config = resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"],
+                                                 "train": {**TINY_TRAIN, "epochs": 1, "threads": before + 1}})
+    train(config, small_corpus.store, small_corpus.manifest, tmp_path / "run")
+    assert set(seen) == {before + 1} and torch.get_num_threads() == before
+    with pytest.raises(IslposeError, match="threads"):
+        resolve_config("bilstm_optimized", {"train": {"threads": -1}})
+    result = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out",
+                 tmp_path / "run", "--resume", "--epochs", 2, "--threads", 1)
+    assert result.exit_code == 0, result.output  # may change on resume
+    assert read_yaml(tmp_path / "run" / "config.yaml")["train"]["threads"] == 1

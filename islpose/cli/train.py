@@ -29,6 +29,8 @@ def train_options(command):
                      "frames (utterances x longest; per process), so memory is bounded by frames; 0 = off."),
         click.option("--lr", type=float, help="Peak learning rate."),
         click.option("--device", help="auto, cpu, cuda or cuda:N."),
+        click.option("--threads", type=int, help="Torch CPU threads per process (default: one per core; 1 is often "
+                     "faster on a machine that other jobs share); may change when resuming."),
         click.option("--seed", type=int, help="Random seed."),
         click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt."),
         click.option("--dry-run", is_flag=True, help="Print the model and its parameter counts, then exit."),
@@ -47,7 +49,8 @@ def run_config(options: dict, distill: dict | None = None):
     from islpose.train.config import read_yaml, resolve_config
 
     config_path = options["config_path"]
-    overrides = {k: options[k] for k in ("epochs", "batch_size", "max_frames", "lr", "device", "seed", "patience")}
+    overrides = {k: options[k] for k in ("epochs", "batch_size", "max_frames", "lr", "device", "threads", "seed",
+                                           "patience")}
     if not options["resume"]:
         yaml_data = read_yaml(config_path) if config_path else None
         return resolve_config(options["model_name"], yaml_data, overrides, where=str(config_path or "config"),
@@ -78,7 +81,7 @@ def resumable(out: Path | None, fixed: dict[str, object]) -> Path:
     changed = [name for name, value in fixed.items() if value is not None]
     if changed:
         raise IslposeError(f"{', '.join(changed)} cannot change when resuming; the run's config is "
-                           f"{out / 'config.yaml'} (only --epochs, --patience and --device may be given)")
+                           f"{out / 'config.yaml'} (only --epochs, --patience, --device and a student's --threads may be given)")
     last = out / "last.pt"
     if not last.is_file():
         raise IslposeError(f"{out}: nothing to resume (no last.pt)")

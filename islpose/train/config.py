@@ -55,6 +55,8 @@ class TrainConfig:
         preload_gb: read all features into memory when they take at most this many GiB.
         amp: bf16 autocast on CUDA (the CTC loss is always computed in fp32).
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
+        threads: torch's CPU threads in each training process (0: torch's default, one per
+            core; on a machine that other jobs share, 1 is often much faster).
         progress: show a progress bar.
     """
 
@@ -75,6 +77,7 @@ class TrainConfig:
     preload_gb: float = 8.0
     amp: bool = True
     device: str = "auto"
+    threads: int = 0
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -85,7 +88,7 @@ class TrainConfig:
             "grad_clip": self.grad_clip >= 0, "patience": self.patience >= 0,
             "viterbi_epochs": self.viterbi_epochs >= 0, "viterbi_weight": self.viterbi_weight >= 0,
             "bucket_pool": self.bucket_pool >= 1, "num_workers": self.num_workers >= 0,
-            "preload_gb": self.preload_gb >= 0,
+            "preload_gb": self.preload_gb >= 0, "threads": self.threads >= 0,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:

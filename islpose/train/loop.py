@@ -73,6 +73,9 @@ def train(config: RunConfig, features: str | Path, manifest: str | Path, out_dir
     logs and writes checkpoints.
     """
     ctx = init_distributed(config.train.device)
+    threads = torch.get_num_threads()
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
     finished = False
     try:
         result = Trainer(config, Path(features), Path(manifest), Path(out_dir), resume, ctx, console,
@@ -80,6 +83,7 @@ def train(config: RunConfig, features: str | Path, manifest: str | Path, out_dir
         finished = True
         return result
     finally:
+        torch.set_num_threads(threads)
         cleanup_distributed(ctx, finished)
 
 

@@ -81,7 +81,8 @@ def resumable(out: Path | None, fixed: dict[str, object]) -> Path:
     changed = [name for name, value in fixed.items() if value is not None]
     if changed:
         raise IslposeError(f"{', '.join(changed)} cannot change when resuming; the run's config is "
-                           f"{out / 'config.yaml'} (only --epochs, --patience, --device and a student's --threads may be given)")
+                           f"{out / 'config.yaml'} (only --epochs, --patience, --device and a student's "
+                           "--threads may be given)")
     last = out / "last.pt"
     if not last.is_file():
         raise IslposeError(f"{out}: nothing to resume (no last.pt)")

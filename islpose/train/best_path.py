@@ -13,7 +13,9 @@ is the cross-entropy towards the single most probable alignment (hard EM, as Vit
 training of HMMs): it puts each gloss on the frames where it is already likeliest, which
 breaks the tie at once. :class:`islpose.train.loop.Trainer` adds it to the CTC loss with a
 weight falling linearly from ``viterbi_weight`` to 0 over the first ``viterbi_epochs``
-epochs (``TrainConfig``), after which training is plain CTC.
+epochs (``TrainConfig``), after which training is plain CTC. It ends the plateau within 3
+epochs in 7 of 8 runs (1 of 8 without), but the models came out worse on unseen signers
+after 60 epochs (README, Training), so it is off by default.
 
 :func:`islpose.recognize.segments.forced_align` is the same Viterbi for one utterance in
 numpy (for apps without torch); this one is batched, on the model's device.

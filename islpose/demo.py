@@ -146,16 +146,12 @@ def _recognize_one(out: Path, corpus, echo: Callable[[str], None]) -> dict:
 def run_demo(out_dir: str | Path, *, quick: bool = False, overwrite: bool = False,
              echo: Callable[[str], None] = print) -> dict:
     """Runs the demo into ``out_dir`` (on one torch thread) and returns the recognised record of step 5."""
-    import torch
+    from islpose.device import torch_threads
 
-    threads = torch.get_num_threads()
     # One thread: the same numbers on every machine, and no epoch 5x slower while a thread
     # waits for a core that another program holds (measured: 346 s against 60 s).
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         return _run_demo(Path(out_dir), QUICK if quick else FULL, overwrite, echo)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run_demo(out: Path, size: DemoSize, overwrite: bool, echo: Callable[[str], None]) -> dict:

@@ -1,5 +1,9 @@
-"""The one place that turns a device option (``auto``, ``cpu``, ``cuda``, ``cuda:N``) into a torch device."""
+"""The one place that turns a device option (``auto``, ``cpu``, ``cuda``, ``cuda:N``) into a torch
+device, and that sets torch's CPU thread count for a while."""
 from __future__ import annotations
+
+import contextlib
+from typing import Iterator
 
 import torch
 
@@ -35,3 +39,16 @@ def resolve_device(name: str | torch.device, local_rank: int = 0) -> torch.devic
             raise IslposeError(f"device {str(device)!r} does not exist: this machine has {count} GPU(s), "
                                f"cuda:0 to cuda:{count - 1}")
     return device
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Runs the block with ``threads`` torch CPU threads (0: leaves them as they are), then
+    restores the caller's count."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

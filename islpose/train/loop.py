@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from islpose.data import BucketBatchSampler, EpochBatches, FeatureDataset, collate, frame_batch_count, shard
 from islpose.decode.greedy import greedy_decode_batch
 from islpose.decode.score import score_lists
+from islpose.device import torch_threads
 from islpose.errors import IslposeError
 from islpose.io import FeatureStore
 from islpose.io.atomic import write_text_atomic
@@ -73,17 +74,14 @@ def train(config: RunConfig, features: str | Path, manifest: str | Path, out_dir
     logs and writes checkpoints.
     """
     ctx = init_distributed(config.train.device)
-    threads = torch.get_num_threads()
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
     finished = False
     try:
-        result = Trainer(config, Path(features), Path(manifest), Path(out_dir), resume, ctx, console,
-                         loss_term).fit()
+        with torch_threads(config.train.threads):
+            result = Trainer(config, Path(features), Path(manifest), Path(out_dir), resume, ctx, console,
+                             loss_term).fit()
         finished = True
         return result
     finally:
-        torch.set_num_threads(threads)
         cleanup_distributed(ctx, finished)
 
 
@@ -253,14 +251,15 @@ class Trainer(EpochLoop):
         lengths = batch["lengths"].to(self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             log_probs, out_lengths = self.net(x, lengths)  # (T', B, V), (B,)
+        log_probs = log_probs.float()  # the losses in fp32
         targets, target_lengths = batch["targets"].to(self.device), batch["target_lengths"].to(self.device)
-        loss = F.ctc_loss(log_probs.float(), targets, out_lengths, target_lengths, blank=0, reduction="mean",
+        loss = F.ctc_loss(log_probs, targets, out_lengths, target_lengths, blank=0, reduction="mean",
                           zero_infinity=True)
         viterbi = self._viterbi_weight()
         if viterbi > 0:
-            loss = loss + viterbi * best_path_loss(log_probs.float(), out_lengths, targets, target_lengths)
+            loss = loss + viterbi * best_path_loss(log_probs, out_lengths, targets, target_lengths)
         if self.loss_term is not None:
-            loss = loss + self.loss_term(log_probs.float(), out_lengths, batch)
+            loss = loss + self.loss_term(log_probs, out_lengths, batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.grad_clip or float("inf"))
@@ -290,11 +289,12 @@ class Trainer(EpochLoop):
         for batch in torch.utils.data.DataLoader(self.dev_set, batch_sampler=sampler, collate_fn=collate):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                 log_probs, out_lengths = self.model(batch["features"].to(self.device), batch["lengths"].to(self.device))
+            log_probs = log_probs.float()
             target_lengths = batch["target_lengths"].to(self.device)
-            loss = F.ctc_loss(log_probs.float(), batch["targets"].to(self.device), out_lengths, target_lengths,
+            loss = F.ctc_loss(log_probs, batch["targets"].to(self.device), out_lengths, target_lengths,
                               blank=0, reduction="none") / target_lengths.clamp(min=1)  # (B,), inf: cannot align
             losses.append(loss[torch.isfinite(loss)].cpu())
-            for uid, labels in zip(batch["ids"], greedy_decode_batch(log_probs.float(), out_lengths)):
+            for uid, labels in zip(batch["ids"], greedy_decode_batch(log_probs, out_lengths)):
                 hyps[uid] = " ".join(self.vocab.decode(labels))
         references = self.dev_set.references + [" ".join(u.glosses) for u in self.dev_missing]
         hypotheses = [hyps[uid] for uid in self.dev_set.ids] + [""] * len(self.dev_missing)

@@ -207,6 +207,25 @@ def test_srt_and_store_outputs(cli_run):
         assert store.read("webcam_signer", "pose").shape == (58, 66)
 
 
+def test_extract_adds_to_a_store_that_recognize_began(cli_run, shared_data):
+    """`recognize --store` writes the root attributes `extract` writes, so `extract` can add
+    videos to it (it refused before: the store said only "islpose recognize")."""
+    import shutil
+
+    from islpose.features.extract import ExtractConfig
+    from islpose.io import FeatureStore
+
+    tmp, _, _ = cli_run
+    shutil.copy(tmp / "kept.h5", tmp / "grown.h5")
+    with FeatureStore(tmp / "grown.h5") as store:
+        assert ExtractConfig().metadata().items() <= store.metadata.items()
+    video = shared_data / "videos" / "studio_signer_9frames.mp4"
+    result = CliRunner().invoke(cli, ["extract", str(video), str(tmp / "grown.h5"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    with FeatureStore(tmp / "grown.h5") as store:
+        assert store.ids() == ["continuous_signing", "studio_signer_9frames", "webcam_signer"]
+
+
 def test_store_keeps_an_input_as_import_pose_stores_it(cli_run, shared_data):
     """`recognize --store` and `import-pose` write one utterance the same way (one function)."""
     from islpose.io import FeatureStore

@@ -62,6 +62,7 @@ def test_tune_beats_the_defaults_on_dev(dev_set):
     rows = tune_decoder(emissions, refs, vocab, configs)
     default, greedy, winner = rows[0], rows[1], best(rows)
     assert greedy.config.beam_size == 1 and greedy.score.wer > 0.2  # the emissions are hard
+    assert greedy.search == "greedy" and default.search.startswith("C++")  # greedy was labelled "C++"
     assert winner.score.wer < 0.6 * default.score.wer  # tuning finds a clearly better setting
     assert winner.config.lm_weight > default.config.lm_weight  # the LM fixes the rivals' substitutions
     assert all(r.score.utterances == len(refs) for r in rows)

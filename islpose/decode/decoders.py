@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # decoding numpy emissions needs no torch (an app running an 
 class Decoder:
     """Base class: turns (T, V) log-probabilities into label indices."""
 
-    search = "C++"  # where the search runs: "C++", "C++, rescored" or "Python LM"
+    search = "greedy"  # where the search runs: "greedy" (NumPy/torch argmax), "C++", "C++, rescored", "Python LM"
 
     def __init__(self, config: DecoderConfig, vocab: Vocabulary) -> None:
         config.check()

@@ -39,7 +39,7 @@ class TuneRow:
         config: the decoder settings.
         score: WER on the tuning set (undecodable utterances count as all deletions).
         seconds: search time over the whole set.
-        search: where the search ran (``Decoder.search``: "C++", "C++, rescored", "Python LM").
+        search: where the search ran (``Decoder.search``: "greedy", "C++", "C++, rescored", "Python LM").
     """
 
     config: DecoderConfig

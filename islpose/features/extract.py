@@ -44,6 +44,11 @@ class ExtractConfig(RunConfig):
         return {"holistic": self.holistic.to_dict(), "multimodal_dtype": self.dtype,
                 "decoder": f"opencv {cv2.__version__}"}
 
+    def metadata(self) -> dict[str, Any]:
+        """The root attributes of a store of videos extracted with these settings (``extract``,
+        ``recognize --store``), so that either can add to a store the other began."""
+        return {"mediapipe_version": mediapipe_version(), "extractor": self.extractor()}
+
 
 def extract(inputs: Sequence[str | Path], out: str | Path, config: ExtractConfig = ExtractConfig(),
             progress: Progress | None = None) -> Summary:
@@ -64,7 +69,7 @@ def extract(inputs: Sequence[str | Path], out: str | Path, config: ExtractConfig
             inputs (see :func:`find_videos`), or an ``out`` that is not a feature store
             or was made with other settings.
     """
-    metadata = {"mediapipe_version": mediapipe_version(), "extractor": config.extractor()}
+    metadata = config.metadata()
     require("mediapipe", "extract", "MediaPipe")  # once up front, not one failure per video
     items = find_videos(inputs)
     out = Path(out)

@@ -130,7 +130,7 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
         notify(origin, None, reason)
     if on_start is not None:
         on_start(len(items))
-    feature_store = _new_store(store)
+    feature_store = _new_store(store, items)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     # A new file gets each line as it is recognised (a killed run keeps them); a file being
     # replaced (--overwrite) stays as it was until the new one is complete.
@@ -156,13 +156,18 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
     return summary
 
 
-def _new_store(store: str | Path | None):
-    """The new feature store that keeps what was recognised, or None."""
+def _new_store(store: str | Path | None, items: Sequence[InputItem]):
+    """The new feature store that keeps what was recognised, or None. Its root attributes
+    are those ``extract`` writes (``import-pose`` when every input is a ``.pose`` file), so
+    that command can add to it."""
     if store is None:
         return None
+    from islpose.features.extract import ExtractConfig
     from islpose.io import FeatureStore
+    from islpose.io.pose.importer import import_metadata
 
-    return FeatureStore(store, "w", metadata={"extractor": {"name": "islpose recognize"}})
+    videos = any(Path(item.path).suffix.lower() not in POSE_EXTENSIONS for item in items)
+    return FeatureStore(store, "w", metadata=ExtractConfig().metadata() if videos else import_metadata())
 
 
 def _recognize_one(recognizer: Recognizer, item: InputItem, writers: list[tuple[Callable, Path]], feature_store,

@@ -39,6 +39,12 @@ def load_pose(path: Path, options: Any = None, on_frames: Callable[[int], None] 
     return rec
 
 
+def import_metadata(dtype: str = "float16") -> dict[str, Any]:
+    """The root attributes of a store of imported ``.pose`` files (``import-pose``,
+    ``recognize --store``), so that either can add to a store the other began."""
+    return {"mediapipe_version": "", "extractor": {"importer": IMPORTER, "multimodal_dtype": dtype}}
+
+
 def _several_people(out: Path, ids: Sequence[str]) -> str | None:
     """A note naming the imported files that hold more than one person, if any."""
     from islpose.io.store import FeatureStore
@@ -79,8 +85,7 @@ def import_poses(inputs: Sequence[str | Path], out: str | Path, config: RunConfi
     out = Path(out)
     if out.suffix.lower() in POSE_EXTENSIONS | MANIFEST_EXTENSIONS:
         raise IslposeError(f"{out}: the last argument is the output store and should end in .h5")
-    metadata = {"mediapipe_version": "", "extractor": {"importer": IMPORTER, "multimodal_dtype": config.dtype}}
-    summary = run_items(items, out, load_pose, None, metadata, config, progress)
+    summary = run_items(items, out, load_pose, None, import_metadata(config.dtype), config, progress)
     if summary.done:
         note = _several_people(out, summary.done)
         if note:

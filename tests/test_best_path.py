@@ -114,11 +114,12 @@ def test_plateau_study_recipe_runs(tmp_path):
 
     proc = subprocess.run([sys.executable, str(REPO / "pipelines" / "recipes" / "plateau_study.py"), "--out", tmp_path,
                            "--model", "bilstm_optimized", "--signers", "4", "--utterances", "3", "--epochs", "2",
-                           "--setting", "off:viterbi_epochs=0", "--setting", "on:viterbi_epochs=1,viterbi_weight=0.5"],
+                           "--setting", "off:viterbi_epochs=0",
+                           "--setting", "on:viterbi_epochs=1,viterbi_weight=0.5,model_config.dropout=0.1"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
-    assert [r["setting"] for r in rows] == ["off", "on"] and rows[1]["train"] == {"viterbi_epochs": 1,
-                                                                                   "viterbi_weight": 0.5}
+    assert [r["setting"] for r in rows] == ["off", "on"]
+    assert rows[1]["train"] == {"viterbi_epochs": 1, "viterbi_weight": 0.5} and rows[1]["model_config"] == {"dropout": 0.1}
     assert all(len(r["dev_wer"]) == len(r["dev_loss"]) == 2 for r in rows)
     assert "on: leaves within 3 epochs in" in proc.stdout

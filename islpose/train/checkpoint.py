@@ -3,7 +3,7 @@
 A checkpoint file is a dict of plain Python values and tensors::
 
     format          "islpose-checkpoint"
-    format_version  1
+    format_version  2 (1: before model configs gained fields; see :func:`read_checkpoint`)
     model_name      registry name, e.g. "bilstm_optimized"
     config          the resolved run config: {"model", "model_config", "train"}
     vocab           list of tokens (index = position, "<blank>" first)
@@ -25,7 +25,7 @@ from islpose.io.atomic import atomic_path
 from islpose.vocab import Vocabulary
 
 FORMAT = "islpose-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # Every checkpoint format islpose writes, for messages when one is given where another is expected.
 KINDS = {FORMAT: "a student checkpoint", "islpose-teacher-checkpoint": "a teacher checkpoint"}
 
@@ -112,13 +112,22 @@ def read_payload(path: str | Path, fmt: str, version: int, required: tuple[str, 
 
 
 def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
-    """Loads and checks the raw checkpoint dict (``torch.load(weights_only=True)``).
+    """Loads and checks the raw checkpoint dict (``torch.load(weights_only=True)``). In a
+    version-1 checkpoint, a model config field added since takes the value the model had
+    then (the model class's ``legacy_config``, e.g. ``logit_scale`` 1), not today's default.
 
     Raises:
         IslposeError: missing file, not a (safe) islpose checkpoint, or a newer format.
     """
-    return read_payload(path, FORMAT, FORMAT_VERSION, ("model_name", "config", "vocab", "meta", "model_state"),
+    data = read_payload(path, FORMAT, FORMAT_VERSION, ("model_name", "config", "vocab", "meta", "model_state"),
                         map_location)
+    from islpose.models import MODELS
+
+    model = MODELS.get(data["model_name"])
+    saved = data["config"].get("model_config")
+    if data["format_version"] < 2 and model is not None and isinstance(saved, dict):
+        data["config"]["model_config"] = {**getattr(model, "legacy_config", {}), **saved}
+    return data
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> Checkpoint:

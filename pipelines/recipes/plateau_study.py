@@ -10,7 +10,8 @@ JSON line per run go to stdout and ``OUT/results.jsonl``.
 
     python pipelines/recipes/plateau_study.py --out runs/plateau --model mobilenet_v3_1d \\
         --signers 6 --corpus-seeds 0 --seeds 0 1 2 3 4 \\
-        --setting off:viterbi_epochs=0 --setting on:viterbi_epochs=3,viterbi_weight=0.5
+        --setting off:viterbi_epochs=0 --setting on:viterbi_epochs=3,viterbi_weight=0.5 \\
+        --setting old:model_config.logit_scale=1
 """
 from __future__ import annotations
 
@@ -31,21 +32,23 @@ from islpose.train.loop import Trainer
 
 
 def parse_setting(text: str) -> tuple[str, dict]:
-    """``NAME:key=value,key=value`` (``train`` keys, YAML values) -> (NAME, dict)."""
+    """``NAME:key=value,model_config.key=value`` (``train`` keys, or ``model_config`` keys after
+    that prefix; YAML values) -> (NAME, {"train": {...}, "model_config": {...}})."""
     name, _, pairs = text.partition(":")
-    values = {}
+    values: dict = {"train": {}, "model_config": {}}
     for pair in filter(None, pairs.split(",")):
         key, sep, value = pair.partition("=")
         if not sep:
             raise SystemExit(f"--setting {text!r}: expected NAME:key=value,...")
-        values[key.strip()] = yaml.safe_load(value)
+        section, _, field = key.strip().rpartition(".")
+        values[section or "train"][field] = yaml.safe_load(value)
     return name, values
 
 
-def first_epochs(model: str, corpus, seed: int, train: dict, args: argparse.Namespace, out: Path) -> dict:
+def first_epochs(model: str, corpus, seed: int, setting: dict, args: argparse.Namespace, out: Path) -> dict:
     """Trains the first ``args.epochs`` epochs; returns the dev WER and loss of each."""
-    config = resolve_config(model, {"train": {
-        **train, "epochs": args.schedule, "batch_size": args.batch_size, "seed": seed, "patience": 0,
+    config = resolve_config(model, {"model_config": setting["model_config"], "train": {
+        **setting["train"], "epochs": args.schedule, "batch_size": args.batch_size, "seed": seed, "patience": 0,
         "progress": False, "device": "cpu", "num_workers": args.workers}}, where="plateau_study")
     trainer = Trainer(config, corpus.store, corpus.manifest, out, False, init_distributed("cpu"), Console(quiet=True))
     wer, loss = [], []
@@ -87,7 +90,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--setting", action="append", default=None, metavar="NAME:key=value,...",
-                        help="train keys of one setting (repeat the option; default: the model's defaults)")
+                        help="train (or model_config.) keys of one setting (repeat the option; default: the "
+                             "model's defaults)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     settings = [parse_setting(s) for s in args.setting or ["defaults:"]]
@@ -98,10 +102,10 @@ def main() -> None:
                                        num_signers=args.signers, utterances_per_signer=args.utterances,
                                        multimodal=multimodal, seed=corpus_seed)
         for seed in args.seeds if args.seeds is not None else [corpus_seed]:
-            for name, train in settings:
+            for name, setting in settings:
                 run = args.out / f"{name}-corpus{corpus_seed}-seed{seed}"
-                row = {"model": args.model, "setting": name, "train": train, "corpus_seed": corpus_seed, "seed": seed,
-                       **first_epochs(args.model, corpus, seed, train, args, run)}
+                row = {"model": args.model, "setting": name, **setting, "corpus_seed": corpus_seed, "seed": seed,
+                       **first_epochs(args.model, corpus, seed, setting, args, run)}
                 print(json.dumps(row), flush=True)
                 append_jsonl(args.out / "results.jsonl", row)
                 rows.append(row)

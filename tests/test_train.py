@@ -129,8 +129,8 @@ def test_a_checkpoint_written_before_logit_scale_keeps_scale_one(tmp_path):
     assert old.config.logit_scale == 1.0
     x, lengths = torch.randn(2, 9, 6516), torch.tensor([9, 6])
     with torch.no_grad():
-        logits = model(x, lengths)[0]  # log-softmax of 3 z; at scale 1: log-softmax of z
-        assert torch.allclose(old(x, lengths)[0], (logits / 3).log_softmax(-1), atol=1e-5)
+        scaled = model(x, lengths)[0]  # log-softmax(3 z); the old model gives log-softmax(z)
+        assert torch.allclose(old(x, lengths)[0], (scaled / 3).log_softmax(-1), atol=1e-5)
     with pytest.raises(IslposeError, match="logit_scale must be > 0"):
         build_model("mobilenet_v3_1d", {**TINY["mobilenet_v3_1d"], "logit_scale": 0}, vocab_size=3)
 

@@ -166,7 +166,7 @@ def _new_store(store: str | Path | None, items: Sequence[InputItem]):
     from islpose.io import FeatureStore
     from islpose.io.pose.importer import import_metadata
 
-    videos = any(Path(item.path).suffix.lower() not in POSE_EXTENSIONS for item in items)
+    videos = any(item.path.suffix.lower() not in POSE_EXTENSIONS for item in items)
     return FeatureStore(store, "w", metadata=ExtractConfig().metadata() if videos else import_metadata())
 
 

@@ -41,6 +41,8 @@ def parse_setting(text: str) -> tuple[str, dict]:
         if not sep:
             raise SystemExit(f"--setting {text!r}: expected NAME:key=value,...")
         section, _, field = key.strip().rpartition(".")
+        if (section or "train") not in values:
+            raise SystemExit(f"--setting {text!r}: {section!r} is not train or model_config")
         values[section or "train"][field] = yaml.safe_load(value)
     return name, values
 

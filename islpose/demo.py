@@ -87,7 +87,7 @@ def _extract_real(out: Path, size: DemoSize, echo: Callable[[str], None]) -> Non
     if importlib.util.find_spec("mediapipe") is None:
         echo("  skipped: MediaPipe is not installed (pip install 'islpose[extract]')")
         return
-    from islpose.features.extract import ExtractConfig, extract
+    from islpose.extract.videos import ExtractConfig, extract
 
     clips = [videos / name for name in size.clips] if size.clips else [videos]
     (out / "real").mkdir()
@@ -116,8 +116,8 @@ def _decode(out: Path, corpus, echo: Callable[[str], None]) -> None:
 
 
 def _recognize_one(out: Path, corpus, echo: Callable[[str], None]) -> dict:
+    from islpose.extract.posefile import write_pose
     from islpose.io import FeatureStore
-    from islpose.io.pose import write_pose
     from islpose.manifests import read_manifest
     from islpose.recognize import Recognizer
     from islpose.recognize.run import recognize_files

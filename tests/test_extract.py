@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import islpose.features.extract as E
+import islpose.extract.videos as E
 from islpose.cli.main import cli
-from islpose.features import video
 from islpose.errors import IslposeError, StoreError
+from islpose.extract import video
 from islpose.features import compute_features
 from islpose.features.layout import Landmarks
 from islpose.io import FeatureStore
@@ -147,8 +147,8 @@ def test_output_that_is_not_a_store_is_refused(fake_videos, tmp_path):
 CHILD = textwrap.dedent("""
     import os, signal, sys
     sys.path.insert(0, {tests!r})
-    import islpose.features.extract as E
-    import islpose.features.video as V
+    import islpose.extract.videos as E
+    import islpose.extract.video as V
     import islpose.io.journal as J
     inputs, out, mode, point, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
     calls = {{"n": 0}}
@@ -323,7 +323,7 @@ def square(task, on_frames):
 
 
 def test_local_pool_streams_frames_and_survives_a_dead_worker():
-    from islpose.features.executors import LocalExecutor
+    from islpose.extract.executors import LocalExecutor
 
     frames = []
     with LocalExecutor(workers=2) as ex:
@@ -335,7 +335,7 @@ def test_local_pool_streams_frames_and_survives_a_dead_worker():
 
 
 def test_ray_executor_without_ray_names_the_extra(monkeypatch):
-    from islpose.features.executors import make_executor
+    from islpose.extract.executors import make_executor
 
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
 
@@ -437,7 +437,7 @@ def estimated_count_clip(source: Path, out: Path, fourcc: str, frames: int = 12)
 
 @pytest.mark.parametrize("suffix, fourcc", [(".webm", "VP80"), (".mkv", "MJPG")])
 def test_estimated_frame_counts_are_not_truncation(shared_data, tmp_path, suffix, fourcc):
-    from islpose.features.holistic import extract_landmarks
+    from islpose.extract.holistic import extract_landmarks
 
     clip = tmp_path / f"clip{suffix}"
     declared = estimated_count_clip(shared_data / "videos" / WEBCAM, clip, fourcc)

@@ -255,7 +255,7 @@ def test_signing_span_starts_and_ends_in_the_glides_around_the_synthetic_signs(s
 
 
 def test_signing_span_finds_the_rests_of_real_recordings(shared_data):
-    from islpose.io.pose import read_pose
+    from islpose.extract.posefile import read_pose
 
     for path in sorted((shared_data / "poses").glob("*.pose")):
         rec = read_pose(path)

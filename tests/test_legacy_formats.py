@@ -42,15 +42,15 @@ def test_legacy_models_give_the_same_log_probs(model, expected):
 
 
 def test_legacy_pose_file_reads_as_the_store_and_re_exports_the_same_bytes(tmp_path):
+    from islpose.extract.posefile import read_pose
     from islpose.io import FeatureStore
-    from islpose.io.pose import read_pose
 
     data = read_pose(LEGACY / "utterance.pose")
     with FeatureStore(LEGACY / "store.h5") as store:
         (uid,) = store.ids()
         landmarks = store.read(uid, "landmarks")
     np.testing.assert_allclose(data.landmarks[..., :3], landmarks[..., :3], atol=1e-6, equal_nan=True)
-    from islpose.io.pose.export import export_poses
+    from islpose.extract.export_pose import export_poses
 
     export_poses(LEGACY / "store.h5", tmp_path, None, False, None)
     assert (tmp_path / f"{uid}.pose").read_bytes() == (LEGACY / "utterance.pose").read_bytes()

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from islpose.extract.posefile import _to_pixels, holistic_components, read_pose, write_pose
 from islpose.features.layout import SLICES
-from islpose.io.pose import PoseFileError, read_pose, write_pose
+from islpose.io.pose import PoseFileError
 from islpose.io.pose.binary import parse_header
-from islpose.io.pose.holistic import _to_pixels, holistic_components
 
 pf = pytest.importorskip("pose_format", reason="the pose-format package (pip install 'islpose[dev]') checks the files")
 from pose_format import Pose  # noqa: E402

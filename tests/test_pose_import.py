@@ -17,11 +17,11 @@ from click.testing import CliRunner
 
 from islpose.cli.main import cli
 from islpose.errors import IslposeError, StoreError
+from islpose.extract.import_pose import import_poses
+from islpose.extract.posefile import read_pose, write_pose
+from islpose.extract.runner import ImportConfig
 from islpose.features import compute_features
-from islpose.features.runner import RunConfig
 from islpose.io import FeatureStore
-from islpose.io.pose import read_pose, write_pose
-from islpose.io.pose.importer import import_poses
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -123,11 +123,11 @@ def test_bad_files_fail_alone_and_the_run_goes_on(poses, tmp_path):
 
 def test_rerun_skips_unchanged_files_and_redoes_changed_ones(poses, tmp_path):
     out = tmp_path / "f.h5"
-    first = import_poses([poses], out, RunConfig(workers=1))
+    first = import_poses([poses], out, ImportConfig(workers=1))
     assert len(first.done) == 5
     lm, presence = recording(42, frames=7)
     write_pose(poses / "sub" / "p3.pose", lm, 30.0, 640, 480, presence)
-    again = import_poses([poses], out, RunConfig(workers=1))
+    again = import_poses([poses], out, ImportConfig(workers=1))
     assert again.done == ["p3"] and sorted(again.skipped) == ["p0", "p1", "p2", "p4"]
     with FeatureStore(out) as store:
         assert store.num_frames("p3") == 7 and store.attrs("p3")["fps"] == 30.0
@@ -147,8 +147,8 @@ def test_cli_overwrite_and_verify(poses, tmp_path):
 
 
 def test_two_workers_give_the_same_store_as_one(poses, tmp_path):
-    import_poses([poses], tmp_path / "one.h5", RunConfig(workers=1))
-    import_poses([poses], tmp_path / "two.h5", RunConfig(workers=2))
+    import_poses([poses], tmp_path / "one.h5", ImportConfig(workers=1))
+    import_poses([poses], tmp_path / "two.h5", ImportConfig(workers=2))
     with FeatureStore(tmp_path / "one.h5") as one, FeatureStore(tmp_path / "two.h5") as two:
         assert one.ids() == two.ids()
         for uid in one.ids():
@@ -189,8 +189,8 @@ def test_store_of_another_kind_and_bad_outputs_are_refused(poses, tmp_path):
 CHILD = textwrap.dedent("""
     import os, signal, sys
     import islpose.io.journal as J
-    from islpose.features.runner import RunConfig
-    from islpose.io.pose.importer import import_poses
+    from islpose.extract.runner import ImportConfig
+    from islpose.extract.import_pose import import_poses
     inputs, out, point, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     calls = {"n": 0}
     def hook(obj, name):
@@ -206,7 +206,7 @@ CHILD = textwrap.dedent("""
     elif point == "commit":   # just before the n-th utterance is moved out of /staging
         import h5py
         hook(h5py.Group, "move")
-    s = import_poses([inputs], out, RunConfig(workers=1))
+    s = import_poses([inputs], out, ImportConfig(workers=1))
     print("summary", len(s.done), len(s.skipped), len(s.failed))
 """)
 

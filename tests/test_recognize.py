@@ -212,7 +212,7 @@ def test_extract_adds_to_a_store_that_recognize_began(cli_run, shared_data):
     videos to it (it refused before: the store said only "islpose recognize")."""
     import shutil
 
-    from islpose.features.extract import ExtractConfig
+    from islpose.extract.videos import ExtractConfig
     from islpose.io import FeatureStore
 
     tmp, _, _ = cli_run
@@ -304,7 +304,7 @@ def test_onnx_recognition_runs_without_torch(trained, exported, tmp_path):
 
 def test_recognize_plot_draws_a_posteriorgram_per_input(trained, tmp_path):
     """`recognize --plot DIR`: one posteriorgram PNG per input; existing pictures are refused."""
-    from islpose.io.pose import write_pose
+    from islpose.extract.posefile import write_pose
     from islpose.io import FeatureStore
 
     corpus, ckpt = trained
@@ -324,8 +324,8 @@ def test_recognize_plot_draws_a_posteriorgram_per_input(trained, tmp_path):
 
 def test_recognize_overwrite_keeps_the_old_output_until_the_new_one_is_complete(trained, tmp_path, monkeypatch):
     """A run that replaces an existing JSONL (--overwrite) and dies leaves the old file as it was."""
+    from islpose.extract.posefile import write_pose
     from islpose.io import FeatureStore
-    from islpose.io.pose import write_pose
     from islpose.recognize import Recognizer
 
     corpus, ckpt = trained

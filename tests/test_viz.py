@@ -300,7 +300,7 @@ def test_real_clip_shows_where_a_hand_was_lost(shared_data, tmp_path):
     """webcam_signer.mp4: MediaPipe misses the signer's right hand in frame 26 while the
     pose puts her wrist in view; the overlay marks it with a red ring."""
     from islpose._native import silenced_stderr
-    from islpose.features.holistic import extract_landmarks
+    from islpose.extract.holistic import extract_landmarks
     from islpose.viz import Clip, render_frames
 
     video = shared_data / "videos" / "webcam_signer.mp4"

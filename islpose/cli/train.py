@@ -59,7 +59,7 @@ def run_config(options: dict, distill: dict | None = None):
         "--model": options["model_name"], "--config": config_path, "--batch-size": options["batch_size"],
         "--max-frames": options["max_frames"], "--lr": options["lr"], "--seed": options["seed"],
         **{f"--{k.replace('_', '-')}": v for k, v in (distill or {}).items()}})
-    from islpose.train.checkpoint import read_checkpoint
+    from islpose.models.checkpoint import read_checkpoint
 
     return resolve_config(yaml_data=read_checkpoint(last)["config"], overrides=overrides, where=str(last),
                           distill=distill)

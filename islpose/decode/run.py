@@ -82,7 +82,7 @@ class EmissionReader:
                  split: str | None = None, batch_size: int = 16, device: str = "cpu") -> None:
         from islpose.io import FeatureStore
         from islpose.models import input_dim
-        from islpose.train.checkpoint import load_checkpoint
+        from islpose.models.checkpoint import load_checkpoint
 
         if batch_size < 1:
             raise IslposeError(f"batch size must be >= 1, got {batch_size}")

@@ -23,7 +23,6 @@ from islpose.recognize.runtime import StudentModel, load_student
 from islpose.recognize.segments import gloss_segments
 
 
-
 def read_input(path: str | Path) -> Landmarks:
     """Landmarks of a video (MediaPipe Holistic) or a ``.pose`` file.
 
@@ -33,11 +32,11 @@ def read_input(path: str | Path) -> Landmarks:
     """
     path = Path(path)
     if path.suffix.lower() in POSE_EXTENSIONS:
-        from islpose.io.pose import read_pose
+        from islpose.extract.posefile import read_pose
 
         data = read_pose(path)
     else:
-        from islpose.features.video import VideoOptions, load_video
+        from islpose.extract.video import VideoOptions, load_video
 
         data = load_video(path, VideoOptions())
     if not data.fps > 0:
@@ -132,13 +131,32 @@ class Recognizer:
         behind it (for a posteriorgram)."""
         if not data.fps > 0:
             raise IslposeError(f"frame rate must be > 0, got {data.fps!r}")
-        log_probs = self.model.log_probs(self.features(data))  # (T', V)
-        labels = self._decode(log_probs)
-        num_frames = len(data.landmarks)
         signing = signing_span(data.landmarks, data.presence, data.width, data.height)
-        segments = gloss_segments(log_probs, labels, self.model.vocab.tokens, fps=data.fps,
+        return self.decode_features(self.features(data), data.fps, uid=uid, source=data.source, signing=signing)
+
+    def decode_features(self, features: np.ndarray, fps: float, *, uid: str, source: str | None = None,
+                        signing: tuple[int, int] | None = None) -> tuple[dict, np.ndarray]:
+        """The record of features the model reads (e.g. from a feature store) and the
+        model's log-probabilities behind it.
+
+        Args:
+            features: (T, D) float32 features of the model's feature set.
+            fps: frames per second of the features' frames.
+            uid, source: the record's ``id`` and ``source``.
+            signing: ``(first, end)`` frames where the signer signs (segments are kept
+                inside it), or None.
+
+        Returns:
+            The record and the (T', V) log-probabilities.
+        """
+        if not fps > 0:
+            raise IslposeError(f"frame rate must be > 0, got {fps!r}")
+        log_probs = self.model.log_probs(features)  # (T', V)
+        labels = self._decode(log_probs)
+        num_frames = len(features)
+        segments = gloss_segments(log_probs, labels, self.model.vocab.tokens, fps=fps,
                                   subsample=self.model.subsample, num_frames=num_frames,
                                   blank=self.model.vocab.blank_id, signing=signing)
-        record = {"id": uid, "source": data.source, "duration": round(num_frames / data.fps, 4),
+        record = {"id": uid, "source": source, "duration": round(num_frames / fps, 4),
                   "glosses": " ".join(s.gloss for s in segments), "segments": [s.to_dict() for s in segments]}
         return record, log_probs

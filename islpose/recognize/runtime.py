@@ -55,7 +55,7 @@ class TorchStudent(StudentModel):
         import torch
 
         from islpose.models import input_dim
-        from islpose.train.checkpoint import load_checkpoint
+        from islpose.models.checkpoint import load_checkpoint
 
         ck = load_checkpoint(path, map_location="cpu")
         self.torch = torch

@@ -1,5 +1,5 @@
 """Training of the CTC models: run configs, the loop, checkpoints, distillation."""
-from islpose.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from islpose.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from islpose.train.config import DistillConfig, RunConfig, TrainConfig, read_yaml, resolve_config
 from islpose.train.distill import distill
 from islpose.train.loop import TrainResult, train

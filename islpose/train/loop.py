@@ -20,13 +20,12 @@ from islpose.io import FeatureStore
 from islpose.io.atomic import write_text_atomic
 from islpose.manifests import Problem, Utterance, check_against_store, read_manifest, select_utterances
 from islpose.models import build_model, count_parameters, input_dim
+from islpose.models.checkpoint import read_checkpoint, save_checkpoint
 from islpose.train.best_path import best_path_loss
-from islpose.train.checkpoint import read_checkpoint, save_checkpoint
 from islpose.train.config import RunConfig, write_yaml
 from islpose.train.distributed import DistContext, all_sum, cleanup_distributed, init_distributed
 from islpose.train.epochs import EpochLoop, refuse_finished_run, seed_everything
 from islpose.vocab import Vocabulary
-
 
 SPLITS_HINT = " (training needs train, and dev for WER-based checkpoint selection)"
 

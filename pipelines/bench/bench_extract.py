@@ -57,8 +57,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats; the best is kept")
     parser.add_argument("--workers", type=int, default=None, help="workers of the parallel run (default: all cores)")
     args = parser.parse_args()
-    from islpose.features.executors import default_workers
-    from islpose.features.extract import ExtractConfig, extract
+    from islpose.extract.executors import default_workers
+    from islpose.extract.videos import ExtractConfig, extract
 
     workers = args.workers or default_workers()
     with tempfile.TemporaryDirectory() as tmp:

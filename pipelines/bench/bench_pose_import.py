@@ -3,7 +3,7 @@ pose-format alone, measured side by side in one run.
 
 The corpus is N copies of the real recordings in ../shared/data/poses (MediaPipe
 Holistic, 576 points, pose-format v0.2; 130 and 97 frames), or, when that folder is
-absent, N synthetic recordings written with ``islpose.io.pose.write_pose``. Each line
+absent, N synthetic recordings written with ``islpose.extract.posefile.write_pose``. Each line
 reads every file of the corpus once (warm page cache, after one warm-up pass), the best
 of ``--repeats`` runs:
 
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from islpose.extract.import_pose import import_poses
+from islpose.extract.posefile import read_pose, write_pose
+from islpose.extract.runner import ImportConfig
 from islpose.features import compute_features
-from islpose.features.runner import RunConfig
-from islpose.io.pose import read_pose, write_pose
-from islpose.io.pose.importer import import_poses
 
 SHARED_POSES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "poses"
 
@@ -85,7 +85,7 @@ def main() -> None:
         counter = iter(range(10**6))
         for w in args.workers:
             runs[f"import-pose -j {w}"] = lambda w=w: import_poses(
-                [tmp / "poses"], tmp / f"store{next(counter)}.h5", RunConfig(workers=w))
+                [tmp / "poses"], tmp / f"store{next(counter)}.h5", ImportConfig(workers=w))
         seconds = {name: timed(fn, args.repeats) for name, fn in runs.items()}
 
     base = seconds["pose-format Pose.read"]

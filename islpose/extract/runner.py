@@ -2,10 +2,10 @@
 
 :func:`run_items` runs a *loader* (a module-level function that turns one source file
 into :class:`~islpose.features.layout.Landmarks`) over every item on an executor (see
-:mod:`islpose.features.executors`); the worker also computes the features. Each finished
+:mod:`islpose.extract.executors`); the worker also computes the features. Each finished
 item is written as one complete utterance from the main process, the only writer. The
 same run serves every kind of source: ``islpose extract`` plugs in MediaPipe over videos
-(:func:`islpose.features.video.load_video`); an importer of other files plugs in its own
+(:func:`islpose.extract.video.load_video`); an importer of other files plugs in its own
 loader and shares resume, writing, the summary, progress and the failure list.
 
 Data safety:
@@ -30,8 +30,8 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Protocol, Sequenc
 import numpy as np
 
 from islpose.errors import IslposeError, SourceError, StoreError
+from islpose.extract.inputs import SourceItem
 from islpose.features.compute import DTYPES, compute_features
-from islpose.features.inputs import SourceItem
 from islpose.features.layout import Landmarks
 
 OnFrames = Callable[[int], None]
@@ -40,12 +40,13 @@ Loader = Callable[[Path, Any, Optional[OnFrames]], Landmarks]
 
 
 @dataclass(frozen=True)
-class RunConfig:
-    """How a run goes, whatever the source.
+class ImportConfig:
+    """How a run that writes sources into a store goes (``import-pose``; ``extract`` adds the
+    video settings of :class:`~islpose.extract.videos.ExtractConfig`).
 
     Attributes:
         workers: worker processes (None: all cores).
-        executor: ``local`` or ``ray`` (see :mod:`islpose.features.executors`).
+        executor: ``local`` or ``ray`` (see :mod:`islpose.extract.executors`).
         overwrite: build OUT afresh (beside it, replacing it at the end) and redo every item.
         verify: hash every stored item's source on a rerun, even when its size and
             modification time are unchanged.
@@ -231,9 +232,9 @@ def _write_results(store: Any, jobs: Iterator[tuple[Job, Any]], summary: Summary
 
 
 def _run_into(path: Path, mode: str, items: Sequence[SourceItem], load: Loader, options: Any,
-              metadata: Mapping[str, Any], config: RunConfig, progress: Progress, summary: Summary,
+              metadata: Mapping[str, Any], config: ImportConfig, progress: Progress, summary: Summary,
               out: Path) -> None:
-    from islpose.features.executors import default_workers, make_executor
+    from islpose.extract.executors import default_workers, make_executor
     from islpose.io.store import FeatureStore
 
     with FeatureStore(path, mode) as store:
@@ -258,12 +259,12 @@ def _run_into(path: Path, mode: str, items: Sequence[SourceItem], load: Loader, 
 
 
 def run_items(items: Sequence[SourceItem], out: str | Path, load: Loader, options: Any,
-              metadata: Mapping[str, Any], config: RunConfig = RunConfig(),
+              metadata: Mapping[str, Any], config: ImportConfig = ImportConfig(),
               progress: Progress | None = None) -> Summary:
     """Loads every item with ``load`` and writes landmarks and features into the store ``out``.
 
     Args:
-        items: the sources (see :mod:`islpose.features.inputs`).
+        items: the sources (see :mod:`islpose.extract.inputs`).
         out: the HDF5 feature store (created, resumed when it exists, or rebuilt with
             ``config.overwrite``).
         load: the loader, ``load(path, options, on_frames) -> Landmarks``, picklable.

@@ -19,9 +19,12 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from islpose.errors import IslposeError
+
+if TYPE_CHECKING:
+    from islpose.recognize import Recognition
 
 MARKER = ".islpose-demo"
 PARTS = ("real", "corpus", "run", "decode", "recognize")
@@ -115,11 +118,11 @@ def _decode(out: Path, corpus, echo: Callable[[str], None]) -> None:
              f"{s.insertions} ins over {s.ref_words} glosses)")
 
 
-def _recognize_one(out: Path, corpus, echo: Callable[[str], None]) -> dict:
+def _recognize_one(out: Path, corpus, echo: Callable[[str], None]) -> Recognition:
     from islpose.extract.posefile import write_pose
     from islpose.io import FeatureStore
     from islpose.manifests import read_manifest
-    from islpose.recognize import Recognizer
+    from islpose.recognize import Recognition, Recognizer
     from islpose.recognize.run import recognize_files
 
     utt = read_manifest(corpus.manifest).split("test")[0]
@@ -132,20 +135,20 @@ def _recognize_one(out: Path, corpus, echo: Callable[[str], None]) -> dict:
     summary = recognize_files(rec, [pose], jsonl, eaf_dir=out / "recognize", srt_dir=out / "recognize")
     if summary.failed:
         raise IslposeError(f"recognize failed on {pose}: {summary.failed[0][1]}")
-    record = json.loads(jsonl.read_text(encoding="utf-8").splitlines()[0])
+    result = Recognition.from_dict(json.loads(jsonl.read_text(encoding="utf-8").splitlines()[0]))
     fps = a["fps"]
-    echo(f"  {pose.name} ({record['duration']:.2f} s)")
+    echo(f"  {pose.name} ({result.duration:.2f} s)")
     echo("  true signs:  " + "  ".join(f"{g} {a0 / fps:.2f}-{b0 / fps:.2f}"
                                        for g, (a0, b0) in zip(utt.glosses, corpus.spans[utt.id])))
-    echo("  recognised:  " + ("  ".join(f"{s['gloss']} {s['start']:.2f}-{s['end']:.2f} ({s['score']:.2f})"
-                                        for s in record["segments"]) or "nothing"))
+    echo("  recognised:  " + ("  ".join(f"{s.gloss} {s.start:.2f}-{s.end:.2f} ({s.score:.2f})"
+                                        for s in result.segments) or "nothing"))
     echo(f"  wrote {jsonl}, {utt.id}.eaf (ELAN) and {utt.id}.srt beside it")
-    return record
+    return result
 
 
 def run_demo(out_dir: str | Path, *, quick: bool = False, overwrite: bool = False,
-             echo: Callable[[str], None] = print) -> dict:
-    """Runs the demo into ``out_dir`` (on one torch thread) and returns the recognised record of step 5."""
+             echo: Callable[[str], None] = print) -> Recognition:
+    """Runs the demo into ``out_dir`` (on one torch thread) and returns what step 5 recognised."""
     from islpose.device import torch_threads
 
     # One thread: the same numbers on every machine, and no epoch 5x slower while a thread
@@ -178,6 +181,6 @@ def _run_demo(out: Path, size: DemoSize, overwrite: bool, echo: Callable[[str], 
     _decode(out, corpus, echo)
     echo("[5/5] recognize on one test sentence (as a .pose file)")
     (out / "recognize").mkdir()
-    record = _recognize_one(out, corpus, echo)
+    result = _recognize_one(out, corpus, echo)
     echo(f"done in {time.perf_counter() - start:.0f} s; everything is in {out}")
-    return record
+    return result

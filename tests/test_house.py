@@ -39,3 +39,20 @@ def test_help_imports_no_heavy_dependency():
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'h5py', 'cv2', 'mediapipe'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_import_islpose_imports_no_heavy_dependency():
+    """``import islpose`` stays light; the API names load on first use, and ``help(islpose)``
+    lists them."""
+    import subprocess
+
+    code = ("import sys, pydoc\nimport islpose\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'h5py', 'cv2', 'mediapipe', 'numpy'}))\n"
+            "text = pydoc.render_doc(islpose)\n"
+            "assert 'Recognizer' in text and 'import_poses' in text and 'Layers' in text\n"
+            "assert callable(islpose.extract) and callable(islpose.train) and callable(islpose.decode)\n"
+            "from islpose import FeatureStore, Recognition, Recognizer, Segment, Vocabulary, import_poses\n"
+            "assert islpose.FeatureStore is FeatureStore and 'h5py' in sys.modules")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -30,7 +30,7 @@ def _records(recognizer, corpus, splits=("dev", "test")):
             for utt in manifest.split(split):
                 a = store.attrs(utt.id)
                 out.append((utt, recognizer.recognize_landmarks(
-                    store.read(utt.id, "landmarks"), a["fps"], a["width"], a["height"], uid=utt.id)))
+                    store.read(utt.id, "landmarks"), a["fps"], a["width"], a["height"], uid=utt.id).to_dict()))
     return out
 
 
@@ -76,6 +76,19 @@ def test_records_have_ordered_in_range_segments_with_greedy_and_beam(trained):
     features = greedy.features(_landmarks_of(corpus, utt.id))
     labels = greedy_decode(greedy.model.log_probs(features))
     assert g["glosses"] == " ".join(greedy.model.vocab.decode(labels))
+
+
+def test_a_recognition_is_a_dataclass_whose_dict_is_the_json_record(trained):
+    from islpose import Recognition, Recognizer, Segment
+
+    corpus, ckpt = trained
+    result = Recognizer.from_checkpoint(ckpt, beam=1).recognize_input(_landmarks_of(corpus, "s03_u0001"),
+                                                                      uid="s03_u0001")
+    assert isinstance(result, Recognition) and all(isinstance(s, Segment) for s in result.segments)
+    record = result.to_dict()
+    assert list(record) == ["id", "source", "duration", "glosses", "segments"]
+    assert record["glosses"] == result.glosses and record["segments"] == [s.to_dict() for s in result.segments]
+    assert Recognition.from_dict(json.loads(json.dumps(record))) == result
 
 
 def _landmarks_of(corpus, uid):
@@ -158,8 +171,8 @@ def test_recognize_cli_writes_the_same_record_as_the_api(cli_run, trained, share
     tmp, _, _ = cli_run
     lines = [json.loads(line) for line in (tmp / "out.jsonl").read_text().splitlines()]
     rec = Recognizer.from_checkpoint(trained[1], beam=1)
-    assert rec.recognize(shared_data / "videos" / "webcam_signer.mp4") == lines[0]
-    assert rec.recognize(shared_data / "poses" / "continuous_signing.pose") == lines[1]
+    assert rec.recognize(shared_data / "videos" / "webcam_signer.mp4").to_dict() == lines[0]
+    assert rec.recognize(shared_data / "poses" / "continuous_signing.pose").to_dict() == lines[1]
 
 
 def _eaf_glosses(pympi, path):
@@ -291,14 +304,14 @@ def test_onnx_recognition_runs_without_torch(trained, exported, tmp_path):
             "import numpy as np\nfrom islpose import Recognizer\n"
             f"lm = np.load({str(tmp_path / 'lm.npy')!r})\n"
             f"recs = [Recognizer.from_checkpoint({str(exported)!r}, beam=b) for b in (1, 5)]\n"
-            "out = [r.recognize_landmarks(lm, 25.0, 640, 480, uid='s03_u0001') for r in recs]\n"
+            "out = [r.recognize_landmarks(lm, 25.0, 640, 480, uid='s03_u0001').to_dict() for r in recs]\n"
             "assert 'torch' not in [m.split('.')[0] for m in sys.modules if sys.modules[m] is not None]\n"
             "print(json.dumps(out))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     for beam, record in zip((1, 5), json.loads(done.stdout)):
         want = Recognizer.from_checkpoint(ckpt, beam=beam).recognize_landmarks(data.landmarks, 25.0, 640, 480,
-                                                                              uid="s03_u0001")
+                                                                              uid="s03_u0001").to_dict()
         assert record["glosses"] and _close(record, want)
 
 

@@ -4,6 +4,8 @@ Example:
     >>> out = decode_store("runs/bilstm/best.pt", "feats.h5", manifest="m.jsonl", split="dev",
     ...                    config=DecoderConfig(beam_size=5))  # doctest: +SKIP
     >>> out.score.wer, out.hypotheses["utt1"]  # doctest: +SKIP
+
+(:func:`decode_store` has an example that runs.)
 """
 from __future__ import annotations
 
@@ -155,6 +157,25 @@ def decode_store(checkpoint: str | Path, features: str | Path, *, manifest: str 
         Hypotheses, references and WER (when the manifest has glosses), failures, timings.
         Utterances missing from the store or with unusable features are listed in
         ``failed``, left out of the hypotheses and scored as empty hypotheses.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import islpose
+        >>> from islpose.testing import make_synthetic_corpus
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> corpus = make_synthetic_corpus(Path(tmp.name) / "corpus", num_glosses=4, num_signers=3,
+        ...                                utterances_per_signer=4, seed=0)
+        >>> config = islpose.resolve_config("bilstm_optimized", {
+        ...     "model_config": {"projection_dim": 8, "hidden_dim": 8, "num_layers": 1},
+        ...     "train": {"epochs": 1, "batch_size": 4, "device": "cpu", "progress": False}})
+        >>> _ = islpose.train(config, corpus.store, corpus.manifest, Path(tmp.name) / "run")
+        >>> from islpose.decode import DecoderConfig
+        >>> out = islpose.decode(Path(tmp.name) / "run" / "best.pt", corpus.store, manifest=corpus.manifest,
+        ...                      split="dev", config=DecoderConfig(beam_size=1))
+        >>> sorted(out.hypotheses) == sorted(out.references), 0 <= out.score.wer
+        (True, True)
+        >>> tmp.cleanup()
     """
     reader = EmissionReader(checkpoint, features, manifest=manifest, split=split, batch_size=batch_size,
                             device=device)

@@ -9,21 +9,6 @@ resume, summary: :mod:`~islpose.extract.inputs`, :mod:`~islpose.extract.executor
 Importing this package is light; the submodules import h5py, OpenCV and MediaPipe. The
 package is also callable: ``islpose.extract(inputs, out)`` is :func:`islpose.extract.videos.extract`.
 """
-from __future__ import annotations
+from islpose._callable import make_callable
 
-import sys
-import types
-from typing import Any
-
-
-class _CallableModule(types.ModuleType):
-    """Lets ``islpose.extract(...)`` run :func:`islpose.extract.videos.extract` (the package
-    and the function share the name)."""
-
-    def __call__(self, *args: Any, **kwargs: Any):
-        from islpose.extract.videos import extract
-
-        return extract(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__, "islpose.extract.videos:extract")

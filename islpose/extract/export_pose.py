@@ -55,6 +55,20 @@ def export_poses(store_path: str | Path, out_dir: str | Path, ids: Sequence[str]
 
     Raises:
         IslposeError: unknown ids, ids that would leave ``out_dir``, existing files.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import islpose
+        >>> from islpose.extract.runner import ImportConfig
+        >>> from islpose.testing import make_synthetic_corpus
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> corpus = make_synthetic_corpus(Path(tmp.name) / "corpus", num_glosses=4, num_signers=3,
+        ...                                utterances_per_signer=1, seed=0)
+        >>> summary = islpose.export_poses(corpus.store, Path(tmp.name) / "poses")
+        >>> sorted(p.name for p in (Path(tmp.name) / "poses").iterdir())
+        ['s00_u0000.pose', 's01_u0000.pose', 's02_u0000.pose']
+        >>> tmp.cleanup()
     """
     from islpose.extract.runner import NoProgress, Summary
     from islpose.io.store import FeatureStore

@@ -76,6 +76,26 @@ def import_poses(inputs: Sequence[str | Path], out: str | Path, config: ImportCo
     Raises:
         IslposeError: bad inputs, or an ``out`` that is not a feature store or holds
             utterances of another kind (e.g. extracted from videos).
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import islpose
+        >>> from islpose.extract.runner import ImportConfig
+        >>> from islpose.testing import make_synthetic_corpus
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> corpus = make_synthetic_corpus(Path(tmp.name) / "corpus", num_glosses=4, num_signers=3,
+        ...                                utterances_per_signer=1, seed=0)
+        >>> summary = islpose.export_poses(corpus.store, Path(tmp.name) / "poses")
+        >>> summary = islpose.import_poses([Path(tmp.name) / "poses"], Path(tmp.name) / "imported.h5",
+        ...                                ImportConfig(workers=1))
+        >>> sorted(summary.done), summary.failed
+        (['s00_u0000', 's01_u0000', 's02_u0000'], [])
+        >>> with islpose.FeatureStore(Path(tmp.name) / "imported.h5") as store:
+        ...     datasets = store.datasets("s00_u0000")
+        >>> sorted(datasets)
+        ['landmarks', 'multimodal', 'pose', 'presence']
+        >>> tmp.cleanup()
     """
     from islpose.extract.inputs import MANIFEST_EXTENSIONS, find_sources
     from islpose.extract.runner import ImportConfig, run_items

@@ -68,6 +68,25 @@ def extract(inputs: Sequence[str | Path], out: str | Path, config: ExtractConfig
         IslposeError: OpenCV or MediaPipe missing (one line naming the extra), bad
             inputs (see :func:`find_videos`), or an ``out`` that is not a feature store
             or was made with other settings.
+
+    Example:
+        A video of an empty room is one failure in the summary, not an exception:
+
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import cv2
+        >>> import numpy as np
+        >>> import islpose
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = Path(tmp.name)
+        >>> video = cv2.VideoWriter(str(folder / "empty.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (64, 48))
+        >>> for _ in range(3):
+        ...     video.write(np.full((48, 64, 3), 200, np.uint8))
+        >>> video.release()
+        >>> summary = islpose.extract([folder / "empty.mp4"], folder / "feats.h5", ExtractConfig(workers=1))
+        >>> summary.done, [message for _, message in summary.failed]
+        ([], ['...empty.mp4: nobody detected...'])
+        >>> tmp.cleanup()
     """
     metadata = config.metadata()
     require("mediapipe", "extract", "MediaPipe")  # once up front, not one failure per video

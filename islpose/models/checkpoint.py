@@ -13,6 +13,7 @@ A checkpoint file is a dict of plain Python values and tensors::
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,8 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
     """Loads and checks the raw checkpoint dict (``torch.load(weights_only=True)``). In a
     version-1 checkpoint, a model config field added since takes the value the model had
     then (the model class's ``legacy_config``, e.g. ``logit_scale`` 1), not today's default.
+    A model config field that was removed (the model class's ``removed_config``) is dropped,
+    with a warning when its value was not the one that changes nothing.
 
     Raises:
         IslposeError: missing file, not a (safe) islpose checkpoint, or a newer format.
@@ -126,7 +129,11 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
     model = MODELS.get(data["model_name"])
     saved = data["config"].get("model_config")
     if data["format_version"] < 2 and model is not None and isinstance(saved, dict):
-        data["config"]["model_config"] = {**getattr(model, "legacy_config", {}), **saved}
+        data["config"]["model_config"] = saved = {**getattr(model, "legacy_config", {}), **saved}
+    if model is not None and isinstance(saved, dict):
+        for key, neutral in getattr(model, "removed_config", {}).items():
+            if key in saved and saved.pop(key) != neutral:
+                warnings.warn(f"{path}: model_config.{key} is no longer supported and is ignored", stacklevel=2)
     return data
 
 

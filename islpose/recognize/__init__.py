@@ -6,7 +6,7 @@ decoded labelling into timed segments; :mod:`islpose.recognize.writers` writes t
 records as JSONL, ELAN ``.eaf`` and ``.srt``.
 """
 from islpose.recognize.recognizer import Landmarks, Recognizer, presence_of, read_input
-from islpose.recognize.segments import Segment, forced_align, gloss_segments, segment_frames
+from islpose.recognize.segments import Recognition, Segment, forced_align, gloss_segments, segment_frames
 
-__all__ = ["Landmarks", "Recognizer", "Segment", "forced_align", "gloss_segments", "presence_of", "read_input",
-           "segment_frames"]
+__all__ = ["Landmarks", "Recognition", "Recognizer", "Segment", "forced_align", "gloss_segments", "presence_of",
+           "read_input", "segment_frames"]

@@ -17,10 +17,11 @@ from islpose.io.atomic import atomic_path, check_output
 from islpose.io.jsonl import write_jsonl_line
 from islpose.io.pose import POSE_EXTENSIONS
 from islpose.recognize.recognizer import Recognizer, read_input
+from islpose.recognize.segments import Recognition
 from islpose.recognize.writers import write_eaf, write_srt
 
-# plot(model, record, log_probs (T', V), fps, path): draws one recognised input
-Plotter = Callable[[Any, dict, Any, float, Path], None]
+# plot(model, recognition, log_probs (T', V), fps, path): draws one recognised input
+Plotter = Callable[[Any, Recognition, Any, float, Path], None]
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
                     eaf_dir: str | Path | None = None, srt_dir: str | Path | None = None,
                     store: str | Path | None = None, plot_dir: str | Path | None = None, overwrite: bool = False,
                     on_start: Callable[[int], None] | None = None,
-                    on_done: Callable[[str, dict | None, str | None], None] | None = None,
+                    on_done: Callable[[str, Recognition | None, str | None], None] | None = None,
                     plot: Plotter | None = None) -> RecognizeSummary:
     """Recognises every input and writes one JSON line per recognised input to ``out``.
 
@@ -113,8 +114,8 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
         store: also keep each input's landmarks and features in this new feature store.
         overwrite: replace existing output files (otherwise they are refused before any work).
         on_start: called with the number of inputs found.
-        on_done: called per input with (id or input, record, None) or (id or input, None, reason).
-        plot: draws one input's picture: ``plot(model, record, log_probs, fps, path)``
+        on_done: called per input with (id or input, recognition, None) or (id or input, None, reason).
+        plot: draws one input's picture: ``plot(model, recognition, log_probs, fps, path)``
             (required with ``plot_dir``).
 
     Returns:
@@ -147,7 +148,7 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
                     summary.failed.append((str(item.path), reason))
                     notify(item.uid, None, reason)
                     continue
-                write_jsonl_line(record, handle)
+                write_jsonl_line(record.to_dict(), handle)
                 summary.done.append(item.uid)
                 notify(item.uid, record, None)
     finally:
@@ -171,7 +172,7 @@ def _new_store(store: str | Path | None, items: Sequence[InputItem]):
 
 
 def _recognize_one(recognizer: Recognizer, item: InputItem, writers: list[tuple[Callable, Path]], feature_store,
-                   plot_dir: str | Path | None, plot: Plotter | None) -> dict:
+                   plot_dir: str | Path | None, plot: Plotter | None) -> Recognition:
     """Recognises one input, keeps it in ``feature_store`` and writes its EAF, SRT and
     picture; returns its record (raises on any failure)."""
     from islpose.extract.runner import source_attrs, utterance_record

@@ -1,7 +1,7 @@
 """Alignment pictures: a CTC posteriorgram with the decoded segments and the reference.
 
 Example:
-    >>> plot_posteriorgram(log_probs, vocab.tokens, "utt1.png", segments=record["segments"],
+    >>> plot_posteriorgram(log_probs, vocab.tokens, "utt1.png", segments=result.segments,
     ...                    reference="I GO SCHOOL".split(), frame_seconds=2 / 25)  # doctest: +SKIP
 """
 from __future__ import annotations
@@ -155,7 +155,7 @@ def align_utterance(checkpoint: str | Path, store: str | Path, uid: str) -> Alig
     from islpose.decode.config import DecoderConfig
     from islpose.features.compute import signing_span
     from islpose.io import FeatureStore
-    from islpose.recognize import Recognizer, Segment
+    from islpose.recognize import Recognizer
     from islpose.recognize.runtime import load_student
 
     recognizer = Recognizer(load_student(checkpoint), DecoderConfig(beam_size=1))
@@ -171,21 +171,20 @@ def align_utterance(checkpoint: str | Path, store: str | Path, uid: str) -> Alig
                                    attrs["height"])
     if not fps > 0:
         raise IslposeError(f"{store}: utterance {uid!r} has no frame rate, so no times can be given")
-    record, log_probs = recognizer.decode_features(features, fps, uid=uid, signing=signing)
-    segments = [Segment(**segment) for segment in record["segments"]]
-    return Alignment(log_probs, list(model.vocab.tokens), segments, model.subsample / fps)
+    result, log_probs = recognizer.decode_features(features, fps, uid=uid, signing=signing)
+    return Alignment(log_probs, list(model.vocab.tokens), list(result.segments), model.subsample / fps)
 
 
-def plot_recognition(model: Any, record: Mapping[str, Any], log_probs: np.ndarray, fps: float, out: str | Path) -> Path:
+def plot_recognition(model: Any, result: Any, log_probs: np.ndarray, fps: float, out: str | Path) -> Path:
     """The posteriorgram of one recognised input with its segments, seconds on the x axis
     (the ``plot`` of :func:`islpose.recognize.run.recognize_files`).
 
     Args:
         model: the recognizer's student (``vocab``, ``subsample``).
-        record: the input's record (``id``, ``segments``).
+        result: the input's :class:`~islpose.recognize.Recognition`.
         log_probs: (T', V) the model's log-probabilities.
         fps: frames per second of the input.
         out: the picture to write.
     """
-    return plot_posteriorgram(log_probs, model.vocab.tokens, out, segments=record["segments"],
-                              frame_seconds=model.subsample / fps, title=record["id"], blank=model.vocab.blank_id)
+    return plot_posteriorgram(log_probs, model.vocab.tokens, out, segments=result.segments,
+                              frame_seconds=model.subsample / fps, title=result.id, blank=model.vocab.blank_id)

@@ -34,14 +34,17 @@ def test_drop_removed_keys_warns_only_where_the_option_changed_training():
         assert drop_removed_keys({"train": {"viterbi_epochs": 3}}, "x.pt") == {"train": {}}
 
 
-def test_an_old_run_with_removed_options_resumes_and_its_checkpoint_loads(tmp_path, small_corpus):
-    """A last.pt whose stored config has the removed options (as main wrote them) resumes, and
-    its model loads for decoding."""
+def test_an_old_run_with_removed_options_resumes_and_its_checkpoint_loads(tmp_path):
+    """A last.pt whose stored config has the removed options (as earlier versions wrote them)
+    resumes, and its model loads for decoding."""
     from islpose.models.checkpoint import load_checkpoint
+    from islpose.testing import make_synthetic_corpus
     from islpose.train import train
     from islpose.train.runs import resolve_run
 
-    config = resolve_config("mobilenet_v3_1d", {"model_config": TINY["mobilenet_v3_1d"],
+    small_corpus = make_synthetic_corpus(tmp_path / "corpus", num_glosses=4, num_signers=3, utterances_per_signer=3,
+                                         multimodal=True, seed=0)
+    config = resolve_config("mobilenet_v3_1d", {"model_config": TINY["mobilenet_v3_1d"], "augment": {"enabled": False},
                                                 "train": {**TINY_TRAIN, "epochs": 1, "device": "cpu", "amp": False}})
     run = tmp_path / "run"
     train(config, small_corpus.store, small_corpus.manifest, run)

@@ -30,7 +30,7 @@ Layers:
     no two-way imports and no cycles; ``tests/test_imports.py`` checks it, imports inside
     functions included.
 
-    0. _version, errors, _optional, _native, config, device, ctc  (foundations)
+    0. _version, errors, _optional, _native, _callable, config, device, ctc  (foundations)
     1. io  (store, journal, atomic writes, JSONL, the .pose binary format)
     2. features  (landmark layout and feature math, numpy only)
     3. manifests

@@ -151,8 +151,8 @@ def run_demo(out_dir: str | Path, *, quick: bool = False, overwrite: bool = Fals
     """Runs the demo into ``out_dir`` (on one torch thread) and returns what step 5 recognised."""
     from islpose.device import torch_threads
 
-    # One thread: the same numbers on every machine, and no epoch 5x slower while a thread
-    # waits for a core that another program holds (measured: 346 s against 60 s).
+    # One thread: the same numbers on every machine, and no epoch slowed down while a thread
+    # waits for a core that another program holds.
     with torch_threads(1):
         return _run_demo(Path(out_dir), QUICK if quick else FULL, overwrite, echo)
 

@@ -20,7 +20,7 @@ from islpose.io import FeatureStore
 from islpose.manifests import read_manifest
 from islpose.models import MODELS
 from islpose.models.checkpoint import read_checkpoint
-from islpose.teacher.export import FeatureSource, export_posteriors
+from islpose.teacher.export_posteriors import FeatureSource, export_posteriors
 from islpose.train import load_checkpoint, resolve_config, train
 from islpose.train.distill import distill
 from islpose.train.kd_loss import kd_loss, resample_frames

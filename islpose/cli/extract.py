@@ -119,6 +119,6 @@ def featurize(store: str, out: str | None, overwrite: bool, dtype: str, quiet: b
     """
     from islpose.extract.featurize import featurize as run_featurize
 
-    with progress_bar("featurize", quiet) as progress:
+    with progress_bar("featurize", quiet, unit="utterances") as progress:
         summary = run_featurize(store, out, dtype, progress, overwrite=overwrite)
     _report(summary, f"islpose featurize -> {out or store}")

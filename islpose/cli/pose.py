@@ -31,7 +31,7 @@ def export_pose(store: str, out_dir: str, ids: tuple[str, ...], overwrite: bool,
     from islpose.extract.export_pose import export_poses
 
     wanted = [i for group in ids for i in group.split(",") if i] or None
-    with progress_bar("export-pose", quiet) as progress:
+    with progress_bar("export-pose", quiet, unit="utterances") as progress:
         summary = export_poses(store, out_dir, wanted, overwrite, progress)
     _report(summary, f"islpose export-pose -> {out_dir}")
 
@@ -62,6 +62,6 @@ def import_pose(inputs: tuple[str, ...], out: str, workers: int | None, executor
     from islpose.extract.runner import ImportConfig
 
     config = ImportConfig(workers=workers, executor=executor, overwrite=overwrite, verify=verify, dtype=dtype)
-    with progress_bar("import-pose", quiet) as progress:
+    with progress_bar("import-pose", quiet, unit="files") as progress:
         summary = import_poses(inputs, out, config, progress)
     _report(summary, f"islpose import-pose -> {out}")

@@ -96,7 +96,7 @@ def export(checkpoint: Path, manifest: Path, split: str | None, out: Path, devic
     from islpose.device import resolve_device
     from islpose.manifests import select_utterances
     from islpose.teacher.checkpoint import load_teacher_checkpoint
-    from islpose.teacher.export import VideoSource, export_posteriors
+    from islpose.teacher.export_posteriors import VideoSource, export_posteriors
 
     dev = resolve_device(device)
     ckpt = load_teacher_checkpoint(checkpoint, dev)

@@ -157,8 +157,8 @@ class MobileNetV31D(nn.Module):
     config_class = MobileNetV31DConfig
     train_defaults: dict = {"lr": 3e-3, "weight_decay": 1e-4, "grad_clip": 1.0, "warmup_epochs": 1,
                             "patience": 15, "num_workers": 1}
-    # Landmark augmentation measured better on unseen signers for this model (README, Training);
-    # its features are then computed in the DataLoader worker.
+    # Landmark augmentation is on by default for this model; its features are then computed in
+    # the DataLoader worker.
     augment_defaults: dict = {"enabled": True}
     legacy_config: dict = {"logit_scale": 1.0}  # what checkpoints written before a field existed used
     removed_config: dict = {"head_lr_scale": 1.0}  # removed fields an old config may hold -> their no-op value

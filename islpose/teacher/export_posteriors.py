@@ -22,9 +22,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from islpose.data.posteriors import (
-    IDENTITY_ATTR, TEACHER_DATASET, VOCAB_ATTR, check_teacher_vocab, claim_for_teacher, weights_sha256,
-)
+from islpose.data.posteriors import (IDENTITY_ATTR, TEACHER_DATASET, VOCAB_ATTR, check_teacher_vocab,
+                                     claim_for_teacher, weights_sha256)
 from islpose.errors import IslposeError, StoreError
 from islpose.io import FeatureStore
 from islpose.vocab import Vocabulary

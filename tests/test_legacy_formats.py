@@ -64,3 +64,22 @@ def test_legacy_recognition_record_is_unchanged(tmp_path):
     record = record if isinstance(record, dict) else record.to_dict()
     expected = json.loads((LEGACY / "expected_recognize.json").read_text())
     assert {**record, "source": None} == {**expected, "source": None}
+
+
+def test_viz_alignment_draws_what_the_recognizer_returns(monkeypatch):
+    """One inference path: ``align_utterance`` runs the Recognizer (greedy), it decodes nothing itself."""
+    from islpose.recognize import Recognizer
+    from islpose.viz.alignment import align_utterance
+
+    alignment = align_utterance(LEGACY / "bilstm.pt", LEGACY / "store.h5", "s02_u0011")
+    np.testing.assert_allclose(alignment.log_probs, np.load(LEGACY / "expected_bilstm_pt.npy"), atol=1e-5)
+    calls = []
+    decode = Recognizer.decode_features
+
+    def spy(self, *args, **kwargs):
+        calls.append(self.config.beam_size)
+        return decode(self, *args, **kwargs)
+
+    monkeypatch.setattr(Recognizer, "decode_features", spy)
+    again = align_utterance(LEGACY / "bilstm.pt", LEGACY / "store.h5", "s02_u0011")
+    assert calls == [1] and again.segments == alignment.segments

@@ -44,6 +44,16 @@ class DecodeOutput:
     forward_seconds: float = 0.0
     search_seconds: float = 0.0
 
+    def summary(self, config: DecoderConfig, inputs: dict, hypotheses: str | Path) -> dict:
+        """The JSON summary of ``islpose decode --json``: ``inputs``, the decoder settings,
+        the hypotheses file, the counts, the timings and (with references) the scores."""
+        out = {**inputs, "decoder": vars(config), "hypotheses": str(hypotheses), "decoded": len(self.hypotheses),
+               "failed": [{"id": u, "reason": r} for u, r in self.failed],
+               "forward_seconds": self.forward_seconds, "search_seconds": self.search_seconds}
+        if self.score is not None:
+            out.update(self.score.to_dict())
+        return out
+
 
 def _select(manifest: str | Path | None, split: str | None, store_ids: list[str]):
     """(ids to decode, references or None)."""

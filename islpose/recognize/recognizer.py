@@ -154,8 +154,9 @@ class Recognizer:
         log-probabilities behind it (for a posteriorgram)."""
         if not data.fps > 0:
             raise IslposeError(f"frame rate must be > 0, got {data.fps!r}")
+        features = self.features(data)  # checks the image size and that somebody is there
         signing = signing_span(data.landmarks, data.presence, data.width, data.height)
-        return self.decode_features(self.features(data), data.fps, uid=uid, source=data.source, signing=signing)
+        return self.decode_features(features, data.fps, uid=uid, source=data.source, signing=signing)
 
     def decode_features(self, features: np.ndarray, fps: float, *, uid: str, source: str | None = None,
                         signing: tuple[int, int] | None = None) -> tuple[Recognition, np.ndarray]:

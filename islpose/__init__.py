@@ -25,6 +25,14 @@ API:
 ``islpose.extract``, ``islpose.train`` and ``islpose.decode`` are also the subpackages that
 hold these stages; calling the package calls its function.
 
+Example:
+    >>> import islpose
+    >>> vocab = islpose.Vocabulary(["GO", "I", "SCHOOL"])
+    >>> vocab.encode(["I", "GO"]), len(vocab)
+    ([3, 2], 5)
+
+    Each name above has an example of its own (``help(islpose.Recognizer)``, ...).
+
 Layers:
     Each first-level part imports only from its own layer or lower ones (lowest first), with
     no two-way imports and no cycles; ``tests/test_imports.py`` checks it, imports inside

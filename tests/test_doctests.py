@@ -9,6 +9,7 @@ import pytest
 
 # module -> optional packages its examples need
 MODULES = {
+    "islpose": (),
     "islpose.vocab": (),
     "islpose.io.store": (),
     "islpose.recognize.segments": (),

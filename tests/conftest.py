@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to the real media in ../shared/data and small generated corpora."""
+"""Shared fixtures: the real media vendored in tests/data and small generated corpora."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+MEDIA = REPO / "tests" / "data"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -19,11 +19,9 @@ def _one_torch_thread():
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """../shared/data (real videos and .pose files); skips the test when it is absent."""
-    if not (SHARED_DATA / "videos").is_dir():
-        pytest.skip(f"real test media not found at {SHARED_DATA} (clone the project with ../shared beside it)")
-    return SHARED_DATA
+def media_dir() -> Path:
+    """tests/data: the real videos, images and .pose files vendored with the tests (see its SOURCES.md)."""
+    return MEDIA
 
 
 @pytest.fixture(scope="session")

@@ -89,10 +89,9 @@ def test_manifest_pose_field_gives_ids_and_relative_paths(poses, tmp_path):
     assert missing.exit_code == 1 and "pose not found" in missing.output
 
 
-def test_real_recordings_import_and_come_back_out_exactly(shared_data, tmp_path):
-    real = sorted((shared_data / "poses").glob("*.pose"))
-    if not real:
-        pytest.skip(f"no .pose recordings in {shared_data / 'poses'}")
+def test_real_recordings_import_and_come_back_out_exactly(media_dir, tmp_path):
+    real = sorted((media_dir / "poses").glob("*.pose"))
+    assert len(real) == 2
     out = tmp_path / "real.h5"
     assert run_cli(*map(str, real), str(out)).exit_code == 0
     assert CliRunner().invoke(cli, ["export-pose", str(out), str(tmp_path / "again"), "-q"]).exit_code == 0

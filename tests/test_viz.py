@@ -289,21 +289,21 @@ def test_show_posteriors_cli(student_run, small_corpus, tmp_path):
 
 
 # ---------------------------------------------------------------- real media
-def test_real_pose_file_contact_sheet(shared_data, tmp_path):
-    result = run("show", shared_data / "poses" / "continuous_signing.pose", "--out", tmp_path / "p.png",
+def test_real_pose_file_contact_sheet(media_dir, tmp_path):
+    result = run("show", media_dir / "poses" / "continuous_signing.pose", "--out", tmp_path / "p.png",
                  "--frames", 4, "--width", 160)
     assert result.exit_code == 0, result.output
     assert "4 of 130 frames of continuous_signing" in result.output
 
 
-def test_real_clip_shows_where_a_hand_was_lost(shared_data, tmp_path):
+def test_real_clip_shows_where_a_hand_was_lost(media_dir, tmp_path):
     """webcam_signer.mp4: MediaPipe misses the signer's right hand in frame 26 while the
     pose puts her wrist in view; the overlay marks it with a red ring."""
     from islpose._native import silenced_stderr
     from islpose.features.holistic import extract_landmarks
     from islpose.viz import Clip, render_frames
 
-    video = shared_data / "videos" / "webcam_signer.mp4"
+    video = media_dir / "videos" / "webcam_signer.mp4"
     with silenced_stderr():
         got = extract_landmarks(video)
     clip = Clip(got.landmarks, got.presence, got.fps, got.width, got.height, source=str(video), name="webcam")

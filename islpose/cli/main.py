@@ -73,7 +73,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
     \b
     Typical run:
-      islpose extract videos/ feats.h5
+      islpose extract data_manifests/corpus.jsonl feats.h5
       islpose vocab build data_manifests/corpus.jsonl tokens.txt
       islpose train --model bilstm_optimized --features feats.h5 \\
           --manifest data_manifests/corpus.jsonl --out runs/bilstm

@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from islpose._optional import missing_extra_message
 from islpose._version import __version__
 from islpose.errors import IslposeError
 
@@ -57,6 +58,12 @@ class IslposeGroup(click.Group):
             if (ctx.obj or {}).get("debug") or os.environ.get("ISLPOSE_DEBUG"):
                 raise
             message = str(exc) if isinstance(exc, IslposeError) else f"{exc.__class__.__name__}: {exc}"
+            click.echo(f"error: {message}", err=True)
+            ctx.exit(1)
+        except ModuleNotFoundError as exc:  # an optional dependency a command imports at the top
+            message = missing_extra_message(exc)
+            if message is None or (ctx.obj or {}).get("debug") or os.environ.get("ISLPOSE_DEBUG"):
+                raise
             click.echo(f"error: {message}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:

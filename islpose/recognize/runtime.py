@@ -52,7 +52,7 @@ class TorchStudent(StudentModel):
     """A checkpoint of ``islpose train`` on the CPU (torch imported here)."""
 
     def __init__(self, path: str | Path) -> None:
-        import torch
+        torch = require("torch", "train", "PyTorch (for a .pt checkpoint; an exported .onnx model needs none)")
 
         from islpose.models import input_dim
         from islpose.train.checkpoint import load_checkpoint
@@ -75,7 +75,7 @@ class OnnxStudent(StudentModel):
     """A model written by ``islpose export --format onnx``, run with onnxruntime."""
 
     def __init__(self, path: str | Path, threads: int = 0) -> None:
-        ort = require("onnxruntime", "export")
+        ort = require("onnxruntime", "runtime")
         path = Path(path)
         if not path.is_file():
             raise IslposeError(f"{path}: model not found")

@@ -94,7 +94,7 @@ def test_onnx_model_errors_are_clear(tmp_path):
     with pytest.raises(IslposeError, match="tokens.txt is missing"):
         OnnxStudent(path)
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
-    with pytest.raises(IslposeError, match="not a loadable ONNX model"):
+    with pytest.raises(IslposeError, match="not a loadable ONNX model; pass a model written by `islpose export"):
         OnnxStudent(tmp_path / "junk.onnx")
 
 

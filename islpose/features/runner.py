@@ -15,6 +15,7 @@ Data safety:
   ``verify``), the file is hashed and skipped if its SHA-256 is the stored one.
 * A source that cannot be used, or whose result cannot be stored (NaN, an id the store
   refuses), is that item's failure, listed in the :class:`Summary`; the run goes on.
+* A new OUT where no item succeeded is removed: a failed run leaves no empty store.
 * ``overwrite``: the new store is built beside OUT and renamed over it once the run
   has finished with at least one item done; a killed or failed run, or one where every
   item failed, leaves OUT exactly as it was. OUT must be an islpose store (or absent).
@@ -292,7 +293,13 @@ def run_items(items: Sequence[SourceItem], out: str | Path, load: Loader, option
     summary = Summary()
     start = time.perf_counter()
     if not config.overwrite:
-        _run_into(out, "a", items, load, options, metadata, config, progress, summary, out)
+        new = not out.exists()
+        try:
+            _run_into(out, "a", items, load, options, metadata, config, progress, summary, out)
+        finally:
+            if new and not summary.done and out.exists():  # a run that stored nothing leaves no empty store
+                out.unlink()
+                summary.notes.append(f"{out}: no item succeeded, so no store was written")
     else:
         if out.exists():
             FeatureStore(out, "r").close()  # refuses a file that is not an islpose store

@@ -84,8 +84,9 @@ class OnnxStudent(StudentModel):
         options.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-            raise IslposeError(f"{path}: not a loadable ONNX model ({str(exc).strip()[:200]})") from None
+        except Exception:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise IslposeError(f"{path}: not a loadable ONNX model; pass a model written by "
+                               "`islpose export --format onnx`") from None
         meta = self.session.get_modelmeta().custom_metadata_map
         missing = [k for k in (META_FEATURE, META_SUBSAMPLE, META_MODEL, META_INPUT_DIM) if k not in meta]
         if missing:

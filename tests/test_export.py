@@ -105,5 +105,5 @@ def test_missing_onnxruntime_is_one_line_naming_the_extra(tmp_path, monkeypatch)
     from islpose.recognize.runtime import OnnxStudent
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    with pytest.raises(IslposeError, match=r"onnxruntime is not installed: pip install 'islpose\[export\]'"):
+    with pytest.raises(IslposeError, match=r"onnxruntime is not installed: pip install 'islpose\[runtime\]'"):
         OnnxStudent(tmp_path / "model.onnx")

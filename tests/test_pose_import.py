@@ -175,7 +175,8 @@ def test_store_of_another_kind_and_bad_outputs_are_refused(poses, tmp_path):
     lm, presence = recording(0)
     with FeatureStore(other, "w", metadata={"mediapipe_version": "0.10.21", "extractor": {"holistic": {}}}) as store:
         store.write("v", {"landmarks": lm, "presence": presence})
-    with pytest.raises(StoreError, match="other settings"):
+    with pytest.raises(StoreError, match=r"videos.h5: made by `islpose extract`, which `islpose import-pose` cannot "
+                                         r"add to; write to another store \(or pass --overwrite to replace this one\)$"):
         import_poses([poses], other)
     with pytest.raises(IslposeError, match="should end in .h5"):
         import_poses([poses], tmp_path / "out.pose")

@@ -316,3 +316,12 @@ def test_real_clip_shows_where_a_hand_was_lost(media_dir, tmp_path):
     image_h = a.shape[0] - status_panel(270, 0, clip.presence).shape[0]
     assert colour_pixels(a[:image_h], MISSING) > 30 > colour_pixels(b[:image_h], MISSING)
     assert colour_pixels(b[:image_h], COLOURS["right_hand"]) > 30 > colour_pixels(a[:image_h], COLOURS["right_hand"])
+
+
+def test_show_on_a_video_says_to_extract_first(media_dir, tmp_path):
+    video = media_dir / "videos" / "webcam_signer.mp4"
+    result = run("show", video, "--out", tmp_path / "v.png")
+    assert result.exit_code == 1 and list(tmp_path.iterdir()) == []
+    assert result.output.strip() == (f"error: {video}: a video; show draws landmarks, so extract them first: "
+                                     f"`islpose extract {video} feats.h5`, then `islpose show feats.h5 --video "
+                                     f"{video} --out {tmp_path / 'v.png'}`")

@@ -185,13 +185,36 @@ def check_settings(store: Any, out: Path, metadata: Mapping[str, Any]) -> None:
     if len(store) == 0:
         store.set_metadata(**metadata)
         return
-    meta = store.metadata
-    flat = lambda m: {**{k: m.get(k) for k in metadata if k != "extractor"}, **(m.get("extractor") or {})}  # noqa: E731
-    old, new = flat(meta), flat(metadata)
-    diff = [f"{k} {old.get(k)!r} (now {new.get(k)!r})" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    old, new = _settings(store.metadata, metadata), _settings(metadata, metadata)
+    made_by, this_run = _made_by(old), _made_by(new)
+    if made_by != this_run:
+        raise StoreError(f"{out}: made by {made_by}, which {this_run} cannot add to; write to another store "
+                         "(or pass --overwrite to replace this one)")
+    diff = [f"{k} {old.get(k)} (now {new.get(k)})" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     if diff:
-        raise StoreError(f"{out}: was extracted with other settings: {'; '.join(diff)}. Use the same "
-                         "options, --overwrite to start it afresh, or another output file")
+        raise StoreError(f"{out}: was made with other settings: {', '.join(diff)}; use the same options, "
+                         "--overwrite to start it afresh, or another output file")
+
+
+def _settings(meta: Mapping[str, Any], keys: Mapping[str, Any]) -> dict[str, Any]:
+    """The root attributes named in ``keys`` and the ``extractor`` entries, nested ones as
+    ``holistic.model_complexity``: one flat mapping of plain values to compare and print."""
+    flat: dict[str, Any] = {k: meta.get(k) for k in keys if k != "extractor"}
+    for key, value in (meta.get("extractor") or {}).items():
+        if isinstance(value, Mapping):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return {k: v for k, v in flat.items() if v not in (None, "")}
+
+
+def _made_by(settings: Mapping[str, Any]) -> str:
+    """The command whose stores have these settings (see :func:`_settings`)."""
+    if "importer" in settings:
+        return "`islpose import-pose`"
+    if any(k == "mediapipe_version" or k.startswith("holistic") for k in settings):
+        return "`islpose extract`"
+    return "another kind of run"
 
 
 def unchanged(store: Any, item: SourceItem, verify: bool = False) -> bool:

@@ -34,6 +34,19 @@ def small_corpus(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_checkpoint(small_corpus, tmp_path_factory) -> Path:
+    """best.pt of a one-epoch tiny BiLSTM on the small corpus, for tests where what it
+    recognises does not matter (outputs, messages, stored landmarks)."""
+    from train_helpers import run, tiny_config
+
+    tmp = tmp_path_factory.mktemp("tiny_run")
+    result = run("train", "--config", tiny_config(tmp, "bilstm_optimized", epochs=1), "--features",
+                 small_corpus.store, "--manifest", small_corpus.manifest, "--out", tmp / "run")
+    assert result.exit_code == 0, result.output
+    return tmp / "run" / "best.pt"
+
+
+@pytest.fixture(scope="session")
 def trained_bilstm(tmp_path_factory):
     """A small BiLSTM trained on a synthetic corpus with 6 training signers (dev and test: one
     unseen signer each), about 2% dev WER: (corpus, run folder with best.pt). Shared by the

@@ -6,17 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from train_helpers import run, tiny_config
+from train_helpers import run
 
 
 @pytest.fixture(scope="module")
-def checkpoint(small_corpus, tmp_path_factory) -> Path:
-    """best.pt of a one-epoch tiny training (what it recognises does not matter here)."""
-    tmp = tmp_path_factory.mktemp("debris_run")
-    result = run("train", "--config", tiny_config(tmp, "bilstm_optimized", epochs=1), "--features",
-                 small_corpus.store, "--manifest", small_corpus.manifest, "--out", tmp / "run")
-    assert result.exit_code == 0, result.output
-    return tmp / "run" / "best.pt"
+def checkpoint(tiny_checkpoint) -> Path:
+    return tiny_checkpoint
 
 
 def _files(folder: Path) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from train_helpers import run
 
@@ -83,3 +84,54 @@ def test_import_pose_into_an_existing_store_keeps_it_when_every_file_fails(media
     assert result.exit_code == 1
     with FeatureStore(out) as store:
         assert store.ids() == ["viewer_example"]
+
+
+@pytest.mark.parametrize("args", [
+    ["vocab", "build", "{tmp}/missing.jsonl", "{out}/tokens.txt"],
+    ["lm", "build", "{manifest}", "{out}/g.arpa", "--order", "0"],
+    ["decode", "--checkpoint", "{junk}", "--features", "{store}", "--manifest", "{manifest}", "--split", "test",
+     "--out", "{out}/h.tsv"],
+    ["score", "{manifest}", "{tmp}/hyp.tsv", "--split", "test", "--json", "{out}/w.json", "--details",
+     "{out}/d.txt"],
+    ["tune", "--checkpoint", "{junk}", "--features", "{store}", "--manifest", "{manifest}", "--out", "{out}/t.yaml"],
+    ["export", "--checkpoint", "{junk}", "--format", "onnx", "--out", "{out}/m.onnx"],
+    ["export-pose", "{store}", "{out}/poses", "--ids", "nope"],
+    ["featurize", "{store}", "--out", "{out}/f.h5", "--dtype", "float32", "--quiet"],
+    ["show", "{store}", "nope", "--out", "{out}/s.png"],
+    ["plot", "{tmp}", "--out", "{out}/p.png"],
+    ["prepare", "include", "{tmp}/nonexist", "{out}/m.jsonl"],
+    ["train", "--model", "bilstm_optimized", "--features", "{store}", "--manifest", "{tmp}/missing.jsonl",
+     "--out", "{out}/run"],
+    ["distill", "--model", "bilstm_optimized", "--features", "{store}", "--manifest", "{manifest}", "--teacher",
+     "{tmp}/missing.h5", "--out", "{out}/kd"],
+    ["teacher", "export", "--checkpoint", "{junk}", "--manifest", "{manifest}", "--out", "{out}/te.h5"],
+], ids=lambda args: " ".join(args[:2]))
+def test_a_failing_command_leaves_no_output(args, small_corpus, tmp_path):
+    """Every command that writes a file, failing on a bad input: nothing appears."""
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a checkpoint")
+    (tmp_path / "hyp.tsv").write_text("nobody\tA\n")
+    paths = {"tmp": tmp_path, "out": tmp_path / "out", "junk": junk, "store": small_corpus.store,
+             "manifest": small_corpus.manifest}
+    if args[0] == "featurize":  # a store whose landmarks cannot be featurized
+        from islpose.io import FeatureStore
+
+        paths["store"] = tmp_path / "bad.h5"
+        with FeatureStore(paths["store"], "w") as store:
+            store.write("u", {"landmarks": np.full((4, 543, 4), np.nan, np.float32),
+                              "presence": np.zeros((4, 4), bool)})
+    result = run(*[a.format(**paths) for a in args])
+    assert result.exit_code != 0, result.output
+    assert not (tmp_path / "out").exists(), result.output
+    assert "Error" not in result.output  # one islpose line, no Python exception name
+
+
+def test_outputs_in_a_new_folder(media_dir, tmp_path):
+    """A store written into a folder that does not exist yet: the folder is made, and
+    removed again when the run wrote nothing."""
+    pose = media_dir / "poses" / "viewer_example.pose"
+    assert run("import-pose", pose, tmp_path / "new" / "sub" / "feats.h5", "--quiet").exit_code == 0
+    (tmp_path / "cut.pose").write_bytes(pose.read_bytes()[:1000])
+    result = run("import-pose", tmp_path / "cut.pose", tmp_path / "other" / "feats.h5", "--overwrite", "--quiet")
+    assert result.exit_code == 1 and "Error" not in result.output
+    assert _files(tmp_path) == ["cut.pose", "new", "new/sub", "new/sub/feats.h5"]

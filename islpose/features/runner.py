@@ -328,8 +328,9 @@ def run_items(items: Sequence[SourceItem], out: str | Path, load: Loader, option
             FeatureStore(out, "r").close()  # refuses a file that is not an islpose store
         with atomic_path(out) as tmp:
             _run_into(tmp, "w", items, load, options, metadata, config, progress, summary, out)
-            if not summary.done and out.exists():
-                summary.notes.append(f"{out}: no item succeeded, so the old store was kept as it was")
+            if not summary.done:
+                summary.notes.append(f"{out}: no item succeeded, so the old store was kept as it was" if out.exists()
+                                     else f"{out}: no item succeeded, so no store was written")
                 raise Discard
     summary.seconds = time.perf_counter() - start
     return summary

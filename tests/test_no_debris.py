@@ -21,8 +21,19 @@ def _files(folder: Path) -> list[str]:
 
 def test_recognize_on_a_missing_path_writes_no_output(checkpoint, tmp_path):
     out, store = tmp_path / "sub" / "glosses.jsonl", tmp_path / "kept.h5"
-    args = ["recognize", tmp_path / "missing.pose", "--checkpoint", checkpoint, "--out", out, "--store", store,
-            "--beam", "1", "--quiet"]
+    args = [
+        "recognize",
+        tmp_path / "missing.pose",
+        "--checkpoint",
+        checkpoint,
+        "--out",
+        out,
+        "--store",
+        store,
+        "--beam",
+        "1",
+        "--quiet",
+    ]
     result = run(*args)
     assert result.exit_code == 1 and "missing.pose" in result.output
     assert _files(tmp_path) == []  # no empty --out (which a rerun would refuse), no empty store, no folder
@@ -34,8 +45,18 @@ def test_recognize_on_a_missing_path_writes_no_output(checkpoint, tmp_path):
 def test_recognize_overwrite_where_every_input_fails_keeps_the_old_output(checkpoint, tmp_path):
     out = tmp_path / "glosses.jsonl"
     out.write_text('{"id": "old"}\n')
-    result = run("recognize", tmp_path / "missing.pose", "--checkpoint", checkpoint, "--out", out, "--beam", "1",
-                 "--overwrite", "--quiet")
+    result = run(
+        "recognize",
+        tmp_path / "missing.pose",
+        "--checkpoint",
+        checkpoint,
+        "--out",
+        out,
+        "--beam",
+        "1",
+        "--overwrite",
+        "--quiet",
+    )
     assert result.exit_code == 1
     assert out.read_text() == '{"id": "old"}\n' and _files(tmp_path) == ["glosses.jsonl"]
 
@@ -47,11 +68,18 @@ def test_recognize_writes_its_output_once_an_input_is_recognised(checkpoint, sma
     with FeatureStore(small_corpus.store) as store:
         uid = store.ids()[0]
         a = store.attrs(uid)
-        pose = write_pose(tmp_path / f"{uid}.pose", store.read(uid, "landmarks"), a["fps"], a["width"],
-                          a["height"], store.read(uid, "presence"))
+        pose = write_pose(
+            tmp_path / f"{uid}.pose",
+            store.read(uid, "landmarks"),
+            a["fps"],
+            a["width"],
+            a["height"],
+            store.read(uid, "presence"),
+        )
     out = tmp_path / "out" / "glosses.jsonl"
-    result = run("recognize", pose, tmp_path / "missing.pose", "--checkpoint", checkpoint, "--out", out,
-                 "--beam", "1", "--quiet")
+    result = run(
+        "recognize", pose, tmp_path / "missing.pose", "--checkpoint", checkpoint, "--out", out, "--beam", "1", "--quiet"
+    )
     assert result.exit_code == 1  # one input failed; the other's record is there
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [uid]
 
@@ -86,40 +114,100 @@ def test_import_pose_into_an_existing_store_keeps_it_when_every_file_fails(media
         assert store.ids() == ["viewer_example"]
 
 
-@pytest.mark.parametrize("args", [
-    ["vocab", "build", "{tmp}/missing.jsonl", "{out}/tokens.txt"],
-    ["lm", "build", "{manifest}", "{out}/g.arpa", "--order", "0"],
-    ["decode", "--checkpoint", "{junk}", "--features", "{store}", "--manifest", "{manifest}", "--split", "test",
-     "--out", "{out}/h.tsv"],
-    ["score", "{manifest}", "{tmp}/hyp.tsv", "--split", "test", "--json", "{out}/w.json", "--details",
-     "{out}/d.txt"],
-    ["tune", "--checkpoint", "{junk}", "--features", "{store}", "--manifest", "{manifest}", "--out", "{out}/t.yaml"],
-    ["export", "--checkpoint", "{junk}", "--format", "onnx", "--out", "{out}/m.onnx"],
-    ["export-pose", "{store}", "{out}/poses", "--ids", "nope"],
-    ["featurize", "{store}", "--out", "{out}/f.h5", "--dtype", "float32", "--quiet"],
-    ["show", "{store}", "nope", "--out", "{out}/s.png"],
-    ["plot", "{tmp}", "--out", "{out}/p.png"],
-    ["prepare", "include", "{tmp}/nonexist", "{out}/m.jsonl"],
-    ["train", "--model", "bilstm_optimized", "--features", "{store}", "--manifest", "{tmp}/missing.jsonl",
-     "--out", "{out}/run"],
-    ["distill", "--model", "bilstm_optimized", "--features", "{store}", "--manifest", "{manifest}", "--teacher",
-     "{tmp}/missing.h5", "--out", "{out}/kd"],
-    ["teacher", "export", "--checkpoint", "{junk}", "--manifest", "{manifest}", "--out", "{out}/te.h5"],
-], ids=lambda args: " ".join(args[:2]))
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["vocab", "build", "{tmp}/missing.jsonl", "{out}/tokens.txt"],
+        ["lm", "build", "{manifest}", "{out}/g.arpa", "--order", "0"],
+        [
+            "decode",
+            "--checkpoint",
+            "{junk}",
+            "--features",
+            "{store}",
+            "--manifest",
+            "{manifest}",
+            "--split",
+            "test",
+            "--out",
+            "{out}/h.tsv",
+        ],
+        [
+            "score",
+            "{manifest}",
+            "{tmp}/hyp.tsv",
+            "--split",
+            "test",
+            "--json",
+            "{out}/w.json",
+            "--details",
+            "{out}/d.txt",
+        ],
+        [
+            "tune",
+            "--checkpoint",
+            "{junk}",
+            "--features",
+            "{store}",
+            "--manifest",
+            "{manifest}",
+            "--out",
+            "{out}/t.yaml",
+        ],
+        ["export", "--checkpoint", "{junk}", "--format", "onnx", "--out", "{out}/m.onnx"],
+        ["export-pose", "{store}", "{out}/poses", "--ids", "nope"],
+        ["featurize", "{store}", "--out", "{out}/f.h5", "--dtype", "float32", "--quiet"],
+        ["show", "{store}", "nope", "--out", "{out}/s.png"],
+        ["plot", "{tmp}", "--out", "{out}/p.png"],
+        ["prepare", "include", "{tmp}/nonexist", "{out}/m.jsonl"],
+        [
+            "train",
+            "--model",
+            "bilstm_optimized",
+            "--features",
+            "{store}",
+            "--manifest",
+            "{tmp}/missing.jsonl",
+            "--out",
+            "{out}/run",
+        ],
+        [
+            "distill",
+            "--model",
+            "bilstm_optimized",
+            "--features",
+            "{store}",
+            "--manifest",
+            "{manifest}",
+            "--teacher",
+            "{tmp}/missing.h5",
+            "--out",
+            "{out}/kd",
+        ],
+        ["teacher", "export", "--checkpoint", "{junk}", "--manifest", "{manifest}", "--out", "{out}/te.h5"],
+    ],
+    ids=lambda args: " ".join(args[:2]),
+)
 def test_a_failing_command_leaves_no_output(args, small_corpus, tmp_path):
     """Every command that writes a file, failing on a bad input: nothing appears."""
     junk = tmp_path / "junk.pt"
     junk.write_text("not a checkpoint")
     (tmp_path / "hyp.tsv").write_text("nobody\tA\n")
-    paths = {"tmp": tmp_path, "out": tmp_path / "out", "junk": junk, "store": small_corpus.store,
-             "manifest": small_corpus.manifest}
+    paths = {
+        "tmp": tmp_path,
+        "out": tmp_path / "out",
+        "junk": junk,
+        "store": small_corpus.store,
+        "manifest": small_corpus.manifest,
+    }
     if args[0] == "featurize":  # a store whose landmarks cannot be featurized
         from islpose.io import FeatureStore
 
         paths["store"] = tmp_path / "bad.h5"
         with FeatureStore(paths["store"], "w") as store:
-            store.write("u", {"landmarks": np.full((4, 543, 4), np.nan, np.float32),
-                              "presence": np.zeros((4, 4), bool)})
+            store.write(
+                "u", {"landmarks": np.full((4, 543, 4), np.nan, np.float32), "presence": np.zeros((4, 4), bool)}
+            )
     result = run(*[a.format(**paths) for a in args])
     assert result.exit_code != 0, result.output
     assert not (tmp_path / "out").exists(), result.output

@@ -43,8 +43,9 @@ def nan_hand_recording(source: Path, out: Path) -> tuple[Path, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def nan_pose(media_dir, tmp_path_factory) -> tuple[Path, np.ndarray]:
-    return nan_hand_recording(media_dir / "poses" / "continuous_signing.pose",
-                              tmp_path_factory.mktemp("nan_pose") / "nan_hand.pose")
+    return nan_hand_recording(
+        media_dir / "poses" / "continuous_signing.pose", tmp_path_factory.mktemp("nan_pose") / "nan_hand.pose"
+    )
 
 
 def test_read_pose_marks_a_hand_of_nan_points_absent(nan_pose):
@@ -65,8 +66,19 @@ def test_import_pose_stores_presence_false_there(nan_pose, tmp_path):
 
 def test_recognize_keeps_presence_false_there(nan_pose, tiny_checkpoint, tmp_path):
     path, frames = nan_pose
-    result = run("recognize", path, "--checkpoint", tiny_checkpoint, "--out", tmp_path / "g.jsonl",
-                 "--store", tmp_path / "kept.h5", "--beam", "1", "--quiet")
+    result = run(
+        "recognize",
+        path,
+        "--checkpoint",
+        tiny_checkpoint,
+        "--out",
+        tmp_path / "g.jsonl",
+        "--store",
+        tmp_path / "kept.h5",
+        "--beam",
+        "1",
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     with FeatureStore(tmp_path / "kept.h5") as store:
         presence = store.read("nan_hand", "presence")

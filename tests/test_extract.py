@@ -128,7 +128,7 @@ def test_resume_skips_unchanged_and_redoes_changed_files(fake_videos, tmp_path):
 def test_other_settings_on_an_existing_store_are_an_error(fake_videos, tmp_path):
     out = tmp_path / "f.h5"
     E.extract([fake_videos], out, E.ExtractConfig(workers=1))
-    with pytest.raises(StoreError, match="multimodal_dtype 'float16' \\(now 'float32'\\)"):
+    with pytest.raises(StoreError, match="other settings: multimodal_dtype float16 \\(now float32\\); use the same options"):
         E.extract([fake_videos], out, E.ExtractConfig(workers=1, dtype="float32"))
     assert E.extract([fake_videos], out, E.ExtractConfig(workers=1, dtype="float32", overwrite=True)).done
 

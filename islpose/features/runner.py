@@ -190,7 +190,8 @@ def check_settings(store: Any, out: Path, metadata: Mapping[str, Any]) -> None:
     if made_by != this_run:
         raise StoreError(f"{out}: made by {made_by}, which {this_run} cannot add to; write to another store "
                          "(or pass --overwrite to replace this one)")
-    diff = [f"{k} {old.get(k)} (now {new.get(k)})" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    diff = [f"{k} {old.get(k, 'unset')} (now {new.get(k, 'unset')})" for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k)]
     if diff:
         raise StoreError(f"{out}: was made with other settings: {', '.join(diff)}; use the same options, "
                          "--overwrite to start it afresh, or another output file")

@@ -63,3 +63,18 @@ def test_missing_extra_message_only_for_known_modules():
         "OpenCV is not installed: pip install 'islpose[extract]'"
     assert missing_extra_message(ModuleNotFoundError("x", name="islpose.nothing")) is None
     assert missing_extra_message(ImportError("x")) is None
+
+
+@pytest.mark.parametrize("module", ["cv2", "mediapipe"])
+def test_extract_without_its_extra_is_one_line(module, monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from islpose.cli.main import cli
+
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
+    result = CliRunner().invoke(cli, ["extract", str(tmp_path / "a.mp4"), str(tmp_path / "f.h5")])
+    name = {"cv2": "OpenCV", "mediapipe": "MediaPipe"}[module]
+    assert result.exit_code == 1
+    assert result.output == f"error: {name} is not installed: pip install 'islpose[extract]'\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]

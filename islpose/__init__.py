@@ -39,7 +39,7 @@ Layers:
     functions included.
 
     0. _version, errors, _optional, _native, _callable, config, device, ctc  (foundations)
-    1. io  (store, journal, atomic writes, JSONL, the .pose binary format)
+    1. io, assets  (store, journal, atomic writes, JSONL, the .pose binary format; the demo clip)
     2. features  (landmark layout and feature math, numpy only)
     3. manifests
     4. vocab

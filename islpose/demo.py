@@ -1,8 +1,8 @@
 """``islpose demo``: the whole chain on built-in data, in a few minutes on a laptop CPU.
 
-1. Extraction (MediaPipe Holistic) of the real clips in ``../shared/data/videos`` beside
-   the repository checkout, when that folder and MediaPipe are there (skipped with a
-   note otherwise).
+1. Extraction (MediaPipe Holistic) of the real signing clip shipped with the package
+   (:func:`islpose.assets.demo_clip`), when MediaPipe is installed (skipped with a note
+   naming the extra otherwise).
 2. A synthetic signing corpus (:func:`islpose.testing.make_synthetic_corpus`).
 3. A short ``bilstm_optimized`` training on it.
 4. Test-set decoding, greedy and beam search with a gloss 3-gram LM, with the WER.
@@ -39,19 +39,12 @@ class DemoSize:
     sentences: int  # per signer
     epochs: int
     model: dict
-    clips: tuple[str, ...] | None  # the real clips to extract (None: all)
 
 
 FULL = DemoSize(glosses=12, signers=6, sentences=40, epochs=40,
-                model={"projection_dim": 64, "hidden_dim": 96, "num_layers": 2, "dropout": 0.1}, clips=None)
+                model={"projection_dim": 64, "hidden_dim": 96, "num_layers": 2, "dropout": 0.1})
 QUICK = DemoSize(glosses=6, signers=3, sentences=12, epochs=10,
-                 model={"projection_dim": 32, "hidden_dim": 48, "num_layers": 2, "dropout": 0.1},
-                 clips=("studio_signer_9frames.mp4",))
-
-
-def shared_videos() -> Path:
-    """``../shared/data/videos`` next to the repository checkout this package runs from."""
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+                 model={"projection_dim": 32, "hidden_dim": 48, "num_layers": 2, "dropout": 0.1})
 
 
 def prepare_folder(out: Path, overwrite: bool) -> None:
@@ -80,21 +73,18 @@ def prepare_folder(out: Path, overwrite: bool) -> None:
             (out / part).unlink()
 
 
-def _extract_real(out: Path, size: DemoSize, echo: Callable[[str], None]) -> None:
+def _extract_real(out: Path, echo: Callable[[str], None]) -> None:
     import importlib.util
 
-    videos = shared_videos()
-    if not videos.is_dir():
-        echo(f"  skipped: no real clips at {videos} (clone the project with ../shared beside it)")
-        return
+    from islpose.assets import demo_clip
+
     if importlib.util.find_spec("mediapipe") is None:
         echo("  skipped: MediaPipe is not installed (pip install 'islpose[extract]')")
         return
     from islpose.extract.videos import ExtractConfig, extract
 
-    clips = [videos / name for name in size.clips] if size.clips else [videos]
     (out / "real").mkdir()
-    summary = extract(clips, out / "real" / "features.h5", ExtractConfig(workers=1))
+    summary = extract([demo_clip()], out / "real" / "features.h5", ExtractConfig(workers=1))
     echo(f"  {len(summary.done)} clip(s), {summary.frames} frames in {summary.seconds:.1f} s "
          f"({summary.frames_per_second:.1f} frames/s) -> {out / 'real' / 'features.h5'}")
     for _, reason in summary.failed:
@@ -163,8 +153,8 @@ def _run_demo(out: Path, size: DemoSize, overwrite: bool, echo: Callable[[str], 
 
     prepare_folder(out, overwrite)
     start = time.perf_counter()
-    echo("[1/5] MediaPipe Holistic on the real clips")
-    _extract_real(out, size, echo)
+    echo("[1/5] MediaPipe Holistic on a real signing clip")
+    _extract_real(out, echo)
     echo("[2/5] synthetic corpus")
     corpus = make_synthetic_corpus(out / "corpus", num_glosses=size.glosses, num_signers=size.signers,
                                    utterances_per_signer=size.sentences, seed=0)

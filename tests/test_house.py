@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import configparser
 import re
 import sys
 from pathlib import Path
@@ -20,11 +19,11 @@ def test_only_io_atomic_renames_temporary_files():
 
 
 def test_the_code_parses_with_the_declared_oldest_python():
-    """setup.cfg's python_requires: no module uses grammar newer than the minimum it declares
+    """pyproject.toml's requires-python: no module uses grammar newer than the minimum it declares
     (e.g. ``except*`` of 3.11). That minimum was checked by running the tests on it (README)."""
-    config = configparser.ConfigParser()
-    config.read(REPO / "setup.cfg")
-    declared = config["options"]["python_requires"]
+    import tomllib
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["requires-python"]
     match = re.fullmatch(r">=\s*3\.(\d+)", declared.strip())
     assert match, declared
     for path in PACKAGE.rglob("*.py"):

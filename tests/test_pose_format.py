@@ -1,5 +1,5 @@
 """islpose's own `.pose` reader and writer (islpose.io.pose), checked against the pose-format
-package (dev extra) and the real recordings of ../shared/data/poses."""
+package (dev extra) and the real recordings of tests/data/poses."""
 from __future__ import annotations
 
 import struct
@@ -25,11 +25,9 @@ ORDER = {"POSE_LANDMARKS": "pose", "FACE_LANDMARKS": "face", "LEFT_HAND_LANDMARK
 
 
 @pytest.fixture(scope="module")
-def real_poses(shared_data) -> list[Path]:
-    paths = [shared_data / "poses" / name for name in REAL]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        pytest.skip(f"real .pose recordings not found: {', '.join(missing)}")
+def real_poses(media_dir) -> list[Path]:
+    paths = [media_dir / "poses" / name for name in REAL]
+    assert all(p.is_file() for p in paths)
     return paths
 
 

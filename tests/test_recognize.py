@@ -132,15 +132,15 @@ def test_find_inputs_lists_bad_inputs_and_goes_on(tmp_path):
 
 # --------------------------------------------------------------------------- the command, on real videos
 @pytest.fixture(scope="module")
-def cli_run(trained, shared_data, tmp_path_factory):
+def cli_run(trained, media_dir, tmp_path_factory):
     """`islpose recognize` over the real clips plus a bad input, with every output."""
     pytest.importorskip("mediapipe")
     tmp = tmp_path_factory.mktemp("cli")
     bogus = tmp / "not_a_video.mp4"
     bogus.write_bytes(b"this is not a video")
-    videos = shared_data / "videos"
+    videos = media_dir / "videos"
     inputs = [str(videos / "webcam_signer.mp4"), str(videos / "hand_only_no_face.mp4"), str(bogus),
-              str(tmp / "missing.mp4"), str(shared_data / "poses" / "continuous_signing.pose")]
+              str(tmp / "missing.mp4"), str(media_dir / "poses" / "continuous_signing.pose")]
     out = tmp / "out.jsonl"
     args = ["recognize", *inputs, "--checkpoint", str(trained[1]), "--out", str(out), "--eaf", str(tmp / "eaf"),
             "--srt", str(tmp / "srt"), "--store", str(tmp / "kept.h5"), "--beam", "1", "--quiet"]
@@ -165,14 +165,14 @@ def test_recognize_cli_reports_each_bad_input_and_exits_1(cli_run):
         assert all(0 <= s["start"] < s["end"] <= record["duration"] for s in record["segments"])
 
 
-def test_recognize_cli_writes_the_same_record_as_the_api(cli_run, trained, shared_data):
+def test_recognize_cli_writes_the_same_record_as_the_api(cli_run, trained, media_dir):
     from islpose import Recognizer
 
     tmp, _, _ = cli_run
     lines = [json.loads(line) for line in (tmp / "out.jsonl").read_text().splitlines()]
     rec = Recognizer.from_checkpoint(trained[1], beam=1)
-    assert rec.recognize(shared_data / "videos" / "webcam_signer.mp4").to_dict() == lines[0]
-    assert rec.recognize(shared_data / "poses" / "continuous_signing.pose").to_dict() == lines[1]
+    assert rec.recognize(media_dir / "videos" / "webcam_signer.mp4").to_dict() == lines[0]
+    assert rec.recognize(media_dir / "poses" / "continuous_signing.pose").to_dict() == lines[1]
 
 
 def _eaf_glosses(pympi, path):
@@ -180,7 +180,7 @@ def _eaf_glosses(pympi, path):
     return eaf, sorted(eaf.get_annotation_data_for_tier("gloss"))
 
 
-def test_eaf_reads_back_with_pympi(cli_run, trained, shared_data):
+def test_eaf_reads_back_with_pympi(cli_run, trained, media_dir):
     pympi = pytest.importorskip("pympi")
     from islpose import Recognizer
     from islpose.recognize.writers import write_eaf
@@ -192,14 +192,14 @@ def test_eaf_reads_back_with_pympi(cli_run, trained, shared_data):
     assert got == [(round(s["start"] * 1000), round(s["end"] * 1000), s["gloss"]) for s in record["segments"]]
     # A record with glosses, linked to a video.
     (_, record), *_ = _records(Recognizer.from_checkpoint(trained[1], beam=1), trained[0], ("test",))
-    record["source"] = str(shared_data / "videos" / "webcam_signer.mp4")
+    record["source"] = str(media_dir / "videos" / "webcam_signer.mp4")
     eaf, got = _eaf_glosses(pympi, write_eaf(record, tmp / "synthetic.eaf"))
     assert got == [(round(s["start"] * 1000), round(s["end"] * 1000), s["gloss"]) for s in record["segments"]]
     assert len(got) >= 2
     assert [v for _, _, v in sorted(eaf.get_annotation_data_for_tier("confidence"))] == [
         f"{s['score']:.3f}" for s in record["segments"]]
     (media,) = eaf.get_linked_files()
-    assert media["MEDIA_URL"] == (shared_data / "videos" / "webcam_signer.mp4").resolve().as_uri()
+    assert media["MEDIA_URL"] == (media_dir / "videos" / "webcam_signer.mp4").resolve().as_uri()
     assert media["MIME_TYPE"] == "video/mp4"
 
 
@@ -220,7 +220,7 @@ def test_srt_and_store_outputs(cli_run):
         assert store.read("webcam_signer", "pose").shape == (58, 66)
 
 
-def test_extract_adds_to_a_store_that_recognize_began(cli_run, shared_data):
+def test_extract_adds_to_a_store_that_recognize_began(cli_run, media_dir):
     """`recognize --store` writes the root attributes `extract` writes, so `extract` can add
     videos to it (it refused before: the store said only "islpose recognize")."""
     import shutil
@@ -232,20 +232,20 @@ def test_extract_adds_to_a_store_that_recognize_began(cli_run, shared_data):
     shutil.copy(tmp / "kept.h5", tmp / "grown.h5")
     with FeatureStore(tmp / "grown.h5") as store:
         assert ExtractConfig().metadata().items() <= store.metadata.items()
-    video = shared_data / "videos" / "studio_signer_9frames.mp4"
+    video = media_dir / "videos" / "studio_signer_9frames.mp4"
     result = CliRunner().invoke(cli, ["extract", str(video), str(tmp / "grown.h5"), "--workers", "1"])
     assert result.exit_code == 0, result.output
     with FeatureStore(tmp / "grown.h5") as store:
         assert store.ids() == ["continuous_signing", "studio_signer_9frames", "webcam_signer"]
 
 
-def test_store_keeps_an_input_as_import_pose_stores_it(cli_run, shared_data):
+def test_store_keeps_an_input_as_import_pose_stores_it(cli_run, media_dir):
     """`recognize --store` and `import-pose` write one utterance the same way (one function)."""
     from islpose.io import FeatureStore
 
     tmp, _, _ = cli_run
     imported = tmp / "imported.h5"
-    result = CliRunner().invoke(cli, ["import-pose", str(shared_data / "poses" / "continuous_signing.pose"),
+    result = CliRunner().invoke(cli, ["import-pose", str(media_dir / "poses" / "continuous_signing.pose"),
                                       str(imported), "--workers", "1"])
     assert result.exit_code == 0, result.output
     with FeatureStore(tmp / "kept.h5") as kept, FeatureStore(imported) as ref:

@@ -224,7 +224,7 @@ def test_unreadable_videos_are_listed_and_training_goes_on(videos, tmp_path):
     ("export_missing", ["export", "--checkpoint", "{o}/best.pt", "--manifest", "{m}", "--out", "{o}/p.h5"],
      "checkpoint not found"),
     ("export_garbage", ["export", "--checkpoint", "{garbage}", "--manifest", "{m}", "--out", "{o}/p.h5"],
-     "not a loadable islpose checkpoint"),
+     "cannot be read as a teacher checkpoint"),
 ])
 def test_bad_input_gives_one_clear_error(videos, tmp_path, case, args, message):
     _, manifest = videos

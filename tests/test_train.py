@@ -103,10 +103,10 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
     with pytest.raises(IslposeError, match="mismatch.pt: weights do not fit"):
         load_checkpoint(tmp_path / "mismatch.pt")
     torch.save({"model": model}, tmp_path / "pickled.pt")  # a whole pickled module: refused
-    with pytest.raises(IslposeError, match="pickled.pt: not a loadable islpose checkpoint"):
+    with pytest.raises(IslposeError, match="pickled.pt: cannot be read as a student checkpoint .*; pass the best.pt"):
         load_checkpoint(tmp_path / "pickled.pt")
     (tmp_path / "junk.pt").write_text("hello")
-    with pytest.raises(IslposeError, match="junk.pt"):
+    with pytest.raises(IslposeError, match=r"junk.pt: cannot be read as a student checkpoint .*; pass the best.pt"):
         load_checkpoint(tmp_path / "junk.pt")
     with pytest.raises(IslposeError, match="not found"):
         load_checkpoint(tmp_path / "missing.pt")

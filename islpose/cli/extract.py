@@ -92,6 +92,10 @@ def extract(inputs: tuple[str, ...], out: str, workers: int | None, executor: st
     config = ExtractConfig(workers=workers, executor=executor, overwrite=overwrite, verify=verify, dtype=dtype,
                            holistic=HolisticSettings(min_detection_confidence=min_detection_confidence,
                                                      min_tracking_confidence=min_tracking_confidence))
+    from islpose._optional import require
+
+    require("cv2", "extract", "OpenCV")  # a missing extra is the one line, before any progress bar
+    require("mediapipe", "extract", "MediaPipe")
     with progress_bar("extract", quiet) as progress:
         summary = run_extract(inputs, out, config, progress)
     _report(summary, f"islpose extract -> {out}")

@@ -15,6 +15,7 @@ Data safety:
   ``verify``), the file is hashed and skipped if its SHA-256 is the stored one.
 * A source that cannot be used, or whose result cannot be stored (NaN, an id the store
   refuses), is that item's failure, listed in the :class:`Summary`; the run goes on.
+* A new OUT where no item succeeded is removed: a failed run leaves no empty store.
 * ``overwrite``: the new store is built beside OUT and renamed over it once the run
   has finished with at least one item done; a killed or failed run, or one where every
   item failed, leaves OUT exactly as it was. OUT must be an islpose store (or absent).
@@ -185,13 +186,37 @@ def check_settings(store: Any, out: Path, metadata: Mapping[str, Any]) -> None:
     if len(store) == 0:
         store.set_metadata(**metadata)
         return
-    meta = store.metadata
-    flat = lambda m: {**{k: m.get(k) for k in metadata if k != "extractor"}, **(m.get("extractor") or {})}  # noqa: E731
-    old, new = flat(meta), flat(metadata)
-    diff = [f"{k} {old.get(k)!r} (now {new.get(k)!r})" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    old, new = _settings(store.metadata, metadata), _settings(metadata, metadata)
+    made_by, this_run = _made_by(old), _made_by(new)
+    if made_by != this_run:
+        raise StoreError(f"{out}: made by {made_by}, which {this_run} cannot add to; write to another store "
+                         "(or pass --overwrite to replace this one)")
+    diff = [f"{k} {old.get(k, 'unset')} (now {new.get(k, 'unset')})" for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k)]
     if diff:
-        raise StoreError(f"{out}: was extracted with other settings: {'; '.join(diff)}. Use the same "
-                         "options, --overwrite to start it afresh, or another output file")
+        raise StoreError(f"{out}: was made with other settings: {', '.join(diff)}; use the same options, "
+                         "--overwrite to start it afresh, or another output file")
+
+
+def _settings(meta: Mapping[str, Any], keys: Mapping[str, Any]) -> dict[str, Any]:
+    """The root attributes named in ``keys`` and the ``extractor`` entries, nested ones as
+    ``holistic.model_complexity``: one flat mapping of plain values to compare and print."""
+    flat: dict[str, Any] = {k: meta.get(k) for k in keys if k != "extractor"}
+    for key, value in (meta.get("extractor") or {}).items():
+        if isinstance(value, Mapping):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return {k: v for k, v in flat.items() if v not in (None, "")}
+
+
+def _made_by(settings: Mapping[str, Any]) -> str:
+    """The command whose stores have these settings (see :func:`_settings`)."""
+    if "importer" in settings:
+        return "`islpose import-pose`"
+    if any(k == "mediapipe_version" or k.startswith("holistic") for k in settings):
+        return "`islpose extract`"
+    return "another kind of run"
 
 
 def unchanged(store: Any, item: SourceItem, verify: bool = False) -> bool:
@@ -293,14 +318,21 @@ def run_items(items: Sequence[SourceItem], out: str | Path, load: Loader, option
     summary = Summary()
     start = time.perf_counter()
     if not config.overwrite:
-        _run_into(out, "a", items, load, options, metadata, config, progress, summary, out)
+        new = not out.exists()
+        try:
+            _run_into(out, "a", items, load, options, metadata, config, progress, summary, out)
+        finally:
+            if new and not summary.done and out.exists():  # a run that stored nothing leaves no empty store
+                out.unlink()
+                summary.notes.append(f"{out}: no item succeeded, so no store was written")
     else:
         if out.exists():
             FeatureStore(out, "r").close()  # refuses a file that is not an islpose store
         with atomic_path(out) as tmp:
             _run_into(tmp, "w", items, load, options, metadata, config, progress, summary, out)
-            if not summary.done and out.exists():
-                summary.notes.append(f"{out}: no item succeeded, so the old store was kept as it was")
+            if not summary.done:
+                summary.notes.append(f"{out}: no item succeeded, so the old store was kept as it was" if out.exists()
+                                     else f"{out}: no item succeeded, so no store was written")
                 raise Discard
     summary.seconds = time.perf_counter() - start
     return summary

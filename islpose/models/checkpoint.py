@@ -95,9 +95,10 @@ def read_payload(path: str | Path, fmt: str, version: int, required: tuple[str, 
         raise IslposeError(f"{path}: checkpoint not found")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - the weights-only unpickler raises many kinds on foreign files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise IslposeError(f"{path}: not a loadable islpose checkpoint ({first})") from None
+    except Exception:  # noqa: BLE001 - the weights-only unpickler raises many kinds on foreign files
+        # its messages (e.g. a bare magic number) tell a user nothing: say what to pass instead
+        raise IslposeError(f"{path}: cannot be read as {KINDS[fmt]} (a weights-only PyTorch file); pass the "
+                           "best.pt or last.pt that training wrote in its --out folder") from None
     kind = data.get("format") if isinstance(data, dict) else None
     if kind != fmt:
         found = f"{KINDS[kind]} ({data.get('model_name')!r})" if kind in KINDS else "not an islpose checkpoint"

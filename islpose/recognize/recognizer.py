@@ -125,12 +125,17 @@ class Recognizer:
             landmarks: (T, 543, 4) Holistic landmarks (x, y normalised to the image; NaN where missing).
             fps: frames per second; width, height: image size in pixels.
             presence: (T, 4) bool per component; default: where the component has finite points.
+                A component without a finite point in a frame is not present there, whatever
+                ``presence`` says.
             uid, source: the result's ``id`` and ``source``.
         """
         landmarks = np.asarray(landmarks, dtype=np.float32)
         if landmarks.ndim != 3 or landmarks.shape[1:] != (NUM_LANDMARKS, 4) or len(landmarks) == 0:
             raise IslposeError(f"landmarks must be (T > 0, {NUM_LANDMARKS}, 4), got {landmarks.shape}")
-        presence = presence_of(landmarks) if presence is None else np.asarray(presence, dtype=bool)
+        finite = presence_of(landmarks)
+        if presence is not None and np.shape(presence) != finite.shape:
+            raise IslposeError(f"presence must be {finite.shape} (frames, components), got {np.shape(presence)}")
+        presence = finite if presence is None else np.asarray(presence, dtype=bool) & finite
         return self.recognize_input(Landmarks(landmarks, presence, float(fps), int(width), int(height),
                                               source=source), uid=uid)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from islpose.errors import IslposeError
-from islpose.io.atomic import atomic_path, check_output
+from islpose.io.atomic import Discard, atomic_path, check_output
 from islpose.io.jsonl import write_jsonl_line
 from islpose.io.pose import POSE_EXTENSIONS
 from islpose.recognize.recognizer import Recognizer, read_input
@@ -131,13 +131,16 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
         notify(origin, None, reason)
     if on_start is not None:
         on_start(len(items))
+    new_store = store is not None and not Path(store).exists()
     feature_store = _new_store(store, items)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    # A new file gets each line as it is recognised (a killed run keeps them); a file being
-    # replaced (--overwrite) stays as it was until the new one is complete.
-    target = atomic_path(out) if Path(out).exists() else contextlib.nullcontext(Path(out))
+    # A new file appears with the first recognised input and gets each line as it is
+    # recognised (a killed run keeps them); a file being replaced (--overwrite) stays as it
+    # was until the new one is complete. A run that recognises nothing writes nothing.
+    replacing = Path(out).exists()
+    target = atomic_path(out) if replacing else contextlib.nullcontext(Path(out))
     try:
-        with target as path, open(path, "w", encoding="utf-8") as handle:
+        with target as path, contextlib.ExitStack() as files:
+            handle = None
             for item in items:
                 try:
                     record = _recognize_one(recognizer, item, writers[item.uid], feature_store, plot_dir, plot)
@@ -148,12 +151,19 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
                     summary.failed.append((str(item.path), reason))
                     notify(item.uid, None, reason)
                     continue
+                if handle is None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    handle = files.enter_context(open(path, "w", encoding="utf-8"))
                 write_jsonl_line(record.to_dict(), handle)
                 summary.done.append(item.uid)
                 notify(item.uid, record, None)
+            if handle is None and replacing:
+                raise Discard  # nothing recognised: an existing --out stays as it was
     finally:
         if feature_store is not None:
             feature_store.close()
+            if new_store and not summary.done:
+                Path(store).unlink(missing_ok=True)
     return summary
 
 

@@ -79,6 +79,61 @@ def _metadata_writer_module():
     return metadata_writer
 
 
+def pad_face_mesh(model: bytes, points: int = 478) -> bytes:
+    """Returns the 468-point face model with its landmark output zero-padded to ``points``.
+
+    The Tasks face graph decodes the first output tensor as 478 points of 3 values; the legacy
+    model gives 468 x 3 = 1404 values, which it would read as 478 points of 2. A TFLite ``PAD``
+    op appended to that output makes it (1, 1, 1, 478 * 3): the 468 mesh points are the
+    model's own, the 10 iris points are zeros.
+    """
+    import flatbuffers
+    import numpy as np
+    from mediapipe.tasks.metadata import schema_py_generated as fb
+
+    tflite = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(model, 0))
+    graph = tflite.subgraphs[0]
+    old_out = graph.outputs[0]
+    shape = [int(d) for d in graph.tensors[old_out].shape]
+    if shape[-1] != 468 * 3:
+        raise SystemExit(f"face model: first output has shape {shape}, expected (..., {468 * 3})")
+
+    def buffer(data: bytes | None) -> int:
+        buf = fb.BufferT()
+        if data is not None:
+            buf.data = np.frombuffer(data, dtype=np.uint8)
+        tflite.buffers.append(buf)
+        return len(tflite.buffers) - 1
+
+    def tensor(name: bytes, dims: list[int], dtype: int, buf: int) -> int:
+        t = fb.TensorT()
+        t.name, t.shape, t.type, t.buffer = name, np.array(dims, dtype=np.int32), dtype, buf
+        graph.tensors.append(t)
+        return len(graph.tensors) - 1
+
+    pads = np.zeros((len(shape), 2), dtype=np.int32)
+    pads[-1, 1] = (points - 468) * 3
+    pad_in = tensor(b"face_mesh_padding", [len(shape), 2], fb.TensorType.INT32, buffer(pads.tobytes()))
+    new_out = tensor(b"face_mesh_padded", shape[:-1] + [points * 3], fb.TensorType.FLOAT32, buffer(None))
+    code = fb.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = fb.BuiltinOperator.PAD
+    code.version = 1
+    tflite.operatorCodes.append(code)
+    op = fb.OperatorT()
+    op.opcodeIndex = len(tflite.operatorCodes) - 1
+    op.inputs = np.array([old_out, pad_in], dtype=np.int32)
+    op.outputs = np.array([new_out], dtype=np.int32)
+    op.builtinOptionsType = fb.BuiltinOptions.PadOptions
+    op.builtinOptions = fb.PadOptionsT()
+    graph.operators.append(op)
+    outputs = np.array(graph.outputs, dtype=np.int32)
+    outputs[0] = new_out
+    graph.outputs = outputs
+    builder = flatbuffers.Builder(len(model) + 1024)
+    builder.Finish(tflite.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
 def with_input_metadata(model: bytes, name: str, mean: float, std: float) -> bytes:
     """Returns ``model`` with TFLite metadata stating its RGB image input and normalisation."""
     metadata_writer = _metadata_writer_module()
@@ -100,7 +155,10 @@ def build_bundle(wheel: Path, out: Path) -> dict[str, int]:
         for bundle_name, (member, mean, std) in MODELS.items():
             if member not in names:
                 raise SystemExit(f"{wheel}: has no {member} (is it the mediapipe 0.10.21 wheel?)")
-            models[bundle_name] = with_input_metadata(zf.read(member), bundle_name, mean, std)
+            model = zf.read(member)
+            if bundle_name == "face_landmarks_detector.tflite":
+                model = pad_face_mesh(model)
+            models[bundle_name] = with_input_metadata(model, bundle_name, mean, std)
     fd, tmp = tempfile.mkstemp(suffix=".task", dir=out.parent)
     os.close(fd)
     try:

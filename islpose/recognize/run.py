@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from islpose.errors import IslposeError
 from islpose.io.atomic import atomic_path, check_output
@@ -18,6 +18,10 @@ from islpose.io.jsonl import write_jsonl_line
 from islpose.io.pose import POSE_EXTENSIONS
 from islpose.recognize.recognizer import Recognizer, read_input
 from islpose.recognize.writers import write_eaf, write_srt
+
+if TYPE_CHECKING:
+    from islpose.features.extract import ExtractConfig
+    from islpose.features.video import VideoOptions
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,8 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
                     eaf_dir: str | Path | None = None, srt_dir: str | Path | None = None,
                     store: str | Path | None = None, plot_dir: str | Path | None = None, overwrite: bool = False,
                     on_start: Callable[[int], None] | None = None,
-                    on_done: Callable[[str, dict | None, str | None], None] | None = None) -> RecognizeSummary:
+                    on_done: Callable[[str, dict | None, str | None], None] | None = None,
+                    extract: ExtractConfig | None = None) -> RecognizeSummary:
     """Recognises every input and writes one JSON line per recognised input to ``out``.
 
     Args:
@@ -118,6 +123,7 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
         overwrite: replace existing output files (otherwise they are refused before any work).
         on_start: called with the number of inputs found.
         on_done: called per input with (id or input, record, None) or (id or input, None, reason).
+        extract: how videos are extracted (backend, model, Holistic options); None: the defaults.
 
     Returns:
         What was done and what failed; failures never stop the run.
@@ -130,7 +136,12 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
         notify(origin, None, reason)
     if on_start is not None:
         on_start(len(items))
-    feature_store = _new_store(store, items)
+    from islpose.features.extract import ExtractConfig
+
+    extract = extract or ExtractConfig(workers=1)
+    videos = any(item.path.suffix.lower() not in POSE_EXTENSIONS for item in items)
+    video_options = extract.video_options() if videos else None  # a missing model fails here, once
+    feature_store = _new_store(store, items, extract)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     # A new file gets each line as it is recognised (a killed run keeps them); a file being
     # replaced (--overwrite) stays as it was until the new one is complete.
@@ -139,7 +150,8 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
         with target as path, open(path, "w", encoding="utf-8") as handle:
             for item in items:
                 try:
-                    record = _recognize_one(recognizer, item, writers[item.uid], feature_store, plot_dir)
+                    record = _recognize_one(recognizer, item, writers[item.uid], feature_store, plot_dir,
+                                            video_options)
                 except Exception as exc:  # noqa: BLE001 - one bad input must not stop the run
                     reason = str(exc) if isinstance(exc, IslposeError) else f"{type(exc).__name__}: {exc}"
                     if not reason.startswith(str(item.path)):
@@ -156,28 +168,27 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
     return summary
 
 
-def _new_store(store: str | Path | None, items: Sequence[InputItem]):
+def _new_store(store: str | Path | None, items: Sequence[InputItem], extract: ExtractConfig):
     """The new feature store that keeps what was recognised, or None. Its root attributes
     are those ``extract`` writes (``import-pose`` when every input is a ``.pose`` file), so
     that command can add to it."""
     if store is None:
         return None
-    from islpose.features.extract import ExtractConfig
     from islpose.io import FeatureStore
     from islpose.io.pose.importer import import_metadata
 
     videos = any(item.path.suffix.lower() not in POSE_EXTENSIONS for item in items)
-    return FeatureStore(store, "w", metadata=ExtractConfig().metadata() if videos else import_metadata())
+    return FeatureStore(store, "w", metadata=extract.metadata() if videos else import_metadata())
 
 
 def _recognize_one(recognizer: Recognizer, item: InputItem, writers: list[tuple[Callable, Path]], feature_store,
-                   plot_dir: str | Path | None) -> dict:
+                   plot_dir: str | Path | None, video_options: VideoOptions | None = None) -> dict:
     """Recognises one input, keeps it in ``feature_store`` and writes its EAF, SRT and
     picture; returns its record (raises on any failure)."""
     from islpose.features.runner import source_attrs, utterance_record
 
     source = source_attrs(item.path) if feature_store is not None else None  # before reading, as extract
-    data = read_input(item.path)
+    data = read_input(item.path, video_options)
     record, log_probs = recognizer.decode_input(data, uid=item.uid)
     if feature_store is not None:
         feature_store.write(item.uid, *utterance_record(data, source))

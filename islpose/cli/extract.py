@@ -32,8 +32,9 @@ def _report(summary: Any, title: str) -> None:
 def backend_options(command: Callable) -> Callable:
     """``--backend`` and ``--holistic-model``: which MediaPipe Holistic runs on videos."""
     command = click.option("--holistic-model", default=None, metavar="PATH",
-                           help="tasks backend: MediaPipe's holistic_landmarker.task (default: $ISLPOSE_HOLISTIC_MODEL; "
-                                "download it once from MediaPipe's models page, islpose never downloads).")(command)
+                           help="tasks backend: MediaPipe's holistic_landmarker.task (default: "
+                                "$ISLPOSE_HOLISTIC_MODEL; download it once from MediaPipe's models page, "
+                                "islpose never downloads).")(command)
     return click.option("--backend", type=click.Choice(["legacy", "tasks"]), default=None,
                         help="MediaPipe Holistic: legacy = mediapipe.solutions.holistic (mediapipe 0.10.21), tasks = "
                              "the Tasks HolisticLandmarker (current mediapipe). Default: legacy where it is "

@@ -1,0 +1,139 @@
+"""Legacy against tasks extraction backend on the same clips, in one run: speed and agreement.
+
+The two backends need two MediaPipes (0.10.21 for ``mediapipe.solutions.holistic``, the
+current one for the Tasks ``HolisticLandmarker``), so each runs in its own interpreter as a
+subprocess of this driver (``--legacy-python``, ``--tasks-python``; this tree is put on
+their ``PYTHONPATH``). Each worker runs :func:`islpose.features.holistic.extract_landmarks`
+over every clip, in turn, ``--repeats`` times (the best time counts), and saves the
+landmarks. The driver prints, per clip and over all clips:
+
+* frames/s of each backend and their ratio (tasks / legacy);
+* per component (pose, left hand, right hand, face), the median distance in pixels between
+  the two backends' landmarks over the frames where both detect it;
+* how often each backend detects each component.
+
+The tasks backend runs with ``--model`` (MediaPipe's ``holistic_landmarker.task``, or the
+test bundle of ``pipelines/tools/holistic_bundle.py``, which has the legacy weights).
+
+Example:
+    python pipelines/bench/bench_backends.py /work/shared/data/videos/*.mp4 \\
+        --legacy-python /work/venv/bin/python --tasks-python /work/venv-tasks/bin/python \\
+        --model holistic_test.task
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPONENTS = ("pose", "left_hand", "right_hand", "face")
+
+
+def worker(backend: str, model: str | None, clips: list[str], repeats: int, out: Path) -> None:
+    """Extracts every clip with ``backend`` and saves landmarks and best times to ``out`` (.npz)."""
+    from islpose._native import silenced_stderr
+    from islpose.features.holistic import extract_landmarks, mediapipe_version
+    from islpose.features.holistic_tasks import TasksSettings, tasks_graph
+
+    graph = tasks_graph(TasksSettings(model=model)) if backend == "tasks" else None
+    arrays, info = {}, {"mediapipe": mediapipe_version(), "clips": []}
+    for i, clip in enumerate(clips):
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            with silenced_stderr(True):
+                data = extract_landmarks(clip, graph=graph)
+            best = min(best, time.perf_counter() - start)
+        arrays[f"lm{i}"], arrays[f"pr{i}"] = data.landmarks, data.presence
+        info["clips"].append({"clip": clip, "frames": len(data.landmarks), "seconds": best,
+                              "width": data.width, "height": data.height})
+    np.savez(out, info=json.dumps(info), **arrays)
+
+
+def run_worker(python: str, backend: str, model: str | None, clips: list[str], repeats: int, work: Path) -> dict:
+    out = work / f"{backend}.npz"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    cmd = [python, __file__, "--worker", backend, "--repeats", str(repeats), *clips]
+    if model:
+        cmd += ["--model", model]
+    subprocess.run(cmd + ["--out", str(out)], check=True, env=env)
+    with np.load(out) as z:
+        info = json.loads(str(z["info"]))
+        for i, clip in enumerate(info["clips"]):
+            clip["landmarks"], clip["presence"] = z[f"lm{i}"], z[f"pr{i}"]
+    return info
+
+
+def agreement(a: dict, b: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per component: all pixel distances over frames where both detect it; and the
+    (2, 4) detection counts."""
+    from islpose.features.layout import SLICES
+
+    scale = np.array([a["width"], a["height"]], dtype=np.float64)
+    n = min(len(a["landmarks"]), len(b["landmarks"]))
+    dists = []
+    for c, rows in enumerate(SLICES.values()):
+        both = a["presence"][:n, c] & b["presence"][:n, c]
+        d = (a["landmarks"][:n][both][:, rows, :2] - b["landmarks"][:n][both][:, rows, :2]) * scale
+        dists.append(np.hypot(d[..., 0], d[..., 1]).ravel())
+    counts = np.stack([a["presence"][:n].sum(0), b["presence"][:n].sum(0)])
+    return dists, counts
+
+
+def report(legacy: dict, tasks: dict) -> None:
+    print(f"legacy: mediapipe {legacy['mediapipe']}; tasks: mediapipe {tasks['mediapipe']}")
+    print("other jobs may have shared this machine's CPUs during the run")
+    all_d, all_counts, frames, t_leg, t_tas = [[] for _ in COMPONENTS], 0, 0, 0.0, 0.0
+    header = "clip".ljust(28) + "frames  legacy f/s  tasks f/s  ratio | median px " + " ".join(
+        f"{c:>10}" for c in COMPONENTS)
+    print(header)
+    for a, b in zip(legacy["clips"], tasks["clips"]):
+        dists, counts = agreement(a, b)
+        for c in range(4):
+            all_d[c].append(dists[c])
+        all_counts = all_counts + counts
+        frames += a["frames"]
+        t_leg, t_tas = t_leg + a["seconds"], t_tas + b["seconds"]
+        fl, ft = a["frames"] / a["seconds"], b["frames"] / b["seconds"]
+        med = " ".join(f"{np.median(d):10.2f}" if len(d) else f"{'-':>10}" for d in dists)
+        print(f"{Path(a['clip']).name[:27]:28}{a['frames']:6}  {fl:10.1f}  {ft:9.1f}  {ft / fl:5.2f} | {'':9}{med}")
+        print(f"{'':28}detected legacy/tasks: " + "  ".join(
+            f"{c} {counts[0, i]}/{counts[1, i]}" for i, c in enumerate(COMPONENTS)))
+    med = " ".join(f"{np.median(np.concatenate(d)):10.2f}" if sum(map(len, d)) else f"{'-':>10}" for d in all_d)
+    fl, ft = frames / t_leg, frames / t_tas
+    print(f"{'all clips':28}{frames:6}  {fl:10.1f}  {ft:9.1f}  {ft / fl:5.2f} | {'':9}{med}")
+    print("detection rate legacy/tasks: " + "  ".join(
+        f"{c} {all_counts[0, i] / frames:.1%}/{all_counts[1, i] / frames:.1%}" for i, c in enumerate(COMPONENTS)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("clips", nargs="+")
+    parser.add_argument("--legacy-python", default=sys.executable, help="interpreter with mediapipe 0.10.21")
+    parser.add_argument("--tasks-python", default=sys.executable, help="interpreter with the current mediapipe")
+    parser.add_argument("--model", help="the tasks backend's .task file")
+    parser.add_argument("--repeats", type=int, default=1, help="timed passes per clip and backend (best counts)")
+    parser.add_argument("--worker", choices=["legacy", "tasks"], help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.model, args.clips, args.repeats, args.out)
+        return
+    if not args.model:
+        parser.error("--model is needed for the tasks backend")
+    with tempfile.TemporaryDirectory() as tmp:
+        legacy = run_worker(args.legacy_python, "legacy", None, args.clips, args.repeats, Path(tmp))
+        tasks = run_worker(args.tasks_python, "tasks", args.model, args.clips, args.repeats, Path(tmp))
+    report(legacy, tasks)
+
+
+if __name__ == "__main__":
+    main()

@@ -110,9 +110,9 @@ def resolve_model(model: str | Path | None) -> Path:
     return path
 
 
-# mediapipe 0.10.21's HolisticLandmarker aborts the process ("Check failed: holder_ != nullptr
-# The packet is empty") on a frame where a component is not detected; the Tasks backend is
-# tested on mediapipe 1.2.3.
+# mediapipe 0.10.21's HolisticLandmarker aborts the whole process ("Check failed: holder_ !=
+# nullptr The packet is empty") on a clip where a hand is not detected; the Tasks backend is
+# tested on mediapipe 1.2.3 (0.10.30 is the first release without mediapipe.solutions).
 MIN_TASKS_MEDIAPIPE = (0, 10, 30)
 
 
@@ -131,7 +131,7 @@ def _vision() -> Any:
     version = mediapipe_version()
     if version and _version_tuple(version) < MIN_TASKS_MEDIAPIPE:
         raise IslposeError(f"the tasks backend needs mediapipe >= 0.10.30 (this is {version}, whose "
-                           "HolisticLandmarker aborts on frames without a hand): pip install 'islpose[tasks]'")
+                           "HolisticLandmarker aborts the process when a hand is missing): pip install 'islpose[tasks]'")
     vision = require("mediapipe.tasks.python.vision", "tasks", "MediaPipe Tasks")
     if not hasattr(vision, "HolisticLandmarker"):
         raise IslposeError("this MediaPipe has no Tasks HolisticLandmarker: pip install 'islpose[tasks]'")

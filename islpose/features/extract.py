@@ -109,12 +109,13 @@ def extract(inputs: Sequence[str | Path], out: str | Path, config: ExtractConfig
             inputs (see :func:`find_videos`), or an ``out`` that is not a feature store
             or was made with other settings.
     """
+    require("cv2", "extract", "OpenCV")  # once up front, not one failure per video
+    require("mediapipe", "extract", "MediaPipe")
     backend = config.resolved_backend()
     if backend == "tasks":
         from islpose.features.holistic_tasks import check_tasks_available
 
         check_tasks_available()
-    require("mediapipe", "extract", "MediaPipe")  # once up front, not one failure per video
     metadata = config.metadata()
     items = find_videos(inputs)
     out = Path(out)

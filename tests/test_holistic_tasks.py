@@ -190,3 +190,14 @@ def test_recognize_takes_the_backend_options():
 
     result = CliRunner().invoke(cli, ["recognize", "--help"])
     assert "--backend [legacy|tasks]" in result.output and "--holistic-model" in result.output
+
+
+def test_recognize_with_tasks_and_no_model_fails_once_up_front(shared_data, monkeypatch, tmp_path):
+    from islpose.features.extract import ExtractConfig
+    from islpose.recognize.run import recognize_files
+
+    monkeypatch.delenv(ht.MODEL_ENV, raising=False)
+    with pytest.raises(IslposeError, match="not found; download holistic_landmarker.task"):
+        recognize_files(None, [shared_data / CLIP], tmp_path / "out.jsonl",
+                        extract=ExtractConfig(backend="tasks", holistic_model=str(tmp_path / "none.task")))
+    assert not (tmp_path / "out.jsonl").exists()

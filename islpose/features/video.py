@@ -48,13 +48,13 @@ def load_video(path: Path, options: VideoOptions, on_frames: Callable[[int], Non
         VideoError: the video cannot be used (see :func:`extract_landmarks`), or no
             frame shows a signer (a body pose and a face).
     """
-    graph = None
-    if options.tasks is not None:
-        from islpose.features.holistic_tasks import tasks_graph
-
-        graph = tasks_graph(options.tasks)
     with silenced_stderr(options.quiet_native_logs):
-        video = extract_landmarks(path, options.holistic, on_frames, graph)
+        if options.tasks is None:  # the legacy graph, called as it always was
+            video = extract_landmarks(path, options.holistic, on_frames)
+        else:
+            from islpose.features.holistic_tasks import tasks_graph
+
+            video = extract_landmarks(path, options.holistic, on_frames, graph=tasks_graph(options.tasks))
     reason = nobody_detected(video.presence)
     if reason:
         raise VideoError(f"{path}: {reason}")

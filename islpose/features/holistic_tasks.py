@@ -131,7 +131,8 @@ def _vision() -> Any:
     version = mediapipe_version()
     if version and _version_tuple(version) < MIN_TASKS_MEDIAPIPE:
         raise IslposeError(f"the tasks backend needs mediapipe >= 0.10.30 (this is {version}, whose "
-                           "HolisticLandmarker aborts the process when a hand is missing): pip install 'islpose[tasks]'")
+                           "HolisticLandmarker aborts the process when a hand is missing): "
+                           "pip install 'islpose[tasks]'")
     vision = require("mediapipe.tasks.python.vision", "tasks", "MediaPipe Tasks")
     if not hasattr(vision, "HolisticLandmarker"):
         raise IslposeError("this MediaPipe has no Tasks HolisticLandmarker: pip install 'islpose[tasks]'")

@@ -19,6 +19,7 @@ from islpose.errors import IslposeError
 MODEL = os.environ.get("ISLPOSE_TEST_HOLISTIC_MODEL", "")
 REFERENCE = Path(__file__).parent / "data" / "holistic" / "legacy_studio_signer_9frames.npz"
 CLIP = "videos/studio_signer_9frames.mp4"
+TOOL = Path(__file__).parents[1] / "pipelines" / "tools" / "holistic_bundle.py"
 
 
 def _unavailable() -> str | None:
@@ -52,6 +53,32 @@ def test_real_graph_agrees_with_the_legacy_backend(shared_data):
         d = (data.landmarks[both][:, rows, :2] - ref["xy"][both][:, rows]) * scale
         median = float(np.median(np.hypot(d[..., 0], d[..., 1])))
         assert median < 2.0, f"{name}: median {median:.2f} px from the legacy backend"
+
+
+def test_bundle_face_iris_points_repeat_mesh_points(shared_data):
+    """The test bundle's 10 stand-in iris points are mesh points, not zeros at the crop's corner
+    (which would enlarge the box the Tasks graph tracks the face with)."""
+    import importlib.util
+
+    import cv2
+
+    from islpose.features.holistic_tasks import TasksSettings, _image, create_landmarker
+
+    spec = importlib.util.spec_from_file_location("holistic_bundle", TOOL)
+    bundle = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bundle)
+    cap = cv2.VideoCapture(str(shared_data / CLIP))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    landmarker = create_landmarker(TasksSettings(model=MODEL))
+    try:
+        result = landmarker.detect_for_video(_image(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)), 0)
+    finally:
+        landmarker.close()
+    face = np.array([(p.x, p.y, p.z) for p in result.face_landmarks])
+    assert face.shape == (478, 3)
+    np.testing.assert_allclose(face[468:], face[list(bundle.IRIS_STAND_INS)], atol=1e-6)
 
 
 def test_cli_extract_with_the_tasks_backend(shared_data, tmp_path):

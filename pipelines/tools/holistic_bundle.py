@@ -79,18 +79,30 @@ def _metadata_writer_module():
     return metadata_writer
 
 
+# Mesh points that stand in for the 10 iris points the legacy face model lacks (468-472 at the
+# eye of mesh points 33/133, 473-477 at the eye of 263/362): the eyelid middle and the eye's
+# contour. Real mesh points keep the box around all 478 points, from which the Tasks graph
+# tracks the face into the next frame, equal to the box around the 468.
+IRIS_STAND_INS = (159, 33, 159, 133, 145, 386, 263, 386, 362, 374)
+
+
 def pad_face_mesh(model: bytes, points: int = 478) -> bytes:
-    """Returns the 468-point face model with its landmark output zero-padded to ``points``.
+    """Returns the 468-point face model with its landmark output extended to ``points``.
 
     The Tasks face graph decodes the first output tensor as 478 points of 3 values; the legacy
-    model gives 468 x 3 = 1404 values, which it would read as 478 points of 2. A TFLite ``PAD``
-    op appended to that output makes it (1, 1, 1, 478 * 3): the 468 mesh points are the
-    model's own, the 10 iris points are zeros.
+    model gives 468 x 3 = 1404 values, which it would read as 478 points of 2. TFLite ops
+    appended to that output (``RESHAPE`` to (468, 3), ``GATHER`` of :data:`IRIS_STAND_INS`,
+    ``RESHAPE``, ``CONCATENATION``) make it (1, 1, 1, 478 * 3): the 468 mesh points are the
+    model's own, the 10 iris points repeat mesh points. Zeros there would put two points at
+    the crop's corner, which enlarges the box the Tasks graph tracks the face with.
     """
     import flatbuffers
     import numpy as np
     from mediapipe.tasks.metadata import schema_py_generated as fb
 
+    extra = points - 468
+    if extra != len(IRIS_STAND_INS):
+        raise SystemExit(f"face model: can add {len(IRIS_STAND_INS)} points, not {extra}")
     tflite = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(model, 0))
     graph = tflite.subgraphs[0]
     old_out = graph.outputs[0]
@@ -105,31 +117,53 @@ def pad_face_mesh(model: bytes, points: int = 478) -> bytes:
         tflite.buffers.append(buf)
         return len(tflite.buffers) - 1
 
-    def tensor(name: bytes, dims: list[int], dtype: int, buf: int) -> int:
+    def tensor(name: str, dims: list[int], dtype: int = fb.TensorType.FLOAT32, data: np.ndarray | None = None) -> int:
         t = fb.TensorT()
-        t.name, t.shape, t.type, t.buffer = name, np.array(dims, dtype=np.int32), dtype, buf
+        t.name, t.shape, t.type = name.encode(), np.array(dims, dtype=np.int32), dtype
+        t.buffer = buffer(None if data is None else data.tobytes())
         graph.tensors.append(t)
         return len(graph.tensors) - 1
 
-    pads = np.zeros((len(shape), 2), dtype=np.int32)
-    pads[-1, 1] = (points - 468) * 3
-    pad_in = tensor(b"face_mesh_padding", [len(shape), 2], fb.TensorType.INT32, buffer(pads.tobytes()))
-    new_out = tensor(b"face_mesh_padded", shape[:-1] + [points * 3], fb.TensorType.FLOAT32, buffer(None))
-    code = fb.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = fb.BuiltinOperator.PAD
-    code.version = 1
-    tflite.operatorCodes.append(code)
-    op = fb.OperatorT()
-    op.opcodeIndex = len(tflite.operatorCodes) - 1
-    op.inputs = np.array([old_out, pad_in], dtype=np.int32)
-    op.outputs = np.array([new_out], dtype=np.int32)
-    op.builtinOptionsType = fb.BuiltinOptions.PadOptions
-    op.builtinOptions = fb.PadOptionsT()
-    graph.operators.append(op)
+    def op(code: int, inputs: list[int], output: int, options_type: int, options: object) -> None:
+        codes = [i for i, c in enumerate(tflite.operatorCodes)
+                 if max(c.builtinCode, c.deprecatedBuiltinCode) == code and c.version == 1]
+        if not codes:
+            c = fb.OperatorCodeT()
+            c.builtinCode = c.deprecatedBuiltinCode = code
+            c.version = 1
+            tflite.operatorCodes.append(c)
+            codes = [len(tflite.operatorCodes) - 1]
+        o = fb.OperatorT()
+        o.opcodeIndex = codes[0]
+        o.inputs = np.array(inputs, dtype=np.int32)
+        o.outputs = np.array([output], dtype=np.int32)
+        o.builtinOptionsType, o.builtinOptions = options_type, options
+        graph.operators.append(o)
+
+    def reshape(src: int, dims: list[int], name: str) -> int:
+        out = tensor(name, dims)
+        options = fb.ReshapeOptionsT()
+        options.newShape = np.array(dims, dtype=np.int32)
+        shape_in = tensor(name + "_shape", [len(dims)], fb.TensorType.INT32, np.array(dims, dtype=np.int32))
+        op(fb.BuiltinOperator.RESHAPE, [src, shape_in], out, fb.BuiltinOptions.ReshapeOptions, options)
+        return out
+
+    mesh = reshape(old_out, [468, 3], "face_mesh_points")
+    index = tensor("face_iris_stand_in_index", [extra], fb.TensorType.INT32, np.array(IRIS_STAND_INS, dtype=np.int32))
+    iris = tensor("face_iris_stand_ins", [extra, 3])
+    gather = fb.GatherOptionsT()
+    gather.axis = 0
+    op(fb.BuiltinOperator.GATHER, [mesh, index], iris, fb.BuiltinOptions.GatherOptions, gather)
+    iris_flat = reshape(iris, shape[:-1] + [extra * 3], "face_iris_flat")
+    new_out = tensor("face_mesh_478", shape[:-1] + [points * 3])
+    concat = fb.ConcatenationOptionsT()
+    concat.axis = len(shape) - 1
+    op(fb.BuiltinOperator.CONCATENATION, [old_out, iris_flat], new_out, fb.BuiltinOptions.ConcatenationOptions,
+       concat)
     outputs = np.array(graph.outputs, dtype=np.int32)
     outputs[0] = new_out
     graph.outputs = outputs
-    builder = flatbuffers.Builder(len(model) + 1024)
+    builder = flatbuffers.Builder(len(model) + 4096)
     builder.Finish(tflite.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
 

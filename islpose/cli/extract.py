@@ -29,6 +29,18 @@ def _report(summary: Any, title: str) -> None:
         raise click.exceptions.Exit(1)
 
 
+def backend_options(command: Callable) -> Callable:
+    """``--backend`` and ``--holistic-model``: which MediaPipe Holistic runs on videos."""
+    command = click.option("--holistic-model", default=None, metavar="PATH",
+                           help="tasks backend: MediaPipe's holistic_landmarker.task (default: "
+                                "$ISLPOSE_HOLISTIC_MODEL; download it once from MediaPipe's models page, "
+                                "islpose never downloads).")(command)
+    return click.option("--backend", type=click.Choice(["legacy", "tasks"]), default=None,
+                        help="MediaPipe Holistic: legacy = mediapipe.solutions.holistic (mediapipe 0.10.21), tasks = "
+                             "the Tasks HolisticLandmarker (current mediapipe). Default: legacy where it is "
+                             "installed, tasks otherwise.")(command)
+
+
 def store_run_options(item: str) -> Callable[[Callable], Callable]:
     """The options every command that fills a store through the extraction runner takes
     (``extract``, ``import-pose``); ``item`` names what one input is ("video", "file")."""
@@ -67,8 +79,10 @@ def store_run_options(item: str) -> Callable[[Callable], Callable]:
               help="MediaPipe Holistic: the lowest score at which a person is detected.")
 @click.option("--min-tracking-confidence", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="MediaPipe Holistic: below this tracking score the next frame detects afresh.")
+@backend_options
 def extract(inputs: tuple[str, ...], out: str, workers: int | None, executor: str, overwrite: bool,
-            verify: bool, dtype: str, min_detection_confidence: float, min_tracking_confidence: float, quiet: bool) -> None:
+            verify: bool, dtype: str, min_detection_confidence: float, min_tracking_confidence: float, quiet: bool,
+            backend: str | None, holistic_model: str | None) -> None:
     """Run MediaPipe Holistic over videos and write landmarks + features to OUT.h5.
 
     VIDEOS are video files, folders (searched recursively for video files) or manifests
@@ -84,6 +98,7 @@ def extract(inputs: tuple[str, ...], out: str, workers: int | None, executor: st
       islpose extract videos/ feats.h5 --workers 4
       islpose extract data_manifests/corpus.jsonl feats.h5 --quiet
       RAY_ADDRESS=auto islpose extract /shared/videos/ feats.h5 --executor ray
+      islpose extract clip.mp4 feats.h5 --backend tasks --holistic-model holistic_landmarker.task
     """
     from islpose.extract.holistic import HolisticSettings
     from islpose.extract.videos import ExtractConfig
@@ -91,7 +106,8 @@ def extract(inputs: tuple[str, ...], out: str, workers: int | None, executor: st
 
     config = ExtractConfig(workers=workers, executor=executor, overwrite=overwrite, verify=verify, dtype=dtype,
                            holistic=HolisticSettings(min_detection_confidence=min_detection_confidence,
-                                                     min_tracking_confidence=min_tracking_confidence))
+                                                     min_tracking_confidence=min_tracking_confidence),
+                           backend=backend, holistic_model=holistic_model)
     from islpose._optional import require
 
     require("cv2", "extract", "OpenCV")  # a missing extra is the one line, before any progress bar

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from islpose.cli.extract import backend_options
 from islpose.decode.config import DecoderConfig
 
 _DEFAULTS = DecoderConfig()
@@ -26,9 +27,10 @@ _FILE = click.Path(exists=True, dir_okay=False)
 @click.option("--word-score", default=_DEFAULTS.word_score, show_default=True, help="Score added per emitted gloss.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar: failures and the summary only.")
+@backend_options
 def recognize(inputs: tuple[str, ...], checkpoint: str, out: str, eaf_dir: str | None, srt_dir: str | None,
               store: str | None, plot_dir: str | None, beam: int, lm: str | None, lm_weight: float, word_score: float, overwrite: bool,
-              quiet: bool) -> None:
+              quiet: bool, backend: str | None, holistic_model: str | None) -> None:
     """Recognise glosses, with their start and end times, in videos and .pose files.
 
     INPUTS are videos, .pose files, folders of them (searched recursively) or manifests
@@ -43,8 +45,10 @@ def recognize(inputs: tuple[str, ...], checkpoint: str, out: str, eaf_dir: str |
       islpose recognize clips/ --checkpoint runs/bilstm/best.pt --out glosses.jsonl --eaf eaf/ --srt srt/
       islpose recognize clip.mp4 --checkpoint model.onnx --out clip.jsonl --beam 1
       islpose recognize clips/ --checkpoint best.pt --out g.jsonl --beam 10 --lm glosses.arpa
+      islpose recognize clip.mp4 --checkpoint best.pt --out g.jsonl --backend tasks --holistic-model holistic.task
     """
     from islpose.cli._progress import progress_bar
+    from islpose.extract.videos import ExtractConfig
     from islpose.recognize import Recognizer
     from islpose.recognize.run import recognize_files
     from islpose.viz.alignment import plot_recognition
@@ -53,6 +57,7 @@ def recognize(inputs: tuple[str, ...], checkpoint: str, out: str, eaf_dir: str |
     with progress_bar("recognize", quiet, unit="inputs", frames=False, transient=True) as bar:
         summary = recognize_files(rec, inputs, out, eaf_dir=eaf_dir, srt_dir=srt_dir, store=store, plot_dir=plot_dir,
                                   overwrite=overwrite, on_start=bar.start,
+                                  extract=ExtractConfig(workers=1, backend=backend, holistic_model=holistic_model),
                                   on_done=lambda uid, _, error: bar.video(uid, "failed" if error else "done", 0, error),
                                   plot=plot_recognition if plot_dir else None)
     click.echo(f"recognised {len(summary.done)} input(s), {len(summary.failed)} failed; wrote {out}")

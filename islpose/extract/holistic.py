@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -129,13 +129,17 @@ def _run_frames(cv2, cap, holistic, path: Path, on_frames: Callable[[int], None]
 
 
 def extract_landmarks(path: str | Path, settings: HolisticSettings = HolisticSettings(),
-                      on_frames: Callable[[int], None] | None = None) -> Landmarks:
+                      on_frames: Callable[[int], None] | None = None,
+                      graph: Callable[[Any], Any] | None = None) -> Landmarks:
     """Runs MediaPipe Holistic on every frame of a video.
 
     Args:
         path: the video file.
-        settings: Holistic options.
+        settings: Holistic options (of the legacy graph).
         on_frames: called with the number of frames just processed (progress).
+        graph: ``cv2.VideoCapture -> context manager`` whose value has the legacy graph's
+            ``process(rgb)``; None: ``mediapipe.solutions.holistic.Holistic(settings)``
+            (see :func:`islpose.extract.holistic_tasks.tasks_graph` for the other backend).
 
     Returns:
         The landmarks (T, 543, 4), presence (T, 4), fps, width and height.
@@ -159,7 +163,9 @@ def extract_landmarks(path: str | Path, settings: HolisticSettings = HolisticSet
         declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         fps = fps if np.isfinite(fps) and fps > 0 else 0.0
-        with mp.solutions.holistic.Holistic(static_image_mode=False, **asdict(settings)) as holistic:
+        if graph is None:
+            graph = lambda _: mp.solutions.holistic.Holistic(static_image_mode=False, **asdict(settings))  # noqa: E731
+        with graph(cap) as holistic:
             rows, present, width, height = _run_frames(cv2, cap, holistic, path, on_frames)
     finally:
         cap.release()

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from islpose._native import silenced_stderr
 from islpose.extract.holistic import HolisticSettings, VideoError, extract_landmarks
 from islpose.features.layout import Landmarks, nobody_detected
+
+if TYPE_CHECKING:
+    from islpose.extract.holistic_tasks import TasksSettings
 
 
 @dataclass(frozen=True)
@@ -19,12 +22,15 @@ class VideoOptions:
     """Options of the per-video task.
 
     Attributes:
-        holistic: MediaPipe Holistic options.
+        holistic: MediaPipe Holistic options (legacy backend).
         quiet_native_logs: silence MediaPipe's C++ log lines while a video is processed.
+        tasks: the Tasks Holistic Landmarker's options; when given, the ``tasks`` backend
+            runs instead of the legacy one (see :mod:`islpose.extract.holistic_tasks`).
     """
 
     holistic: HolisticSettings = field(default_factory=HolisticSettings)
     quiet_native_logs: bool = True
+    tasks: "TasksSettings | None" = None
 
 
 def load_video(path: Path, options: VideoOptions, on_frames: Callable[[int], None] | None = None) -> Landmarks:
@@ -43,7 +49,12 @@ def load_video(path: Path, options: VideoOptions, on_frames: Callable[[int], Non
             frame shows a signer (a body pose and a face).
     """
     with silenced_stderr(options.quiet_native_logs):
-        video = extract_landmarks(path, options.holistic, on_frames)
+        if options.tasks is None:  # the legacy graph, called as it always was
+            video = extract_landmarks(path, options.holistic, on_frames)
+        else:
+            from islpose.extract.holistic_tasks import tasks_graph
+
+            video = extract_landmarks(path, options.holistic, on_frames, graph=tasks_graph(options.tasks))
     reason = nobody_detected(video.presence)
     if reason:
         raise VideoError(f"{path}: {reason}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from islpose._optional import require
 from islpose.errors import IslposeError
@@ -25,6 +25,9 @@ from islpose.extract.inputs import MANIFEST_EXTENSIONS, VIDEO_EXTENSIONS, find_v
 from islpose.extract.runner import ImportConfig, Progress, Summary, file_sha256, run_items
 from islpose.features.compute import DTYPES
 
+if TYPE_CHECKING:
+    from islpose.extract.holistic_tasks import TasksSettings
+
 __all__ = ["DTYPES", "MANIFEST_EXTENSIONS", "VIDEO_EXTENSIONS", "ExtractConfig", "Progress", "Summary",
            "extract", "featurize", "file_sha256", "find_videos"]
 
@@ -33,16 +36,53 @@ __all__ = ["DTYPES", "MANIFEST_EXTENSIONS", "VIDEO_EXTENSIONS", "ExtractConfig",
 class ExtractConfig(ImportConfig):
     """Settings of one extraction run: those of :class:`ImportConfig` (workers, executor,
     overwrite, verify, dtype) and of :class:`~islpose.extract.video.VideoOptions`
-    (``holistic``, ``quiet_native_logs``)."""
+    (``holistic``, ``quiet_native_logs``).
+
+    ``backend`` is ``"legacy"`` (``mediapipe.solutions.holistic``), ``"tasks"`` (the Tasks
+    HolisticLandmarker, see :mod:`islpose.extract.holistic_tasks`) or None: legacy where it
+    is importable, tasks otherwise. ``holistic_model`` is the tasks backend's ``.task`` file
+    (None: the ``ISLPOSE_HOLISTIC_MODEL`` environment variable); the tasks backend takes
+    ``holistic``'s two confidences."""
 
     holistic: HolisticSettings = field(default_factory=HolisticSettings)
     quiet_native_logs: bool = True
+    backend: str | None = None
+    holistic_model: str | None = None
+
+    def resolved_backend(self) -> str:
+        """``backend``, or the default one where it is None."""
+        from islpose.extract.holistic_tasks import resolve_backend
+
+        return resolve_backend(self.backend)
+
+    def tasks_settings(self) -> TasksSettings | None:
+        """The Tasks landmarker's settings (None with the legacy backend).
+
+        Raises:
+            IslposeError: the tasks backend without an existing model file.
+        """
+        from islpose.extract.holistic_tasks import TasksSettings, resolve_model
+
+        if self.resolved_backend() != "tasks":
+            return None
+        return TasksSettings(model=str(resolve_model(self.holistic_model)),
+                             min_detection_confidence=self.holistic.min_detection_confidence,
+                             min_tracking_confidence=self.holistic.min_tracking_confidence)
+
+    def video_options(self) -> video.VideoOptions:
+        """The per-video task's options."""
+        return video.VideoOptions(self.holistic, self.quiet_native_logs, self.tasks_settings())
 
     def extractor(self) -> dict[str, Any]:
-        """The ``extractor`` root attribute: everything that determines the stored numbers."""
+        """The ``extractor`` root attribute: everything that determines the stored numbers
+        (with the tasks backend also ``backend`` and the model file's SHA-256)."""
         cv2 = require("cv2", "extract", "OpenCV")
-        return {"holistic": self.holistic.to_dict(), "multimodal_dtype": self.dtype,
-                "decoder": f"opencv {cv2.__version__}"}
+        tasks = self.tasks_settings()
+        if tasks is None:
+            return {"holistic": self.holistic.to_dict(), "multimodal_dtype": self.dtype,
+                    "decoder": f"opencv {cv2.__version__}"}
+        return {"backend": "tasks", "holistic": tasks.to_dict(), "holistic_model_sha256": file_sha256(tasks.model),
+                "multimodal_dtype": self.dtype, "decoder": f"opencv {cv2.__version__}"}
 
     def metadata(self) -> dict[str, Any]:
         """The root attributes of a store of videos extracted with these settings (``extract``,
@@ -88,11 +128,48 @@ def extract(inputs: Sequence[str | Path], out: str | Path, config: ExtractConfig
         ([], ['...empty.mp4: nobody detected...'])
         >>> tmp.cleanup()
     """
+    require("cv2", "extract", "OpenCV")  # once up front, not one failure per video
+    require("mediapipe", "extract", "MediaPipe")
+    backend = config.resolved_backend()
+    if backend == "tasks":
+        from islpose.extract.holistic_tasks import check_tasks_available
+
+        check_tasks_available()
     metadata = config.metadata()
-    require("mediapipe", "extract", "MediaPipe")  # once up front, not one failure per video
     items = find_videos(inputs)
     out = Path(out)
     if out.suffix.lower() in VIDEO_EXTENSIONS | MANIFEST_EXTENSIONS:
         raise IslposeError(f"{out}: the last argument is the output store and should end in .h5")
-    options = video.VideoOptions(config.holistic, config.quiet_native_logs)
-    return run_items(items, out, video.load_video, options, metadata, config, progress)
+    if not config.overwrite:
+        check_backend(out, backend)
+    return run_items(items, out, video.load_video, config.video_options(), metadata, config, progress)
+
+
+def stored_backend(extractor: Any) -> str | None:
+    """The backend a store's ``extractor`` attribute names: ``backend``, or ``legacy`` for
+    an extracted store without it; None for other stores (e.g. imported ``.pose`` files)."""
+    if not isinstance(extractor, dict):
+        return None
+    return extractor.get("backend") or ("legacy" if "holistic" in extractor else None)
+
+
+def check_backend(out: Path, backend: str) -> None:
+    """Refuses to add to a non-empty store extracted with the other backend.
+
+    Raises:
+        IslposeError: ``out`` holds utterances of the other backend.
+    """
+    from islpose.io import FeatureStore
+
+    if not out.is_file():
+        return
+    try:
+        with FeatureStore(out, "r") as store:
+            if len(store) == 0:
+                return
+            stored = stored_backend(store.metadata.get("extractor"))
+    except Exception:  # not a store: run_items says so in its own words
+        return
+    if stored is not None and stored != backend:
+        raise IslposeError(f"{out}: was extracted with the {stored} backend, not {backend}: use --backend {stored}, "
+                           "--overwrite to start it afresh, or another output file")

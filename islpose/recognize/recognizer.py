@@ -23,8 +23,11 @@ from islpose.recognize.runtime import StudentModel, load_student
 from islpose.recognize.segments import Recognition, gloss_segments
 
 
-def read_input(path: str | Path) -> Landmarks:
+def read_input(path: str | Path, video_options: Any = None) -> Landmarks:
     """Landmarks of a video (MediaPipe Holistic) or a ``.pose`` file.
+
+    ``video_options`` (a :class:`~islpose.extract.video.VideoOptions`; None: the defaults,
+    i.e. the legacy backend) says how a video is extracted.
 
     Raises:
         IslposeError: the file cannot be used (missing, not a video or ``.pose``, nobody
@@ -38,7 +41,7 @@ def read_input(path: str | Path) -> Landmarks:
     else:
         from islpose.extract.video import VideoOptions, load_video
 
-        data = load_video(path, VideoOptions())
+        data = load_video(path, video_options or VideoOptions())
     if not data.fps > 0:
         raise IslposeError(f"{path}: no frame rate is declared, so no times can be given")
     return data

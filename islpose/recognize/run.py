@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from islpose.errors import IslposeError
 from islpose.io.atomic import Discard, atomic_path, check_output
@@ -22,6 +22,10 @@ from islpose.recognize.writers import write_eaf, write_srt
 
 # plot(model, recognition, log_probs (T', V), fps, path): draws one recognised input
 Plotter = Callable[[Any, Recognition, Any, float, Path], None]
+
+if TYPE_CHECKING:
+    from islpose.extract.videos import ExtractConfig
+    from islpose.extract.video import VideoOptions
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
                     store: str | Path | None = None, plot_dir: str | Path | None = None, overwrite: bool = False,
                     on_start: Callable[[int], None] | None = None,
                     on_done: Callable[[str, Recognition | None, str | None], None] | None = None,
-                    plot: Plotter | None = None) -> RecognizeSummary:
+                    plot: Plotter | None = None, extract: ExtractConfig | None = None) -> RecognizeSummary:
     """Recognises every input and writes one JSON line per recognised input to ``out``.
 
     Args:
@@ -117,6 +121,7 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
         on_done: called per input with (id or input, recognition, None) or (id or input, None, reason).
         plot: draws one input's picture: ``plot(model, recognition, log_probs, fps, path)``
             (required with ``plot_dir``).
+        extract: how videos are extracted (backend, model, Holistic options); None: the defaults.
 
     Returns:
         What was done and what failed; failures never stop the run.
@@ -131,8 +136,13 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
         notify(origin, None, reason)
     if on_start is not None:
         on_start(len(items))
+    from islpose.extract.videos import ExtractConfig
+
+    extract = extract or ExtractConfig(workers=1)
+    videos = any(item.path.suffix.lower() not in POSE_EXTENSIONS for item in items)
+    video_options = extract.video_options() if videos else None  # a missing model fails here, once
     new_store = store is not None and not Path(store).exists()
-    feature_store = _new_store(store, items)
+    feature_store = _new_store(store, items, extract)
     # A new file appears with the first recognised input and gets each line as it is
     # recognised (a killed run keeps them); a file being replaced (--overwrite) stays as it
     # was until the new one is complete. A run that recognises nothing writes nothing.
@@ -143,7 +153,8 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
             handle = None
             for item in items:
                 try:
-                    record = _recognize_one(recognizer, item, writers[item.uid], feature_store, plot_dir, plot)
+                    record = _recognize_one(recognizer, item, writers[item.uid], feature_store, plot_dir, plot,
+                                            video_options)
                 except Exception as exc:  # noqa: BLE001 - one bad input must not stop the run
                     reason = str(exc) if isinstance(exc, IslposeError) else f"{type(exc).__name__}: {exc}"
                     if not reason.startswith(str(item.path)):
@@ -167,28 +178,28 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
     return summary
 
 
-def _new_store(store: str | Path | None, items: Sequence[InputItem]):
+def _new_store(store: str | Path | None, items: Sequence[InputItem], extract: ExtractConfig):
     """The new feature store that keeps what was recognised, or None. Its root attributes
     are those ``extract`` writes (``import-pose`` when every input is a ``.pose`` file), so
     that command can add to it."""
     if store is None:
         return None
     from islpose.extract.import_pose import import_metadata
-    from islpose.extract.videos import ExtractConfig
     from islpose.io import FeatureStore
 
     videos = any(item.path.suffix.lower() not in POSE_EXTENSIONS for item in items)
-    return FeatureStore(store, "w", metadata=ExtractConfig().metadata() if videos else import_metadata())
+    return FeatureStore(store, "w", metadata=extract.metadata() if videos else import_metadata())
 
 
 def _recognize_one(recognizer: Recognizer, item: InputItem, writers: list[tuple[Callable, Path]], feature_store,
-                   plot_dir: str | Path | None, plot: Plotter | None) -> Recognition:
+                   plot_dir: str | Path | None, plot: Plotter | None,
+                   video_options: VideoOptions | None = None) -> Recognition:
     """Recognises one input, keeps it in ``feature_store`` and writes its EAF, SRT and
     picture; returns its record (raises on any failure)."""
     from islpose.extract.runner import source_attrs, utterance_record
 
     source = source_attrs(item.path) if feature_store is not None else None  # before reading, as extract
-    data = read_input(item.path)
+    data = read_input(item.path, video_options)
     record, log_probs = recognizer.decode_input(data, uid=item.uid)
     if feature_store is not None:
         feature_store.write(item.uid, *utterance_record(data, source))

@@ -22,7 +22,7 @@ test bundle of ``pipelines/tools/holistic_bundle.py``, which has the legacy weig
 
 Example:
     python pipelines/bench/bench_backends.py tests/data/videos/*.mp4 \\
-        --legacy-python /work/venv/bin/python --tasks-python /work/venv-tasks/bin/python \\
+        --legacy-python .venv/bin/python --tasks-python .venv-tasks/bin/python \\
         --model holistic_test.task
 """
 from __future__ import annotations

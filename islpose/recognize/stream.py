@@ -5,7 +5,9 @@ student or an ONNX export). Every ``hop`` seconds of new media it re-decodes the
 ``window`` seconds (overlapping windows, as streaming speech recognisers with full-context
 encoders do) and compares the hypothesis with what it has already committed:
 
-* glosses of the hypothesis after the committed ones are *candidates*;
+* glosses of the hypothesis after the committed ones are *candidates* (the committed
+  glosses are aligned to the start of the hypothesis by edit distance, so a gloss whose
+  segment moved a little is not committed twice);
 * a candidate is **committed** (final) once its segment ends at least ``right_context``
   seconds before the newest frame, candidates after it waiting their turn: the model has
   then seen enough of what follows the sign for its decision to be stable;
@@ -121,13 +123,14 @@ def _edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
     return row[-1]
 
 
-def committed_prefix(committed: Sequence[str], hypothesis: Sequence[str]) -> int:
+def committed_prefix(committed: Sequence[str], hypothesis: Sequence[str], limit: int | None = None) -> int:
     """How many glosses at the start of ``hypothesis`` the ``committed`` glosses stand for:
-    the ``k`` whose ``hypothesis[:k]`` is closest (edit distance) to ``committed``, the
-    smallest such ``k`` on a tie. When ``committed`` is a prefix of ``hypothesis`` this is
-    ``len(committed)``."""
-    costs = [_edit_distance(committed, hypothesis[:k]) for k in range(len(hypothesis) + 1)]
-    return int(np.argmin(costs))
+    the ``k <= limit`` whose ``hypothesis[:k]`` is closest (edit distance) to ``committed``,
+    the largest such ``k`` on a tie. When ``committed`` is a prefix of ``hypothesis`` (and
+    ``limit`` allows) this is ``len(committed)``."""
+    top = len(hypothesis) if limit is None else min(limit, len(hypothesis))
+    costs = [_edit_distance(committed, hypothesis[:k]) for k in range(top + 1)]
+    return top - int(np.argmin(costs[::-1]))
 
 
 class StreamingRecognizer:
@@ -220,9 +223,7 @@ class StreamingRecognizer:
         if not self._frames:
             return []
         hypothesis = self._decode(0)
-        held = [e.gloss for e in self._committed if e.end > self._times[0]]
-        k = committed_prefix(held, [e.gloss for e in hypothesis])
-        events = hypothesis[k:]
+        events = hypothesis[self._matched(hypothesis, self._times[0], limit=False):]
         self._committed.extend(events)
         return events
 
@@ -239,8 +240,7 @@ class StreamingRecognizer:
         window = self.config.window
         begin = 0 if not window else int(np.searchsorted(self._times, self.newest - window, side="left"))
         hypothesis = self._decode(begin)
-        frontier = self._committed[-1].end if self._committed else -np.inf
-        candidates = [e for e in hypothesis if (e.start + e.end) / 2 > frontier]
+        candidates = hypothesis[self._matched(hypothesis, self._times[begin], limit=True):]
         new: list[LiveEvent] = []
         for event in candidates:
             if event.end > self.newest - self.config.right_context:
@@ -250,6 +250,20 @@ class StreamingRecognizer:
         self._partial = [LiveEvent(e.id, e.gloss, e.start, e.end, e.score, e.emitted_at, final=False)
                          for e in candidates[len(new):]]
         return new
+
+    def _matched(self, hypothesis: list[LiveEvent], since: float, limit: bool) -> int:
+        """How many glosses at the start of ``hypothesis`` (decoded from media time ``since``
+        on) are already committed: the committed glosses that end after ``since`` aligned to
+        it (:func:`committed_prefix`); with ``limit``, only glosses that start before the
+        last committed gloss's end can be matched."""
+        held = [e.gloss for e in self._committed if e.end > since]
+        if not held:
+            return 0
+        top = None
+        if limit:
+            frontier = self._committed[-1].end
+            top = next((i for i, e in enumerate(hypothesis) if e.start >= frontier), len(hypothesis))
+        return committed_prefix(held, [e.gloss for e in hypothesis], top)
 
     def _decode(self, begin: int) -> list[LiveEvent]:
         """The hypothesis of the kept frames from ``begin`` on, as events in media time

@@ -28,6 +28,9 @@ from islpose._optional import require
 from islpose.features.holistic import HolisticSettings, VideoError, frame_landmarks, open_holistic
 
 Frame = tuple[np.ndarray, float]  # (543, 4) float32 landmarks, media seconds
+#: What makes a camera's capture from its index when none is given (None: ``cv2.VideoCapture``);
+#: tests (and apps with another capture library) replace it.
+CAPTURE_FACTORY: Callable | None = None
 
 
 class FrameSource:
@@ -147,8 +150,8 @@ class CameraSource(FrameSource):
 
     Args:
         index: the camera index for ``cv2.VideoCapture``.
-        capture_factory: makes the capture from ``index`` (default ``cv2.VideoCapture``;
-            tests give a video file's capture, paced like a camera).
+        capture_factory: makes the capture from ``index`` (default :data:`CAPTURE_FACTORY`,
+            else ``cv2.VideoCapture``; tests give a video file's capture).
         fps: frame rate to assume when the capture declares none.
         max_seconds: stop after this many seconds (None: until the capture ends or :meth:`close`).
     """
@@ -159,7 +162,7 @@ class CameraSource(FrameSource):
         self._cv2 = require("cv2", "extract", "OpenCV")
         require("mediapipe", "extract", "MediaPipe")
         self.uid = f"cam{index}"
-        self._capture = (capture_factory or self._cv2.VideoCapture)(index)
+        self._capture = (capture_factory or CAPTURE_FACTORY or self._cv2.VideoCapture)(index)
         declared, self.width, self.height = _open_capture(self._cv2, self._capture, f"camera {index}")
         self.fps = declared or float(fps)
         self._settings, self._clock, self._max = settings, clock, max_seconds

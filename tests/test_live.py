@@ -107,6 +107,13 @@ def test_committed_prefix_aligns_by_edit_distance():
     assert committed_prefix(["A"], ["B", "C"], limit=1) == 1  # only glosses before the committed end can match
 
 
+def test_live_command_defaults_are_the_stream_defaults():
+    from islpose.cli import live
+
+    assert (live.HOP, live.WINDOW, live.RIGHT_CONTEXT) == (StreamConfig.hop, StreamConfig.window,
+                                                          StreamConfig.right_context)
+
+
 def test_event_dict_marks_partials_only():
     event = LiveEvent("cam0", "HELLO", 0.5, 1.0, 0.9, 1.7)
     assert event.to_dict() == {"id": "cam0", "gloss": "HELLO", "start": 0.5, "end": 1.0, "score": 0.9,

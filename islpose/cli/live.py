@@ -11,9 +11,9 @@ from pathlib import Path
 import click
 
 from islpose.errors import IslposeError
-from islpose.recognize.stream import StreamConfig
 
-_STREAM = StreamConfig()
+# StreamConfig's defaults (importing it here would import h5py for `islpose --help`; a test keeps them equal).
+HOP, WINDOW, RIGHT_CONTEXT = 0.25, 12.0, 0.6
 
 
 def _sources(raw: tuple[str, ...]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -74,10 +74,10 @@ class _Display:
 @click.option("--out", type=click.Path(dir_okay=False), help="JSONL file: one line per committed gloss.")
 @click.option("--realtime", is_flag=True, help="Pace files at their frame rate (default: as fast as possible).")
 @click.option("--beam", default=1, show_default=True, help="Beam size; 1 = greedy decoding.")
-@click.option("--hop", default=_STREAM.hop, show_default=True, help="Seconds of new media between decodes.")
-@click.option("--window", default=_STREAM.window, show_default=True,
+@click.option("--hop", default=HOP, show_default=True, help="Seconds of new media between decodes.")
+@click.option("--window", default=WINDOW, show_default=True,
               help="Seconds of recent media each decode reads (0: all).")
-@click.option("--right-context", default=_STREAM.right_context, show_default=True,
+@click.option("--right-context", default=RIGHT_CONTEXT, show_default=True,
               help="Seconds after a gloss's end before it is committed.")
 @click.option("--max-seconds", type=float, help="Stop a camera after this many seconds (default: Ctrl-C).")
 @click.option("--no-display", is_flag=True, help="Plain lines instead of the live display (also when not a terminal).")
@@ -103,7 +103,7 @@ def live(sources: tuple[str, ...], checkpoint: str, out: str | None, realtime: b
     from rich.console import Console
 
     from islpose.io.atomic import Discard, atomic_path, check_output
-    from islpose.recognize import Recognizer
+    from islpose.recognize import Recognizer, StreamConfig
 
     config = StreamConfig(hop=hop, window=window, right_context=right_context)
     config.check()
@@ -154,7 +154,7 @@ def live(sources: tuple[str, ...], checkpoint: str, out: str | None, realtime: b
         raise click.exceptions.Exit(1)
 
 
-def _run_one(item: tuple[str, str], rec, config: StreamConfig, realtime: bool, max_seconds: float | None,
+def _run_one(item: tuple[str, str], rec, config, realtime: bool, max_seconds: float | None,
              display: _Display | None, on_events):
     """The :class:`~islpose.recognize.live.LiveStats` of one source, or why it failed (one line)."""
     from islpose.recognize.live import run_live

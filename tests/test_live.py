@@ -88,14 +88,18 @@ def test_chunks_with_times_converge_like_single_frames(trained_bilstm):
 
 
 @pytest.mark.slow
-def test_onnx_model_streams_to_its_offline_result(trained_bilstm, tmp_path):
+@pytest.mark.parametrize("model", ["bilstm", "lookahead"])
+def test_onnx_model_streams_to_its_offline_result(model, trained_bilstm, tmp_path, request):
     from islpose.export.onnx import export_onnx
 
-    corpus, run_dir = trained_bilstm
+    corpus, run_dir = trained_bilstm if model == "bilstm" else request.getfixturevalue("lookahead_run")
     rec = Recognizer.from_checkpoint(export_onnx(run_dir / "best.pt", tmp_path / "m.onnx"), beam=1)
+    torch_rec = Recognizer.from_checkpoint(run_dir / "best.pt", beam=1)
     for _, lm in _sentences(corpus, "test", 4):
+        offline = rec.recognize_landmarks(lm, FPS, WIDTH, HEIGHT)["glosses"]
+        assert offline == torch_rec.recognize_landmarks(lm, FPS, WIDTH, HEIGHT)["glosses"]
         live, flushed = _stream_all(rec, lm, StreamConfig(hop=0.25, right_context=0.6), chunk=3)
-        assert [e.gloss for e in live + flushed] == rec.recognize_landmarks(lm, FPS, WIDTH, HEIGHT)["glosses"].split()
+        assert [e.gloss for e in live + flushed] == offline.split()
 
 
 def test_committed_prefix_aligns_by_edit_distance():

@@ -13,7 +13,7 @@ import click
 from islpose.errors import IslposeError
 
 # StreamConfig's defaults (importing it here would import h5py for `islpose --help`; a test keeps them equal).
-HOP, WINDOW, RIGHT_CONTEXT = 0.25, 12.0, 0.6
+HOP, WINDOW, RIGHT_CONTEXT = 0.25, 12.0, 0.4
 
 
 def _sources(raw: tuple[str, ...]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:

@@ -96,7 +96,7 @@ class StreamConfig:
 
     hop: float = 0.25
     window: float = 12.0
-    right_context: float = 0.6
+    right_context: float = 0.4
     max_flush: float = 300.0
 
     def check(self) -> None:

@@ -51,6 +51,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--video", type=Path, default=Path(__file__).resolve().parents[2].parent / "shared/data/videos"
                         / "gestures_720p.mp4", help="real clip for the real-time factor (resized to 640x480)")
     parser.add_argument("--work", type=Path, help="folder for the corpus and runs (default: a temporary one)")
+    parser.add_argument("--rtf-only", type=Path, metavar="CHECKPOINT",
+                        help="only time the live path on --video with this checkpoint (no training)")
     return parser.parse_args()
 
 
@@ -184,13 +186,18 @@ def realtime_factor(checkpoint: Path, video: Path, work: Path, args: argparse.Na
         writer.write(cv2.resize(frame, (640, 480), interpolation=cv2.INTER_AREA))
     cap.release()
     writer.release()
+    start = time.perf_counter()
+    frames = sum(1 for _ in VideoSource(clip).frames())
+    holistic = frames / (time.perf_counter() - start)
     rec = Recognizer.from_checkpoint(checkpoint, beam=1)
     config = StreamConfig(hop=args.hop, window=args.window, right_context=CONTEXTS["lstm_lookahead"][1])
     stats = run_live(VideoSource(clip), rec, config)
-    print(f"\nwhole live path on {video.name} resized to 640x480 ({stats.frames} frames at {fps:.0f} fps, "
+    print(f"\nMediaPipe Holistic alone (decoding and landmarks): {holistic:.1f} frames/s")
+    print(f"whole live path on {video.name} resized to 640x480 ({stats.frames} frames at {fps:.0f} fps, "
           f"Holistic model_complexity 1, {os.cpu_count()} CPUs): {stats.wall_seconds:.1f}s for "
           f"{stats.media_seconds:.1f}s of media = real-time factor {stats.realtime_factor:.2f} "
-          f"({stats.fps:.1f} frames/s); a camera would drop about {max(0.0, 1 - stats.realtime_factor):.0%} "
+          f"({stats.fps:.1f} frames/s: model and commit rule cost {100 * (1 - stats.fps / holistic):.0f}% of the "
+          f"frame rate); a camera would drop about {max(0.0, 1 - stats.realtime_factor):.0%} "
           "of its frames")
 
 
@@ -203,6 +210,9 @@ def main() -> None:
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_live_"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.rtf_only:
+        print(f"other jobs may share this machine ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})")
+        return realtime_factor(args.rtf_only, args.video, work, args)
     print(f"work folder {work}; other jobs may share this machine ({os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.1f})", flush=True)
     corpus = make_synthetic_corpus(work / "corpus", num_glosses=args.glosses, num_signers=args.signers,

@@ -314,3 +314,50 @@ def test_lstm_lookahead_sees_only_its_lookahead():
         b, _ = model(changed, torch.tensor([40]))
     differs = (a - b).abs().amax(dim=(1, 2)) > 0
     assert not differs[:8].any() and differs[8]
+
+
+class _Frames:
+    """A stand-in source: ``n`` copies of one frame, Ctrl-C after ``stop`` of them."""
+
+    uid, fps, width, height, dropped, delivered = "fake", FPS, WIDTH, HEIGHT, 0, 0
+
+    def __init__(self, lm, n, stop=None):
+        self.lm, self.n, self.stop, self.closed = lm, n, stop, False
+
+    def frames(self):
+        for i in range(self.n):
+            if i == self.stop:
+                raise KeyboardInterrupt
+            self.delivered += 1
+            yield self.lm, i / FPS
+
+    def close(self):
+        self.closed = True
+
+
+def test_run_live_stops_on_ctrl_c_and_still_flushes(small_corpus):
+    from islpose.recognize.live import run_live
+
+    (_, lm), = _sentences(small_corpus, "train", 1)
+    source = _Frames(lm[0], 50, stop=20)
+    stats = run_live(source, Recognizer(_Uniform()), StreamConfig(hop=0.1))
+    assert stats.interrupted and source.closed and stats.frames == 20
+    assert stats.media_seconds == pytest.approx(20 / FPS) and stats.events == [] and stats.latency is None
+
+
+def test_live_display_draws_glosses_partial_and_rates():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from islpose.cli.live import _Display
+    from islpose.recognize.live import LiveStats
+
+    out = StringIO()
+    stats = LiveStats("cam0", frames=50, dropped=3, media_seconds=2.0, wall_seconds=1.0,
+                      events=[LiveEvent("cam0", "HELLO", 0.2, 0.8, 0.9, 1.3)],
+                      partial=[LiveEvent("cam0", "WORLD", 1.0, 1.6, 0.5, 2.0, final=False)])
+    with _Display(Console(file=out, force_terminal=True, width=120)) as display:
+        display.update(stats)
+    text = out.getvalue()
+    assert "HELLO" in text and "WORLD" in text and "50.0 fps" in text and "dropped 3" in text and "0.50s" in text

@@ -165,6 +165,12 @@ class CameraSource(FrameSource):
         self._capture = (capture_factory or CAPTURE_FACTORY or self._cv2.VideoCapture)(index)
         declared, self.width, self.height = _open_capture(self._cv2, self._capture, f"camera {index}")
         self.fps = declared or float(fps)
+        if not (self.width and self.height):  # a capture that does not say: its first frame does
+            ok, image = self._capture.read()
+            if not ok:
+                self._capture.release()
+                raise VideoError(f"camera {index}: gives no frame")
+            self.height, self.width = image.shape[:2]
         self._settings, self._clock, self._max = settings, clock, max_seconds
         self._cond = threading.Condition()
         self._slot: tuple[np.ndarray, float] | None = None
@@ -205,8 +211,6 @@ class CameraSource(FrameSource):
             with open_holistic(self._settings) as holistic:
                 while (item := self._next()) is not None:
                     image, t = item
-                    if not (self.width and self.height):
-                        self.height, self.width = image.shape[:2]
                     lm, _ = frame_landmarks(self._cv2, holistic, image)
                     self.delivered += 1
                     yield lm, t

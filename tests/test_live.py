@@ -62,11 +62,11 @@ def test_flushed_stream_gives_the_offline_glosses(model, context, trained_bilstm
     for uid, lm in _sentences(corpus, "test") + _sentences(corpus, "dev", 4):
         offline = rec.recognize_landmarks(lm, FPS, WIDTH, HEIGHT)
         live, flushed = _stream_all(rec, lm, StreamConfig(hop=0.2, right_context=context))
-        assert [e.gloss for e in live + flushed] == offline["glosses"].split(), uid
+        assert [e.gloss for e in live + flushed] == offline.glosses.split(), uid
         # the flushed glosses carry the offline times
-        offline_tail = offline["segments"][len(live):]
+        offline_tail = offline.segments[len(live):]
         assert [t for e in flushed for t in (e.start, e.end)] == pytest.approx(
-            [t for s in offline_tail for t in (s["start"], s["end"])], abs=1e-3)
+            [t for s in offline_tail for t in (s.start, s.end)], abs=1e-3)
         for e in live:  # the commit rule: enough right context seen
             assert e.final and e.emitted_at - e.end >= context - 1e-6
         committed_live += len(live)
@@ -83,7 +83,7 @@ def test_chunks_with_times_converge_like_single_frames(trained_bilstm):
         for i in range(0, len(lm), 7):
             events += stream.push(lm[i:i + 7], np.arange(i, min(i + 7, len(lm))) / FPS)
         events += stream.flush()
-        assert [e.gloss for e in events] == rec.recognize_landmarks(lm, FPS, WIDTH, HEIGHT)["glosses"].split()
+        assert [e.gloss for e in events] == rec.recognize_landmarks(lm, FPS, WIDTH, HEIGHT).glosses.split()
         assert all(e.emitted_at <= (len(lm) - 1) / FPS + 1e-6 for e in events)
 
 
@@ -96,8 +96,8 @@ def test_onnx_model_streams_to_its_offline_result(model, trained_bilstm, tmp_pat
     rec = Recognizer.from_checkpoint(export_onnx(run_dir / "best.pt", tmp_path / "m.onnx"), beam=1)
     torch_rec = Recognizer.from_checkpoint(run_dir / "best.pt", beam=1)
     for _, lm in _sentences(corpus, "test", 4):
-        offline = rec.recognize_landmarks(lm, FPS, WIDTH, HEIGHT)["glosses"]
-        assert offline == torch_rec.recognize_landmarks(lm, FPS, WIDTH, HEIGHT)["glosses"]
+        offline = rec.recognize_landmarks(lm, FPS, WIDTH, HEIGHT).glosses
+        assert offline == torch_rec.recognize_landmarks(lm, FPS, WIDTH, HEIGHT).glosses
         live, flushed = _stream_all(rec, lm, StreamConfig(hop=0.25, right_context=0.6), chunk=3)
         assert [e.gloss for e in live + flushed] == offline.split()
 
@@ -258,7 +258,7 @@ def test_bad_camera_and_video_are_one_line(tmp_path):
 
 @pytest.fixture(scope="module")
 def pose_file(trained_bilstm, tmp_path_factory):
-    from islpose.io.pose import write_pose
+    from islpose.extract.posefile import write_pose
 
     corpus, _ = trained_bilstm
     (uid, lm), = _sentences(corpus, "test", 1)
@@ -285,7 +285,7 @@ def test_live_cli_writes_committed_glosses_and_reports_bad_sources(trained_bilst
     events = [json.loads(line) for line in out.read_text().splitlines()]
     offline = Recognizer.from_checkpoint(run_dir / "best.pt", beam=1).recognize(pose_file)
     mine = [e for e in events if e["id"] == pose_file.stem]
-    assert [e["gloss"] for e in mine] == offline["glosses"].split() != []
+    assert [e["gloss"] for e in mine] == offline.glosses.split() != []
     assert all(set(e) == {"id", "gloss", "start", "end", "score", "emitted_at"} for e in events)
     assert all(e["emitted_at"] >= e["end"] for e in mine)
     again = run("live", pose_file, "--checkpoint", run_dir / "best.pt", "--out", out, "--no-display")

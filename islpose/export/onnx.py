@@ -67,7 +67,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, overwrite: bool = Fa
     """
     onnx = require("onnx", "export")
     from islpose.models import input_dim
-    from islpose.train.checkpoint import load_checkpoint
+    from islpose.models.checkpoint import load_checkpoint
 
     out = Path(out)
     if out.suffix.lower() != ".onnx":

@@ -8,7 +8,7 @@ Every model class registers under a name and has:
 * ``train_defaults``: ``TrainConfig`` values that differ from the generic defaults,
 * ``augment_defaults`` (optional): ``AugmentConfig`` values that differ from its defaults,
 * ``legacy_config`` (optional): the values of config fields added since checkpoint format 1,
-  as those checkpoints' models had them (``train.checkpoint.read_checkpoint`` fills them in),
+  as those checkpoints' models had them (``islpose.models.checkpoint.read_checkpoint`` fills them in),
 * ``forward(x (B, T, D) float, lengths (B,) long) -> (log_probs (T', B, V), out_lengths (B,))``.
 
 Example:

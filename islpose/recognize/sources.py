@@ -3,7 +3,7 @@
 Every source gives its ``uid``, ``fps``, ``width`` and ``height`` up front and then yields
 ``(landmarks (543, 4) float32, media seconds)`` per frame from :meth:`FrameSource.frames`.
 Videos and cameras go through MediaPipe Holistic in video mode (one graph per source,
-tracking from frame to frame; :func:`islpose.features.holistic.frame_landmarks`).
+tracking from frame to frame; :func:`islpose.extract.holistic.frame_landmarks`).
 
 * :class:`PoseSource`: the frames of a ``.pose`` file;
 * :class:`VideoSource`: the frames of a video file;
@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from islpose._optional import require
-from islpose.features.holistic import HolisticSettings, VideoError, frame_landmarks, open_holistic
+from islpose.extract.holistic import HolisticSettings, VideoError, frame_landmarks, open_holistic
 
 Frame = tuple[np.ndarray, float]  # (543, 4) float32 landmarks, media seconds
 #: What makes a camera's capture from its index when none is given (None: ``cv2.VideoCapture``);

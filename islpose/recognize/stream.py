@@ -271,15 +271,15 @@ class StreamingRecognizer:
         lm = np.stack(self._frames[begin:])  # (T, 543, 4)
         data = Landmarks(lm, presence_of(lm), self.fps, self.width, self.height, source=self.uid)
         try:
-            record = self.recognizer.decode_input(data, uid=self.uid)[0]
+            result = self.recognizer.decode_input(data, uid=self.uid)[0]
         except IslposeError:  # nobody detected in these frames yet
             return []
         times = self._times[begin:]
         events = []
-        for seg in record["segments"]:
-            first = min(int(round(seg["start"] * self.fps)), len(times) - 1)
-            last = min(max(int(round(seg["end"] * self.fps)), first + 1), len(times)) - 1  # inclusive
+        for seg in result.segments:
+            first = min(int(round(seg.start * self.fps)), len(times) - 1)
+            last = min(max(int(round(seg.end * self.fps)), first + 1), len(times)) - 1  # inclusive
             start, end = times[first], times[last] + 1.0 / self.fps
-            events.append(LiveEvent(self.uid, seg["gloss"], round(start, 4), round(end, 4), seg["score"],
+            events.append(LiveEvent(self.uid, seg.gloss, round(start, 4), round(end, 4), seg.score,
                                     round(self.newest, 4)))
         return events

@@ -112,7 +112,7 @@ def evaluate(checkpoint: Path, sentences, contexts, args: argparse.Namespace) ->
     from islpose.testing.synthetic import FPS, HEIGHT, WIDTH
 
     rec = Recognizer.from_checkpoint(checkpoint, beam=1)
-    offline = [rec.recognize_landmarks(lm, FPS, WIDTH, HEIGHT)["glosses"] for _, lm, _, _ in sentences]
+    offline = [rec.recognize_landmarks(lm, FPS, WIDTH, HEIGHT).glosses for _, lm, _, _ in sentences]
     refs = [" ".join(g) for _, _, g, _ in sentences]
     offline_wer = score_lists([" ".join(refs)], [" ".join(offline)]).wer
     session = np.concatenate([lm for _, lm, _, _ in sentences])  # (T, 543, 4): sentence after sentence

@@ -23,7 +23,7 @@ import numpy as np
 
 from islpose._optional import require
 from islpose.errors import IslposeError, SourceError
-from islpose.features.layout import NUM_LANDMARKS, SLICES, Landmarks
+from islpose.features.layout import NUM_LANDMARKS, SLICES, Landmarks, presence_of
 
 # Less noise from the native libraries (set before cv2 / mediapipe are imported here).
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
@@ -185,5 +185,7 @@ def extract_landmarks(path: str | Path, settings: HolisticSettings = HolisticSet
     if exact and declared > 0 and declared - len(rows) > max(TRUNCATION_TOLERANCE, declared // 100):
         raise VideoError(f"{path}: truncated or corrupt: decoded {len(rows)} of the {declared} frames "
                          "the file declares")
-    return Landmarks(landmarks=np.stack(rows), presence=np.array(present, dtype=bool),
+    landmarks = np.stack(rows)
+    # a component without one finite point is not present, whatever MediaPipe said
+    return Landmarks(landmarks=landmarks, presence=np.array(present, dtype=bool) & presence_of(landmarks),
                      fps=fps, width=int(width), height=int(height), source=str(path))

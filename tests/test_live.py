@@ -361,3 +361,22 @@ def test_live_display_draws_glosses_partial_and_rates():
         display.update(stats)
     text = out.getvalue()
     assert "HELLO" in text and "WORLD" in text and "50.0 fps" in text and "dropped 3" in text and "0.50s" in text
+
+
+@pytest.mark.slow
+def test_live_cli_on_real_media_and_a_camera(trained_bilstm, media_dir, tmp_path, monkeypatch):
+    import cv2
+
+    from islpose.recognize import sources
+
+    video = media_dir / "videos" / "webcam_signer.mp4"
+    monkeypatch.setattr(sources, "CAPTURE_FACTORY", lambda index: cv2.VideoCapture(str(video)))
+    out = tmp_path / "events.jsonl"
+    result = run("live", media_dir / "poses" / "continuous_signing.pose", video, "0", "--checkpoint",
+                 trained_bilstm[1] / "best.pt", "--out", out, "--no-display")
+    assert result.exit_code == 0, result.output
+    assert "3 source(s) done, 0 failed" in result.output
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {e["id"] for e in events} >= {"continuous_signing", "webcam_signer"}
+    for e in events:
+        assert 0 <= e["start"] < e["end"] <= e["emitted_at"] + 1e-6 and 0 <= e["score"] <= 1

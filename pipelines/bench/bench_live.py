@@ -48,8 +48,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--hop", type=float, default=0.25)
     parser.add_argument("--window", type=float, default=12.0)
-    parser.add_argument("--video", type=Path, default=Path(__file__).resolve().parents[2].parent / "shared/data/videos"
-                        / "gestures_720p.mp4", help="real clip for the real-time factor (resized to 640x480)")
+    parser.add_argument("--video", type=Path, default=Path(__file__).resolve().parents[2] / "tests/data/videos/gestures_720p.mp4", help="real clip for the real-time factor (resized to 640x480)")
     parser.add_argument("--work", type=Path, help="folder for the corpus and runs (default: a temporary one)")
     parser.add_argument("--rtf-only", type=Path, metavar="CHECKPOINT",
                         help="only time the live path on --video with this checkpoint (no training)")

@@ -14,6 +14,7 @@ NAMES = sorted(MODELS)
 SMALL = {  # smaller but same-shaped models keep the tests fast
     "bilstm_optimized": {"projection_dim": 32, "hidden_dim": 24, "num_layers": 3},
     "mobilenet_v3_1d": {"lstm_hidden": 32},
+    "lstm_lookahead": {"projection_dim": 32, "hidden_dim": 32, "num_layers": 3, "lookahead": 2},
 }
 
 

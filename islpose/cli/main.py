@@ -34,6 +34,7 @@ COMMANDS = {
     "show": "islpose.cli.viz:show",
     "plot": "islpose.cli.viz:plot",
     "recognize": "islpose.cli.recognize:recognize",
+    "live": "islpose.cli.live:live",
     "export": "islpose.cli.export:export",
     "demo": "islpose.cli.demo:demo",
 }

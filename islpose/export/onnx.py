@@ -49,7 +49,7 @@ def exportable(model: nn.Module) -> nn.Module:
     model = copy.deepcopy(model).eval()
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, nn.LSTM):
+            if isinstance(child, nn.LSTM) and child.bidirectional:  # a forward LSTM needs no twin
                 setattr(parent, name, PaddedBiLSTM(child))
     return _BatchFirst(model).eval()
 

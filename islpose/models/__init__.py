@@ -21,7 +21,7 @@ from islpose.models.common import PaddedBiLSTM, count_parameters, lengths_mask, 
 from islpose.models.registry import MODELS, build_model, input_dim, model_class, model_config_class, register_model
 
 # Importing the architectures registers them.
-from islpose.models import bilstm_optimized, mobilenet_v3_1d  # noqa: E402,F401,I001
+from islpose.models import bilstm_optimized, lstm_lookahead, mobilenet_v3_1d  # noqa: E402,F401,I001
 
 __all__ = ["MODELS", "PaddedBiLSTM", "build_model", "count_parameters", "input_dim", "lengths_mask", "model_class",
            "model_config_class", "register_model", "run_bilstm"]

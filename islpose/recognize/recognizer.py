@@ -10,7 +10,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from islpose.features.layout import NUM_LANDMARKS, Landmarks, nobody_detected, p
 from islpose.io.pose import POSE_EXTENSIONS
 from islpose.recognize.runtime import StudentModel, load_student
 from islpose.recognize.segments import Recognition, gloss_segments
+
+if TYPE_CHECKING:
+    from islpose.recognize.stream import StreamingRecognizer
 
 
 def read_input(path: str | Path, video_options: Any = None) -> Landmarks:
@@ -114,6 +117,15 @@ class Recognizer:
                                word_score=word_score, **decoder)
         config.check()
         return cls(load_student(path), config)
+
+    def stream(self, fps: float, width: int, height: int, config: Any = None, *,
+               uid: str = "live") -> "StreamingRecognizer":
+        """A live stream over this model: landmarks go in frame by frame, committed glosses
+        come out (:class:`~islpose.recognize.stream.StreamingRecognizer`; ``config`` is its
+        :class:`~islpose.recognize.stream.StreamConfig`)."""
+        from islpose.recognize.stream import StreamingRecognizer
+
+        return StreamingRecognizer(self, fps, width, height, config, uid=uid)
 
     def recognize(self, path: str | Path, *, uid: str | None = None) -> Recognition:
         """Recognises a video (MediaPipe Holistic runs on it) or a ``.pose`` file."""

@@ -33,9 +33,7 @@ autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": False}
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
-# Docstrings cite names that autodoc does not document; those are not broken links.
 nitpicky = False
-suppress_warnings = ["myst.xref_missing"]
 
 html_theme = "furo"
 html_title = f"islpose {version}"

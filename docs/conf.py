@@ -12,7 +12,7 @@ from islpose._version import __version__  # noqa: E402
 
 project = "islpose"
 author = "islpose contributors"
-copyright = "islpose contributors"  # noqa: A001
+copyright = "islpose contributors"
 version = release = __version__
 
 extensions = [

@@ -2,6 +2,7 @@
 blocks of one page in order, in one namespace, in an empty working directory), except blocks
 marked ``<!-- docs-test: skip (reason) -->`` on the line before them. The README's Python
 example uses only names the API has, and no page or docstring reads as a lab log."""
+
 from __future__ import annotations
 
 import ast
@@ -43,15 +44,16 @@ def test_the_docs_have_examples_that_run_and_every_skip_says_why():
             assert reason is None or reason.strip(), page
 
 
-@pytest.mark.parametrize("page", [pytest.param(p, id=str(p.relative_to(DOCS)),
-                                               marks=[pytest.mark.slow] if p.name in SLOW else [])
-                                  for p in PAGES])
+@pytest.mark.parametrize(
+    "page",
+    [pytest.param(p, id=str(p.relative_to(DOCS)), marks=[pytest.mark.slow] if p.name in SLOW else []) for p in PAGES],
+)
 def test_docs_page_examples_run(page, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # nothing an example writes lands in the checkout
     namespace: dict = {"__name__": "__docs__"}
     for code, reason in blocks(page):
         if reason is None:
-            exec(compile(code, str(page), "exec"), namespace)  # noqa: S102
+            exec(compile(code, str(page), "exec"), namespace)
 
 
 def test_the_readme_python_example_names_only_what_the_api_has():
@@ -62,8 +64,11 @@ def test_the_readme_python_example_names_only_what_the_api_has():
     assert found
     for code in found:
         tree = ast.parse(code)
-        used = {node.attr for node in ast.walk(tree)
-                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "islpose"}
+        used = {
+            node.attr
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "islpose"
+        }
         assert used and used <= set(dir(islpose)) | set(islpose.__all__), used - set(islpose.__all__)
 
 
@@ -72,6 +77,10 @@ def test_no_lab_log_in_the_readme_docs_code_or_tests():
     pattern = r"issue [0-9]+|\bitem [0-9]+\b|(earlier|this|last|previous|next) session"
     if not (REPO / ".git").exists():
         pytest.skip("not a git checkout")
-    result = subprocess.run(["git", "grep", "-niE", pattern, "--", "README.md", "docs", "islpose", "tests"],
-                            cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(
+        ["git", "grep", "-niE", pattern, "--", "README.md", "docs", "islpose", "tests"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 1 and not result.stdout, result.stdout

@@ -41,7 +41,7 @@ def test_vocab_build(small_corpus, tmp_path):
     assert tokens[:2] == ["<blank>", "<unk>"] and tokens[2:] == sorted(tokens[2:])
     assert f"{len(tokens)} tokens" in result.output
     result = _run("vocab", "build", small_corpus.manifest, out, "--no-unk", "--split", "all")
-    assert result.exit_code == 1 and "already exists; pass --overwrite" in result.stderr  # issue 10, item 1
+    assert result.exit_code == 1 and "already exists; pass --overwrite" in result.stderr  # an existing output is kept
     assert "<unk>" in out.read_text()
     result = _run("vocab", "build", small_corpus.manifest, out, "--no-unk", "--split", "all", "--overwrite")
     assert result.exit_code == 0 and "<unk>" not in out.read_text()

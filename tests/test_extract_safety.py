@@ -1,4 +1,4 @@
-"""Issue 10 for `islpose extract` / `featurize`: nothing a user has is lost (--overwrite
+"""`islpose extract` / `featurize`: nothing a user has is lost (--overwrite
 builds beside, a killed or failed run keeps the old store, outputs are not replaced
 unless asked), one bad item is one failure, a missing dependency is one line, and a
 rerun does not re-read unchanged videos. MediaPipe is replaced by `fake_load`."""
@@ -33,7 +33,7 @@ def litter(tmp_path):
     return sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".") or p.name.endswith("-journal"))
 
 
-# ----------------------------------------------------------------- item 2: --overwrite keeps the old store until done
+# ----------------------------------------------------------------- --overwrite keeps the old store until done
 @pytest.mark.parametrize("n", [1, 3])
 def test_killed_overwrite_leaves_the_old_store_intact(fake_videos, tmp_path, n):
     out = extracted(fake_videos, tmp_path)
@@ -99,7 +99,7 @@ def test_overwrite_never_replaces_a_file_that_is_not_a_store(fake_videos, tmp_pa
         assert other.read_bytes() == before
 
 
-# ----------------------------------------------------------------- item 3: a result that cannot be stored
+# ----------------------------------------------------------------- a result that cannot be stored
 def test_a_result_that_cannot_be_stored_fails_alone(fake_videos, tmp_path, monkeypatch):
     (fake_videos / "nan.mp4").write_bytes(b"x" * 64)
     manifest = tmp_path / "m.jsonl"
@@ -129,7 +129,7 @@ def test_a_result_that_cannot_be_stored_fails_alone(fake_videos, tmp_path, monke
         assert store.ids() == ["v0", "v4"]
 
 
-# ----------------------------------------------------------------- item 8: missing OpenCV / MediaPipe
+# ----------------------------------------------------------------- missing OpenCV / MediaPipe
 @pytest.mark.parametrize("module, name", [("mediapipe", "MediaPipe"), ("cv2", "OpenCV")])
 def test_missing_extraction_dependency_is_one_line_up_front(fake_videos, tmp_path, monkeypatch, module, name):
     monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
@@ -141,7 +141,7 @@ def test_missing_extraction_dependency_is_one_line_up_front(fake_videos, tmp_pat
     assert not (tmp_path / "f.h5").exists()
 
 
-# ----------------------------------------------------------------- item 13: reruns check size and time first
+# ----------------------------------------------------------------- reruns check size and time first
 def test_rerun_hashes_only_files_whose_time_changed(fake_videos, tmp_path, monkeypatch):
     import os
 
@@ -164,7 +164,7 @@ def test_rerun_hashes_only_files_whose_time_changed(fake_videos, tmp_path, monke
     assert result.exit_code == 0, result.output
 
 
-# ----------------------------------------------------------------- item 1: featurize --out
+# ----------------------------------------------------------------- featurize --out
 def test_featurize_out_refuses_an_existing_file_unless_overwrite(fake_videos, tmp_path):
     store = extracted(fake_videos, tmp_path)
     manifest = tmp_path / "m.jsonl"

@@ -170,7 +170,7 @@ def test_bad_shapes_are_rejected():
         multimodal_features(lm, pr[:1], W, H)
 
 
-# ----------------------------------------------------------------- degenerate landmarks (issue 10, item 4)
+# ----------------------------------------------------------------- degenerate landmarks
 def signer(T: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """A plausible signer in every frame: pose, both hands and the face present (image W x H)."""
     rng = np.random.default_rng(0)

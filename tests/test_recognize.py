@@ -35,8 +35,8 @@ def _records(recognizer, corpus, splits=("dev", "test")):
 
 
 def test_segment_centres_fall_inside_the_true_signs(trained):
-    """Item 3 of issue 12: >= 90% of correctly recognised glosses. Measured on this model
-    (unseen dev and test signers of the generator with the signer differences of issue 13):
+    """>= 90% of correctly recognised glosses. Measured on this model (unseen dev and test
+    signers of the synthetic generator):
     93.6% of 204 (191); 86.8% before the segments held their CTC spikes and the frames
     outside the signing (islpose.features.signing_span) became rest. Most misses left are
     the first sign, which this model emits on the clip's first frame."""

@@ -84,7 +84,7 @@ def test_rejects_other_files(tmp_path):
     text.write_text("hello")
     with pytest.raises(StoreError, match="not an HDF5 file"):
         FeatureStore(text)
-    for mode in ("a", "w"):  # "w" replaces only an islpose store (issue 10, item 1)
+    for mode in ("a", "w"):  # "w" replaces only an islpose store
         with pytest.raises(StoreError, match="not an HDF5 file"):
             FeatureStore(text, mode)
     assert text.read_text() == "hello"  # nothing damaged

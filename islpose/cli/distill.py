@@ -21,7 +21,7 @@ def distill(teacher: Path | None, alpha: float | None, temperature: float | None
             **options) -> None:
     """Train a pose student with CTC plus distillation from a teacher's frame posteriors.
 
-    The loss is CTC + alpha * T^2 * KL(teacher_T || student_T) on the student's output
+    The loss is `CTC + alpha * T^2 * KL(teacher_T || student_T)` on the student's output
     frames; the teacher's posteriors are resampled to the student's frame count (linear
     interpolation of the probabilities) and padding never enters the loss. The teacher
     store's vocabulary (root attribute teacher_vocab) must equal the student's (built

@@ -44,7 +44,7 @@ def import_pose(inputs: tuple[str, ...], out: str, workers: int | None, executor
                 verify: bool, dtype: str, quiet: bool) -> None:
     """Import pose-format .pose recordings (MediaPipe Holistic) into the feature store OUT.h5.
 
-    INPUTS are .pose files, folders (searched recursively for *.pose) or manifests whose
+    INPUTS are .pose files, folders (searched recursively for `*.pose`) or manifests whose
     rows have a `pose` field (relative to the manifest). The store is the one `extract`
     writes: landmarks, presence and both feature sets. An utterance's id is the
     manifest's or the file name without .pose. A rerun skips files already stored and

@@ -80,7 +80,7 @@ def include(root: Path, out: Path, subset: str, lists: Path | None, overwrite: b
     """INCLUDE / INCLUDE-50 (Zenodo 4010759): isolated words, one gloss per clip.
 
     ROOT holds the extracted category zips (<Category>/<N. word>/<clip>.MOV); the split
-    is the official one (include_train/val/test.txt, or include50_*.txt).
+    is the official one (include_train/val/test.txt, or `include50_*.txt`).
 
     \b
     Example:

@@ -26,7 +26,7 @@ def teacher() -> None:
 @teacher.command("train")
 @click.option("--arch", metavar="NAME", help="dense_vit, cnn_transformer or timesformer (default: the config's).")
 @click.option("--config", "config_path", type=PathOpt,
-              help="YAML run config (configs/teacher_*.yaml); the options below override it.")
+              help="YAML run config (`configs/teacher_*.yaml`); the options below override it.")
 @click.option("--manifest", required=True, type=PathOpt,
               help="Manifest with video, glosses, split (train, dev) and text.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),

@@ -1,6 +1,6 @@
 """MediaPipe Holistic over one video: frames in, raw landmarks out.
 
-The landmark array follows SPEC.md: ``(T, 543, 4)`` float32 with rows pose 0-32, left
+The landmark array (docs/reference/formats.md): ``(T, 543, 4)`` float32 with rows pose 0-32, left
 hand 33-53, right hand 54-74, face 75-542 (468 points, ``refine_face_landmarks=False``)
 and columns x, y, z, visibility. "Left" and "right" hand are MediaPipe's
 ``left_hand_landmarks`` / ``right_hand_landmarks``, kept as MediaPipe names them (in

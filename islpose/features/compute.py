@@ -1,5 +1,5 @@
 """The 66-d pose and 6516-d multimodal features: pure, vectorised functions of the
-raw Holistic landmarks (no MediaPipe needed), exactly as SPEC.md defines them."""
+raw Holistic landmarks (no MediaPipe needed), as docs/reference/features.md describes them."""
 from __future__ import annotations
 
 import numpy as np
@@ -126,7 +126,7 @@ def multimodal_features(landmarks: np.ndarray, presence: np.ndarray, width: floa
         dtype: output dtype (float16 by default, as stored).
 
     Returns:
-        (T, 6516): four blocks of 543 x (x, y, z), see SPEC.md. Missing components are
+        (T, 6516): four blocks of 543 x (x, y, z), see docs/reference/features.md. Missing components are
         zero, and so is any velocity/acceleration that would use a missing frame.
     """
     min_size = _check(landmarks, presence, width, height)

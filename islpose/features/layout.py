@@ -1,4 +1,4 @@
-"""Where everything sits in the landmark array and the feature vectors (SPEC.md)."""
+"""Where everything sits in the landmark array and the feature vectors (docs/reference/features.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,4 @@
-"""One HDF5 file holding many utterances' landmarks and features (layout: SPEC.md).
+"""One HDF5 file holding many utterances' landmarks and features (layout below; docs/reference/formats.md).
 
     /                      attrs: format, format_version, islpose_version,
                                   mediapipe_version, extractor (JSON)

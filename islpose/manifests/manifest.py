@@ -1,6 +1,6 @@
 """Manifest records, their JSONL / CSV files, and the checks of a manifest on its own.
 
-One utterance per line (JSONL) or row (CSV) with the fields of SPEC.md: ``id``
+One utterance per line (JSONL) or row (CSV) with these fields: ``id``
 (required), ``video``, ``pose``, ``glosses`` (space-separated), ``split``, ``signer``, ``text``.
 Checks against a feature store live in :mod:`islpose.manifests.validate`, which
 imports this module (never the other way round).

@@ -4,10 +4,10 @@ input (B, T, 66) -> Linear 128, LayerNorm, ReLU, dropout -> Conv1d(k=3, stride 2
 -> 3 x [BiLSTM (hidden 192 per direction), LayerNorm, dropout, + residual from the 2nd
 layer on] -> Linear V -> log-softmax, (T' = ceil(T/2), B, V).
 
-The per-layer LayerNorm and residuals are what lets CTC leave its blank-only plateau
-(SPEC.md); packed sequences keep padding out of the LSTM states, and padded frames are
-zeroed before the subsampling convolution, so a padded batch gives the same outputs as
-each utterance alone.
+The per-layer LayerNorm and residuals are what lets CTC leave its blank-only plateau;
+packed sequences keep padding out of the LSTM states, and padded frames are zeroed
+before the subsampling convolution, so a padded batch gives the same outputs as each
+utterance alone.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ frames (B, T, 3, 224, 224) -> per valid frame: Conv2d patch embedding (16x16) + 
    the CTC head and distillation need one posterior per frame)
 -> CTC gloss head (T, B, V) and a 4-layer text decoder (hidden 512, 8 heads, FF 1024).
 
-The ViT alone has ~303 M parameters (SPEC.md; ViT-Base has 86 M).
+The ViT alone has ~303 M parameters (ViT-Large; ViT-Base has 86 M).
 """
 from __future__ import annotations
 

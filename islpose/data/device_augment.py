@@ -223,7 +223,10 @@ def augment_batch(landmarks: torch.Tensor, presence: torch.Tensor, lengths: torc
     to_px = torch.stack([wh[:, 0], wh[:, 1], wh[:, 0], torch.ones_like(wh[:, 0])], dim=-1)[:, None, None]
     pts = pts * to_px  # pixels (z on the x scale, as MediaPipe)
     u = torch.rand((B, 18), generator=generator, device=dev)
-    gate = lambda k, p: (u[:, k] < p)[:, None, None, None]  # noqa: E731
+
+    def gate(k: int, p: float) -> torch.Tensor:  # (B, 1, 1, 1) True where change k happens
+        return (u[:, k] < p)[:, None, None, None]
+
     if config.body_p > 0:
         pts = torch.where(gate(_BODY, config.body_p), _proportions(pts, u, config), pts)
     if config.mirror_p > 0:

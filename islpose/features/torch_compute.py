@@ -12,10 +12,8 @@ from __future__ import annotations
 import torch
 
 from islpose.features.compute import MIN_SIZE_FRACTION
-from islpose.features.layout import (
-    COMPONENT_OF, FACE_EYE_OUTER_A, FACE_EYE_OUTER_B, FACE_NOSE_TIP, HAND_MIDDLE_MCP, HAND_WRIST, LEFT_SHOULDER,
-    NUM_LANDMARKS, POSE_DIM, RIGHT_SHOULDER, SLICES,
-)
+from islpose.features.layout import COMPONENT_OF, FACE_EYE_OUTER_A, FACE_EYE_OUTER_B, FACE_NOSE_TIP, HAND_MIDDLE_MCP
+from islpose.features.layout import HAND_WRIST, LEFT_SHOULDER, NUM_LANDMARKS, POSE_DIM, RIGHT_SHOULDER, SLICES
 
 POSE_ROWS = SLICES["pose"].stop  # the pose features read only these landmark rows
 

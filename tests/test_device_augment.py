@@ -180,3 +180,13 @@ def test_the_same_distributions_as_the_numpy_augmentation(items, config):
     # means within 0.25 standard deviations (about 4 standard errors of 300 draws), spreads within 20%
     np.testing.assert_array_less(np.abs(new.mean(axis=0) - ref.mean(axis=0)), 0.25 * spread + 1e-6)
     np.testing.assert_allclose(new.std(axis=0), ref.std(axis=0), rtol=0.2, atol=1e-5)
+
+
+def test_chunks_pad_like_one_batch(items):
+    batch = collate_landmarks([{"id": str(i), "landmarks": lm, "presence": pr, "size": size, "min_length": 1,
+                                "targets": np.array([1])} for i, (lm, pr, size) in enumerate(items)])
+    config = only(speed_p=1.0)
+    features, lengths = DeviceAugment(config, "pose", seed=0, chunk=3)(batch, 1, 0, torch.device("cpu"))
+    assert features.shape == (4, int(lengths.max()), 66)
+    for i, n in enumerate(lengths):
+        assert (features[i, n:] == 0).all() and (features[i, :n].abs().sum(-1) > 0).all()

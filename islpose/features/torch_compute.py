@@ -152,8 +152,12 @@ def multimodal_features(landmarks: torch.Tensor, presence: torch.Tensor, lengths
     component = torch.as_tensor(COMPONENT_OF, device=landmarks.device)
     mask = presence.bool()[:, :, component] & torch.isfinite(px).all(dim=-1) & valid[..., None]  # (B, T, 543)
     origin = torch.cat([centre, torch.zeros_like(centre[..., :1])], dim=-1).to(torch.float32)  # z is not centred
-    positions = (px - origin[:, :, None, :]) / scale.to(torch.float32)[:, None, None, None]
-    shape, shape_mask = positions.clone(), mask.clone()
+    out = torch.empty((B, T, 4, NUM_LANDMARKS, 3), dtype=torch.float32, device=landmarks.device)  # the 4 blocks
+    positions, shape, velocity, accel = out.unbind(dim=2)  # views, written in place
+    torch.sub(px, origin[:, :, None, :], out=positions)
+    positions.div_(scale.to(torch.float32)[:, None, None, None])
+    shape.copy_(positions)
+    shape_mask = mask.clone()
     parts = [(SLICES["left_hand"], HAND_WRIST, HAND_WRIST, HAND_MIDDLE_MCP),
              (SLICES["right_hand"], HAND_WRIST, HAND_WRIST, HAND_MIDDLE_MCP),
              (SLICES["face"], FACE_NOSE_TIP, FACE_EYE_OUTER_A, FACE_EYE_OUTER_B)]
@@ -161,18 +165,18 @@ def multimodal_features(landmarks: torch.Tensor, presence: torch.Tensor, lengths
         part = px[:, :, rows]
         shape[:, :, rows], shape_mask[:, :, rows] = _normalise_part(
             part, part[:, :, o], part[:, :, a], part[:, :, b], mask[:, :, rows], min_size)
-    positions = torch.where(mask[..., None], positions, 0.0)
-    shape = torch.where(shape_mask[..., None], shape, 0.0)
-    velocity = torch.zeros_like(positions)
-    accel = torch.zeros_like(positions)
+    positions.masked_fill_(~mask[..., None], 0.0)
+    shape.masked_fill_(~shape_mask[..., None], 0.0)
+    velocity[:, :1] = 0.0
+    accel[:, :2] = 0.0
     if T > 1:
-        both = (mask[:, 1:] & mask[:, :-1])[..., None]
-        velocity[:, 1:] = torch.where(both, positions[:, 1:] - positions[:, :-1], 0.0)
+        torch.sub(positions[:, 1:], positions[:, :-1], out=velocity[:, 1:])
+        velocity[:, 1:].masked_fill_(~(mask[:, 1:] & mask[:, :-1])[..., None], 0.0)
     if T > 2:
-        three = (mask[:, 2:] & mask[:, 1:-1] & mask[:, :-2])[..., None]
-        accel[:, 2:] = torch.where(three, velocity[:, 2:] - velocity[:, 1:-1], 0.0)
-    out = torch.stack([positions, shape, velocity, accel], dim=2).reshape(B, T, -1)  # (B, T, 6516)
-    return _finite(out, torch.float32)
+        torch.sub(velocity[:, 2:], velocity[:, 1:-1], out=accel[:, 2:])
+        accel[:, 2:].masked_fill_(~(mask[:, 2:] & mask[:, 1:-1] & mask[:, :-2])[..., None], 0.0)
+    limit = torch.finfo(torch.float32).max
+    return out.view(B, T, -1).nan_to_num_(nan=0.0, posinf=limit, neginf=-limit)  # (B, T, 6516)
 
 
 #: feature name -> (landmark rows it reads, its batched function)

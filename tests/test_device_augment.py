@@ -190,3 +190,19 @@ def test_chunks_pad_like_one_batch(items):
     assert features.shape == (4, int(lengths.max()), 66)
     for i, n in enumerate(lengths):
         assert (features[i, n:] == 0).all() and (features[i, :n].abs().sum(-1) > 0).all()
+
+
+def test_landmark_dataset_reads_each_item_on_first_access(small_corpus):
+    from islpose.data.device_augment import LandmarkDataset
+    from islpose.manifests import read_manifest
+    from islpose.vocab import Vocabulary
+
+    utts = read_manifest(small_corpus.manifest).split("train")
+    ds = LandmarkDataset(small_corpus.store, utts, Vocabulary(["G000"]), "pose", augment=AugmentConfig(enabled=True))
+    assert ds.in_memory and all(x is None for x in ds._features)  # construction reads no landmarks
+    item = ds[(3, 1)]
+    with FeatureStore(small_corpus.store) as store:
+        np.testing.assert_array_equal(item["landmarks"], store.read(utts[1].id, "landmarks")[:, :33])
+        np.testing.assert_array_equal(item["presence"], store.read(utts[1].id, "presence"))
+    assert [x is not None for x in ds._features] == [i == 1 for i in range(len(utts))]
+    assert ds[1]["landmarks"] is item["landmarks"]  # kept in memory

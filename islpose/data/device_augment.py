@@ -308,11 +308,29 @@ class LandmarkDataset(FeatureDataset):
     """A :class:`FeatureDataset` with ``augment`` enabled whose items are the raw landmarks
     (not features): what :class:`DeviceAugment` needs. Items: ``id``, ``landmarks`` (T, N, 4)
     float32 (N = 33 for pose features, 543 for multimodal), ``presence`` (T, 4) bool, ``size``
-    (width, height), ``min_length`` (fewest frames a speed change may leave) and ``targets``."""
+    (width, height), ``min_length`` (fewest frames a speed change may leave) and ``targets``.
+
+    Within the ``preload_gb`` budget each item is kept in memory from its first read on,
+    in the process that reads it: construction reads nothing, and with DataLoader workers
+    the first epoch's reading overlaps training (persistent workers keep what they read).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._constructing = True  # FeatureDataset.__init__ reads nothing through _load
+        super().__init__(*args, **kwargs)
+        self._constructing = False
+
+    def _load(self, store, uid: str):
+        return None if self._constructing else super()._load(store, uid)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         index = key[1] if isinstance(key, tuple) else key
-        landmarks, presence = self._features[index] if self._features is not None else self._read(index)
+        arrays = self._features[index] if self._features is not None else None
+        if arrays is None:
+            arrays = self._read(index)
+            if self._features is not None:
+                self._features[index] = arrays
+        landmarks, presence = arrays
         return {"id": self.ids[index], "landmarks": landmarks, "presence": presence, "size": self.sizes[index],
                 "min_length": self.min_lengths[index], "targets": self.targets[index]}
 

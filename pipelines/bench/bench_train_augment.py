@@ -59,8 +59,14 @@ class PeakMemory(threading.Thread):
 
 
 def _held_bytes(dataset) -> int:
-    """Bytes of the arrays a FeatureDataset keeps in memory."""
-    return sum(a.nbytes for item in (dataset._features or []) for a in item)
+    """Bytes of the arrays a dataset keeps in memory once it has read every item (a
+    LandmarkDataset reads lazily, maybe in a DataLoader worker): its frames x one item's bytes per frame."""
+    if not dataset.in_memory or not len(dataset):
+        return 0
+    item = dataset[0]
+    per_frame = sum(item[k].nbytes for k in ("features", "landmarks", "presence") if k in item) / len(
+        item["landmarks" if "landmarks" in item else "features"])
+    return int(sum(dataset.lengths) * per_frame)
 
 
 def child(args: argparse.Namespace) -> None:

@@ -63,6 +63,7 @@ def test_batched_features_match_the_numpy_reference(items, feature):
     for i, (lm, pr, (w, h)) in enumerate(items):
         np.testing.assert_allclose(out[i, :len(lm)].numpy(), REFERENCE[feature](lm, pr, w, h), rtol=1e-5, atol=1e-5)
         assert (out[i, len(lm):] == 0).all()
+    torch.testing.assert_close(function(landmarks[:, :, :rows, :3], presence, lengths, sizes), out, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("feature", ["pose", "multimodal"])
@@ -115,6 +116,10 @@ def test_nan_semantics_and_pose_rows_as_in_the_full_array(items):
                                             torch.Generator().manual_seed(1))
     assert torch.equal(n, n_pose) and torch.equal(pres, pres_pose)
     torch.testing.assert_close(pose, full[:, :, :33], equal_nan=True, atol=1e-4, rtol=1e-5)
+    xyz, pres_xyz, _ = augment_batch(landmarks[..., :3], presence, lengths, sizes, config,
+                                     torch.Generator().manual_seed(1))  # without the visibility: the same x, y, z
+    assert torch.equal(pres_xyz, pres)
+    torch.testing.assert_close(xyz, full[..., :3], equal_nan=True, rtol=0, atol=0)
     for comp, rows in enumerate(SLICES.values()):  # a component is all NaN exactly where it is absent
         part = full[:, :, rows, :3]
         assert torch.equal(part.isnan().flatten(2).all(-1), ~pres[..., comp])
@@ -202,7 +207,7 @@ def test_landmark_dataset_reads_each_item_on_first_access(small_corpus):
     assert ds.in_memory and all(x is None for x in ds._features)  # construction reads no landmarks
     item = ds[(3, 1)]
     with FeatureStore(small_corpus.store) as store:
-        np.testing.assert_array_equal(item["landmarks"], store.read(utts[1].id, "landmarks")[:, :33])
+        np.testing.assert_array_equal(item["landmarks"], store.read(utts[1].id, "landmarks")[:, :33, :3])
         np.testing.assert_array_equal(item["presence"], store.read(utts[1].id, "presence"))
     assert [x is not None for x in ds._features] == [i == 1 for i in range(len(utts))]
     assert ds[1]["landmarks"] is item["landmarks"]  # kept in memory

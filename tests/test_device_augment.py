@@ -211,3 +211,31 @@ def test_landmark_dataset_reads_each_item_on_first_access(small_corpus):
         np.testing.assert_array_equal(item["presence"], store.read(utts[1].id, "presence"))
     assert [x is not None for x in ds._features] == [i == 1 for i in range(len(utts))]
     assert ds[1]["landmarks"] is item["landmarks"]  # kept in memory
+
+
+@pytest.mark.slow
+def test_multimodal_training_augments_on_the_device(tmp_path_factory):
+    """A mobilenet_v3_1d epoch reads landmarks and trains on 6516-d features made per batch."""
+    from rich.console import Console
+
+    from islpose.data.device_augment import LandmarkDataset
+    from islpose.testing import make_synthetic_corpus
+    from islpose.train import resolve_config
+    from islpose.train.distributed import init_distributed
+    from islpose.train.loop import Trainer
+
+    corpus = make_synthetic_corpus(tmp_path_factory.mktemp("mm_train"), num_glosses=5, num_signers=3,
+                                   utterances_per_signer=4, multimodal=True, seed=2)
+    small = {"pose_dim": 8, "hands_dim": 8, "face_dim": 8, "temporal_dim": 8, "upsample_dim": 8, "lstm_hidden": 8}
+    config = resolve_config("mobilenet_v3_1d", {"model_config": small, "augment": {"enabled": True, "hand_drop": 0.1}},
+                            overrides={"epochs": 1, "batch_size": 2, "progress": False, "device": "cpu",
+                                       "num_workers": 0})
+    trainer = Trainer(config, corpus.store, corpus.manifest, tmp_path_factory.mktemp("mm_run"), False,
+                      init_distributed("cpu"), Console(quiet=True))
+    assert isinstance(trainer.train_set, LandmarkDataset) and trainer.augmenter is not None
+    seen = []
+    forward = trainer.net.forward
+    trainer.net.forward = lambda x, lengths: seen.append(x.shape) or forward(x, lengths)
+    stats = trainer.train_epoch(1)
+    assert np.isfinite(stats["train_loss"]) and stats["train_utterances"] == 4
+    assert seen and all(shape[2] == 6516 for shape in seen)

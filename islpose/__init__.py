@@ -40,7 +40,7 @@ Layers:
 
     0. _version, errors, _optional, _native, _callable, config, device, ctc  (foundations)
     1. io, assets  (store, journal, atomic writes, JSONL, the .pose binary format; the demo clip)
-    2. features  (landmark layout and feature math, numpy only)
+    2. features  (landmark layout and feature math: numpy, and torch for batches on the training device)
     3. manifests
     4. vocab
     5. extract, testing  (media -> landmarks -> store records; synthetic corpora)

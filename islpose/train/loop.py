@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from islpose.data import BucketBatchSampler, EpochBatches, FeatureDataset, collate, frame_batch_count, shard
+from islpose.data.device_augment import DeviceAugment, LandmarkDataset, collate_landmarks
 from islpose.decode.greedy import greedy_decode_batch
 from islpose.decode.score import score_lists
 from islpose.device import torch_threads
@@ -124,7 +125,8 @@ class Trainer(EpochLoop):
         self._read_data(features, manifest_path, state)
         cuda = self.device.type == "cuda"
         self.loader = torch.utils.data.DataLoader(
-            self.train_set, batch_sampler=EpochBatches(self.sampler), collate_fn=collate,
+            self.train_set, batch_sampler=EpochBatches(self.sampler),
+            collate_fn=collate_landmarks if self.augmenter is not None else collate,
             num_workers=self.tc.num_workers, pin_memory=cuda, persistent_workers=self.tc.num_workers > 0,
             # its own generator: starting (persistent) workers must not draw from the seeded global RNG,
             # or a resumed run (whose workers start in a later epoch) would train on other dropout draws
@@ -171,8 +173,12 @@ class Trainer(EpochLoop):
         # A dev utterance without features is decoded as nothing: all its glosses are deletions.
         self.dev_missing = [u for u in splits["dev"] if u.id in skip]
         share = [keep["train"][i] for i in shard(lengths, self.ctx.world_size, self.ctx.rank)]
-        self.train_set = FeatureDataset(features, share, self.vocab, feature, preload_gb=self.tc.preload_gb,
-                                        augment=self.config.augment, seed=self.tc.seed, subsample=self.model.subsample)
+        # augmenting: the loader reads raw landmarks, augmented with their features computed per batch on the device
+        augment = self.config.augment.enabled
+        self.train_set = (LandmarkDataset if augment else FeatureDataset)(
+            features, share, self.vocab, feature, preload_gb=self.tc.preload_gb, augment=self.config.augment,
+            seed=self.tc.seed, subsample=self.model.subsample)
+        self.augmenter = DeviceAugment(self.config.augment, feature, self.tc.seed, self.ctx.rank) if augment else None
         if self.loss_term is not None:
             self.train_set = self.loss_term.dataset(self.train_set)
         self.dev_set = FeatureDataset(features, keep["dev"], self.vocab, feature,
@@ -238,6 +244,8 @@ class Trainer(EpochLoop):
         with Progress(*columns, console=self.console, transient=True, disable=not show) as progress:
             task = progress.add_task("train", total=len(self.sampler), loss="-", speed="-")
             for step, batch in enumerate(self.loader):
+                if self.augmenter is not None:  # augmented features of the batch's landmarks, on the device
+                    batch["features"], batch["lengths"] = self.augmenter(batch, epoch, step, self.device)
                 loss, stepped = self._step(batch)
                 n = len(batch["ids"])
                 if stepped:

@@ -139,9 +139,9 @@ def tune(checkpoint: str, features: str, manifest: str, split: str, out: str, lm
                        base=DecoderConfig(beam_size_token=beam_size_token, beam_threshold=beam_threshold, lm=lm),
                        beams=_numbers(beams, int, "--beams"), lm_weights=_numbers(lm_weights, float, "--lm-weights"),
                        word_scores=_numbers(word_scores, float, "--word-scores"), batch_size=batch_size,
-                       device=device, overwrite=overwrite)
-    click.echo(f"model run once over {found.utterances} {split} utterances ({found.forward_seconds:.2f} s); "
-               f"trying {len(found.rows)} settings")
+                       device=device, overwrite=overwrite,
+                       on_model_run=lambda n, seconds, settings: click.echo(
+                           f"model run once over {n} {split} utterances ({seconds:.2f} s); trying {settings} settings"))
     click.echo(table(found.rows, top))
     click.echo(f"defaults: {found.rows[0].score.summary()}")
     click.echo(f"best:     {found.best.score.summary()}; wrote {out}")

@@ -17,7 +17,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from islpose.decode.config import DecoderConfig
 from islpose.decode.score import ScoreResult, score_texts
@@ -142,7 +142,8 @@ class TuneResult:
 def tune_store(checkpoint: str | Path, features: str | Path, manifest: str | Path, out: str | Path, *,
                split: str = "dev", base: DecoderConfig | None = None, beams: Sequence[int] = BEAMS,
                lm_weights: Sequence[float] = LM_WEIGHTS, word_scores: Sequence[float] = WORD_SCORES,
-               batch_size: int = 16, device: str = "cpu", overwrite: bool = False) -> TuneResult:
+               batch_size: int = 16, device: str = "cpu", overwrite: bool = False,
+               on_model_run: Callable[[int, float, int], None] | None = None) -> TuneResult:
     """Grid-searches the decoder on a manifest split and writes the best settings to ``out`` (YAML).
 
     The model runs once; every setting of :func:`grid` (``base`` first) decodes the same emissions.
@@ -154,6 +155,9 @@ def tune_store(checkpoint: str | Path, features: str | Path, manifest: str | Pat
             error, when it exists unless ``overwrite``.
         base: the settings kept fixed (beam_size_token, beam_threshold, lm) and tried first.
         beams, lm_weights, word_scores: the values to combine (LM weights only with ``base.lm``).
+        overwrite: replace ``out`` when it exists.
+        on_model_run: called once the model has run, before the grid is decoded, with the number
+            of utterances, the model's seconds and the number of settings to try.
 
     Returns:
         The rows, the winner, and what the model run covered.
@@ -171,6 +175,8 @@ def tune_store(checkpoint: str | Path, features: str | Path, manifest: str | Pat
     if reader.references is None:
         raise IslposeError(f"{manifest}: split {split!r} has no glosses to tune on")
     emissions = collect_emissions(reader)
+    if on_model_run is not None:
+        on_model_run(len(emissions), reader.forward_seconds, len(configs))
     rows = tune_decoder(emissions, reader.references, reader.vocab, configs)
     winner = best(rows)
     write_decoder_config(winner.config, out)

@@ -157,3 +157,26 @@ class Vocabulary(TokenList):
 
     def __repr__(self) -> str:
         return f"Vocabulary({len(self)} tokens, unk={self.unk_id is not None})"
+
+
+def build_vocabulary(manifest: str | Path, out: str | Path, split: str | None = "train", *, unk: bool = True,
+                     overwrite: bool = False) -> Vocabulary:
+    """Collects a manifest split's glosses (:meth:`Vocabulary.from_manifest`) and saves them to ``out``.
+
+    Args:
+        manifest: the manifest.
+        out: the token file (one token per line); kept, an error, when it exists unless ``overwrite``.
+        split: the split whose glosses form the vocabulary (None: every utterance).
+        unk: reserve index 1 for ``<unk>``.
+        overwrite: replace ``out`` when it exists.
+
+    Returns:
+        The vocabulary written.
+    """
+    from islpose.io.atomic import check_output
+
+    check_output(out, overwrite, "vocabulary")
+    vocab = Vocabulary.from_manifest(manifest, split=split, unk=unk)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    vocab.save(out)
+    return vocab

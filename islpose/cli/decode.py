@@ -1,8 +1,6 @@
 """``islpose decode``, ``islpose tune``, ``islpose lm build`` and ``islpose score``: thin wrappers of :mod:`islpose.decode`."""
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -61,29 +59,23 @@ def decode(ctx: click.Context, checkpoint: str, features: str, manifest: str | N
       islpose decode ... --beam 20 --lm glosses.arpa --lm-weight 0.5 --word-score 1.0
       islpose decode ... --decode-config runs/bilstm/decode.yaml
     """
-    from islpose.decode import decode_store, write_glosses, write_json
-    from islpose.io.atomic import check_output
+    from islpose.decode.config import resolve_decoder_config
+    from islpose.decode.run import decode_to_files
 
-    for path in (out, json_out):
-        if path:
-            check_output(path, overwrite)
-    config = _decoder_config(ctx, decode_config, beam_size=beam, beam_size_token=beam_size_token,
-                             beam_threshold=beam_threshold, lm=lm, lm_weight=lm_weight, word_score=word_score)
-    result = decode_store(checkpoint, features, manifest=manifest, split=split, config=config,
-                          batch_size=batch_size, device=device)
-    write_glosses(result.hypotheses, out)
-    inputs = {"checkpoint": checkpoint, "features": features, "manifest": manifest, "split": split}
-    summary = _report(result, config, out, inputs)
-    if json_out:
-        write_json(summary, json_out)
+    options = {"beam_size": beam, "beam_size_token": beam_size_token, "beam_threshold": beam_threshold, "lm": lm,
+               "lm_weight": lm_weight, "word_score": word_score}
+    config = resolve_decoder_config(decode_config, options, _given(ctx, options, beam_size="beam"))
+    result = decode_to_files(checkpoint, features, out, json_out=json_out, manifest=manifest, split=split,
+                             config=config, batch_size=batch_size, device=device, overwrite=overwrite)
+    _report(result, config, out)
     if result.failed:
         for uid, reason in result.failed:
             click.echo(f"failed: {uid}: {reason}", err=True)
         raise IslposeError(f"{len(result.failed)} utterance(s) could not be decoded (listed above)")
 
 
-def _report(result: DecodeOutput, config: DecoderConfig, out: str, inputs: dict) -> dict:
-    """Prints what was decoded (and the WER when there are references); returns the JSON summary."""
+def _report(result: DecodeOutput, config: DecoderConfig, out: str) -> None:
+    """Prints what was decoded (and the WER when there are references)."""
     n = len(result.hypotheses)
     seconds = result.forward_seconds + result.search_seconds
     method = "greedy" if config.method == "greedy" else f"beam {config.beam_size}" + (", LM" if config.lm else "")
@@ -95,21 +87,13 @@ def _report(result: DecodeOutput, config: DecoderConfig, out: str, inputs: dict)
         click.echo(result.score.summary() + undecoded)
     else:
         click.echo("no reference glosses: wrote hypotheses only")
-    return result.summary(config, inputs, out)
 
 
-def _decoder_config(ctx: click.Context, path: str | None, **options) -> DecoderConfig:
-    """The options' settings; with ``--decode-config``, the file's, overridden by options given on the command line."""
+def _given(ctx: click.Context, options: dict, **names: str) -> set[str]:
+    """The keys of ``options`` whose option (named ``names[key]``, else the key) was typed on the command line."""
     from click.core import ParameterSource
 
-    from islpose.decode import load_decoder_config
-
-    if path is None:
-        return DecoderConfig(**options)
-    names = {"beam_size": "beam"}
-    given = {k: v for k, v in options.items()
-             if ctx.get_parameter_source(names.get(k, k)) == ParameterSource.COMMANDLINE}
-    return dataclasses.replace(load_decoder_config(path), **given)
+    return {k for k in options if ctx.get_parameter_source(names.get(k, k)) == ParameterSource.COMMANDLINE}
 
 
 @click.command("tune")
@@ -149,30 +133,19 @@ def tune(checkpoint: str, features: str, manifest: str, split: str, out: str, lm
           --manifest data_manifests/corpus.jsonl --lm glosses.arpa --out runs/bilstm/decode.yaml
       islpose decode ... --split test --decode-config runs/bilstm/decode.yaml
     """
-    from islpose.decode import EmissionReader, write_decoder_config
-    from islpose.decode.tune import best, collect_emissions, grid, table, tune_decoder
-    from islpose.io.atomic import check_output
+    from islpose.decode.tune import table, tune_store
 
-    check_output(out, overwrite)
-    base = DecoderConfig(beam_size_token=beam_size_token, beam_threshold=beam_threshold, lm=lm)
-    configs = grid(base, _numbers(beams, int, "--beams"), _numbers(lm_weights, float, "--lm-weights"),
-                   _numbers(word_scores, float, "--word-scores"))
-    for config in configs:
-        config.check()
-    reader = EmissionReader(checkpoint, features, manifest=manifest, split=split, batch_size=batch_size,
-                            device=device)
-    if reader.references is None:
-        raise IslposeError(f"{manifest}: split {split!r} has no glosses to tune on")
-    emissions = collect_emissions(reader)
-    click.echo(f"model run once over {len(emissions)} {split} utterances ({reader.forward_seconds:.2f} s); "
-               f"trying {len(configs)} settings")
-    rows = tune_decoder(emissions, reader.references, reader.vocab, configs)
-    click.echo(table(rows, top))
-    winner = best(rows)
-    write_decoder_config(winner.config, out)
-    click.echo(f"defaults: {rows[0].score.summary()}")
-    click.echo(f"best:     {winner.score.summary()}; wrote {out}")
-    for uid, reason in reader.failed:
+    found = tune_store(checkpoint, features, manifest, out, split=split,
+                       base=DecoderConfig(beam_size_token=beam_size_token, beam_threshold=beam_threshold, lm=lm),
+                       beams=_numbers(beams, int, "--beams"), lm_weights=_numbers(lm_weights, float, "--lm-weights"),
+                       word_scores=_numbers(word_scores, float, "--word-scores"), batch_size=batch_size,
+                       device=device, overwrite=overwrite,
+                       on_model_run=lambda n, seconds, settings: click.echo(
+                           f"model run once over {n} {split} utterances ({seconds:.2f} s); trying {settings} settings"))
+    click.echo(table(found.rows, top))
+    click.echo(f"defaults: {found.rows[0].score.summary()}")
+    click.echo(f"best:     {found.best.score.summary()}; wrote {out}")
+    for uid, reason in found.failed:
         click.echo(f"failed: {uid}: {reason} (counted as all deletions)", err=True)
 
 
@@ -210,13 +183,9 @@ def lm_build(manifest: str, out: str, order: int, split: str, overwrite: bool) -
       islpose lm build data_manifests/corpus.jsonl glosses.arpa --order 3
       islpose decode ... --beam 10 --lm glosses.arpa
     """
-    from islpose.decode.lm import build_lm, manifest_sentences, write_arpa
-    from islpose.io.atomic import check_output
+    from islpose.decode.lm import build_lm_file
 
-    check_output(out, overwrite)
-    sentences = manifest_sentences(manifest, None if split == "all" else split)
-    model = build_lm(sentences, order)
-    write_arpa(model, out)
+    model, sentences = build_lm_file(manifest, out, order, None if split == "all" else split, overwrite=overwrite)
     counts = ", ".join(f"{k + 1}-grams: {len(p)}" for k, p in enumerate(model.probs))
     click.echo(f"wrote {out} (order {order}, {len(sentences)} sentences; {counts})")
     cost = model.cost_per_gloss(sentences)
@@ -249,19 +218,10 @@ def score(ref: str, hyp: str, split: str | None, json_out: str | None, details: 
       islpose score data_manifests/corpus.jsonl dev.hyp.tsv --split dev --json wer.json
       islpose score data_manifests/corpus.jsonl dev.hyp.tsv --split dev --details dev.errors.txt
     """
-    from islpose.decode import error_details, read_glosses, read_references, score_texts, write_json
-    from islpose.io.atomic import check_output, write_text_atomic
+    from islpose.decode.score import score_files
 
-    for path in (json_out, details):
-        if path:
-            check_output(path, overwrite)
-    refs, hyps = read_references(ref, split), read_glosses(hyp)
-    result = score_texts(refs, hyps, ref_name=ref, hyp_name=hyp)
-    if details:
-        report = error_details(refs, hyps, ref_name=ref, hyp_name=hyp).report(top)
+    result, report = score_files(ref, hyp, split=split, json_out=json_out, details=details, top=top,
+                                 overwrite=overwrite)
+    if report is not None:
         click.echo(report, nl=False)
-        Path(details).parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(details, f"{result.summary()}\n\n{report}")
     click.echo(result.summary())
-    if json_out:
-        write_json(result.to_dict(), json_out)

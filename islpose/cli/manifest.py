@@ -30,13 +30,9 @@ def vocab_build(manifest: Path, out: Path, split: str, unk: bool, overwrite: boo
     Example:
       islpose vocab build data_manifests/corpus.jsonl tokens.txt
     """
-    from islpose.io.atomic import check_output
-    from islpose.vocab import Vocabulary
+    from islpose.vocab import build_vocabulary
 
-    check_output(out, overwrite, "vocabulary")
-    v = Vocabulary.from_manifest(manifest, split=None if split == "all" else split, unk=unk)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    v.save(out)
+    v = build_vocabulary(manifest, out, split=None if split == "all" else split, unk=unk, overwrite=overwrite)
     click.echo(f"wrote {out}: {len(v)} tokens ({len(v.glosses)} glosses + <blank>{' + <unk>' if unk else ''})")
 
 
@@ -67,9 +63,7 @@ def validate(manifest: Path, features: Path | None, model_name: str | None, subs
     from rich.table import Table
 
     from islpose.errors import IslposeError
-    from islpose.io import FeatureStore
-    from islpose.manifests import check_against_store, check_manifest, read_manifest
-    from islpose.manifests.validate import summarize
+    from islpose.manifests.validate import summarize, validate_manifest
 
     if model_name is not None:
         if subsample is not None:
@@ -77,11 +71,8 @@ def validate(manifest: Path, features: Path | None, model_name: str | None, subs
         from islpose.models import model_class
 
         subsample = model_class(model_name).subsample
-    m = read_manifest(manifest, check=False)
-    problems = check_manifest(m, videos=True, require=require)
-    if features is not None:
-        with FeatureStore(features) as store:
-            problems += check_against_store(m, store, subsample=subsample or 1, splits=splits or None)
+    m, problems = validate_manifest(manifest, features, subsample=subsample or 1, splits=splits or None,
+                                    require=require)
     console = Console(soft_wrap=True, highlight=False)
     if not problems:
         console.print(f"{manifest}: {len(m)} utterances, no problems", markup=False)

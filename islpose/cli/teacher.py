@@ -93,24 +93,13 @@ def export(checkpoint: Path, manifest: Path, split: str | None, out: Path, devic
       islpose teacher export --checkpoint runs/teacher/best.pt \\
           --manifest corpus.jsonl --split train --out posteriors.h5
     """
-    from islpose.device import resolve_device
-    from islpose.manifests import select_utterances
-    from islpose.teacher.checkpoint import load_teacher_checkpoint
-    from islpose.teacher.export_posteriors import VideoSource, export_posteriors
+    from islpose.teacher.export_posteriors import export_teacher
 
-    dev = resolve_device(device)
-    ckpt = load_teacher_checkpoint(checkpoint, dev)
-    utts = [u for u in select_utterances(manifest, split) if u.video]
-    if not utts:
-        raise IslposeError(f"{manifest}: no utterance{f' of split {split!r}' if split else ''} has a 'video'")
-    report = export_posteriors(
-        ckpt.model, ckpt.vocab, VideoSource(utts, ckpt.config.video), out, batch_size=batch_size, device=dev,
-        amp=ckpt.config.train.amp, overwrite=overwrite,
-        teacher={"arch": ckpt.config.model, "checkpoint": str(checkpoint), "epoch": ckpt.meta.get("epoch"),
-                 "dev_wer": ckpt.meta.get("dev_wer")})
+    report, total = export_teacher(checkpoint, manifest, out, split=split, device=device, batch_size=batch_size,
+                                   overwrite=overwrite)
     click.echo(f"{out}: wrote {len(report.written)}, skipped {len(report.skipped)} already there, "
                f"{len(report.failures)} failed")
     if report.failures:
         for uid, message in report.failures:
             click.echo(f"failed: {uid}: {message}", err=True)
-        raise IslposeError(f"{len(report.failures)} of {len(utts)} video(s) could not be exported")
+        raise IslposeError(f"{len(report.failures)} of {total} video(s) could not be exported")

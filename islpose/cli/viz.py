@@ -45,60 +45,26 @@ def show(source: str, uid: str | None, out: str, video: str | None, frames: int 
       islpose show feats.h5 utt1 --posteriors --checkpoint runs/bilstm/best.pt \\
           --manifest data_manifests/corpus.jsonl --out utt1.alignment.png
     """
-    from islpose.io.atomic import check_output
-
     if posteriors:
         _show_posteriors(source, uid, out, checkpoint, manifest, overwrite)
         return
-    from islpose.viz.media import output_format
-    from islpose.viz.show import clip_from_pose, clip_from_store, read_segments, render_clip
+    from islpose.viz.show import show_clip
 
-    output_format(out)
-    check_output(out, overwrite)
-    if width is not None and width < 16:
-        raise IslposeError(f"--width must be >= 16 pixels, not {width}")
-    from islpose.io.media import VIDEO_EXTENSIONS
-
-    if source.lower().endswith(tuple(VIDEO_EXTENSIONS)):
-        raise IslposeError(f"{source}: a video; show draws landmarks, so extract them first: `islpose extract "
-                           f"{source} feats.h5`, then `islpose show feats.h5 --video {source} --out {out}`")
-    if source.lower().endswith(".pose"):
-        if uid is not None:
-            raise IslposeError(f"{source}: a .pose file holds one recording; give no ID")
-        clip = clip_from_pose(source)
-    else:
-        clip = clip_from_store(source, uid)
-    segments = read_segments(recognized, clip) if recognized else ()
-    result = render_clip(clip, out, video=video, frames=frames, segments=segments, width=width)
+    result, clip = show_clip(source, out, uid, video=video, frames=frames, width=width, recognized=recognized,
+                             overwrite=overwrite)
     over = "a blank canvas" if result.background == "blank" else result.background
     click.echo(f"wrote {result.path}: {result.frames} of {len(clip.landmarks)} frames of {clip.name} over {over}")
 
 
 def _show_posteriors(store: str, uid: str | None, out: str, checkpoint: str | None, manifest: str | None,
                      overwrite: bool) -> None:
-    from pathlib import Path
-
-    from islpose.io.atomic import check_output
-    from islpose.viz.alignment import align_utterance, plot_posteriorgram
+    from islpose.viz.alignment import show_posteriors
 
     if checkpoint is None:
         raise IslposeError("--posteriors needs --checkpoint (the model whose posteriors to draw)")
     if uid is None:
         raise IslposeError("--posteriors needs the utterance id (STORE.h5 ID)")
-    if Path(out).suffix.lower() not in (".png", ".pdf", ".svg"):
-        raise IslposeError(f"{out}: a posteriorgram is a .png, .pdf or .svg")
-    check_output(out, overwrite)
-    reference = None
-    if manifest:
-        from islpose.manifests import read_manifest
-
-        utts = {u.id: u for u in read_manifest(manifest).utterances}
-        if uid not in utts or not utts[uid].glosses:
-            raise IslposeError(f"{manifest}: no glosses for {uid!r}")
-        reference = list(utts[uid].glosses)
-    a = align_utterance(checkpoint, store, uid)
-    plot_posteriorgram(a.log_probs, a.tokens, out, segments=a.segments, reference=reference,
-                       frame_seconds=a.frame_seconds, title=f"{uid} ({Path(checkpoint).name})")
+    a = show_posteriors(checkpoint, store, uid, out, manifest=manifest, overwrite=overwrite)
     glosses = " ".join(s.gloss for s in a.segments) or "(nothing)"
     click.echo(f"wrote {out}: {len(a.log_probs)} model frames of {uid}; decoded: {glosses}")
 
@@ -121,24 +87,10 @@ def plot(run_dirs: tuple[str, ...], out: str, title: str, overwrite: bool) -> No
       islpose plot runs/bilstm --out curves.png
       islpose plot runs/bilstm runs/mobilenet runs/teacher --out compare.png
     """
-    from pathlib import Path
+    from islpose.viz.curves import plot_run_dirs
 
-    from islpose.io.atomic import check_output
-    from islpose.viz.curves import plot_runs, read_metrics, run_names
-
-    if Path(out).suffix.lower() not in (".png", ".pdf", ".svg"):
-        raise IslposeError(f"{out}: unknown plot format; use .png, .pdf or .svg")
-    check_output(out, overwrite)
-    runs, failed = {}, []
-    for name, path in run_names(run_dirs).items():
-        try:
-            runs[name] = read_metrics(path)
-        except IslposeError as exc:
-            failed.append(str(exc))
-            click.echo(f"error: {exc}", err=True)
-    if not runs:
-        raise IslposeError("no run could be read (listed above)")
-    plot_runs(runs, out, title=title)
+    runs, failed = plot_run_dirs(run_dirs, out, title=title, overwrite=overwrite,
+                                 on_error=lambda exc: click.echo(f"error: {exc}", err=True))
     epochs = ", ".join(f"{name} {len(records)}" for name, records in runs.items())
     click.echo(f"wrote {out}: {len(runs)} run(s) (epochs: {epochs})")
     if failed:

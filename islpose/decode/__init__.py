@@ -17,11 +17,13 @@ from islpose._callable import make_callable
 from islpose.decode.config import (
     DecoderConfig,
     load_decoder_config,
+    resolve_decoder_config,
     write_decoder_config,
 )
 from islpose.decode.lm import (
     NgramLM,
     build_lm,
+    build_lm_file,
     manifest_sentences,
     read_arpa,
     write_arpa,
@@ -32,6 +34,7 @@ from islpose.decode.score import (
     error_details,
     read_glosses,
     read_references,
+    score_files,
     score_lists,
     score_texts,
     write_glosses,
@@ -45,8 +48,9 @@ _LAZY = {
     "ctc_log_likelihood": "islpose.decode.greedy", "greedy_decode": "islpose.decode.greedy",
     "greedy_decode_batch": "islpose.decode.greedy",
     "DecodeOutput": "islpose.decode.run", "EmissionReader": "islpose.decode.run",
-    "decode_store": "islpose.decode.run",
+    "decode_store": "islpose.decode.run", "decode_to_files": "islpose.decode.run",
     "TuneRow": "islpose.decode.tune", "collect_emissions": "islpose.decode.tune", "tune_decoder": "islpose.decode.tune",
+    "TuneResult": "islpose.decode.tune", "tune_store": "islpose.decode.tune",
 }
 
 
@@ -56,9 +60,10 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DecoderConfig", "ErrorDetails", "NgramLM", "ScoreResult", "build_lm", "error_details",
+__all__ = ["DecoderConfig", "ErrorDetails", "NgramLM", "ScoreResult", "build_lm", "build_lm_file", "error_details",
            "load_decoder_config", "manifest_sentences", "read_arpa", "read_glosses", "read_references",
-           "score_lists", "score_texts", "write_arpa", "write_decoder_config", "write_glosses", "write_json",
+           "resolve_decoder_config", "score_files", "score_lists", "score_texts", "write_arpa", "write_decoder_config",
+           "write_glosses", "write_json",
            *_LAZY]
 
 

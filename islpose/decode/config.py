@@ -1,8 +1,10 @@
 """Decoder settings (no heavy imports: the CLI reads the defaults from here)."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Mapping
 
 from islpose.errors import IslposeError
 
@@ -82,3 +84,25 @@ def write_decoder_config(config: DecoderConfig, path: str | Path) -> Path:
         data["lm"] = os.path.relpath(lm, folder) if lm.is_relative_to(folder) else str(lm)
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def resolve_decoder_config(path: str | Path | None, options: Mapping[str, object],
+                           given: Iterable[str] = ()) -> DecoderConfig:
+    """The decoder settings of a command: ``options`` alone, or a settings file overridden by some of them.
+
+    Args:
+        path: a YAML file of decoder settings (as :func:`write_decoder_config` writes), or None.
+        options: :class:`DecoderConfig` field -> value (e.g. every option of a command, defaults included).
+        given: the fields of ``options`` the user set explicitly; with ``path`` only these override the file.
+
+    Returns:
+        ``DecoderConfig(**options)`` without ``path``; else the file's settings with the ``given`` fields replaced.
+
+    Example:
+        >>> resolve_decoder_config(None, {"beam_size": 1}).method
+        'greedy'
+    """
+    if path is None:
+        return DecoderConfig(**options)
+    wanted = set(given)
+    return dataclasses.replace(load_decoder_config(path), **{k: v for k, v in options.items() if k in wanted})

@@ -344,3 +344,26 @@ def manifest_sentences(manifest: str | Path, split: str | None = "train") -> lis
     from islpose.manifests import select_utterances
 
     return [u.glosses for u in select_utterances(manifest, split, require=("glosses",))]
+
+
+def build_lm_file(manifest: str | Path, out: str | Path, order: int = 3, split: str | None = "train", *,
+                  overwrite: bool = False) -> tuple[NgramLM, list[tuple[str, ...]]]:
+    """Builds a gloss LM from a manifest's split (:func:`build_lm`) and writes it to ``out`` as ARPA.
+
+    Args:
+        manifest: the manifest whose gloss sequences are the text.
+        out: the ARPA file; kept, an error, when it exists unless ``overwrite``.
+        order: the n-gram order.
+        split: the split to learn from (None: every utterance).
+        overwrite: replace ``out`` when it exists.
+
+    Returns:
+        The model and the sentences it was built from.
+    """
+    from islpose.io.atomic import check_output
+
+    check_output(out, overwrite)
+    sentences = manifest_sentences(manifest, split)
+    model = build_lm(sentences, order)
+    write_arpa(model, out)
+    return model, sentences

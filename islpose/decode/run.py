@@ -204,3 +204,38 @@ def decode_store(checkpoint: str | Path, features: str | Path, *, manifest: str 
         out.references = reader.references
         out.score = score_texts(reader.references, {u: out.hypotheses.get(u, []) for u in reader.references})
     return out
+
+
+def decode_to_files(checkpoint: str | Path, features: str | Path, out: str | Path, *,
+                    json_out: str | Path | None = None, manifest: str | Path | None = None, split: str | None = None,
+                    config: DecoderConfig | None = None,
+                    batch_size: int = 16, device: str = "cpu", overwrite: bool = False) -> DecodeOutput:
+    """:func:`decode_store`, then the hypotheses written to ``out`` (and the JSON summary to ``json_out``).
+
+    Both outputs are checked before the model runs: an existing file is kept (an error)
+    unless ``overwrite``. The hypotheses file holds one ``id<TAB>glosses`` line per
+    decoded utterance; the summary is :meth:`DecodeOutput.summary`.
+
+    Args:
+        checkpoint, features, manifest, split, config, batch_size, device: as for :func:`decode_store`.
+        out: the hypotheses file.
+        json_out: the JSON summary file, or None.
+        overwrite: replace ``out`` and ``json_out`` when they exist.
+
+    Returns:
+        The :class:`DecodeOutput` (its ``failed`` utterances are not an error here).
+    """
+    from islpose.decode.score import write_glosses, write_json
+    from islpose.io.atomic import check_output
+
+    for path in (out, json_out):
+        if path:
+            check_output(path, overwrite)
+    config = config or DecoderConfig()
+    result = decode_store(checkpoint, features, manifest=manifest, split=split, config=config,
+                          batch_size=batch_size, device=device)
+    write_glosses(result.hypotheses, out)
+    if json_out:
+        inputs = {"checkpoint": checkpoint, "features": features, "manifest": manifest, "split": split}
+        write_json(result.summary(config, inputs, out), json_out)
+    return result

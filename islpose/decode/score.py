@@ -206,3 +206,38 @@ def write_glosses(items: Mapping[str, Sequence[str]], path: str | Path) -> Path:
 def write_json(data: Mapping, path: str | Path) -> Path:
     """Writes a JSON summary (atomically)."""
     return _write_atomic(Path(path), json.dumps(data, indent=2) + "\n")
+
+
+def score_files(ref: str | Path, hyp: str | Path, *, split: str | None = None, json_out: str | Path | None = None,
+                details: str | Path | None = None, top: int = 20,
+                overwrite: bool = False) -> tuple[ScoreResult, str | None]:
+    """Scores a hypothesis file against references and writes the requested reports.
+
+    Args:
+        ref: ``id<TAB>glosses`` references, or a manifest (see :func:`read_references`).
+        hyp: ``id<TAB>glosses`` hypotheses; every reference id needs exactly one.
+        split: with a manifest ``ref``: only this split.
+        json_out: write :meth:`ScoreResult.to_dict` here as JSON.
+        details: write the summary and :meth:`ErrorDetails.report` (alignments, most frequent errors) here.
+        top: how many of each kind of error the details list.
+        overwrite: replace ``json_out`` and ``details`` when they exist (else they are kept, an error),
+            checked before anything is read.
+
+    Returns:
+        The score, and the details report (None without ``details``).
+    """
+    from islpose.io.atomic import check_output, write_text_atomic
+
+    for path in (json_out, details):
+        if path:
+            check_output(path, overwrite)
+    refs, hyps = read_references(ref, split), read_glosses(hyp)
+    result = score_texts(refs, hyps, ref_name=str(ref), hyp_name=str(hyp))
+    report = None
+    if details:
+        report = error_details(refs, hyps, ref_name=str(ref), hyp_name=str(hyp)).report(top)
+        Path(details).parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(details, f"{result.summary()}\n\n{report}")
+    if json_out:
+        write_json(result.to_dict(), json_out)
+    return result, report

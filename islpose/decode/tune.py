@@ -16,7 +16,8 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from islpose.decode.config import DecoderConfig
 from islpose.decode.score import ScoreResult, score_texts
@@ -117,3 +118,66 @@ def table(rows: Sequence[TuneRow], top: int = 0) -> str:
         lines.append(f"{c.beam_size:4d} {weight} {c.word_score:10.2f} {100 * s.wer:7.2f} {s.substitutions:5d} "
                      f"{s.deletions:5d} {s.insertions:5d} {r.seconds:8.2f}  {r.search}")
     return "\n".join(lines)
+
+
+@dataclass
+class TuneResult:
+    """What :func:`tune_store` found and wrote.
+
+    Attributes:
+        rows: one per setting tried, in the order of :func:`grid` (the base settings first).
+        best: the winning row (:func:`best`), written to the output file.
+        utterances: how many utterances the model's emissions cover.
+        forward_seconds: the one model run.
+        failed: ``(id, reason)`` of the utterances that could not be decoded (scored as all deletions).
+    """
+
+    rows: list[TuneRow]
+    best: TuneRow
+    utterances: int
+    forward_seconds: float
+    failed: list[tuple[str, str]]
+
+
+def tune_store(checkpoint: str | Path, features: str | Path, manifest: str | Path, out: str | Path, *,
+               split: str = "dev", base: DecoderConfig | None = None, beams: Sequence[int] = BEAMS,
+               lm_weights: Sequence[float] = LM_WEIGHTS, word_scores: Sequence[float] = WORD_SCORES,
+               batch_size: int = 16, device: str = "cpu", overwrite: bool = False,
+               on_model_run: Callable[[int, float, int], None] | None = None) -> TuneResult:
+    """Grid-searches the decoder on a manifest split and writes the best settings to ``out`` (YAML).
+
+    The model runs once; every setting of :func:`grid` (``base`` first) decodes the same emissions.
+
+    Args:
+        checkpoint, features, manifest, split, batch_size, device: as for
+            :class:`~islpose.decode.run.EmissionReader`; the split must have glosses.
+        out: the decoder settings file (as ``islpose decode --decode-config`` reads); kept, an
+            error, when it exists unless ``overwrite``.
+        base: the settings kept fixed (beam_size_token, beam_threshold, lm) and tried first.
+        beams, lm_weights, word_scores: the values to combine (LM weights only with ``base.lm``).
+        overwrite: replace ``out`` when it exists.
+        on_model_run: called once the model has run, before the grid is decoded, with the number
+            of utterances, the model's seconds and the number of settings to try.
+
+    Returns:
+        The rows, the winner, and what the model run covered.
+    """
+    from islpose.decode.config import write_decoder_config
+    from islpose.decode.run import EmissionReader
+    from islpose.io.atomic import check_output
+
+    check_output(out, overwrite)
+    configs = grid(base or DecoderConfig(), beams, lm_weights, word_scores)
+    for config in configs:
+        config.check()
+    reader = EmissionReader(checkpoint, features, manifest=manifest, split=split, batch_size=batch_size,
+                            device=device)
+    if reader.references is None:
+        raise IslposeError(f"{manifest}: split {split!r} has no glosses to tune on")
+    emissions = collect_emissions(reader)
+    if on_model_run is not None:
+        on_model_run(len(emissions), reader.forward_seconds, len(configs))
+    rows = tune_decoder(emissions, reader.references, reader.vocab, configs)
+    winner = best(rows)
+    write_decoder_config(winner.config, out)
+    return TuneResult(rows, winner, len(emissions), reader.forward_seconds, list(reader.failed))

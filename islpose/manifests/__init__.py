@@ -8,7 +8,7 @@ from islpose.manifests.manifest import (
     write_manifest,
 )
 from islpose.manifests.select import select_utterances
-from islpose.manifests.validate import Problem, check_manifest, check_against_store
+from islpose.manifests.validate import Problem, check_against_store, check_manifest, validate_manifest
 
 __all__ = [
     "FIELDS",
@@ -20,5 +20,6 @@ __all__ = [
     "check_manifest",
     "read_manifest",
     "select_utterances",
+    "validate_manifest",
     "write_manifest",
 ]

@@ -4,6 +4,7 @@ command can report all. The checks of a manifest on its own (:func:`check_manife
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from islpose.ctc import min_ctc_frames, subsampled_length
@@ -12,7 +13,7 @@ from islpose.manifests.manifest import Manifest, Problem, check_manifest, raise_
 if TYPE_CHECKING:
     from islpose.io import FeatureStore
 
-__all__ = ["Problem", "check_against_store", "check_manifest", "raise_problems", "summarize"]
+__all__ = ["Problem", "check_against_store", "check_manifest", "raise_problems", "summarize", "validate_manifest"]
 
 
 def check_against_store(
@@ -55,3 +56,30 @@ def check_against_store(
 def summarize(problems: Sequence[Problem]) -> Counter:
     """Counts problems by kind."""
     return Counter(p.kind for p in problems)
+
+
+def validate_manifest(manifest: str | Path, features: str | Path | None = None, *, subsample: int = 1,
+                      splits: Iterable[str] | None = None,
+                      require: Sequence[str] = ()) -> tuple[Manifest, list[Problem]]:
+    """Everything wrong with a manifest file (:func:`check_manifest`, videos included) and, given
+    a store, with its utterances there (:func:`check_against_store`).
+
+    Args:
+        manifest: the manifest file (read without stopping at its first problem).
+        features: the feature store, or None.
+        subsample: the model's temporal subsampling, for the CTC length check.
+        splits: only check these splits against the store (None: all).
+        require: fields every utterance must have.
+
+    Returns:
+        The manifest and its problems (empty when nothing is wrong).
+    """
+    from islpose.io import FeatureStore
+    from islpose.manifests.manifest import read_manifest
+
+    m = read_manifest(manifest, check=False)
+    problems = check_manifest(m, videos=True, require=require)
+    if features is not None:
+        with FeatureStore(features) as store:
+            problems += check_against_store(m, store, subsample=subsample, splits=splits)
+    return m, problems

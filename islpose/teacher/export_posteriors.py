@@ -163,3 +163,39 @@ def export_posteriors(model: torch.nn.Module, vocab: Vocabulary, source: VideoSo
             if progress is not None:
                 progress(done, len(todo))
     return report
+
+
+def export_teacher(checkpoint: str | Path, manifest: str | Path, out: str | Path, *, split: str | None = None,
+                   device: str = "auto", batch_size: int = 4, overwrite: bool = False) -> tuple[ExportReport, int]:
+    """Runs a video teacher checkpoint over a manifest's videos and writes its posteriors (:func:`export_posteriors`).
+
+    Args:
+        checkpoint: the teacher checkpoint (``islpose teacher train``'s best.pt).
+        manifest: the manifest; its utterances with a ``video`` are exported.
+        out: the posteriors store (created, or extended when it holds this teacher's).
+        split: only this split (None: every utterance with a video).
+        device: auto, cpu, cuda or cuda:N.
+        batch_size: clips per forward pass.
+        overwrite: recompute utterances already in ``out``.
+
+    Returns:
+        The report, and how many utterances were to export.
+
+    Raises:
+        IslposeError: no utterance (of ``split``) has a video.
+    """
+    from islpose.device import resolve_device
+    from islpose.manifests import select_utterances
+    from islpose.teacher.checkpoint import load_teacher_checkpoint
+
+    dev = resolve_device(device)
+    ckpt = load_teacher_checkpoint(checkpoint, dev)
+    utts = [u for u in select_utterances(manifest, split) if u.video]
+    if not utts:
+        raise IslposeError(f"{manifest}: no utterance{f' of split {split!r}' if split else ''} has a 'video'")
+    report = export_posteriors(
+        ckpt.model, ckpt.vocab, VideoSource(utts, ckpt.config.video), out, batch_size=batch_size, device=dev,
+        amp=ckpt.config.train.amp, overwrite=overwrite,
+        teacher={"arch": ckpt.config.model, "checkpoint": str(checkpoint), "epoch": ckpt.meta.get("epoch"),
+                 "dev_wer": ckpt.meta.get("dev_wer")})
+    return report, len(utts)

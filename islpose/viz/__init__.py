@@ -12,11 +12,11 @@ import importlib
 
 _MODULES = {
     "islpose.viz.show": ("Clip", "ShowResult", "clip_from_pose", "clip_from_store", "iter_pictures",
-                         "read_segments", "render_clip", "render_frames"),
+                         "read_segments", "render_clip", "render_frames", "show_clip"),
     "islpose.viz.skeleton": ("draw_skeleton", "status_panel"),
     "islpose.viz.media": ("contact_sheet", "iter_frames", "write_image", "write_video"),
-    "islpose.viz.curves": ("plot_runs", "read_metrics", "run_names"),
-    "islpose.viz.alignment": ("Alignment", "align_utterance", "plot_posteriorgram"),
+    "islpose.viz.curves": ("plot_run_dirs", "plot_runs", "read_metrics", "run_names"),
+    "islpose.viz.alignment": ("Alignment", "align_utterance", "plot_posteriorgram", "show_posteriors"),
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names}
 

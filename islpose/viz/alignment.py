@@ -188,3 +188,38 @@ def plot_recognition(model: Any, result: Any, log_probs: np.ndarray, fps: float,
     """
     return plot_posteriorgram(log_probs, model.vocab.tokens, out, segments=result.segments,
                               frame_seconds=model.subsample / fps, title=result.id, blank=model.vocab.blank_id)
+
+
+def show_posteriors(checkpoint: str | Path, store: str | Path, uid: str, out: str | Path, *,
+                    manifest: str | Path | None = None, overwrite: bool = False) -> Alignment:
+    """Draws a student's posteriorgram of one stored utterance (:func:`align_utterance`,
+    :func:`plot_posteriorgram`) with its greedy segments and, from ``manifest``, the reference.
+
+    Args:
+        checkpoint: the student (``.pt`` or ``.onnx``).
+        store: the feature store.
+        uid: the utterance.
+        out: ``.png``, ``.pdf`` or ``.svg``; kept, an error, when it exists unless ``overwrite``.
+        manifest: a manifest whose glosses for ``uid`` are drawn as the reference.
+        overwrite: replace ``out`` when it exists.
+
+    Returns:
+        The alignment drawn.
+    """
+    from islpose.io.atomic import check_output
+
+    if Path(out).suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise IslposeError(f"{out}: a posteriorgram is a .png, .pdf or .svg")
+    check_output(out, overwrite)
+    reference = None
+    if manifest:
+        from islpose.manifests import read_manifest
+
+        utts = {u.id: u for u in read_manifest(manifest).utterances}
+        if uid not in utts or not utts[uid].glosses:
+            raise IslposeError(f"{manifest}: no glosses for {uid!r}")
+        reference = list(utts[uid].glosses)
+    a = align_utterance(checkpoint, store, uid)
+    plot_posteriorgram(a.log_probs, a.tokens, out, segments=a.segments, reference=reference,
+                       frame_seconds=a.frame_seconds, title=f"{uid} ({Path(checkpoint).name})")
+    return a

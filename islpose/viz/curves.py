@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from islpose.errors import IslposeError
 from islpose.io.atomic import atomic_write
@@ -146,3 +146,39 @@ def _error_panels(fig, grid, runs: Mapping[str, list[dict]], colours: list[str],
         ax.set(xlabel="epoch", ylabel="% of reference glosses")
         if i == 0:
             ax.legend(fontsize="small", loc="upper right")
+
+
+def plot_run_dirs(run_dirs: Sequence[str | Path], out: str | Path, *, title: str = "", overwrite: bool = False,
+                  on_error: Callable[[IslposeError], None] | None = None) -> tuple[dict[str, list[dict]], list[str]]:
+    """Reads the metrics of run folders and plots them (:func:`plot_runs`); an unreadable folder is skipped.
+
+    Args:
+        run_dirs: the run folders (each with a ``metrics.jsonl``).
+        out: ``.png``, ``.pdf`` or ``.svg``; kept, an error, when it exists unless ``overwrite``.
+        title: a line above the plots.
+        overwrite: replace ``out`` when it exists.
+        on_error: called with the error of each folder that cannot be read, as it happens.
+
+    Returns:
+        Legend name -> epoch records of the runs plotted, and the errors of the folders skipped.
+
+    Raises:
+        IslposeError: a bad ``out``, or no folder could be read.
+    """
+    from islpose.io.atomic import check_output
+
+    if Path(out).suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise IslposeError(f"{out}: unknown plot format; use .png, .pdf or .svg")
+    check_output(out, overwrite)
+    runs, failed = {}, []
+    for name, path in run_names(run_dirs).items():
+        try:
+            runs[name] = read_metrics(path)
+        except IslposeError as exc:
+            failed.append(str(exc))
+            if on_error is not None:
+                on_error(exc)
+    if not runs:
+        raise IslposeError("no run could be read (listed above)")
+    plot_runs(runs, out, title=title)
+    return runs, failed

@@ -193,3 +193,44 @@ def render_clip(clip: Clip, out: str | Path, *, video: str | Path | None = None,
         write_video(pictures, out, clip.fps / step if clip.fps > 0 else 0.0)
     return ShowResult(Path(out), len(indices), used)
     return ShowResult(Path(out), len(pictures), used)
+
+
+def show_clip(source: str | Path, out: str | Path, uid: str | None = None, *, video: str | Path | None = None,
+              frames: int | None = None, width: int | None = None, recognized: str | Path | None = None,
+              overwrite: bool = False) -> tuple[ShowResult, Clip]:
+    """Draws the landmarks of a stored utterance or a ``.pose`` file (:func:`render_clip`).
+
+    Args:
+        source: a feature store, or a pose-format ``.pose`` file (then ``uid`` must be None).
+        out: ``.mp4``, ``.gif`` or ``.png``; kept, an error, when it exists unless ``overwrite``.
+        uid: the utterance of a store; None when the store holds exactly one.
+        video, frames, width: as for :func:`render_clip` (``width`` at least 16 pixels).
+        recognized: ``islpose recognize`` output (JSONL) whose segments are written on the frames.
+        overwrite: replace ``out`` when it exists.
+
+    Returns:
+        What was written, and the clip drawn.
+
+    Raises:
+        IslposeError: a video as ``source`` (its landmarks must be extracted first), a bad
+            output format or width, or an unreadable source.
+    """
+    from islpose.io.atomic import check_output
+    from islpose.io.media import VIDEO_EXTENSIONS
+
+    output_format(out)
+    check_output(out, overwrite)
+    if width is not None and width < 16:
+        raise IslposeError(f"--width must be >= 16 pixels, not {width}")
+    name = str(source).lower()
+    if name.endswith(tuple(VIDEO_EXTENSIONS)):
+        raise IslposeError(f"{source}: a video; show draws landmarks, so extract them first: `islpose extract "
+                           f"{source} feats.h5`, then `islpose show feats.h5 --video {source} --out {out}`")
+    if name.endswith(".pose"):
+        if uid is not None:
+            raise IslposeError(f"{source}: a .pose file holds one recording; give no ID")
+        clip = clip_from_pose(source)
+    else:
+        clip = clip_from_store(source, uid)
+    segments = read_segments(recognized, clip) if recognized else ()
+    return render_clip(clip, out, video=video, frames=frames, segments=segments, width=width), clip

@@ -4,32 +4,12 @@ wrapper of :mod:`islpose.recognize.stream`, :mod:`islpose.recognize.sources` and
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
-from pathlib import Path
 
 import click
 
-from islpose.errors import IslposeError
-
 # StreamConfig's defaults (importing it here would import h5py for `islpose --help`; a test keeps them equal).
 HOP, WINDOW, RIGHT_CONTEXT = 0.25, 12.0, 0.4
-
-
-def _sources(raw: tuple[str, ...]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(uid, source) to run, in order, and (input, reason) of inputs that cannot be used."""
-    from islpose.recognize.run import find_inputs
-    from islpose.recognize.sources import camera_index
-
-    todo, failed = [], []
-    for item in raw:
-        if camera_index(item) is not None:
-            todo.append((f"cam{item}", item))
-            continue
-        found, bad = find_inputs([item])
-        todo += [(it.uid, str(it.path)) for it in found]
-        failed += bad
-    return todo, failed
 
 
 def _line(event) -> str:
@@ -102,74 +82,32 @@ def live(sources: tuple[str, ...], checkpoint: str, out: str | None, realtime: b
     """
     from rich.console import Console
 
-    from islpose.io.atomic import Discard, atomic_path, check_output
     from islpose.recognize import Recognizer, StreamConfig
+    from islpose.recognize.live import live_sources
 
     config = StreamConfig(hop=hop, window=window, right_context=right_context)
-    config.check()
-    if out is not None:
-        check_output(out, overwrite)
     rec = Recognizer.from_checkpoint(checkpoint, beam=beam)
-    todo, failed = _sources(sources)
-    for _, reason in failed:
-        click.echo(f"error: {reason}", err=True)
     display = _Display(Console()) if not no_display and sys.stdout.isatty() else None
-    done = written = 0
-    with contextlib.ExitStack() as stack:
-        handle = None
-        if out is not None:  # a new file gets each line as it is committed; one being replaced waits for the end
-            Path(out).parent.mkdir(parents=True, exist_ok=True)
-            path = stack.enter_context(atomic_path(out)) if Path(out).exists() else Path(out)
-            handle = stack.enter_context(open(path, "w", encoding="utf-8"))
+    echo = display.console.print if display is not None else click.echo
 
-        def on_events(events, stats) -> None:
-            nonlocal written
-            for event in events:
-                if handle is not None:
-                    handle.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
-                    handle.flush()
-                    written += 1
-                if display is None:
-                    click.echo(_line(event))
-
-        for item in todo:
-            stats = _run_one(item, rec, config, realtime, max_seconds, display, on_events)
-            if isinstance(stats, str):
-                click.echo(f"error: {stats}", err=True)
-                failed.append((item[1], stats))
-                continue
-            done += 1
-            click.echo(f"{stats.uid}: {len(stats.events)} gloss(es), {stats.frames} frames in "
-                       f"{stats.wall_seconds:.1f}s ({stats.fps:.1f} fps, x{stats.realtime_factor:.2f} real time), "
-                       f"{stats.dropped} dropped" + (", stopped by Ctrl-C" if stats.interrupted else ""))
-        if handle is not None and not done:
-            handle.close()
-            if path == Path(out):
-                path.unlink()  # nothing was recognised: no empty file is left
-            else:
-                raise Discard
-    click.echo(f"{done} source(s) done, {len(failed)} failed" + (f"; wrote {written} line(s) to {out}" if done and out
-                                                                  else ""))
-    if failed:
-        raise click.exceptions.Exit(1)
-
-
-def _run_one(item: tuple[str, str], rec, config, realtime: bool, max_seconds: float | None,
-             display: _Display | None, on_events):
-    """The :class:`~islpose.recognize.live.LiveStats` of one source, or why it failed (one line)."""
-    from islpose.recognize.live import run_live
-    from islpose.recognize.sources import open_source
-
-    uid, name = item
-    try:
-        source = open_source(name, realtime=realtime, uid=None if uid.startswith("cam") else uid,
-                             max_seconds=max_seconds)
+    def on_events(events, stats) -> None:
         if display is None:
-            return run_live(source, rec, config, on_events=on_events)
-        with display:
-            stats = run_live(source, rec, config, on_events=on_events, on_frame=display.update)
+            for event in events:
+                click.echo(_line(event))
+
+    def on_source(stats) -> None:
+        if display is not None:
             display.update(stats)
-        return stats
-    except IslposeError as exc:
-        message = str(exc)
-        return message if name in message else f"{name}: {message}"
+        echo(f"{stats.uid}: {len(stats.events)} gloss(es), {stats.frames} frames in {stats.wall_seconds:.1f}s "
+             f"({stats.fps:.1f} fps, x{stats.realtime_factor:.2f} real time), {stats.dropped} dropped"
+             + (", stopped by Ctrl-C" if stats.interrupted else ""))
+
+    with display if display is not None else contextlib.nullcontext():
+        summary = live_sources(sources, rec, config, out=out, overwrite=overwrite, realtime=realtime,
+                               max_seconds=max_seconds, on_events=on_events, on_source=on_source,
+                               on_frame=display.update if display is not None else None,
+                               on_error=lambda _, reason: click.echo(f"error: {reason}", err=True))
+    wrote = f"; wrote {summary.written} line(s) to {out}" if summary.done and out else ""
+    click.echo(f"{len(summary.done)} source(s) done, {len(summary.failed)} failed{wrote}")
+    if summary.failed:
+        raise click.exceptions.Exit(1)

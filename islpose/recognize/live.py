@@ -1,17 +1,25 @@
 """Running a live source through a :class:`~islpose.recognize.stream.StreamingRecognizer`.
 
-:func:`run_live` is the loop behind ``islpose live``: frames from a
+:func:`run_live` runs one source: frames from a
 :class:`~islpose.recognize.sources.FrameSource` go into a stream, every committed gloss
 goes to a callback, and the stream is flushed when the source ends (or on Ctrl-C).
+:func:`live_sources`, behind ``islpose live``, runs several sources in turn and writes the
+committed glosses as JSON lines.
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterator, Sequence, TextIO
 
+from islpose.errors import IslposeError
+from islpose.io.atomic import Discard, atomic_path, check_output
 from islpose.recognize.recognizer import Recognizer
-from islpose.recognize.sources import FrameSource
+from islpose.recognize.run import find_inputs
+from islpose.recognize.sources import FrameSource, camera_index, open_source
 from islpose.recognize.stream import LiveEvent, StreamConfig, StreamingRecognizer
 
 
@@ -96,3 +104,130 @@ def run_live(source: FrameSource, recognizer: Recognizer, config: StreamConfig |
     stats.wall_seconds = time.perf_counter() - start
     stats.dropped = source.dropped
     return stats
+
+
+@dataclass
+class LiveSummary:
+    """What :func:`live_sources` did.
+
+    Attributes:
+        done: the stats of each source that ran, in order.
+        failed: (source, reason) of each source that could not be used.
+        written: JSON lines written to ``out``.
+    """
+
+    done: list[LiveStats] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    written: int = 0
+
+
+def find_sources(inputs: Sequence[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The sources ``inputs`` name: camera indices, videos, ``.pose`` files, folders of them.
+
+    Returns:
+        (uid, source) to run, in order (a camera's uid is ``cam<index>``), and (input,
+        reason) of each input that cannot be used.
+    """
+    todo, failed = [], []
+    for item in inputs:
+        if camera_index(item) is not None:
+            todo.append((f"cam{item}", item))
+            continue
+        found, bad = find_inputs([item])
+        todo += [(it.uid, str(it.path)) for it in found]
+        failed += bad
+    return todo, failed
+
+
+@contextlib.contextmanager
+def _events_file(out: str | Path | None, summary: LiveSummary) -> Iterator[TextIO | None]:
+    """The open JSONL file for the committed glosses (None without ``out``). A new file gets
+    each line as it is committed; a file being replaced stays as it was until the run ends;
+    a run where no source could be used leaves no file."""
+    if out is None:
+        yield None
+        return
+    out = Path(out)
+    replacing = out.exists()
+    with contextlib.ExitStack() as stack:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        path = stack.enter_context(atomic_path(out)) if replacing else out
+        handle = stack.enter_context(open(path, "w", encoding="utf-8"))
+        try:
+            yield handle
+        except BaseException:
+            handle.close()
+            if not replacing:
+                path.unlink(missing_ok=True)
+            raise
+        if not summary.done:
+            handle.close()
+            if not replacing:
+                path.unlink()
+                return
+            raise Discard
+
+
+def live_sources(inputs: Sequence[str], recognizer: Recognizer, config: StreamConfig | None = None, *,
+                 out: str | Path | None = None, overwrite: bool = False, realtime: bool = False,
+                 max_seconds: float | None = None,
+                 on_events: Callable[[list[LiveEvent], LiveStats], None] | None = None,
+                 on_frame: Callable[[LiveStats], None] | None = None,
+                 on_source: Callable[[LiveStats], None] | None = None,
+                 on_error: Callable[[str, str], None] | None = None) -> LiveSummary:
+    """Recognises each source live, in turn, and writes every committed gloss to ``out``.
+
+    Args:
+        inputs: camera indices ("0", "1", ...), videos, ``.pose`` files or folders of them.
+        recognizer: the model and decoder.
+        config: windows and commit rule of the streams.
+        out: JSONL file, one :meth:`LiveEvent.to_dict` line per committed gloss (None: none).
+        overwrite: replace an existing ``out``.
+        realtime: pace files at their frame rate (cameras always run in real time).
+        max_seconds: stop a camera after this many seconds.
+        on_events, on_frame: see :func:`run_live`.
+        on_source: called with each source's stats when it has ended.
+        on_error: called with (source, reason) for each source that cannot be used; the
+            run goes on with the next.
+
+    Returns:
+        The :class:`LiveSummary`.
+
+    Raises:
+        IslposeError: ``out`` exists and ``overwrite`` is False, or a bad ``config``.
+    """
+    (config or StreamConfig()).check()
+    if out is not None:
+        check_output(out, overwrite)
+    todo, failed = find_sources(inputs)
+    summary = LiveSummary()
+
+    def fail(name: str, reason: str) -> None:
+        summary.failed.append((name, reason))
+        if on_error is not None:
+            on_error(name, reason)
+
+    for name, reason in failed:
+        fail(name, reason)
+    with _events_file(out, summary) as handle:
+
+        def committed(events: list[LiveEvent], stats: LiveStats) -> None:
+            if handle is not None:
+                handle.writelines(json.dumps(event.to_dict(), ensure_ascii=False) + "\n" for event in events)
+                handle.flush()
+                summary.written += len(events)
+            if on_events is not None:
+                on_events(events, stats)
+
+        for uid, name in todo:
+            try:
+                source = open_source(name, realtime=realtime, uid=None if uid.startswith("cam") else uid,
+                                     max_seconds=max_seconds)
+                stats = run_live(source, recognizer, config, on_events=committed, on_frame=on_frame)
+            except IslposeError as exc:
+                fail(name, str(exc) if name in str(exc) else f"{name}: {exc}")
+                continue
+            summary.done.append(stats)
+            if on_source is not None:
+                on_source(stats)
+    return summary

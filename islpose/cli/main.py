@@ -35,6 +35,7 @@ COMMANDS = {
     "recognize": "islpose.cli.recognize:recognize",
     "export": "islpose.cli.export:export",
     "demo": "islpose.cli.demo:demo",
+    "serve": "islpose.cli.serve:serve",
 }
 
 

@@ -32,6 +32,7 @@ async function loadModel() {
   try {
     const health = await (await fetch("/health")).json();
     state.auth = !!health.auth;
+    state.maxUpload = health.max_upload_mb * 1e6;
     $("token-row").hidden = !state.auth;
     $("token").value = localStorage.getItem("islpose-token") || "";
     $("tab-cam").disabled = !health.live;
@@ -46,6 +47,10 @@ async function loadModel() {
 // ---------- clip mode ----------
 async function recognizeFile(file) {
   stopCamera();
+  if (state.maxUpload && file.size > state.maxUpload) {
+    setStatus(`${file.name} is ${(file.size / 1e6).toFixed(1)} MB; this server takes at most ${state.maxUpload / 1e6} MB.`, "error");
+    return;
+  }
   state.file = file; state.record = null; state.lm = null;
   const isPose = file.name.toLowerCase().endsWith(".pose");
   state.isVideo = !isPose;
@@ -220,7 +225,7 @@ async function startCamera() {
   const L = state.live;
   state.record = null; state.lm = null; clearResults();
   try {
-    L.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+    L.stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
   } catch (e) { setStatus("No camera: " + e.message, "error"); return; }
   const video = $("video");
   if (video.src) { URL.revokeObjectURL(video.src); video.removeAttribute("src"); }
@@ -301,8 +306,8 @@ const drop = $("drop");
 ["dragleave", "drop"].forEach((t) => drop.addEventListener(t, (e) => { e.preventDefault(); drop.classList.remove("over"); }));
 drop.addEventListener("drop", (e) => { const f = e.dataTransfer.files[0]; if (f) recognizeFile(f); });
 $("timeline").addEventListener("click", (e) => {
-  const r = $("timeline").getBoundingClientRect();
-  seek(state.duration * (e.clientX - r.left) / r.width);
+  const r = $("lane").getBoundingClientRect();
+  seek(state.duration * Math.min(1, Math.max(0, (e.clientX - r.left) / r.width)));
 });
 $("play").addEventListener("click", togglePlay);
 $("tab-clip").addEventListener("click", () => setMode("clip"));

@@ -2,14 +2,20 @@
 
 Protocol (one connection = one signer, its own MediaPipe Holistic in video mode):
 
-- client -> server, first a text message ``{"type": "start", "token": "..."}`` (the token
-  only when the server has one); then per frame a binary message: 8 bytes little-endian
-  float64 capture time in seconds, then the frame as JPEG, PNG or WebP; ``{"type": "stop"}``
-  ends the utterance (the recogniser flushes).
-- server -> client: ``{"type": "ready", "streaming": bool}``; per frame ``{"type": "frame",
-  "t", "width", "height", "points": [x0, y0, ...]}`` (pose and hands as in ``?landmarks=1``);
-  ``{"type": "events", "events": [...]}`` with the streaming recogniser's events;
-  ``{"type": "error", "error": "..."}`` for a frame that cannot be used (the connection goes on).
+- client -> server, first a text message ``{"type": "start", "token": "...", "fps": 15}``
+  (the token only when the server has one; ``fps``: the rate the client sends frames at,
+  which the model reads them at); then per frame a binary message: 8 bytes little-endian
+  float64 capture time in seconds (increasing), then the frame as JPEG, PNG or WebP;
+  ``{"type": "stop"}`` ends the utterance (the streaming recogniser flushes; the next frame
+  starts a new one).
+- server -> client: ``{"type": "ready", "streaming": bool, "fps"}``; per frame ``{"type":
+  "frame", "t", "width", "height", "points": [x0, y0, ...]}`` (pose and hands as in
+  ``?landmarks=1``), then, where the server recognises glosses (``streaming``), ``{"type":
+  "events", "committed": [...], "partial": [...]}``: the glosses this frame committed (final,
+  never withdrawn) and the current partial hypothesis (replaces the previous one), each a
+  :class:`~islpose.recognize.stream.LiveEvent` as a dict; after ``stop`` the same with
+  ``"final": true``; ``{"type": "error", "error": "..."}`` for a frame that cannot be used
+  (the connection goes on).
 
 The client sends a frame after the answer to the previous one, so a slow server makes the
 client drop frames instead of queueing them.
@@ -25,34 +31,79 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from fastapi import WebSocket, WebSocketDisconnect
 
+from islpose.errors import IslposeError
 from islpose.features.layout import NUM_LANDMARKS, SLICES
 from islpose.serve.pool import DRAWN
 
 log = logging.getLogger("islpose.serve")
 MAX_FRAME_BYTES = 4_000_000
 MAX_CONNECTIONS = 4
+DEFAULT_FPS = 15.0
 
 
 class LiveSession:
-    """The per-connection state: a Holistic graph in video mode and, when the streaming
-    recogniser is available, its state. Used from one thread at a time."""
+    """The per-connection state: a Holistic graph in video mode and, where this islpose has
+    a streaming recogniser (``Recognizer.stream``), the stream of the current utterance.
+    Used from one thread at a time.
 
-    def __init__(self, recognizer) -> None:
-        self.recognizer = recognizer
+    Args:
+        recognizer: the server's recognizer (its model is shared, its decoder copied).
+        fps: the frame rate the client sends at (the stream's model reads frames at this rate).
+    """
+
+    def __init__(self, recognizer, fps: float) -> None:
+        from islpose.recognize import Recognizer
+
+        self.recognizer = recognizer if recognizer.config.method == "greedy" else \
+            Recognizer(recognizer.model, recognizer.config)  # a beam decoder keeps state: one per connection
+        self.fps = fps
         self.holistic = None
-        self.stream = _streaming(recognizer)
+        self.stream = None
         self.size: tuple[int, int] | None = None
 
-    def frame(self, t: float, image: bytes) -> dict:
-        """Landmarks of one encoded frame and the events it gave (blocking; MediaPipe runs here)."""
-        import cv2
+    @property
+    def streaming(self) -> bool:
+        """Whether gloss events are recognised (not only landmarks)."""
+        return callable(getattr(self.recognizer, "stream", None))
 
-        from islpose.features.holistic import HolisticSettings, _to_rows
+    def frame(self, t: float, image: bytes) -> dict:
+        """Landmarks of one encoded frame and what the stream made of it (blocking: MediaPipe runs here).
+
+        Returns:
+            ``{"frame": {...}, "events": {...} or None}`` (see the module docstring).
+
+        Raises:
+            ValueError: the image cannot be decoded, or its time is not after the previous frame's.
+        """
+        import cv2
 
         pixels = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR)  # (H, W, 3) BGR or None
         if pixels is None:
             raise ValueError("frame is not a decodable JPEG, PNG or WebP image")
         height, width = pixels.shape[:2]
+        lm = self._landmarks(cv2, pixels)  # (543, 4)
+        xy = np.round(lm[DRAWN, :2].astype(np.float64), 4).reshape(-1)
+        out = {"frame": {"type": "frame", "t": t, "width": width, "height": height,
+                         "points": [None if not np.isfinite(v) else float(v) for v in xy]}, "events": None}
+        if not self.streaming:
+            return out
+        flushed = []
+        if self.stream is not None and self.size != (width, height):  # the camera changed: a new utterance
+            flushed = self.stream.flush()
+            self.stream = None
+        if self.stream is None:
+            self.stream = self.recognizer.stream(self.fps, width, height, uid="live")
+            self.size = (width, height)
+        try:
+            committed = flushed + self.stream.push(lm, t)
+        except IslposeError as exc:
+            raise ValueError(str(exc)) from None
+        out["events"] = _events(committed, self.stream.partial())
+        return out
+
+    def _landmarks(self, cv2, pixels: np.ndarray) -> np.ndarray:
+        from islpose.features.holistic import HolisticSettings, _to_rows
+
         if self.holistic is None:
             import mediapipe as mp
 
@@ -63,24 +114,22 @@ class LiveSession:
         for (name, rows), part in zip(SLICES.items(), parts):
             if part is not None:
                 _to_rows(part, lm[rows], with_visibility=name == "pose")
-        xy = np.round(lm[DRAWN, :2].astype(np.float64), 4).reshape(-1)
-        out = {"type": "frame", "t": t, "width": width, "height": height,
-               "points": [None if not np.isfinite(v) else float(v) for v in xy]}
-        events = self.stream.push(lm, np.array([t])) if self.stream is not None else []
-        return {"frame": out, "events": [e.to_dict() for e in events]}
+        return lm
 
-    def flush(self) -> list[dict]:
-        return [e.to_dict() for e in self.stream.flush()] if self.stream is not None else []
+    def flush(self) -> dict:
+        """Ends the current utterance: its last glosses (the next frame starts a new one)."""
+        committed = self.stream.flush() if self.stream is not None else []
+        self.stream = None
+        return {**_events(committed, []), "final": True}
 
     def close(self) -> None:
         if self.holistic is not None:
             self.holistic.close()
 
 
-def _streaming(recognizer):
-    """The streaming recogniser of ``recognizer``, or None where this islpose has none."""
-    stream = getattr(recognizer, "stream", None)
-    return stream() if callable(stream) else None
+def _events(committed, partial) -> dict:
+    return {"type": "events", "committed": [e.to_dict() for e in committed],
+            "partial": [e.to_dict() for e in partial]}
 
 
 def add_live_route(app, pool, authorised) -> None:
@@ -107,9 +156,11 @@ def add_live_route(app, pool, authorised) -> None:
                 await ws.send_json({"type": "error", "error": "missing or wrong token"})
                 await ws.close(code=1008)
                 return
-            loop = asyncio.get_running_loop()
-            session = await loop.run_in_executor(executor, LiveSession, pool.recognizer)
-            await ws.send_json({"type": "ready", "streaming": session.stream is not None})
+            fps = start.get("fps", DEFAULT_FPS)
+            if not isinstance(fps, (int, float)) or not 1 <= fps <= 60:
+                raise ValueError(f"fps must be a number from 1 to 60, got {fps!r}")
+            session = LiveSession(pool.recognizer, float(fps))
+            await ws.send_json({"type": "ready", "streaming": session.streaming, "fps": session.fps})
             await _frames(ws, session, executor)
         except WebSocketDisconnect:
             pass
@@ -131,8 +182,7 @@ async def _frames(ws, session: LiveSession, executor) -> None:
             return
         if message.get("text") is not None:
             if json.loads(message["text"]).get("type") == "stop":
-                events = await loop.run_in_executor(executor, session.flush)
-                await ws.send_json({"type": "events", "events": events, "final": True})
+                await ws.send_json(await loop.run_in_executor(executor, session.flush))
             continue
         data = message.get("bytes") or b""
         if len(data) <= 8 or len(data) > MAX_FRAME_BYTES:
@@ -146,8 +196,8 @@ async def _frames(ws, session: LiveSession, executor) -> None:
             await ws.send_json({"type": "error", "error": str(exc)})
             continue
         await ws.send_json(out["frame"])
-        if out["events"]:
-            await ws.send_json({"type": "events", "events": out["events"]})
+        if out["events"] is not None:
+            await ws.send_json(out["events"])
 
 
 async def _close_with(ws, message: str) -> None:

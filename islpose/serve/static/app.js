@@ -8,12 +8,13 @@ const POSE = [[11, 12], [11, 13], [13, 15], [12, 14], [14, 16], [11, 23], [12, 2
   [5, 6], [6, 8], [9, 10], [23, 25], [24, 26], [25, 27], [26, 28]];
 const HAND = [[0, 1], [1, 2], [2, 3], [3, 4], [0, 5], [5, 6], [6, 7], [7, 8], [5, 9], [9, 10], [10, 11], [11, 12],
   [9, 13], [13, 14], [14, 15], [15, 16], [13, 17], [17, 18], [18, 19], [19, 20], [0, 17]];
+const LIVE_FPS = 15;  // frames per second sent to the server (it reads them at this rate)
 const COLORS = { pose: "#e5e7eb", left: "#f59e0b", right: "#22d3ee" };
 
 const state = {
   mode: "clip", file: null, record: null, lm: null, duration: 0, isVideo: false,
   clock: { playing: false, t: 0, last: 0 },  // for .pose files (no video element)
-  live: { ws: null, stream: null, points: null, events: new Map(), t0: 0, frames: 0, busy: false, size: null },
+  live: { ws: null, stream: null, points: null, committed: [], partial: [], t0: 0, frames: 0, busy: false, size: null },
   auth: false,
 };
 window.islposeState = state;  // read by the browser tests
@@ -88,12 +89,12 @@ function clearResults() {
   ["dl-json", "dl-eaf", "dl-srt", "play"].forEach((id) => { $(id).disabled = true; });
 }
 
-function showRecord(segments, duration, partialIds = new Set()) {
+function showRecord(segments, duration, firstPartial = Infinity) {
   const track = $("track"); track.innerHTML = "";
   const span = Math.max(duration, 0.001);
   segments.forEach((s, i) => {
     const el = document.createElement("div");
-    el.className = "seg" + (s.score >= 0.6 ? " strong" : "") + (partialIds.has(s.id) ? " partial" : "");
+    el.className = "seg" + (s.score >= 0.6 ? " strong" : "") + (i >= firstPartial ? " partial" : "");
     el.style.left = (100 * s.start / span) + "%";
     el.style.width = (100 * Math.max(s.end - s.start, 0) / span) + "%";
     el.style.setProperty("--score", Math.max(0.15, Math.min(1, s.score)).toFixed(2));
@@ -219,7 +220,7 @@ function updatePlayhead(t, duration) {
 }
 
 // ---------- webcam mode ----------
-function liveSegments() { return [...state.live.events.values()].sort((a, b) => a.start - b.start); }
+function liveSegments() { return state.live.committed.concat(state.live.partial); }
 
 async function startCamera() {
   const L = state.live;
@@ -232,12 +233,12 @@ async function startCamera() {
   video.srcObject = L.stream; await video.play();
   $("stage").classList.remove("empty");
   fitStage(video.videoWidth, video.videoHeight);
-  L.events = new Map(); L.frames = 0; L.t0 = performance.now(); L.points = null;
+  L.committed = []; L.partial = []; L.frames = 0; L.t0 = performance.now(); L.points = null;
   L.size = [video.videoWidth, video.videoHeight];
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(`${proto}//${location.host}/live`);
   ws.binaryType = "arraybuffer"; L.ws = ws;
-  ws.onopen = () => ws.send(JSON.stringify({ type: "start", token: token() || null }));
+  ws.onopen = () => ws.send(JSON.stringify({ type: "start", token: token() || null, fps: LIVE_FPS }));
   ws.onmessage = (ev) => onLiveMessage(JSON.parse(ev.data));
   ws.onclose = () => { if (L.ws === ws) setStatus("Live connection closed.", ""); };
   $("cam-start").disabled = true; $("cam-stop").disabled = false;
@@ -251,12 +252,12 @@ function onLiveMessage(msg) {
     sendFrame();
   } else if (msg.type === "frame") {
     L.points = msg.points; L.frames += 1; L.busy = false;
-    setTimeout(sendFrame, 60);
+    setTimeout(sendFrame, Math.max(0, 1000 / LIVE_FPS - (performance.now() - L.sentAt)));
   } else if (msg.type === "events") {
-    for (const e of msg.events) L.events.set(e.id, e);
+    L.committed = L.committed.concat(msg.committed); L.partial = msg.partial;
     const segs = liveSegments();
     const t = (performance.now() - L.t0) / 1000;
-    showRecord(segs, Math.max(10, t, ...segs.map((s) => s.end)), new Set(segs.filter((s) => !s.final).map((s) => s.id)));
+    showRecord(segs, Math.max(10, t, ...segs.map((s) => s.end)), L.committed.length);
   } else if (msg.type === "error") {
     setStatus(msg.error, "error"); L.busy = false; setTimeout(sendFrame, 200);
   }
@@ -269,8 +270,8 @@ function sendFrame() {
   if (!w || !h) { setTimeout(sendFrame, 100); return; }
   const c = sendFrame.canvas || (sendFrame.canvas = document.createElement("canvas"));
   c.width = w; c.height = h; c.getContext("2d").drawImage(video, 0, 0, w, h);
-  L.busy = true;
-  const t = (performance.now() - L.t0) / 1000;
+  L.busy = true; L.sentAt = performance.now();
+  const t = (L.sentAt - L.t0) / 1000;
   c.toBlob(async (blob) => {
     const img = new Uint8Array(await blob.arrayBuffer());
     const msg = new Uint8Array(8 + img.length);

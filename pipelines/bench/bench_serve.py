@@ -11,8 +11,8 @@ the weights) and real clips (``../shared/data``: ``continuous_signing.pose``, 13
    oversized bodies, names such as ``../../etc/passwd``), each must be answered 4xx; then
    ``/health`` and a good upload must still answer 200;
 3. load: 8 clients (pose and video uploads alternating) for ``--load-seconds``: errors in
-   the first 60 s and overall, and the server's resident memory after the first minute and
-   at the end (their ratio).
+   the first 60 s and overall, and the server's resident memory sampled once a second: its
+   mean over 45-75 s (after the first minute) against its mean over the last 30 s of the load.
 
 Every loop is bounded by time or count and only talks to 127.0.0.1.
 
@@ -181,22 +181,21 @@ def main() -> None:
                 for clients in (1, 8):
                     print(_latency_row(what, clients, _load(url, clients, args.seconds, [path])), flush=True)
             _bad_phase(url)
-            rss: dict[str, float] = {}
-
-            def tick(t: float) -> None:
-                if t >= 60 and "first minute" not in rss:
-                    rss["first minute"] = _rss_mb(server.pid)
-
-            rss["start"] = _rss_mb(server.pid)
-            out = _load(url, 8, args.load_seconds, [POSE, VIDEO], tick)
-            rss["end"] = _rss_mb(server.pid)
+            samples: list[tuple[float, float]] = []  # (seconds into the load, RSS MB), one a second
+            rss_start = _rss_mb(server.pid)
+            out = _load(url, 8, args.load_seconds, [POSE, VIDEO],
+                        lambda t: samples.append((t, _rss_mb(server.pid))) if t <= args.load_seconds else None)
             early = [e for e in out["errors"] if e[0] <= 60]
-            print(f"load: 8 clients, pose and video alternating, {out['elapsed']:.0f} s: {len(out['latencies'])} "
-                  f"requests answered 200, {len(early)} errors in the first 60 s, {len(out['errors'])} in all "
-                  f"{sorted(set(str(e[1]) for e in out['errors']))}")
-            first = rss.get("first minute", float("nan"))
-            print(f"server RSS: {rss['start']:.0f} MB before the load, {first:.0f} MB after 1 min, "
-                  f"{rss['end']:.0f} MB after {out['elapsed'] / 60:.1f} min ({100 * (rss['end'] / first - 1):+.1f}%)")
+            print(f"load: 8 clients, pose and video alternating, {args.load_seconds:.0f} s (+ the requests in flight "
+                  f"then): {len(out['latencies'])} requests answered 200, {len(early)} errors in the first 60 s, "
+                  f"{len(out['errors'])} in all {sorted(set(str(e[1]) for e in out['errors']))}")
+            first = [m for t, m in samples if 45 <= t <= 75]
+            last = [m for t, m in samples if t >= args.load_seconds - 30]
+            mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")  # noqa: E731
+            change = 100 * (mean(last) / mean(first) - 1)
+            print(f"server RSS (MB): {rss_start:.0f} before the load; mean of 45-75 s {mean(first):.0f}, mean of the "
+                  f"last 30 s ({args.load_seconds / 60:.1f} min) {mean(last):.0f} ({change:+.1f}%); "
+                  f"min {min(m for _, m in samples):.0f}, max {max(m for _, m in samples):.0f} over the load")
             print(f"load average after: {os.getloadavg()[0]:.1f}")
         finally:
             server.terminate()

@@ -261,8 +261,59 @@ def test_live_websocket_answers_frames_with_landmarks(client, shared_data):
     assert sum(v is not None for v in answers[-1]["points"]) >= 2 * 25  # the body pose is found
 
 
+@pytest.mark.slow
+def test_live_glosses_at_the_end_are_those_of_an_upload(client, shared_data):
+    """Every frame of a real clip sent losslessly over `WS /live` at its frame rate: the committed
+    glosses plus those of the final flush are the glosses `POST /recognize` gives for the clip."""
+    cv2 = pytest.importorskip("cv2")
+    pytest.importorskip("mediapipe")
+    import struct
+
+    video = shared_data / "videos" / "webcam_signer.mp4"
+    cap = cv2.VideoCapture(str(video))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while (got := cap.read())[0]:
+        frames.append(cv2.imencode(".png", got[1])[1].tobytes())
+    committed, partials = [], 0
+    with client.websocket_connect("/live") as ws:
+        ws.send_json({"type": "start", "fps": fps})
+        ready = ws.receive_json()
+        if not ready["streaming"]:
+            pytest.skip("this islpose has no streaming recogniser (Recognizer.stream)")
+        for i, png in enumerate(frames):
+            ws.send_bytes(struct.pack("<d", i / fps) + png)
+            assert ws.receive_json()["type"] == "frame"
+            events = ws.receive_json()
+            committed += events["committed"]
+            partials += len(events["partial"])
+        ws.send_json({"type": "stop"})
+        final = ws.receive_json()
+    assert final["final"] is True and final["partial"] == []
+    glosses = [e["gloss"] for e in committed + final["committed"]]
+    expected = _post(client, video.name, video.read_bytes()).json()
+    assert " ".join(glosses) == expected["glosses"] and glosses
+    assert all(e["start"] < e["end"] for e in committed + final["committed"])
+
+
 def test_live_websocket_needs_the_token(recognizer):
     app = create_app(recognizer, ServeSettings(token="s3cret-token"))
     with TestClient(app) as c, c.websocket_connect("/live") as ws:
         ws.send_json({"type": "start", "token": "wrong-token"})
         assert ws.receive_json() == {"type": "error", "error": "missing or wrong token"}
+
+
+def test_an_onnx_model_serves_the_same_record(checkpoint, client, shared_data, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from islpose.export import export_onnx
+
+    onnx_path = export_onnx(checkpoint, tmp_path / "student.onnx")
+    pose = (shared_data / "poses" / "continuous_signing.pose").read_bytes()
+    with TestClient(create_app(Recognizer.from_checkpoint(onnx_path, beam=1), checkpoint=str(onnx_path))) as c:
+        model = c.get("/model").json()
+        assert (model["format"], model["checkpoint"]) == ("onnx", "student.onnx")
+        got = _post(c, "a.pose", pose).json()
+    want = _post(client, "a.pose", pose).json()
+    assert got["glosses"] == want["glosses"]
+    assert [s["start"] for s in got["segments"]] == pytest.approx([s["start"] for s in want["segments"]], abs=1e-3)

@@ -164,6 +164,7 @@ def main() -> None:
     parser.add_argument("--beam", type=int, default=5, help="the server's beam size (1 = greedy)")
     parser.add_argument("--seconds", type=float, default=20, help="duration of each latency phase")
     parser.add_argument("--load-seconds", type=float, default=600, help="duration of the load and memory phase")
+    parser.add_argument("--phases", default="latency,bad,load", help="which phases to run (comma-separated)")
     args = parser.parse_args()
     if not POSE.is_file() or not VIDEO.is_file():
         raise SystemExit(f"real clips not found under {DATA}")
@@ -177,10 +178,14 @@ def main() -> None:
                   f"{os.cpu_count()} CPUs (shared with other jobs: see the load average below)")
             print(f"load average before: {os.getloadavg()[0]:.1f}")
             print(f"{'upload':<8} {'clients':>7} {'req/s':>7} {'p50 ms':>9} {'p95 ms':>9} {'errors':>7}")
-            for what, path in (("pose", POSE), ("video", VIDEO)):
+            phases = set(args.phases.split(","))
+            for what, path in (("pose", POSE), ("video", VIDEO)) if "latency" in phases else ():
                 for clients in (1, 8):
                     print(_latency_row(what, clients, _load(url, clients, args.seconds, [path])), flush=True)
-            _bad_phase(url)
+            if "bad" in phases:
+                _bad_phase(url)
+            if "load" not in phases:
+                return
             samples: list[tuple[float, float]] = []  # (seconds into the load, RSS MB), one a second
             rss_start = _rss_mb(server.pid)
             out = _load(url, 8, args.load_seconds, [POSE, VIDEO],

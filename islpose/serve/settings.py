@@ -34,7 +34,6 @@ class ServeSettings:
             requests wait in a queue.
         max_queue: requests allowed to wait for a worker; beyond them the server answers 503.
         live: whether ``WS /live`` is served.
-        live_max_fps: webcam frames per second a live connection may send (more are dropped).
     """
 
     host: str = "127.0.0.1"
@@ -44,7 +43,6 @@ class ServeSettings:
     workers: int = 2
     max_queue: int = 64
     live: bool = True
-    live_max_fps: float = 15.0
 
     @property
     def max_upload_bytes(self) -> int:

@@ -30,7 +30,8 @@ def fits_ctc(targets: Sequence, num_frames: int, factor: int = 1) -> bool:
     return subsampled_length(num_frames, factor) >= min_ctc_frames(targets)
 
 
-def ctc_fits(targets: "torch.Tensor", target_lengths: "torch.Tensor", out_lengths: "torch.Tensor") -> "torch.Tensor":
+def batch_fits_ctc(targets: "torch.Tensor", target_lengths: "torch.Tensor",
+                   out_lengths: "torch.Tensor") -> "torch.Tensor":
     """:func:`min_ctc_frames` of a padded batch compared with its output lengths.
 
     Args:

@@ -1,8 +1,8 @@
 """``islpose demo``: the whole chain on built-in data, in a few minutes on a laptop CPU.
 
-1. Extraction (MediaPipe Holistic) of the real clips in ``../shared/data/videos`` beside
-   the repository checkout, when that folder and MediaPipe are there (skipped with a
-   note otherwise).
+1. Extraction (MediaPipe Holistic) of the real signing clip shipped with the package
+   (:func:`islpose.assets.demo_clip`), when MediaPipe is installed (skipped with a note
+   naming the extra otherwise).
 2. A synthetic signing corpus (:func:`islpose.testing.make_synthetic_corpus`).
 3. A short ``bilstm_optimized`` training on it.
 4. Test-set decoding, greedy and beam search with a gloss 3-gram LM, with the WER.
@@ -19,9 +19,12 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from islpose.errors import IslposeError
+
+if TYPE_CHECKING:
+    from islpose.recognize import Recognition
 
 MARKER = ".islpose-demo"
 PARTS = ("real", "corpus", "run", "decode", "recognize")
@@ -36,19 +39,12 @@ class DemoSize:
     sentences: int  # per signer
     epochs: int
     model: dict
-    clips: tuple[str, ...] | None  # the real clips to extract (None: all)
 
 
 FULL = DemoSize(glosses=12, signers=6, sentences=40, epochs=40,
-                model={"projection_dim": 64, "hidden_dim": 96, "num_layers": 2, "dropout": 0.1}, clips=None)
+                model={"projection_dim": 64, "hidden_dim": 96, "num_layers": 2, "dropout": 0.1})
 QUICK = DemoSize(glosses=6, signers=3, sentences=12, epochs=10,
-                 model={"projection_dim": 32, "hidden_dim": 48, "num_layers": 2, "dropout": 0.1},
-                 clips=("studio_signer_9frames.mp4",))
-
-
-def shared_videos() -> Path:
-    """``../shared/data/videos`` next to the repository checkout this package runs from."""
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+                 model={"projection_dim": 32, "hidden_dim": 48, "num_layers": 2, "dropout": 0.1})
 
 
 def prepare_folder(out: Path, overwrite: bool) -> None:
@@ -77,21 +73,18 @@ def prepare_folder(out: Path, overwrite: bool) -> None:
             (out / part).unlink()
 
 
-def _extract_real(out: Path, size: DemoSize, echo: Callable[[str], None]) -> None:
+def _extract_real(out: Path, echo: Callable[[str], None]) -> None:
     import importlib.util
 
-    videos = shared_videos()
-    if not videos.is_dir():
-        echo(f"  skipped: no real clips at {videos} (clone the project with ../shared beside it)")
-        return
+    from islpose.assets import demo_clip
+
     if importlib.util.find_spec("mediapipe") is None:
         echo("  skipped: MediaPipe is not installed (pip install 'islpose[extract]')")
         return
-    from islpose.features.extract import ExtractConfig, extract
+    from islpose.extract.videos import ExtractConfig, extract
 
-    clips = [videos / name for name in size.clips] if size.clips else [videos]
     (out / "real").mkdir()
-    summary = extract(clips, out / "real" / "features.h5", ExtractConfig(workers=1))
+    summary = extract([demo_clip()], out / "real" / "features.h5", ExtractConfig(workers=1))
     echo(f"  {len(summary.done)} clip(s), {summary.frames} frames in {summary.seconds:.1f} s "
          f"({summary.frames_per_second:.1f} frames/s) -> {out / 'real' / 'features.h5'}")
     for _, reason in summary.failed:
@@ -115,11 +108,11 @@ def _decode(out: Path, corpus, echo: Callable[[str], None]) -> None:
              f"{s.insertions} ins over {s.ref_words} glosses)")
 
 
-def _recognize_one(out: Path, corpus, echo: Callable[[str], None]) -> dict:
+def _recognize_one(out: Path, corpus, echo: Callable[[str], None]) -> Recognition:
+    from islpose.extract.posefile import write_pose
     from islpose.io import FeatureStore
-    from islpose.io.pose import write_pose
     from islpose.manifests import read_manifest
-    from islpose.recognize import Recognizer
+    from islpose.recognize import Recognition, Recognizer
     from islpose.recognize.run import recognize_files
 
     utt = read_manifest(corpus.manifest).split("test")[0]
@@ -132,24 +125,24 @@ def _recognize_one(out: Path, corpus, echo: Callable[[str], None]) -> dict:
     summary = recognize_files(rec, [pose], jsonl, eaf_dir=out / "recognize", srt_dir=out / "recognize")
     if summary.failed:
         raise IslposeError(f"recognize failed on {pose}: {summary.failed[0][1]}")
-    record = json.loads(jsonl.read_text(encoding="utf-8").splitlines()[0])
+    result = Recognition.from_dict(json.loads(jsonl.read_text(encoding="utf-8").splitlines()[0]))
     fps = a["fps"]
-    echo(f"  {pose.name} ({record['duration']:.2f} s)")
+    echo(f"  {pose.name} ({result.duration:.2f} s)")
     echo("  true signs:  " + "  ".join(f"{g} {a0 / fps:.2f}-{b0 / fps:.2f}"
                                        for g, (a0, b0) in zip(utt.glosses, corpus.spans[utt.id])))
-    echo("  recognised:  " + ("  ".join(f"{s['gloss']} {s['start']:.2f}-{s['end']:.2f} ({s['score']:.2f})"
-                                        for s in record["segments"]) or "nothing"))
+    echo("  recognised:  " + ("  ".join(f"{s.gloss} {s.start:.2f}-{s.end:.2f} ({s.score:.2f})"
+                                        for s in result.segments) or "nothing"))
     echo(f"  wrote {jsonl}, {utt.id}.eaf (ELAN) and {utt.id}.srt beside it")
-    return record
+    return result
 
 
 def run_demo(out_dir: str | Path, *, quick: bool = False, overwrite: bool = False,
-             echo: Callable[[str], None] = print) -> dict:
-    """Runs the demo into ``out_dir`` (on one torch thread) and returns the recognised record of step 5."""
+             echo: Callable[[str], None] = print) -> Recognition:
+    """Runs the demo into ``out_dir`` (on one torch thread) and returns what step 5 recognised."""
     from islpose.device import torch_threads
 
-    # One thread: the same numbers on every machine, and no epoch 5x slower while a thread
-    # waits for a core that another program holds (measured: 346 s against 60 s).
+    # One thread: the same numbers on every machine, and no epoch slowed down while a thread
+    # waits for a core that another program holds.
     with torch_threads(1):
         return _run_demo(Path(out_dir), QUICK if quick else FULL, overwrite, echo)
 
@@ -160,8 +153,8 @@ def _run_demo(out: Path, size: DemoSize, overwrite: bool, echo: Callable[[str], 
 
     prepare_folder(out, overwrite)
     start = time.perf_counter()
-    echo("[1/5] MediaPipe Holistic on the real clips")
-    _extract_real(out, size, echo)
+    echo("[1/5] MediaPipe Holistic on a real signing clip")
+    _extract_real(out, echo)
     echo("[2/5] synthetic corpus")
     corpus = make_synthetic_corpus(out / "corpus", num_glosses=size.glosses, num_signers=size.signers,
                                    utterances_per_signer=size.sentences, seed=0)
@@ -178,6 +171,6 @@ def _run_demo(out: Path, size: DemoSize, overwrite: bool, echo: Callable[[str], 
     _decode(out, corpus, echo)
     echo("[5/5] recognize on one test sentence (as a .pose file)")
     (out / "recognize").mkdir()
-    record = _recognize_one(out, corpus, echo)
+    result = _recognize_one(out, corpus, echo)
     echo(f"done in {time.perf_counter() - start:.0f} s; everything is in {out}")
-    return record
+    return result

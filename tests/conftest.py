@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to the real media in ../shared/data and small generated corpora."""
+"""Shared fixtures: the real media vendored in tests/data and small generated corpora."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+MEDIA = REPO / "tests" / "data"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -19,11 +19,9 @@ def _one_torch_thread():
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """../shared/data (real videos and .pose files); skips the test when it is absent."""
-    if not (SHARED_DATA / "videos").is_dir():
-        pytest.skip(f"real test media not found at {SHARED_DATA} (clone the project with ../shared beside it)")
-    return SHARED_DATA
+def media_dir() -> Path:
+    """tests/data: the real videos, images and .pose files vendored with the tests (see its SOURCES.md)."""
+    return MEDIA
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +31,19 @@ def small_corpus(tmp_path_factory):
 
     return make_synthetic_corpus(tmp_path_factory.mktemp("small_corpus"), num_glosses=8, num_signers=3,
                                  utterances_per_signer=6, seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(small_corpus, tmp_path_factory) -> Path:
+    """best.pt of a one-epoch tiny BiLSTM on the small corpus, for tests where what it
+    recognises does not matter (outputs, messages, stored landmarks)."""
+    from train_helpers import run, tiny_config
+
+    tmp = tmp_path_factory.mktemp("tiny_run")
+    result = run("train", "--config", tiny_config(tmp, "bilstm_optimized", epochs=1), "--features",
+                 small_corpus.store, "--manifest", small_corpus.manifest, "--out", tmp / "run")
+    assert result.exit_code == 0, result.output
+    return tmp / "run" / "best.pt"
 
 
 @pytest.fixture(scope="session")

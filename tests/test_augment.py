@@ -19,8 +19,8 @@ from islpose.features import multimodal_features, pose_features
 from islpose.features.layout import SLICES
 from islpose.io import FeatureStore
 from islpose.manifests import read_manifest
+from islpose.models.checkpoint import read_checkpoint
 from islpose.train import resolve_config
-from islpose.train.checkpoint import read_checkpoint
 from islpose.train.loop import Trainer
 from islpose.vocab import Vocabulary
 

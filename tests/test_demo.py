@@ -35,15 +35,8 @@ def test_quick_demo_runs_the_whole_chain(tmp_path, monkeypatch):
     (record,) = [json.loads(line) for line in (out / "recognize" / "recognized.jsonl").read_text().splitlines()]
     assert (out / "recognize" / f"{record['id']}.eaf").is_file() and (out / "recognize" / f"{record['id']}.srt").is_file()
     assert all(0 <= s["start"] < s["end"] <= record["duration"] for s in record["segments"])
-    # The real clip beside the checkout is extracted when it (and MediaPipe) is there, skipped with a note otherwise.
-    from importlib.util import find_spec
-
-    from islpose.demo import shared_videos
-
-    if shared_videos().is_dir() and find_spec("mediapipe"):
-        assert "1 clip(s), 9 frames" in result.output and (out / "real" / "features.h5").is_file()
-    else:
-        assert "skipped:" in result.output
+    # The real clip shipped with the package is extracted (MediaPipe is in the dev extra).
+    assert "1 clip(s), 58 frames" in result.output and (out / "real" / "features.h5").is_file()
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path):

@@ -19,9 +19,9 @@ from islpose.errors import IslposeError
 from islpose.io import FeatureStore
 from islpose.manifests import read_manifest
 from islpose.models import MODELS
+from islpose.models.checkpoint import read_checkpoint
+from islpose.teacher.export_posteriors import FeatureSource, export_posteriors
 from islpose.train import load_checkpoint, resolve_config, train
-from islpose.train.checkpoint import read_checkpoint
-from islpose.teacher.export import FeatureSource, export_posteriors
 from islpose.train.distill import distill
 from islpose.train.kd_loss import kd_loss, resample_frames
 from islpose.vocab import Vocabulary
@@ -266,9 +266,9 @@ def test_export_pose_teacher_writes_posteriors_at_the_models_frame_rate(small_co
 
 
 def test_a_store_holds_the_posteriors_of_one_teacher(small_corpus, tmp_path):
+    from islpose.data.posteriors import IDENTITY_ATTR, weights_sha256
     from islpose.errors import StoreError
     from islpose.models import build_model
-    from islpose.teacher.posteriors import IDENTITY_ATTR, weights_sha256
 
     vocab = Vocabulary.from_manifest(small_corpus.manifest, "train")
     first, second = (build_model("bilstm_optimized", TINY["bilstm_optimized"], vocab_size=len(vocab)) for _ in "ab")
@@ -355,7 +355,7 @@ def test_recipe_runs_the_whole_chain_on_tiny_settings(teacher, tmp_path):
         videos = read_manifest(tmp_path / "videos" / "videos.jsonl")
         assert all((tmp_path / "videos" / u.video).is_file() for u in videos)
     # The teacher exported posteriors of every train and dev utterance over the students' vocabulary.
-    from islpose.teacher.posteriors import teacher_vocab
+    from islpose.data.posteriors import teacher_vocab
 
     with FeatureStore(tmp_path / "posteriors.h5") as store:
         assert teacher_vocab(store) == Vocabulary.load(tmp_path / "teacher" / "tokens.txt")

@@ -94,7 +94,7 @@ def test_onnx_model_errors_are_clear(tmp_path):
     with pytest.raises(IslposeError, match="tokens.txt is missing"):
         OnnxStudent(path)
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
-    with pytest.raises(IslposeError, match="not a loadable ONNX model"):
+    with pytest.raises(IslposeError, match="not a loadable ONNX model; pass a model written by `islpose export"):
         OnnxStudent(tmp_path / "junk.onnx")
 
 
@@ -105,5 +105,5 @@ def test_missing_onnxruntime_is_one_line_naming_the_extra(tmp_path, monkeypatch)
     from islpose.recognize.runtime import OnnxStudent
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    with pytest.raises(IslposeError, match=r"onnxruntime is not installed: pip install 'islpose\[export\]'"):
+    with pytest.raises(IslposeError, match=r"onnxruntime is not installed: pip install 'islpose\[runtime\]'"):
         OnnxStudent(tmp_path / "model.onnx")

@@ -1,5 +1,5 @@
 """`islpose extract` / `featurize`: input discovery, resume, bad inputs, kill-and-resume,
-executors and the CLI. Real-video tests use the short clips of ../shared/data/videos."""
+executors and the CLI. Real-video tests use the short clips of tests/data/videos."""
 from __future__ import annotations
 
 import hashlib
@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import islpose.features.extract as E
+import islpose.extract.videos as E
 from islpose.cli.main import cli
-from islpose.features import video
 from islpose.errors import IslposeError, StoreError
+from islpose.extract import video
 from islpose.features import compute_features
 from islpose.features.layout import Landmarks
 from islpose.io import FeatureStore
@@ -128,7 +128,7 @@ def test_resume_skips_unchanged_and_redoes_changed_files(fake_videos, tmp_path):
 def test_other_settings_on_an_existing_store_are_an_error(fake_videos, tmp_path):
     out = tmp_path / "f.h5"
     E.extract([fake_videos], out, E.ExtractConfig(workers=1))
-    with pytest.raises(StoreError, match="multimodal_dtype 'float16' \\(now 'float32'\\)"):
+    with pytest.raises(StoreError, match="other settings: multimodal_dtype float16 \\(now float32\\); use the same options"):
         E.extract([fake_videos], out, E.ExtractConfig(workers=1, dtype="float32"))
     assert E.extract([fake_videos], out, E.ExtractConfig(workers=1, dtype="float32", overwrite=True)).done
 
@@ -147,8 +147,8 @@ def test_output_that_is_not_a_store_is_refused(fake_videos, tmp_path):
 CHILD = textwrap.dedent("""
     import os, signal, sys
     sys.path.insert(0, {tests!r})
-    import islpose.features.extract as E
-    import islpose.features.video as V
+    import islpose.extract.videos as E
+    import islpose.extract.video as V
     import islpose.io.journal as J
     inputs, out, mode, point, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
     calls = {{"n": 0}}
@@ -202,11 +202,11 @@ def test_sigkill_leaves_only_complete_utterances_and_rerun_finishes(fake_videos,
 
 
 @pytest.mark.slow
-def test_sigkill_during_real_extraction_then_resume(shared_data, tmp_path):
+def test_sigkill_during_real_extraction_then_resume(media_dir, tmp_path):
     folder = tmp_path / "videos"
     folder.mkdir()
     for name in ("a", "b", "c"):
-        (folder / f"{name}.mp4").symlink_to(shared_data / "videos" / SHORT)
+        (folder / f"{name}.mp4").symlink_to(media_dir / "videos" / SHORT)
     out = tmp_path / "real.h5"
     for stored in (["a"], ["a", "b"]):  # killed on the 5th frame of the 2nd video this run processes
         killed = run_child(tmp_path, folder, out, "real", "frame", 14)
@@ -223,7 +223,7 @@ def test_sigkill_during_real_extraction_then_resume(shared_data, tmp_path):
 
 # ----------------------------------------------------------------- real videos
 @pytest.fixture(scope="module")
-def real_store(tmp_path_factory, shared_data):
+def real_store(tmp_path_factory, media_dir):
     """The two short real clips extracted once, with 2 workers."""
     out = tmp_path_factory.mktemp("real") / "feats.h5"
     frames = []
@@ -234,7 +234,7 @@ def real_store(tmp_path_factory, shared_data):
         def frames(self, n):
             frames.append(n)
 
-    videos = [shared_data / "videos" / SHORT, shared_data / "videos" / WEBCAM]
+    videos = [media_dir / "videos" / SHORT, media_dir / "videos" / WEBCAM]
     summary = E.extract(videos, out, E.ExtractConfig(workers=2), Count())
     return out, videos, summary, sum(frames)
 
@@ -275,14 +275,14 @@ def test_rerun_over_real_clips_skips_them_via_cli(real_store):
     assert "skipped" in result.output and "│       2 │" in result.output
 
 
-def test_bad_videos_fail_with_their_reason_and_the_run_goes_on(shared_data, tmp_path):
+def test_bad_videos_fail_with_their_reason_and_the_run_goes_on(media_dir, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "zero.mp4").write_bytes(b"")
     (folder / "text.mp4").write_text("this is not a video\n" * 20)
-    data = (shared_data / "videos" / WEBCAM).read_bytes()
+    data = (media_dir / "videos" / WEBCAM).read_bytes()
     (folder / "truncated.mp4").write_bytes(data[:int(len(data) * 0.9)])
-    (folder / "good.mp4").symlink_to(shared_data / "videos" / SHORT)
+    (folder / "good.mp4").symlink_to(media_dir / "videos" / SHORT)
     out = tmp_path / "f.h5"
     summary = E.extract([folder], out, E.ExtractConfig(workers=1))
     assert summary.done == ["good"]
@@ -295,10 +295,10 @@ def test_bad_videos_fail_with_their_reason_and_the_run_goes_on(shared_data, tmp_
         assert store.ids() == ["good"]
 
 
-def test_clip_without_a_person_fails(shared_data, tmp_path):
+def test_clip_without_a_person_fails(media_dir, tmp_path):
     import cv2
 
-    cap = cv2.VideoCapture(str(shared_data / "videos" / NO_PERSON))  # only a hand, no face or body
+    cap = cv2.VideoCapture(str(media_dir / "videos" / NO_PERSON))  # only a hand, no face or body
     clip = tmp_path / "no_person.mp4"
     writer = None
     for _ in range(15):
@@ -323,7 +323,7 @@ def square(task, on_frames):
 
 
 def test_local_pool_streams_frames_and_survives_a_dead_worker():
-    from islpose.features.executors import LocalExecutor
+    from islpose.extract.executors import LocalExecutor
 
     frames = []
     with LocalExecutor(workers=2) as ex:
@@ -335,7 +335,7 @@ def test_local_pool_streams_frames_and_survives_a_dead_worker():
 
 
 def test_ray_executor_without_ray_names_the_extra(monkeypatch):
-    from islpose.features.executors import make_executor
+    from islpose.extract.executors import make_executor
 
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
 
@@ -387,10 +387,10 @@ def test_featurize_recomputes_features_from_landmarks(fake_videos, tmp_path, in_
 
 
 @pytest.mark.slow
-def test_ray_executor_gives_the_same_store_as_local_workers(shared_data, tmp_path):
+def test_ray_executor_gives_the_same_store_as_local_workers(media_dir, tmp_path):
     """`--executor ray` on a local Ray instance runs the same per-video task as the process pool."""
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'islpose[ray]')")
-    clip = shared_data / "videos" / "studio_signer_9frames.mp4"
+    clip = media_dir / "videos" / "studio_signer_9frames.mp4"
     stores = {}
     for executor in ("local", "ray"):
         stores[executor] = tmp_path / f"{executor}.h5"
@@ -436,11 +436,11 @@ def estimated_count_clip(source: Path, out: Path, fourcc: str, frames: int = 12)
 
 
 @pytest.mark.parametrize("suffix, fourcc", [(".webm", "VP80"), (".mkv", "MJPG")])
-def test_estimated_frame_counts_are_not_truncation(shared_data, tmp_path, suffix, fourcc):
-    from islpose.features.holistic import extract_landmarks
+def test_estimated_frame_counts_are_not_truncation(media_dir, tmp_path, suffix, fourcc):
+    from islpose.extract.holistic import extract_landmarks
 
     clip = tmp_path / f"clip{suffix}"
-    declared = estimated_count_clip(shared_data / "videos" / WEBCAM, clip, fourcc)
+    declared = estimated_count_clip(media_dir / "videos" / WEBCAM, clip, fourcc)
     assert declared >= 17  # 12 frames, declared ~18: "truncated" if the estimate were trusted
     video = extract_landmarks(clip)
     assert video.num_frames == 12 and video.presence[:, 0].any()

@@ -10,14 +10,14 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from test_extract import check_store, fake_arrays, fake_load, fake_videos, run_child  # noqa: F401
 
-import islpose.features.extract as E
+import islpose.extract.videos as E
 from islpose.cli.main import cli
 from islpose.errors import IslposeError, StoreError
-from islpose.features import runner, video
+from islpose.extract import runner, video
 from islpose.features.layout import Landmarks
 from islpose.io import FeatureStore
-from test_extract import check_store, fake_arrays, fake_load, fake_videos, run_child  # noqa: F401
 
 ALL = [f"v{i}" for i in range(5)]
 

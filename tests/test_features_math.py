@@ -254,10 +254,10 @@ def test_signing_span_starts_and_ends_in_the_glides_around_the_synthetic_signs(s
             assert spans[-1][1] - 1 <= last < spans[-1][1] + 4  # in the 4 frames gliding back to rest
 
 
-def test_signing_span_finds_the_rests_of_real_recordings(shared_data):
-    from islpose.io.pose import read_pose
+def test_signing_span_finds_the_rests_of_real_recordings(media_dir):
+    from islpose.extract.posefile import read_pose
 
-    for path in sorted((shared_data / "poses").glob("*.pose")):
+    for path in sorted((media_dir / "poses").glob("*.pose")):
         rec = read_pose(path)
         first, last = signing_span(rec.landmarks, rec.presence, rec.width, rec.height)
         assert 0 < first < last < len(rec.landmarks) - 1, path.name

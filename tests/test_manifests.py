@@ -101,7 +101,7 @@ def test_check_against_store(tmp_path):
     assert "need 4 output frames but 5 frames give 3" in problems[0].message
 
 
-def test_shipped_manifests_validate(shared_data):
+def test_shipped_manifests_validate(media_dir):
     folder = Path(__file__).resolve().parents[1] / "data_manifests"
     for path in folder.glob("*.jsonl"):
         m = read_manifest(path, check_videos=True)

@@ -1,5 +1,5 @@
 """islpose's own `.pose` reader and writer (islpose.io.pose), checked against the pose-format
-package (dev extra) and the real recordings of ../shared/data/poses."""
+package (dev extra) and the real recordings of tests/data/poses."""
 from __future__ import annotations
 
 import struct
@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from islpose.extract.posefile import _to_pixels, holistic_components, read_pose, write_pose
 from islpose.features.layout import SLICES
-from islpose.io.pose import PoseFileError, read_pose, write_pose
+from islpose.io.pose import PoseFileError
 from islpose.io.pose.binary import parse_header
-from islpose.io.pose.holistic import _to_pixels, holistic_components
 
 pf = pytest.importorskip("pose_format", reason="the pose-format package (pip install 'islpose[dev]') checks the files")
 from pose_format import Pose  # noqa: E402
@@ -25,11 +25,9 @@ ORDER = {"POSE_LANDMARKS": "pose", "FACE_LANDMARKS": "face", "LEFT_HAND_LANDMARK
 
 
 @pytest.fixture(scope="module")
-def real_poses(shared_data) -> list[Path]:
-    paths = [shared_data / "poses" / name for name in REAL]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        pytest.skip(f"real .pose recordings not found: {', '.join(missing)}")
+def real_poses(media_dir) -> list[Path]:
+    paths = [media_dir / "poses" / name for name in REAL]
+    assert all(p.is_file() for p in paths)
     return paths
 
 

@@ -17,11 +17,11 @@ from click.testing import CliRunner
 
 from islpose.cli.main import cli
 from islpose.errors import IslposeError, StoreError
+from islpose.extract.import_pose import import_poses
+from islpose.extract.posefile import read_pose, write_pose
+from islpose.extract.runner import ImportConfig
 from islpose.features import compute_features
-from islpose.features.runner import RunConfig
 from islpose.io import FeatureStore
-from islpose.io.pose import read_pose, write_pose
-from islpose.io.pose.importer import import_poses
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -89,10 +89,9 @@ def test_manifest_pose_field_gives_ids_and_relative_paths(poses, tmp_path):
     assert missing.exit_code == 1 and "pose not found" in missing.output
 
 
-def test_real_recordings_import_and_come_back_out_exactly(shared_data, tmp_path):
-    real = sorted((shared_data / "poses").glob("*.pose"))
-    if not real:
-        pytest.skip(f"no .pose recordings in {shared_data / 'poses'}")
+def test_real_recordings_import_and_come_back_out_exactly(media_dir, tmp_path):
+    real = sorted((media_dir / "poses").glob("*.pose"))
+    assert len(real) == 2
     out = tmp_path / "real.h5"
     assert run_cli(*map(str, real), str(out)).exit_code == 0
     assert CliRunner().invoke(cli, ["export-pose", str(out), str(tmp_path / "again"), "-q"]).exit_code == 0
@@ -123,11 +122,11 @@ def test_bad_files_fail_alone_and_the_run_goes_on(poses, tmp_path):
 
 def test_rerun_skips_unchanged_files_and_redoes_changed_ones(poses, tmp_path):
     out = tmp_path / "f.h5"
-    first = import_poses([poses], out, RunConfig(workers=1))
+    first = import_poses([poses], out, ImportConfig(workers=1))
     assert len(first.done) == 5
     lm, presence = recording(42, frames=7)
     write_pose(poses / "sub" / "p3.pose", lm, 30.0, 640, 480, presence)
-    again = import_poses([poses], out, RunConfig(workers=1))
+    again = import_poses([poses], out, ImportConfig(workers=1))
     assert again.done == ["p3"] and sorted(again.skipped) == ["p0", "p1", "p2", "p4"]
     with FeatureStore(out) as store:
         assert store.num_frames("p3") == 7 and store.attrs("p3")["fps"] == 30.0
@@ -147,8 +146,8 @@ def test_cli_overwrite_and_verify(poses, tmp_path):
 
 
 def test_two_workers_give_the_same_store_as_one(poses, tmp_path):
-    import_poses([poses], tmp_path / "one.h5", RunConfig(workers=1))
-    import_poses([poses], tmp_path / "two.h5", RunConfig(workers=2))
+    import_poses([poses], tmp_path / "one.h5", ImportConfig(workers=1))
+    import_poses([poses], tmp_path / "two.h5", ImportConfig(workers=2))
     with FeatureStore(tmp_path / "one.h5") as one, FeatureStore(tmp_path / "two.h5") as two:
         assert one.ids() == two.ids()
         for uid in one.ids():
@@ -176,7 +175,8 @@ def test_store_of_another_kind_and_bad_outputs_are_refused(poses, tmp_path):
     lm, presence = recording(0)
     with FeatureStore(other, "w", metadata={"mediapipe_version": "0.10.21", "extractor": {"holistic": {}}}) as store:
         store.write("v", {"landmarks": lm, "presence": presence})
-    with pytest.raises(StoreError, match="other settings"):
+    with pytest.raises(StoreError, match=r"videos.h5: made by `islpose extract`, which `islpose import-pose` cannot "
+                                         r"add to; write to another store \(or pass --overwrite to replace this one\)$"):
         import_poses([poses], other)
     with pytest.raises(IslposeError, match="should end in .h5"):
         import_poses([poses], tmp_path / "out.pose")
@@ -189,8 +189,8 @@ def test_store_of_another_kind_and_bad_outputs_are_refused(poses, tmp_path):
 CHILD = textwrap.dedent("""
     import os, signal, sys
     import islpose.io.journal as J
-    from islpose.features.runner import RunConfig
-    from islpose.io.pose.importer import import_poses
+    from islpose.extract.runner import ImportConfig
+    from islpose.extract.import_pose import import_poses
     inputs, out, point, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     calls = {"n": 0}
     def hook(obj, name):
@@ -206,7 +206,7 @@ CHILD = textwrap.dedent("""
     elif point == "commit":   # just before the n-th utterance is moved out of /staging
         import h5py
         hook(h5py.Group, "move")
-    s = import_poses([inputs], out, RunConfig(workers=1))
+    s = import_poses([inputs], out, ImportConfig(workers=1))
     print("summary", len(s.done), len(s.skipped), len(s.failed))
 """)
 

@@ -30,7 +30,7 @@ def _records(recognizer, corpus, splits=("dev", "test")):
             for utt in manifest.split(split):
                 a = store.attrs(utt.id)
                 out.append((utt, recognizer.recognize_landmarks(
-                    store.read(utt.id, "landmarks"), a["fps"], a["width"], a["height"], uid=utt.id)))
+                    store.read(utt.id, "landmarks"), a["fps"], a["width"], a["height"], uid=utt.id).to_dict()))
     return out
 
 
@@ -78,6 +78,19 @@ def test_records_have_ordered_in_range_segments_with_greedy_and_beam(trained):
     assert g["glosses"] == " ".join(greedy.model.vocab.decode(labels))
 
 
+def test_a_recognition_is_a_dataclass_whose_dict_is_the_json_record(trained):
+    from islpose import Recognition, Recognizer, Segment
+
+    corpus, ckpt = trained
+    result = Recognizer.from_checkpoint(ckpt, beam=1).recognize_input(_landmarks_of(corpus, "s03_u0001"),
+                                                                      uid="s03_u0001")
+    assert isinstance(result, Recognition) and all(isinstance(s, Segment) for s in result.segments)
+    record = result.to_dict()
+    assert list(record) == ["id", "source", "duration", "glosses", "segments"]
+    assert record["glosses"] == result.glosses and record["segments"] == [s.to_dict() for s in result.segments]
+    assert Recognition.from_dict(json.loads(json.dumps(record))) == result
+
+
 def _landmarks_of(corpus, uid):
     from islpose.io import FeatureStore
     from islpose.recognize import Landmarks
@@ -119,15 +132,15 @@ def test_find_inputs_lists_bad_inputs_and_goes_on(tmp_path):
 
 # --------------------------------------------------------------------------- the command, on real videos
 @pytest.fixture(scope="module")
-def cli_run(trained, shared_data, tmp_path_factory):
+def cli_run(trained, media_dir, tmp_path_factory):
     """`islpose recognize` over the real clips plus a bad input, with every output."""
     pytest.importorskip("mediapipe")
     tmp = tmp_path_factory.mktemp("cli")
     bogus = tmp / "not_a_video.mp4"
     bogus.write_bytes(b"this is not a video")
-    videos = shared_data / "videos"
+    videos = media_dir / "videos"
     inputs = [str(videos / "webcam_signer.mp4"), str(videos / "hand_only_no_face.mp4"), str(bogus),
-              str(tmp / "missing.mp4"), str(shared_data / "poses" / "continuous_signing.pose")]
+              str(tmp / "missing.mp4"), str(media_dir / "poses" / "continuous_signing.pose")]
     out = tmp / "out.jsonl"
     args = ["recognize", *inputs, "--checkpoint", str(trained[1]), "--out", str(out), "--eaf", str(tmp / "eaf"),
             "--srt", str(tmp / "srt"), "--store", str(tmp / "kept.h5"), "--beam", "1", "--quiet"]
@@ -152,14 +165,14 @@ def test_recognize_cli_reports_each_bad_input_and_exits_1(cli_run):
         assert all(0 <= s["start"] < s["end"] <= record["duration"] for s in record["segments"])
 
 
-def test_recognize_cli_writes_the_same_record_as_the_api(cli_run, trained, shared_data):
+def test_recognize_cli_writes_the_same_record_as_the_api(cli_run, trained, media_dir):
     from islpose import Recognizer
 
     tmp, _, _ = cli_run
     lines = [json.loads(line) for line in (tmp / "out.jsonl").read_text().splitlines()]
     rec = Recognizer.from_checkpoint(trained[1], beam=1)
-    assert rec.recognize(shared_data / "videos" / "webcam_signer.mp4") == lines[0]
-    assert rec.recognize(shared_data / "poses" / "continuous_signing.pose") == lines[1]
+    assert rec.recognize(media_dir / "videos" / "webcam_signer.mp4").to_dict() == lines[0]
+    assert rec.recognize(media_dir / "poses" / "continuous_signing.pose").to_dict() == lines[1]
 
 
 def _eaf_glosses(pympi, path):
@@ -167,7 +180,7 @@ def _eaf_glosses(pympi, path):
     return eaf, sorted(eaf.get_annotation_data_for_tier("gloss"))
 
 
-def test_eaf_reads_back_with_pympi(cli_run, trained, shared_data):
+def test_eaf_reads_back_with_pympi(cli_run, trained, media_dir):
     pympi = pytest.importorskip("pympi")
     from islpose import Recognizer
     from islpose.recognize.writers import write_eaf
@@ -179,14 +192,14 @@ def test_eaf_reads_back_with_pympi(cli_run, trained, shared_data):
     assert got == [(round(s["start"] * 1000), round(s["end"] * 1000), s["gloss"]) for s in record["segments"]]
     # A record with glosses, linked to a video.
     (_, record), *_ = _records(Recognizer.from_checkpoint(trained[1], beam=1), trained[0], ("test",))
-    record["source"] = str(shared_data / "videos" / "webcam_signer.mp4")
+    record["source"] = str(media_dir / "videos" / "webcam_signer.mp4")
     eaf, got = _eaf_glosses(pympi, write_eaf(record, tmp / "synthetic.eaf"))
     assert got == [(round(s["start"] * 1000), round(s["end"] * 1000), s["gloss"]) for s in record["segments"]]
     assert len(got) >= 2
     assert [v for _, _, v in sorted(eaf.get_annotation_data_for_tier("confidence"))] == [
         f"{s['score']:.3f}" for s in record["segments"]]
     (media,) = eaf.get_linked_files()
-    assert media["MEDIA_URL"] == (shared_data / "videos" / "webcam_signer.mp4").resolve().as_uri()
+    assert media["MEDIA_URL"] == (media_dir / "videos" / "webcam_signer.mp4").resolve().as_uri()
     assert media["MIME_TYPE"] == "video/mp4"
 
 
@@ -207,32 +220,32 @@ def test_srt_and_store_outputs(cli_run):
         assert store.read("webcam_signer", "pose").shape == (58, 66)
 
 
-def test_extract_adds_to_a_store_that_recognize_began(cli_run, shared_data):
+def test_extract_adds_to_a_store_that_recognize_began(cli_run, media_dir):
     """`recognize --store` writes the root attributes `extract` writes, so `extract` can add
     videos to it (it refused before: the store said only "islpose recognize")."""
     import shutil
 
-    from islpose.features.extract import ExtractConfig
+    from islpose.extract.videos import ExtractConfig
     from islpose.io import FeatureStore
 
     tmp, _, _ = cli_run
     shutil.copy(tmp / "kept.h5", tmp / "grown.h5")
     with FeatureStore(tmp / "grown.h5") as store:
         assert ExtractConfig().metadata().items() <= store.metadata.items()
-    video = shared_data / "videos" / "studio_signer_9frames.mp4"
+    video = media_dir / "videos" / "studio_signer_9frames.mp4"
     result = CliRunner().invoke(cli, ["extract", str(video), str(tmp / "grown.h5"), "--workers", "1"])
     assert result.exit_code == 0, result.output
     with FeatureStore(tmp / "grown.h5") as store:
         assert store.ids() == ["continuous_signing", "studio_signer_9frames", "webcam_signer"]
 
 
-def test_store_keeps_an_input_as_import_pose_stores_it(cli_run, shared_data):
+def test_store_keeps_an_input_as_import_pose_stores_it(cli_run, media_dir):
     """`recognize --store` and `import-pose` write one utterance the same way (one function)."""
     from islpose.io import FeatureStore
 
     tmp, _, _ = cli_run
     imported = tmp / "imported.h5"
-    result = CliRunner().invoke(cli, ["import-pose", str(shared_data / "poses" / "continuous_signing.pose"),
+    result = CliRunner().invoke(cli, ["import-pose", str(media_dir / "poses" / "continuous_signing.pose"),
                                       str(imported), "--workers", "1"])
     assert result.exit_code == 0, result.output
     with FeatureStore(tmp / "kept.h5") as kept, FeatureStore(imported) as ref:
@@ -291,20 +304,20 @@ def test_onnx_recognition_runs_without_torch(trained, exported, tmp_path):
             "import numpy as np\nfrom islpose import Recognizer\n"
             f"lm = np.load({str(tmp_path / 'lm.npy')!r})\n"
             f"recs = [Recognizer.from_checkpoint({str(exported)!r}, beam=b) for b in (1, 5)]\n"
-            "out = [r.recognize_landmarks(lm, 25.0, 640, 480, uid='s03_u0001') for r in recs]\n"
+            "out = [r.recognize_landmarks(lm, 25.0, 640, 480, uid='s03_u0001').to_dict() for r in recs]\n"
             "assert 'torch' not in [m.split('.')[0] for m in sys.modules if sys.modules[m] is not None]\n"
             "print(json.dumps(out))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     for beam, record in zip((1, 5), json.loads(done.stdout)):
         want = Recognizer.from_checkpoint(ckpt, beam=beam).recognize_landmarks(data.landmarks, 25.0, 640, 480,
-                                                                              uid="s03_u0001")
+                                                                              uid="s03_u0001").to_dict()
         assert record["glosses"] and _close(record, want)
 
 
 def test_recognize_plot_draws_a_posteriorgram_per_input(trained, tmp_path):
     """`recognize --plot DIR`: one posteriorgram PNG per input; existing pictures are refused."""
-    from islpose.io.pose import write_pose
+    from islpose.extract.posefile import write_pose
     from islpose.io import FeatureStore
 
     corpus, ckpt = trained
@@ -324,8 +337,8 @@ def test_recognize_plot_draws_a_posteriorgram_per_input(trained, tmp_path):
 
 def test_recognize_overwrite_keeps_the_old_output_until_the_new_one_is_complete(trained, tmp_path, monkeypatch):
     """A run that replaces an existing JSONL (--overwrite) and dies leaves the old file as it was."""
+    from islpose.extract.posefile import write_pose
     from islpose.io import FeatureStore
-    from islpose.io.pose import write_pose
     from islpose.recognize import Recognizer
 
     corpus, ckpt = trained

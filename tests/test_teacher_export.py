@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
+from islpose.data.posteriors import check_teacher_vocab, teacher_vocab
 from islpose.errors import StoreError
 from islpose.io import FeatureStore
 from islpose.manifests import Utterance
 from islpose.teacher.config import load_teacher_config
-from islpose.teacher.export import VideoSource, export_posteriors
-from islpose.teacher.posteriors import check_teacher_vocab, teacher_vocab
+from islpose.teacher.export_posteriors import VideoSource, export_posteriors
 from islpose.teacher.models import build_teacher
 from islpose.teacher.video import normalize_frames, read_video
 from islpose.vocab import Vocabulary

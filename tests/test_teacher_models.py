@@ -10,7 +10,7 @@ from islpose.ctc import min_ctc_frames
 from islpose.errors import IslposeError
 from islpose.teacher.config import load_teacher_config, teacher_config
 from islpose.teacher.generate import greedy_generate
-from islpose.ctc import ctc_fits
+from islpose.ctc import batch_fits_ctc
 from islpose.teacher.loss import HybridLossConfig, hybrid_loss
 from islpose.teacher.models import TEACHERS, build_teacher, load_init_weights
 from islpose.teacher.models.common import attention
@@ -160,7 +160,7 @@ def test_ctc_fits_agrees_with_min_ctc_frames():
     tlens = torch.randint(0, 7, (50,), generator=g)
     out_lens = torch.randint(0, 10, (50,), generator=g)
     want = [o >= min_ctc_frames(t[:n].tolist()) for t, n, o in zip(targets, tlens, out_lens)]
-    assert ctc_fits(targets, tlens, out_lens).tolist() == [bool(w) for w in want]
+    assert batch_fits_ctc(targets, tlens, out_lens).tolist() == [bool(w) for w in want]
 
 
 def test_loss_skips_utterances_that_cannot_fit():

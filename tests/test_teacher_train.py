@@ -10,18 +10,17 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from train_helpers import killed_saving_last, metrics  # noqa: I001
 
 from islpose.cli.main import cli
+from islpose.data.posteriors import check_teacher_vocab
 from islpose.io import FeatureStore
 from islpose.manifests import read_manifest, write_manifest
 from islpose.teacher.checkpoint import load_teacher_checkpoint
 from islpose.teacher.config import load_teacher_config
-from islpose.teacher.posteriors import check_teacher_vocab
 from islpose.teacher.models import TEACHERS
 from islpose.testing import make_synthetic_corpus
 from islpose.vocab import Vocabulary
-
-from train_helpers import killed_saving_last, metrics  # noqa: I001
 
 cv2 = pytest.importorskip("cv2")
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -225,7 +224,7 @@ def test_unreadable_videos_are_listed_and_training_goes_on(videos, tmp_path):
     ("export_missing", ["export", "--checkpoint", "{o}/best.pt", "--manifest", "{m}", "--out", "{o}/p.h5"],
      "checkpoint not found"),
     ("export_garbage", ["export", "--checkpoint", "{garbage}", "--manifest", "{m}", "--out", "{o}/p.h5"],
-     "not a loadable islpose checkpoint"),
+     "cannot be read as a teacher checkpoint"),
 ])
 def test_bad_input_gives_one_clear_error(videos, tmp_path, case, args, message):
     _, manifest = videos
@@ -242,7 +241,7 @@ def test_bad_input_gives_one_clear_error(videos, tmp_path, case, args, message):
 
 
 def test_existing_run_is_not_overwritten_and_student_checkpoints_are_refused(videos, tmp_path):
-    from islpose.train.checkpoint import save_checkpoint
+    from islpose.models.checkpoint import save_checkpoint
 
     _, manifest = videos
     run = tmp_path / "run"

@@ -74,8 +74,8 @@ def test_wrong_container_frame_count_still_samples_every_frame_right(clips, monk
 
 
 # ---------------------------------------------------------------- real clips
-def test_real_clip_matches_plain_opencv(shared_data):
-    path = shared_data / "videos" / "webcam_signer.mp4"
+def test_real_clip_matches_plain_opencv(media_dir):
+    path = media_dir / "videos" / "webcam_signer.mp4"
     frames, info = read_video(path, VideoConfig(size=64))
     assert frames.shape == (58, 64, 64, 3) and info["num_frames"] == 58  # SOURCES.md: 58 frames
     cap = cv2.VideoCapture(str(path))
@@ -85,8 +85,8 @@ def test_real_clip_matches_plain_opencv(shared_data):
     np.testing.assert_array_equal(frames[0], want)
 
 
-def test_real_clip_fixed_count_and_letterbox(shared_data):
-    frames, info = read_video(shared_data / "videos" / "studio_signer_9frames.mp4",
+def test_real_clip_fixed_count_and_letterbox(media_dir):
+    frames, info = read_video(media_dir / "videos" / "studio_signer_9frames.mp4",
                               VideoConfig(size=32, num_frames=16, fit="pad"))
     assert frames.shape == (16, 32, 32, 3) and info["num_frames"] == 9
     assert sorted(set(info["indices"].tolist())) == list(range(9))

@@ -103,10 +103,10 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
     with pytest.raises(IslposeError, match="mismatch.pt: weights do not fit"):
         load_checkpoint(tmp_path / "mismatch.pt")
     torch.save({"model": model}, tmp_path / "pickled.pt")  # a whole pickled module: refused
-    with pytest.raises(IslposeError, match="pickled.pt: not a loadable islpose checkpoint"):
+    with pytest.raises(IslposeError, match="pickled.pt: cannot be read as a student checkpoint .*; pass the best.pt"):
         load_checkpoint(tmp_path / "pickled.pt")
     (tmp_path / "junk.pt").write_text("hello")
-    with pytest.raises(IslposeError, match="junk.pt"):
+    with pytest.raises(IslposeError, match=r"junk.pt: cannot be read as a student checkpoint .*; pass the best.pt"):
         load_checkpoint(tmp_path / "junk.pt")
     with pytest.raises(IslposeError, match="not found"):
         load_checkpoint(tmp_path / "missing.pt")
@@ -342,16 +342,6 @@ def test_mobilenet_leaves_the_blank_plateau_within_three_epochs(tmp_path, monkey
     90.4% for both seeds, measured). At logit_scale 1 (the old model) both still scored 100% there
     (README, Training)."""
     assert _mobilenet_after_three_epochs(tmp_path, monkeypatch, seed) < 1.0
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", [2, 4])
-def test_the_viterbi_start_leaves_the_blank_plateau_within_three_epochs(tmp_path, monkeypatch, seed):
-    """At logit_scale 1 (where the plateau is long) ``viterbi_epochs: 3`` ends it: without the
-    best-path loss these seeds emitted only blanks on the dev signer until epoch 5 (seed 4) and
-    beyond epoch 6 (seed 2) (README, Training)."""
-    yaml_data = {"model_config": {"logit_scale": 1.0}, "train": {"viterbi_epochs": 3}}
-    assert _mobilenet_after_three_epochs(tmp_path, monkeypatch, seed, yaml_data) < 1.0
 
 
 @pytest.mark.slow

@@ -1,15 +1,13 @@
 """Resuming ``islpose train``: the same run, a kill between best.pt and last.pt, more epochs, more patience."""
 from __future__ import annotations
 
-
 import pytest
 import torch
+from train_helpers import killed_after, killed_saving_last, metrics, run, tiny_config
 
-from islpose.train.checkpoint import read_checkpoint
+from islpose.models.checkpoint import read_checkpoint
 from islpose.train.epochs import LRSchedule, warmup_cosine
 from islpose.train.loop import Trainer
-
-from train_helpers import killed_after, killed_saving_last, metrics, run, tiny_config
 
 
 def test_resume_continues_the_same_run(small_corpus, tmp_path, monkeypatch):

@@ -289,21 +289,21 @@ def test_show_posteriors_cli(student_run, small_corpus, tmp_path):
 
 
 # ---------------------------------------------------------------- real media
-def test_real_pose_file_contact_sheet(shared_data, tmp_path):
-    result = run("show", shared_data / "poses" / "continuous_signing.pose", "--out", tmp_path / "p.png",
+def test_real_pose_file_contact_sheet(media_dir, tmp_path):
+    result = run("show", media_dir / "poses" / "continuous_signing.pose", "--out", tmp_path / "p.png",
                  "--frames", 4, "--width", 160)
     assert result.exit_code == 0, result.output
     assert "4 of 130 frames of continuous_signing" in result.output
 
 
-def test_real_clip_shows_where_a_hand_was_lost(shared_data, tmp_path):
+def test_real_clip_shows_where_a_hand_was_lost(media_dir, tmp_path):
     """webcam_signer.mp4: MediaPipe misses the signer's right hand in frame 26 while the
     pose puts her wrist in view; the overlay marks it with a red ring."""
     from islpose._native import silenced_stderr
-    from islpose.features.holistic import extract_landmarks
+    from islpose.extract.holistic import extract_landmarks
     from islpose.viz import Clip, render_frames
 
-    video = shared_data / "videos" / "webcam_signer.mp4"
+    video = media_dir / "videos" / "webcam_signer.mp4"
     with silenced_stderr():
         got = extract_landmarks(video)
     clip = Clip(got.landmarks, got.presence, got.fps, got.width, got.height, source=str(video), name="webcam")
@@ -316,3 +316,12 @@ def test_real_clip_shows_where_a_hand_was_lost(shared_data, tmp_path):
     image_h = a.shape[0] - status_panel(270, 0, clip.presence).shape[0]
     assert colour_pixels(a[:image_h], MISSING) > 30 > colour_pixels(b[:image_h], MISSING)
     assert colour_pixels(b[:image_h], COLOURS["right_hand"]) > 30 > colour_pixels(a[:image_h], COLOURS["right_hand"])
+
+
+def test_show_on_a_video_says_to_extract_first(media_dir, tmp_path):
+    video = media_dir / "videos" / "webcam_signer.mp4"
+    result = run("show", video, "--out", tmp_path / "v.png")
+    assert result.exit_code == 1 and list(tmp_path.iterdir()) == []
+    assert result.output.strip() == (f"error: {video}: a video; show draws landmarks, so extract them first: "
+                                     f"`islpose extract {video} feats.h5`, then `islpose show feats.h5 --video "
+                                     f"{video} --out {tmp_path / 'v.png'}`")

@@ -1,12 +1,12 @@
 """The progress bar of the commands that go through many inputs (``extract``, ``featurize``,
-``import-pose``, ``export-pose``, ``recognize``): a :class:`islpose.features.runner.Progress`."""
+``import-pose``, ``export-pose``, ``recognize``): a :class:`islpose.extract.runner.Progress`."""
 from __future__ import annotations
 
 import os
 
 import click
 
-from islpose.features.runner import NoProgress
+from islpose.extract.runner import NoProgress
 
 
 class RichProgress:

@@ -83,24 +83,19 @@ def decode(ctx: click.Context, checkpoint: str, features: str, manifest: str | N
 
 
 def _report(result: DecodeOutput, config: DecoderConfig, out: str, inputs: dict) -> dict:
-    """Prints what was decoded (and the WER when there are references); returns the JSON
-    summary: ``inputs``, the decoder settings, the counts, the timings and the scores."""
+    """Prints what was decoded (and the WER when there are references); returns the JSON summary."""
     n = len(result.hypotheses)
     seconds = result.forward_seconds + result.search_seconds
     method = "greedy" if config.method == "greedy" else f"beam {config.beam_size}" + (", LM" if config.lm else "")
     click.echo(f"decoded {n} utterances ({method}) in {seconds:.2f} s: model "
                f"{result.forward_seconds:.2f} s, search {result.search_seconds:.2f} s; wrote {out}")
-    summary = {**inputs, "decoder": vars(config), "hypotheses": out, "decoded": n,
-               "failed": [{"id": u, "reason": r} for u, r in result.failed],
-               "forward_seconds": result.forward_seconds, "search_seconds": result.search_seconds}
     if result.score is not None:
         undecoded = f"; {len(result.failed)} utterance(s) not decoded, counted as all deletions" \
             if result.failed else ""
         click.echo(result.score.summary() + undecoded)
-        summary.update(result.score.to_dict())
     else:
         click.echo("no reference glosses: wrote hypotheses only")
-    return summary
+    return result.summary(config, inputs, out)
 
 
 def _decoder_config(ctx: click.Context, path: str | None, **options) -> DecoderConfig:

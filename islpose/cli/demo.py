@@ -13,7 +13,7 @@ def demo(out_dir: str, quick: bool, overwrite: bool) -> None:
     """Run the whole chain on built-in data: extraction, training, decoding, recognition.
 
     \b
-    1. MediaPipe Holistic on the real clips in ../shared/data/videos (when present)
+    1. MediaPipe Holistic on the real signing clip shipped with islpose
     2. a synthetic signing corpus
     3. a short bilstm_optimized training
     4. test-set decoding, greedy and beam search with a gloss LM, with the WER

@@ -1,5 +1,5 @@
 """``islpose extract`` and ``islpose featurize``: thin click commands over
-:mod:`islpose.features.extract` and :mod:`islpose.features.featurize`."""
+:mod:`islpose.extract.videos` and :mod:`islpose.extract.featurize`."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -85,12 +85,17 @@ def extract(inputs: tuple[str, ...], out: str, workers: int | None, executor: st
       islpose extract data_manifests/corpus.jsonl feats.h5 --quiet
       RAY_ADDRESS=auto islpose extract /shared/videos/ feats.h5 --executor ray
     """
-    from islpose.features.extract import ExtractConfig, extract as run_extract
-    from islpose.features.holistic import HolisticSettings
+    from islpose.extract.holistic import HolisticSettings
+    from islpose.extract.videos import ExtractConfig
+    from islpose.extract.videos import extract as run_extract
 
     config = ExtractConfig(workers=workers, executor=executor, overwrite=overwrite, verify=verify, dtype=dtype,
                            holistic=HolisticSettings(min_detection_confidence=min_detection_confidence,
                                                      min_tracking_confidence=min_tracking_confidence))
+    from islpose._optional import require
+
+    require("cv2", "extract", "OpenCV")  # a missing extra is the one line, before any progress bar
+    require("mediapipe", "extract", "MediaPipe")
     with progress_bar("extract", quiet) as progress:
         summary = run_extract(inputs, out, config, progress)
     _report(summary, f"islpose extract -> {out}")
@@ -116,8 +121,8 @@ def featurize(store: str, out: str | None, overwrite: bool, dtype: str, quiet: b
       islpose featurize feats.h5
       islpose featurize feats.h5 --out feats32.h5 --dtype float32
     """
-    from islpose.features.featurize import featurize as run_featurize
+    from islpose.extract.featurize import featurize as run_featurize
 
-    with progress_bar("featurize", quiet) as progress:
+    with progress_bar("featurize", quiet, unit="utterances") as progress:
         summary = run_featurize(store, out, dtype, progress, overwrite=overwrite)
     _report(summary, f"islpose featurize -> {out or store}")

@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from islpose._optional import missing_extra_message
 from islpose._version import __version__
 from islpose.errors import IslposeError
 
@@ -33,6 +34,7 @@ COMMANDS = {
     "show": "islpose.cli.viz:show",
     "plot": "islpose.cli.viz:plot",
     "recognize": "islpose.cli.recognize:recognize",
+    "live": "islpose.cli.live:live",
     "export": "islpose.cli.export:export",
     "demo": "islpose.cli.demo:demo",
     "serve": "islpose.cli.serve:serve",
@@ -60,6 +62,12 @@ class IslposeGroup(click.Group):
             message = str(exc) if isinstance(exc, IslposeError) else f"{exc.__class__.__name__}: {exc}"
             click.echo(f"error: {message}", err=True)
             ctx.exit(1)
+        except ModuleNotFoundError as exc:  # an optional dependency a command imports at the top
+            message = missing_extra_message(exc)
+            if message is None or (ctx.obj or {}).get("debug") or os.environ.get("ISLPOSE_DEBUG"):
+                raise
+            click.echo(f"error: {message}", err=True)
+            ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
@@ -74,7 +82,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
     \b
     Typical run:
-      islpose extract videos/ feats.h5
+      islpose extract data_manifests/corpus.jsonl feats.h5
       islpose vocab build data_manifests/corpus.jsonl tokens.txt
       islpose train --model bilstm_optimized --features feats.h5 \\
           --manifest data_manifests/corpus.jsonl --out runs/bilstm

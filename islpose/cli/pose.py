@@ -1,5 +1,5 @@
 """``islpose export-pose`` and ``islpose import-pose``: thin click commands over
-:mod:`islpose.io.pose`."""
+:mod:`islpose.extract`."""
 from __future__ import annotations
 
 import click
@@ -28,10 +28,10 @@ def export_pose(store: str, out_dir: str, ids: tuple[str, ...], overwrite: bool,
       islpose export-pose feats.h5 poses/
       islpose export-pose feats.h5 poses/ --ids utt1,utt2 --overwrite
     """
-    from islpose.io.pose.export import export_poses
+    from islpose.extract.export_pose import export_poses
 
     wanted = [i for group in ids for i in group.split(",") if i] or None
-    with progress_bar("export-pose", quiet) as progress:
+    with progress_bar("export-pose", quiet, unit="utterances") as progress:
         summary = export_poses(store, out_dir, wanted, overwrite, progress)
     _report(summary, f"islpose export-pose -> {out_dir}")
 
@@ -58,10 +58,10 @@ def import_pose(inputs: tuple[str, ...], out: str, workers: int | None, executor
       islpose import-pose data_manifests/isign.jsonl feats.h5 --quiet
       RAY_ADDRESS=auto islpose import-pose /shared/isign/poses/ feats.h5 --executor ray
     """
-    from islpose.features.runner import RunConfig
-    from islpose.io.pose.importer import import_poses
+    from islpose.extract.import_pose import import_poses
+    from islpose.extract.runner import ImportConfig
 
-    config = RunConfig(workers=workers, executor=executor, overwrite=overwrite, verify=verify, dtype=dtype)
-    with progress_bar("import-pose", quiet) as progress:
+    config = ImportConfig(workers=workers, executor=executor, overwrite=overwrite, verify=verify, dtype=dtype)
+    with progress_bar("import-pose", quiet, unit="files") as progress:
         summary = import_poses(inputs, out, config, progress)
     _report(summary, f"islpose import-pose -> {out}")

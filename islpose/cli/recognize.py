@@ -47,12 +47,14 @@ def recognize(inputs: tuple[str, ...], checkpoint: str, out: str, eaf_dir: str |
     from islpose.cli._progress import progress_bar
     from islpose.recognize import Recognizer
     from islpose.recognize.run import recognize_files
+    from islpose.viz.alignment import plot_recognition
 
     rec = Recognizer.from_checkpoint(checkpoint, beam=beam, lm=lm, lm_weight=lm_weight, word_score=word_score)
     with progress_bar("recognize", quiet, unit="inputs", frames=False, transient=True) as bar:
         summary = recognize_files(rec, inputs, out, eaf_dir=eaf_dir, srt_dir=srt_dir, store=store, plot_dir=plot_dir,
                                   overwrite=overwrite, on_start=bar.start,
-                                  on_done=lambda uid, _, error: bar.video(uid, "failed" if error else "done", 0, error))
+                                  on_done=lambda uid, _, error: bar.video(uid, "failed" if error else "done", 0, error),
+                                  plot=plot_recognition if plot_dir else None)
     click.echo(f"recognised {len(summary.done)} input(s), {len(summary.failed)} failed; wrote {out}")
     if summary.failed:
         raise click.exceptions.Exit(1)

@@ -57,26 +57,11 @@ def train(arch: str | None, config_path: Path | None, manifest: Path, out: Path,
       islpose teacher train --out runs/teacher --manifest corpus.jsonl --resume --epochs 300
       torchrun --nproc_per_node 8 -m islpose.cli.main teacher train --arch dense_vit ...
     """
-    import dataclasses
+    from islpose.teacher.runs import resolve_teacher_run
 
-    from islpose.teacher.config import load_teacher_config, teacher_config
-
-    overrides = {k: v for k, v in {"epochs": epochs, "patience": patience, "batch_size": batch_size, "device": device,
-                                   "seed": seed}.items() if v is not None}
-    if resume:
-        from islpose.cli.train import resumable
-        from islpose.teacher.checkpoint import read_teacher_checkpoint
-
-        last = resumable(out, {"--arch": arch, "--config": config_path, "--batch-size": batch_size, "--seed": seed,
-                               "--init-weights": init_weights})
-        config = teacher_config(read_teacher_checkpoint(last)["config"], where=str(last))
-    elif config_path is not None:
-        config = load_teacher_config(config_path, arch)
-    elif arch is not None:
-        config = teacher_config({"model": arch})
-    else:
-        raise click.UsageError("give --arch or --config (e.g. --config configs/teacher_dense_vit.yaml)")
-    config.train = dataclasses.replace(config.train, **overrides)  # re-validates the values
+    config = resolve_teacher_run(arch, config_path, {"epochs": epochs, "patience": patience, "batch_size": batch_size,
+                                                     "device": device, "seed": seed}, resume=resume, out=out,
+                                 fixed={"--batch-size": batch_size, "--seed": seed, "--init-weights": init_weights})
     from islpose.teacher.train import train_teacher
 
     result = train_teacher(config, manifest, out, resume=resume, init_weights=init_weights)
@@ -108,10 +93,10 @@ def export(checkpoint: Path, manifest: Path, split: str | None, out: Path, devic
       islpose teacher export --checkpoint runs/teacher/best.pt \\
           --manifest corpus.jsonl --split train --out posteriors.h5
     """
+    from islpose.device import resolve_device
     from islpose.manifests import select_utterances
     from islpose.teacher.checkpoint import load_teacher_checkpoint
-    from islpose.teacher.export import VideoSource, export_posteriors
-    from islpose.device import resolve_device
+    from islpose.teacher.export_posteriors import VideoSource, export_posteriors
 
     dev = resolve_device(device)
     ckpt = load_teacher_checkpoint(checkpoint, dev)

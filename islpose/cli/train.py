@@ -5,8 +5,6 @@ from pathlib import Path
 
 import click
 
-from islpose.errors import IslposeError
-
 
 def train_options(command):
     """Adds the options shared by ``islpose train`` and ``islpose distill`` (one definition)."""
@@ -41,52 +39,16 @@ def train_options(command):
 
 
 def run_config(options: dict, distill: dict | None = None):
-    """The resolved :class:`RunConfig` of the shared options (and ``DistillConfig`` fields).
+    """The resolved run config of the shared options (and ``DistillConfig`` fields): see
+    :func:`islpose.train.runs.resolve_run`."""
+    from islpose.train.runs import resolve_run
 
-    On ``--resume`` the config comes from the run's ``last.pt``; options that would change
-    the run (the model, batch size, lr, seed and the given ``distill`` values) are an error.
-    """
-    from islpose.train.config import read_yaml, resolve_config
-
-    config_path = options["config_path"]
     overrides = {k: options[k] for k in ("epochs", "batch_size", "max_frames", "lr", "device", "threads", "seed",
                                            "patience")}
-    if not options["resume"]:
-        yaml_data = read_yaml(config_path) if config_path else None
-        return resolve_config(options["model_name"], yaml_data, overrides, where=str(config_path or "config"),
-                              distill=distill)
-    last = resumable(options["out"], {
-        "--model": options["model_name"], "--config": config_path, "--batch-size": options["batch_size"],
-        "--max-frames": options["max_frames"], "--lr": options["lr"], "--seed": options["seed"],
-        **{f"--{k.replace('_', '-')}": v for k, v in (distill or {}).items()}})
-    from islpose.train.checkpoint import read_checkpoint
-
-    return resolve_config(yaml_data=read_checkpoint(last)["config"], overrides=overrides, where=str(last),
-                          distill=distill)
-
-
-def resumable(out: Path | None, fixed: dict[str, object]) -> Path:
-    """The ``last.pt`` that ``--resume`` continues (students and teachers alike).
-
-    Args:
-        out: the run folder (``--out``).
-        fixed: option name -> value given (None when not given) of the options that
-            would change the run; giving any of them is an error.
-
-    Raises:
-        IslposeError: no ``--out``, a fixed option given, or no ``last.pt`` in ``out``.
-    """
-    if out is None:
-        raise IslposeError("--resume needs --out (the run folder to continue)")
-    changed = [name for name, value in fixed.items() if value is not None]
-    if changed:
-        raise IslposeError(f"{', '.join(changed)} cannot change when resuming; the run's config is "
-                           f"{out / 'config.yaml'} (only --epochs, --patience, --device and a student's "
-                           "--threads may be given)")
-    last = out / "last.pt"
-    if not last.is_file():
-        raise IslposeError(f"{out}: nothing to resume (no last.pt)")
-    return last
+    fixed = {"--batch-size": options["batch_size"], "--max-frames": options["max_frames"], "--lr": options["lr"],
+             "--seed": options["seed"]}
+    return resolve_run(options["model_name"], options["config_path"], overrides, resume=options["resume"],
+                       out=options["out"], fixed=fixed, distill=distill)
 
 
 def required_paths(options: dict, *names: str) -> list[Path]:
@@ -134,19 +96,8 @@ def train(**options) -> None:
 
 def dry_run(config, manifest: Path | None) -> None:
     """Prints the model, its parameter counts per part and the resolved config."""
-    import yaml
-
-    from islpose.models import build_model, count_parameters
-    from islpose.vocab import Vocabulary
+    from islpose.train.runs import model_summary
 
     if manifest is None:
         raise click.UsageError("--dry-run needs --manifest (the vocabulary sets the output size)")
-    vocab = Vocabulary.from_manifest(manifest, "train")
-    model = build_model(config.model, config.model_config, vocab_size=len(vocab))
-    click.echo(model)
-    click.echo(f"\nvocabulary: {len(vocab)} tokens; input: {model.feature} features; "
-               f"temporal subsampling: {model.subsample}x")
-    for name, child in model.named_children():
-        click.echo(f"  {name:<22} {count_parameters(child):>12,}")
-    click.echo(f"  {'total':<22} {count_parameters(model):>12,} parameters")
-    click.echo("\n" + yaml.safe_dump(config.to_dict(), sort_keys=False), nl=False)
+    click.echo(model_summary(config, manifest), nl=False)

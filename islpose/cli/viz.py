@@ -57,6 +57,11 @@ def show(source: str, uid: str | None, out: str, video: str | None, frames: int 
     check_output(out, overwrite)
     if width is not None and width < 16:
         raise IslposeError(f"--width must be >= 16 pixels, not {width}")
+    from islpose.io.media import VIDEO_EXTENSIONS
+
+    if source.lower().endswith(tuple(VIDEO_EXTENSIONS)):
+        raise IslposeError(f"{source}: a video; show draws landmarks, so extract them first: `islpose extract "
+                           f"{source} feats.h5`, then `islpose show feats.h5 --video {source} --out {out}`")
     if source.lower().endswith(".pose"):
         if uid is not None:
             raise IslposeError(f"{source}: a .pose file holds one recording; give no ID")

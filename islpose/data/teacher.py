@@ -7,10 +7,10 @@ from typing import Sequence
 import torch
 
 from islpose.data.dataset import FeatureDataset
+from islpose.data.posteriors import TEACHER_DATASET, check_teacher_vocab
 from islpose.errors import IslposeError
 from islpose.io import FeatureStore
 from islpose.manifests import Problem, Utterance
-from islpose.teacher.posteriors import TEACHER_DATASET, check_teacher_vocab
 from islpose.vocab import Vocabulary
 
 

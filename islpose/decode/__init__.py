@@ -1,7 +1,8 @@
 """Decoding and scoring: greedy and beam-search CTC decoding, gloss n-gram LMs, WER.
 
 Light parts (settings, gloss files, scoring, LM building) import at once; the decoders
-and :func:`decode_store` (torch, flashlight-text) load on first use.
+and :func:`decode_store` (torch, flashlight-text) load on first use. The package is also
+callable: ``islpose.decode(checkpoint, features, ...)`` is :func:`islpose.decode.run.decode_store`.
 
 Example:
     >>> from islpose.decode import score_texts
@@ -12,10 +13,30 @@ from __future__ import annotations
 
 import importlib
 
-from islpose.decode.config import DecoderConfig, load_decoder_config, write_decoder_config
-from islpose.decode.lm import NgramLM, build_lm, manifest_sentences, read_arpa, write_arpa
-from islpose.decode.score import (ErrorDetails, ScoreResult, error_details, read_glosses, read_references,
-                                  score_lists, score_texts, write_glosses, write_json)
+from islpose._callable import make_callable
+from islpose.decode.config import (
+    DecoderConfig,
+    load_decoder_config,
+    write_decoder_config,
+)
+from islpose.decode.lm import (
+    NgramLM,
+    build_lm,
+    manifest_sentences,
+    read_arpa,
+    write_arpa,
+)
+from islpose.decode.score import (
+    ErrorDetails,
+    ScoreResult,
+    error_details,
+    read_glosses,
+    read_references,
+    score_lists,
+    score_texts,
+    write_glosses,
+    write_json,
+)
 
 _LAZY = {
     "DECODERS": "islpose.decode.decoders", "BeamSearchDecoder": "islpose.decode.decoders",
@@ -39,3 +60,6 @@ __all__ = ["DecoderConfig", "ErrorDetails", "NgramLM", "ScoreResult", "build_lm"
            "load_decoder_config", "manifest_sentences", "read_arpa", "read_glosses", "read_references",
            "score_lists", "score_texts", "write_arpa", "write_decoder_config", "write_glosses", "write_json",
            *_LAZY]
+
+
+make_callable(__name__, "islpose.decode.run:decode_store")

@@ -4,6 +4,8 @@ Example:
     >>> out = decode_store("runs/bilstm/best.pt", "feats.h5", manifest="m.jsonl", split="dev",
     ...                    config=DecoderConfig(beam_size=5))  # doctest: +SKIP
     >>> out.score.wer, out.hypotheses["utt1"]  # doctest: +SKIP
+
+(:func:`decode_store` has an example that runs.)
 """
 from __future__ import annotations
 
@@ -41,6 +43,16 @@ class DecodeOutput:
     failed: list[tuple[str, str]] = field(default_factory=list)
     forward_seconds: float = 0.0
     search_seconds: float = 0.0
+
+    def summary(self, config: DecoderConfig, inputs: dict, hypotheses: str | Path) -> dict:
+        """The JSON summary of ``islpose decode --json``: ``inputs``, the decoder settings,
+        the hypotheses file, the counts, the timings and (with references) the scores."""
+        out = {**inputs, "decoder": vars(config), "hypotheses": str(hypotheses), "decoded": len(self.hypotheses),
+               "failed": [{"id": u, "reason": r} for u, r in self.failed],
+               "forward_seconds": self.forward_seconds, "search_seconds": self.search_seconds}
+        if self.score is not None:
+            out.update(self.score.to_dict())
+        return out
 
 
 def _select(manifest: str | Path | None, split: str | None, store_ids: list[str]):
@@ -82,7 +94,7 @@ class EmissionReader:
                  split: str | None = None, batch_size: int = 16, device: str = "cpu") -> None:
         from islpose.io import FeatureStore
         from islpose.models import input_dim
-        from islpose.train.checkpoint import load_checkpoint
+        from islpose.models.checkpoint import load_checkpoint
 
         if batch_size < 1:
             raise IslposeError(f"batch size must be >= 1, got {batch_size}")
@@ -155,6 +167,25 @@ def decode_store(checkpoint: str | Path, features: str | Path, *, manifest: str 
         Hypotheses, references and WER (when the manifest has glosses), failures, timings.
         Utterances missing from the store or with unusable features are listed in
         ``failed``, left out of the hypotheses and scored as empty hypotheses.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import islpose
+        >>> from islpose.testing import make_synthetic_corpus
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> corpus = make_synthetic_corpus(Path(tmp.name) / "corpus", num_glosses=4, num_signers=3,
+        ...                                utterances_per_signer=4, seed=0)
+        >>> config = islpose.resolve_config("bilstm_optimized", {
+        ...     "model_config": {"projection_dim": 8, "hidden_dim": 8, "num_layers": 1},
+        ...     "train": {"epochs": 1, "batch_size": 4, "device": "cpu", "progress": False}})
+        >>> _ = islpose.train(config, corpus.store, corpus.manifest, Path(tmp.name) / "run")
+        >>> from islpose.decode import DecoderConfig
+        >>> out = islpose.decode(Path(tmp.name) / "run" / "best.pt", corpus.store, manifest=corpus.manifest,
+        ...                      split="dev", config=DecoderConfig(beam_size=1))
+        >>> sorted(out.hypotheses) == sorted(out.references), 0 <= out.score.wer
+        (True, True)
+        >>> tmp.cleanup()
     """
     reader = EmissionReader(checkpoint, features, manifest=manifest, split=split, batch_size=batch_size,
                             device=device)

@@ -49,7 +49,7 @@ def exportable(model: nn.Module) -> nn.Module:
     model = copy.deepcopy(model).eval()
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, nn.LSTM):
+            if isinstance(child, nn.LSTM) and child.bidirectional:  # a forward LSTM needs no twin
                 setattr(parent, name, PaddedBiLSTM(child))
     return _BatchFirst(model).eval()
 
@@ -67,7 +67,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, overwrite: bool = Fa
     """
     onnx = require("onnx", "export")
     from islpose.models import input_dim
-    from islpose.train.checkpoint import load_checkpoint
+    from islpose.models.checkpoint import load_checkpoint
 
     out = Path(out)
     if out.suffix.lower() != ".onnx":

@@ -16,7 +16,7 @@ from islpose.features.layout import (
 MIN_SIZE_FRACTION = 0.005
 # A wrist counts as away from rest beyond this many shoulder widths from where it rests in the
 # first (or last) REST_FRAMES frames with a pose. MediaPipe's pose wrists jitter by up to 0.06
-# shoulder widths at rest in the two real recordings of ../shared/data (poses/); lifting the
+# shoulder widths at rest in the two real recordings of tests/data/poses; lifting the
 # hands into the signing space moves them about one shoulder width.
 REST_MOVE = 0.2
 REST_FRAMES = 3

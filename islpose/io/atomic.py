@@ -38,13 +38,15 @@ def atomic_path(path: str | Path, keep_suffix: bool = False) -> Iterator[Path]:
     For writers that want a file name (``torch.save``, ``h5py.File``). On an exception the
     temporary file is removed and ``path`` is left as it was; :class:`Discard` does the
     same without propagating. ``keep_suffix`` ends the temporary name with ``path``'s
-    suffix, for writers that pick the format by it (OpenCV's video writer).
+    suffix, for writers that pick the format by it (OpenCV's video writer). Missing parent
+    folders are created, and removed again when nothing was written there.
 
     Example:
         >>> with atomic_path("model.pt") as tmp:
         ...     torch.save(payload, tmp)
     """
     path = Path(path)
+    made = _make_parents(path)
     suffix = ".tmp" + (path.suffix if keep_suffix else "")
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes it private (0600); a written file gets what open() gives
@@ -60,6 +62,28 @@ def atomic_path(path: str | Path, keep_suffix: bool = False) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if not path.exists():
+            _remove_empty(made)
+
+
+def _make_parents(path: Path) -> list[Path]:
+    """Creates the missing folders above ``path``; returns them, deepest first."""
+    made, folder = [], path.parent
+    while not folder.exists():
+        made.append(folder)
+        folder = folder.parent
+    for folder in reversed(made):
+        folder.mkdir(exist_ok=True)
+    return made
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Removes ``folders`` (deepest first) that are still empty: a failed write leaves none behind."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 @contextlib.contextmanager

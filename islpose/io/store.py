@@ -79,9 +79,16 @@ class FeatureStore:
             another format or a newer version, or is locked by another writer.
 
     Example:
-        >>> with FeatureStore("feats.h5", "a") as store:          # doctest: +SKIP
-        ...     store.write("utt1", {"pose": pose}, attrs={"fps": 25.0})
-        ...     x = store.read("utt1", "pose")                     # (T, 66) float32
+        >>> import tempfile
+        >>> import numpy as np
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> with FeatureStore(f"{tmp.name}/feats.h5", "a") as store:
+        ...     store.write("utt1", {"pose": np.zeros((10, 66), np.float32)}, attrs={"fps": 25.0})
+        ...     x = store.read("utt1", "pose")  # (T, 66) float32
+        ...     attrs = store.attrs("utt1")
+        >>> x.shape, attrs["fps"], attrs["num_frames"]
+        ((10, 66), 25.0, 10)
+        >>> tmp.cleanup()
     """
 
     def __init__(self, path: str | Path, mode: str = "r", *, metadata: Mapping[str, Any] | None = None) -> None:

@@ -8,7 +8,7 @@ Every model class registers under a name and has:
 * ``train_defaults``: ``TrainConfig`` values that differ from the generic defaults,
 * ``augment_defaults`` (optional): ``AugmentConfig`` values that differ from its defaults,
 * ``legacy_config`` (optional): the values of config fields added since checkpoint format 1,
-  as those checkpoints' models had them (``train.checkpoint.read_checkpoint`` fills them in),
+  as those checkpoints' models had them (``islpose.models.checkpoint.read_checkpoint`` fills them in),
 * ``forward(x (B, T, D) float, lengths (B,) long) -> (log_probs (T', B, V), out_lengths (B,))``.
 
 Example:
@@ -21,7 +21,7 @@ from islpose.models.common import PaddedBiLSTM, count_parameters, lengths_mask, 
 from islpose.models.registry import MODELS, build_model, input_dim, model_class, model_config_class, register_model
 
 # Importing the architectures registers them.
-from islpose.models import bilstm_optimized, mobilenet_v3_1d  # noqa: E402,F401,I001
+from islpose.models import bilstm_optimized, lstm_lookahead, mobilenet_v3_1d  # noqa: E402,F401,I001
 
 __all__ = ["MODELS", "PaddedBiLSTM", "build_model", "count_parameters", "input_dim", "lengths_mask", "model_class",
            "model_config_class", "register_model", "run_bilstm"]

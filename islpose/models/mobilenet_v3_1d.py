@@ -7,20 +7,13 @@ depthwise conv, squeeze-excitation, hard-swish), 4x temporal downsampling to 48 
 BatchNorm, ReLU) -> trim to T -> 1-layer BiLSTM (hidden 128) -> LayerNorm -> Linear V
 -> x ``logit_scale`` (3) -> log-softmax, (T, B, V).
 
-Training (issue 13): the LayerNorm keeps the classifier's input at unit scale; the defaults
-are lr 3e-3 with a 1-epoch warmup. The head (BiLSTM, LayerNorm, classifier) can learn at
-``head_lr_scale`` times the rate of the convolutional front
-(:meth:`MobileNetV31D.param_groups`), but the default is 1: with a faster head (5x, 2x, or
-5x for the LayerNorm and classifier only) the BiLSTM's output hardly varies over time (at 5x
-its gates saturate) and the model underfits its own training set (README, Training, has the
-measurements). The logits are scaled by ``logit_scale`` = 3: the LayerNorm's output is
-dominated by a vector that hardly changes over time, so at scale 1 the logits hardly move
-from frame to frame and the model emits only blanks for up to 7-11 epochs; at 3 it leaves
-that plateau within 3 epochs in 12 of 14 measured runs (3 of 14 at scale 1) and ends more
-accurate on unseen signers (README, Training).
+Training: the LayerNorm keeps the classifier's input at unit scale; the defaults are lr
+3e-3 with a 1-epoch warmup. The logits are scaled by ``logit_scale`` (3): the LayerNorm's
+output is dominated by a vector that changes little over time, and the larger logits let the
+frame-to-frame differences show, so training leaves the all-blank start within a few epochs.
 
-Time is never collapsed (the seed's ``AdaptiveAvgPool1d(1)`` bug): every output frame
-comes from its own neighbourhood of input frames. Padded frames are zeroed before each
+Time is never pooled away: every output frame comes from its own neighbourhood of input
+frames. Padded frames are zeroed before each
 convolution, excluded from the squeeze-excitation means and from the BatchNorm
 statistics (:class:`MaskedBatchNorm1d`), and the BiLSTM runs on packed sequences, so a
 padded batch equals each utterance alone in eval mode, and in training mode the output
@@ -49,9 +42,6 @@ class MobileNetV31DConfig:
         upsample_dim: channels after the ConvTranspose1d upsampling.
         lstm_hidden: BiLSTM hidden size per direction.
         dropout: dropout after the encoders and before the classifier.
-        head_lr_scale: learning-rate multiplier of the BiLSTM, its LayerNorm and the
-            classifier over the rest (the training ``lr``); above 1 the model underfits
-            (see the module docstring).
         logit_scale: constant factor on the classifier's output (a softmax temperature of
             1 / logit_scale); checkpoints written before it existed use 1.
     """
@@ -63,7 +53,6 @@ class MobileNetV31DConfig:
     upsample_dim: int = 128
     lstm_hidden: int = 128
     dropout: float = 0.3
-    head_lr_scale: float = 1.0
     logit_scale: float = 3.0
 
 
@@ -168,17 +157,16 @@ class MobileNetV31D(nn.Module):
     config_class = MobileNetV31DConfig
     train_defaults: dict = {"lr": 3e-3, "weight_decay": 1e-4, "grad_clip": 1.0, "warmup_epochs": 1,
                             "patience": 15, "num_workers": 1}
-    # Landmark augmentation measured better on unseen signers for this model (README, Training);
-    # its features are then computed in the DataLoader worker.
+    # Landmark augmentation is on by default for this model; its features are then computed in
+    # the DataLoader worker.
     augment_defaults: dict = {"enabled": True}
     legacy_config: dict = {"logit_scale": 1.0}  # what checkpoints written before a field existed used
-    HEAD = ("lstm.", "norm.", "classifier.")  # parameter name prefixes of the head
+    removed_config: dict = {"head_lr_scale": 1.0}  # removed fields an old config may hold -> their no-op value
 
     def __init__(self, config: MobileNetV31DConfig, vocab_size: int) -> None:
         super().__init__()
-        for field in ("head_lr_scale", "logit_scale"):
-            if not getattr(config, field) > 0:
-                raise IslposeError(f"{field} must be > 0, got {getattr(config, field)}")
+        if not config.logit_scale > 0:
+            raise IslposeError(f"logit_scale must be > 0, got {config.logit_scale}")
         self.config = c = config
         columns = modality_columns()
         sizes = {"pose": c.pose_dim, "hands": c.hands_dim, "face": c.face_dim, "temporal": c.temporal_dim}
@@ -199,14 +187,6 @@ class MobileNetV31D(nn.Module):
         self.lstm = nn.LSTM(c.upsample_dim, c.lstm_hidden, batch_first=True, bidirectional=True)
         self.norm = nn.LayerNorm(2 * c.lstm_hidden)
         self.classifier = nn.Linear(2 * c.lstm_hidden, vocab_size)
-
-    def param_groups(self, lr: float) -> list[dict]:
-        """Optimizer groups: the head (BiLSTM, LayerNorm, classifier) at ``head_lr_scale * lr``,
-        the rest at ``lr``."""
-        named = list(self.named_parameters())
-        head = [p for n, p in named if n.startswith(self.HEAD)]
-        rest = [p for n, p in named if not n.startswith(self.HEAD)]
-        return [{"params": rest, "lr": lr}, {"params": head, "lr": lr * self.config.head_lr_scale}]
 
     def frame_features(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The per-frame representation fed to the BiLSTM.

@@ -3,14 +3,14 @@
 Example:
     >>> from islpose import Recognizer
     >>> rec = Recognizer.from_checkpoint("runs/bilstm/best.pt", beam=5)  # doctest: +SKIP
-    >>> record = rec.recognize("clip.mp4")  # doctest: +SKIP
-    >>> record["glosses"], record["segments"][0]  # doctest: +SKIP
-    ('I GO SCHOOL', {'gloss': 'I', 'start': 0.24, 'end': 0.68, 'score': 0.97})
+    >>> result = rec.recognize("clip.mp4")  # doctest: +SKIP
+    >>> result.glosses, result.segments[0]  # doctest: +SKIP
+    ('I GO SCHOOL', Segment(gloss='I', start=0.24, end=0.68, score=0.97))
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -20,8 +20,10 @@ from islpose.features.compute import multimodal_features, pose_features, signing
 from islpose.features.layout import NUM_LANDMARKS, Landmarks, nobody_detected, presence_of
 from islpose.io.pose import POSE_EXTENSIONS
 from islpose.recognize.runtime import StudentModel, load_student
-from islpose.recognize.segments import gloss_segments
+from islpose.recognize.segments import Recognition, gloss_segments
 
+if TYPE_CHECKING:
+    from islpose.recognize.stream import StreamingRecognizer
 
 
 def read_input(path: str | Path) -> Landmarks:
@@ -33,11 +35,11 @@ def read_input(path: str | Path) -> Landmarks:
     """
     path = Path(path)
     if path.suffix.lower() in POSE_EXTENSIONS:
-        from islpose.io.pose import read_pose
+        from islpose.extract.posefile import read_pose
 
         data = read_pose(path)
     else:
-        from islpose.features.video import VideoOptions, load_video
+        from islpose.extract.video import VideoOptions, load_video
 
         data = load_video(path, VideoOptions())
     if not data.fps > 0:
@@ -48,14 +50,37 @@ def read_input(path: str | Path) -> Landmarks:
 class Recognizer:
     """A trained student plus a decoder: landmarks in, glosses and their segments out.
 
-    Every ``recognize*`` method returns one record (the same as a line of ``islpose
-    recognize --out``): ``{"id", "source", "duration", "glosses", "segments": [{"gloss",
-    "start", "end", "score"}, ...]}``, times in seconds.
+    Every ``recognize*`` method returns a :class:`~islpose.recognize.segments.Recognition`
+    (glosses with start and end in seconds and a score); its ``to_dict()`` is a line of
+    ``islpose recognize --out``.
 
     Args:
         model: the student (see :func:`~islpose.recognize.runtime.load_student`).
         config: decoder settings; ``beam_size == 1`` is greedy decoding, beam search needs
             flashlight-text. With an ONNX model neither needs torch.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import islpose
+        >>> from islpose.testing import make_synthetic_corpus
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> corpus = make_synthetic_corpus(Path(tmp.name) / "corpus", num_glosses=4, num_signers=3,
+        ...                                utterances_per_signer=4, seed=0)
+        >>> config = islpose.resolve_config("bilstm_optimized", {
+        ...     "model_config": {"projection_dim": 8, "hidden_dim": 8, "num_layers": 1},
+        ...     "train": {"epochs": 1, "batch_size": 4, "device": "cpu", "progress": False}})
+        >>> _ = islpose.train(config, corpus.store, corpus.manifest, Path(tmp.name) / "run")
+        >>> rec = islpose.Recognizer.from_checkpoint(Path(tmp.name) / "run" / "best.pt", beam=1)
+        >>> with islpose.FeatureStore(corpus.store) as store:
+        ...     uid = store.ids()[0]
+        ...     attrs, landmarks = store.attrs(uid), store.read(uid, "landmarks")
+        >>> result = rec.recognize_landmarks(landmarks, attrs["fps"], attrs["width"], attrs["height"], uid=uid)
+        >>> result.id == uid, result.glosses == " ".join(s.gloss for s in result.segments)
+        (True, True)
+        >>> sorted(result.to_dict())
+        ['duration', 'glosses', 'id', 'segments', 'source']
+        >>> tmp.cleanup()
     """
 
     def __init__(self, model: StudentModel, config: DecoderConfig | None = None) -> None:
@@ -90,25 +115,39 @@ class Recognizer:
         config.check()
         return cls(load_student(path), config)
 
-    def recognize(self, path: str | Path, *, uid: str | None = None) -> dict:
+    def stream(self, fps: float, width: int, height: int, config: Any = None, *,
+               uid: str = "live") -> "StreamingRecognizer":
+        """A live stream over this model: landmarks go in frame by frame, committed glosses
+        come out (:class:`~islpose.recognize.stream.StreamingRecognizer`; ``config`` is its
+        :class:`~islpose.recognize.stream.StreamConfig`)."""
+        from islpose.recognize.stream import StreamingRecognizer
+
+        return StreamingRecognizer(self, fps, width, height, config, uid=uid)
+
+    def recognize(self, path: str | Path, *, uid: str | None = None) -> Recognition:
         """Recognises a video (MediaPipe Holistic runs on it) or a ``.pose`` file."""
         return self.recognize_input(read_input(path), uid=uid or Path(path).stem)
 
     def recognize_landmarks(self, landmarks: np.ndarray, fps: float, width: int, height: int, *,
                             presence: np.ndarray | None = None, uid: str = "input",
-                            source: str | None = None) -> dict:
+                            source: str | None = None) -> Recognition:
         """Recognises landmarks a caller already has (e.g. a live camera app).
 
         Args:
             landmarks: (T, 543, 4) Holistic landmarks (x, y normalised to the image; NaN where missing).
             fps: frames per second; width, height: image size in pixels.
             presence: (T, 4) bool per component; default: where the component has finite points.
-            uid, source: the record's ``id`` and ``source``.
+                A component without a finite point in a frame is not present there, whatever
+                ``presence`` says.
+            uid, source: the result's ``id`` and ``source``.
         """
         landmarks = np.asarray(landmarks, dtype=np.float32)
         if landmarks.ndim != 3 or landmarks.shape[1:] != (NUM_LANDMARKS, 4) or len(landmarks) == 0:
             raise IslposeError(f"landmarks must be (T > 0, {NUM_LANDMARKS}, 4), got {landmarks.shape}")
-        presence = presence_of(landmarks) if presence is None else np.asarray(presence, dtype=bool)
+        finite = presence_of(landmarks)
+        if presence is not None and np.shape(presence) != finite.shape:
+            raise IslposeError(f"presence must be {finite.shape} (frames, components), got {np.shape(presence)}")
+        presence = finite if presence is None else np.asarray(presence, dtype=bool) & finite
         return self.recognize_input(Landmarks(landmarks, presence, float(fps), int(width), int(height),
                                               source=source), uid=uid)
 
@@ -123,22 +162,40 @@ class Recognizer:
             return pose_features(data.landmarks, data.presence, data.width, data.height)
         return multimodal_features(data.landmarks, data.presence, data.width, data.height, np.float32)
 
-    def recognize_input(self, data: Landmarks, *, uid: str) -> dict:
-        """The record of one input's landmarks."""
+    def recognize_input(self, data: Landmarks, *, uid: str) -> Recognition:
+        """What is recognised in one input's landmarks."""
         return self.decode_input(data, uid=uid)[0]
 
-    def decode_input(self, data: Landmarks, *, uid: str) -> tuple[dict, np.ndarray]:
-        """The record of one input's landmarks and the model's (T', V) log-probabilities
-        behind it (for a posteriorgram)."""
+    def decode_input(self, data: Landmarks, *, uid: str) -> tuple[Recognition, np.ndarray]:
+        """What is recognised in one input's landmarks, and the model's (T', V)
+        log-probabilities behind it (for a posteriorgram)."""
         if not data.fps > 0:
             raise IslposeError(f"frame rate must be > 0, got {data.fps!r}")
-        log_probs = self.model.log_probs(self.features(data))  # (T', V)
-        labels = self._decode(log_probs)
-        num_frames = len(data.landmarks)
+        features = self.features(data)  # checks the image size and that somebody is there
         signing = signing_span(data.landmarks, data.presence, data.width, data.height)
-        segments = gloss_segments(log_probs, labels, self.model.vocab.tokens, fps=data.fps,
+        return self.decode_features(features, data.fps, uid=uid, source=data.source, signing=signing)
+
+    def decode_features(self, features: np.ndarray, fps: float, *, uid: str, source: str | None = None,
+                        signing: tuple[int, int] | None = None) -> tuple[Recognition, np.ndarray]:
+        """What is recognised in features the model reads (e.g. from a feature store), and
+        the model's log-probabilities behind it.
+
+        Args:
+            features: (T, D) float32 features of the model's feature set.
+            fps: frames per second of the features' frames.
+            uid, source: the result's ``id`` and ``source``.
+            signing: ``(first, end)`` frames where the signer signs (segments are kept
+                inside it), or None.
+
+        Returns:
+            The recognition and the (T', V) log-probabilities.
+        """
+        if not fps > 0:
+            raise IslposeError(f"frame rate must be > 0, got {fps!r}")
+        log_probs = self.model.log_probs(features)  # (T', V)
+        labels = self._decode(log_probs)
+        num_frames = len(features)
+        segments = gloss_segments(log_probs, labels, self.model.vocab.tokens, fps=fps,
                                   subsample=self.model.subsample, num_frames=num_frames,
                                   blank=self.model.vocab.blank_id, signing=signing)
-        record = {"id": uid, "source": data.source, "duration": round(num_frames / data.fps, 4),
-                  "glosses": " ".join(s.gloss for s in segments), "segments": [s.to_dict() for s in segments]}
-        return record, log_probs
+        return Recognition(uid, source, round(num_frames / fps, 4), tuple(segments)), log_probs

@@ -10,14 +10,18 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from islpose.errors import IslposeError
-from islpose.io.atomic import atomic_path, check_output
+from islpose.io.atomic import Discard, atomic_path, check_output
 from islpose.io.jsonl import write_jsonl_line
 from islpose.io.pose import POSE_EXTENSIONS
 from islpose.recognize.recognizer import Recognizer, read_input
+from islpose.recognize.segments import Recognition
 from islpose.recognize.writers import write_eaf, write_srt
+
+# plot(model, recognition, log_probs (T', V), fps, path): draws one recognised input
+Plotter = Callable[[Any, Recognition, Any, float, Path], None]
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ def find_inputs(inputs: Sequence[str | Path]) -> tuple[list[InputItem], list[tup
         The inputs in order (folders sorted), and (input, reason) for every input that
         cannot be used (missing, an empty folder, a second file with an id already taken).
     """
-    from islpose.features.inputs import VIDEO_EXTENSIONS, find_sources
+    from islpose.extract.inputs import VIDEO_EXTENSIONS, find_sources
 
     items: dict[str, InputItem] = {}
     failed: list[tuple[str, str]] = []
@@ -91,20 +95,12 @@ def _outputs(items: list[InputItem], jsonl: str | Path, store: str | Path | None
     return out
 
 
-def _plot(recognizer: Recognizer, record: dict, log_probs, fps: float, path: Path) -> None:
-    """The posteriorgram of one input with its recognised segments (seconds on the x axis)."""
-    from islpose.viz import plot_posteriorgram
-
-    model = recognizer.model
-    plot_posteriorgram(log_probs, model.vocab.tokens, path, segments=record["segments"],
-                       frame_seconds=model.subsample / fps, title=record["id"], blank=model.vocab.blank_id)
-
-
 def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: str | Path, *,
                     eaf_dir: str | Path | None = None, srt_dir: str | Path | None = None,
                     store: str | Path | None = None, plot_dir: str | Path | None = None, overwrite: bool = False,
                     on_start: Callable[[int], None] | None = None,
-                    on_done: Callable[[str, dict | None, str | None], None] | None = None) -> RecognizeSummary:
+                    on_done: Callable[[str, Recognition | None, str | None], None] | None = None,
+                    plot: Plotter | None = None) -> RecognizeSummary:
     """Recognises every input and writes one JSON line per recognised input to ``out``.
 
     Args:
@@ -112,16 +108,21 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
         inputs: videos, ``.pose`` files, folders of them, or manifests with ``id`` and ``video``.
         out: the JSONL file (lines are flushed as they are written).
         eaf_dir, srt_dir: also write ``<id>.eaf`` / ``<id>.srt`` there.
-        plot_dir: also draw ``<id>.png`` there: the posteriorgram with the recognised
-            segments (needs ``islpose[viz]``).
+        plot_dir: also draw ``<id>.png`` there with ``plot`` (e.g.
+            :func:`islpose.viz.plot_recognition`: the posteriorgram with the recognised
+            segments, needs ``islpose[viz]``).
         store: also keep each input's landmarks and features in this new feature store.
         overwrite: replace existing output files (otherwise they are refused before any work).
         on_start: called with the number of inputs found.
-        on_done: called per input with (id or input, record, None) or (id or input, None, reason).
+        on_done: called per input with (id or input, recognition, None) or (id or input, None, reason).
+        plot: draws one input's picture: ``plot(model, recognition, log_probs, fps, path)``
+            (required with ``plot_dir``).
 
     Returns:
         What was done and what failed; failures never stop the run.
     """
+    if plot_dir is not None and plot is None:
+        raise IslposeError("plot_dir needs a plot function (e.g. islpose.viz.plot_recognition)")
     items, failed = find_inputs(inputs)
     writers = _outputs(items, out, store, eaf_dir, srt_dir, plot_dir, overwrite)
     summary = RecognizeSummary(failed=list(failed))
@@ -130,16 +131,19 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
         notify(origin, None, reason)
     if on_start is not None:
         on_start(len(items))
+    new_store = store is not None and not Path(store).exists()
     feature_store = _new_store(store, items)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    # A new file gets each line as it is recognised (a killed run keeps them); a file being
-    # replaced (--overwrite) stays as it was until the new one is complete.
-    target = atomic_path(out) if Path(out).exists() else contextlib.nullcontext(Path(out))
+    # A new file appears with the first recognised input and gets each line as it is
+    # recognised (a killed run keeps them); a file being replaced (--overwrite) stays as it
+    # was until the new one is complete. A run that recognises nothing writes nothing.
+    replacing = Path(out).exists()
+    target = atomic_path(out) if replacing else contextlib.nullcontext(Path(out))
     try:
-        with target as path, open(path, "w", encoding="utf-8") as handle:
+        with target as path, contextlib.ExitStack() as files:
+            handle = None
             for item in items:
                 try:
-                    record = _recognize_one(recognizer, item, writers[item.uid], feature_store, plot_dir)
+                    record = _recognize_one(recognizer, item, writers[item.uid], feature_store, plot_dir, plot)
                 except Exception as exc:  # noqa: BLE001 - one bad input must not stop the run
                     reason = str(exc) if isinstance(exc, IslposeError) else f"{type(exc).__name__}: {exc}"
                     if not reason.startswith(str(item.path)):
@@ -147,12 +151,19 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
                     summary.failed.append((str(item.path), reason))
                     notify(item.uid, None, reason)
                     continue
-                write_jsonl_line(record, handle)
+                if handle is None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    handle = files.enter_context(open(path, "w", encoding="utf-8"))
+                write_jsonl_line(record.to_dict(), handle)
                 summary.done.append(item.uid)
                 notify(item.uid, record, None)
+            if handle is None and replacing:
+                raise Discard  # nothing recognised: an existing --out stays as it was
     finally:
         if feature_store is not None:
             feature_store.close()
+            if new_store and not summary.done:
+                Path(store).unlink(missing_ok=True)
     return summary
 
 
@@ -162,19 +173,19 @@ def _new_store(store: str | Path | None, items: Sequence[InputItem]):
     that command can add to it."""
     if store is None:
         return None
-    from islpose.features.extract import ExtractConfig
+    from islpose.extract.import_pose import import_metadata
+    from islpose.extract.videos import ExtractConfig
     from islpose.io import FeatureStore
-    from islpose.io.pose.importer import import_metadata
 
     videos = any(item.path.suffix.lower() not in POSE_EXTENSIONS for item in items)
     return FeatureStore(store, "w", metadata=ExtractConfig().metadata() if videos else import_metadata())
 
 
 def _recognize_one(recognizer: Recognizer, item: InputItem, writers: list[tuple[Callable, Path]], feature_store,
-                   plot_dir: str | Path | None) -> dict:
+                   plot_dir: str | Path | None, plot: Plotter | None) -> Recognition:
     """Recognises one input, keeps it in ``feature_store`` and writes its EAF, SRT and
     picture; returns its record (raises on any failure)."""
-    from islpose.features.runner import source_attrs, utterance_record
+    from islpose.extract.runner import source_attrs, utterance_record
 
     source = source_attrs(item.path) if feature_store is not None else None  # before reading, as extract
     data = read_input(item.path)
@@ -183,6 +194,6 @@ def _recognize_one(recognizer: Recognizer, item: InputItem, writers: list[tuple[
         feature_store.write(item.uid, *utterance_record(data, source))
     for writer, path in writers:
         writer(record, path)
-    if plot_dir is not None:
-        _plot(recognizer, record, log_probs, data.fps, Path(plot_dir) / f"{item.uid}.png")
+    if plot_dir is not None and plot is not None:
+        plot(recognizer.model, record, log_probs, data.fps, Path(plot_dir) / f"{item.uid}.png")
     return record

@@ -52,10 +52,10 @@ class TorchStudent(StudentModel):
     """A checkpoint of ``islpose train`` on the CPU (torch imported here)."""
 
     def __init__(self, path: str | Path) -> None:
-        import torch
+        torch = require("torch", "train", "PyTorch (for a .pt checkpoint; an exported .onnx model needs none)")
 
         from islpose.models import input_dim
-        from islpose.train.checkpoint import load_checkpoint
+        from islpose.models.checkpoint import load_checkpoint
 
         ck = load_checkpoint(path, map_location="cpu")
         self.torch = torch
@@ -75,7 +75,7 @@ class OnnxStudent(StudentModel):
     """A model written by ``islpose export --format onnx``, run with onnxruntime."""
 
     def __init__(self, path: str | Path, threads: int = 0) -> None:
-        ort = require("onnxruntime", "export")
+        ort = require("onnxruntime", "runtime")
         path = Path(path)
         if not path.is_file():
             raise IslposeError(f"{path}: model not found")
@@ -84,8 +84,9 @@ class OnnxStudent(StudentModel):
         options.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-            raise IslposeError(f"{path}: not a loadable ONNX model ({str(exc).strip()[:200]})") from None
+        except Exception:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise IslposeError(f"{path}: not a loadable ONNX model; pass a model written by "
+                               "`islpose export --format onnx`") from None
         meta = self.session.get_modelmeta().custom_metadata_map
         missing = [k for k in (META_FEATURE, META_SUBSAMPLE, META_MODEL, META_INPUT_DIM) if k not in meta]
         if missing:

@@ -18,10 +18,7 @@ exactly that labelling to the frames:
    before the hands have moved.
 
 Equal neighbours, which the posteriors cannot tell apart, share their joint run in equal
-parts. On the synthetic corpus this puts the segment centre inside the true sign for
-93.6-99.0% of correctly recognised glosses over four small trained models, against
-86.3-95.6% for step 2 without anchors or rests and 57.8-97.0% for the spikes alone
-(numbers in the README).
+parts.
 
 Output frame ``i`` of a model that subsamples time by ``s`` covers input frames
 ``[i * s, (i + 1) * s)``, so times are in seconds of the input video. Pure numpy (no
@@ -52,6 +49,10 @@ class Segment:
         gloss: the gloss.
         start, end: seconds from the start of the input (``0 <= start < end <= duration``).
         score: the gloss's highest posterior probability over its frames, in [0, 1].
+
+    Example:
+        >>> Segment("GO", 0.4, 0.8, 0.7).to_dict()
+        {'gloss': 'GO', 'start': 0.4, 'end': 0.8, 'score': 0.7}
     """
 
     gloss: str
@@ -60,7 +61,49 @@ class Segment:
     score: float
 
     def to_dict(self) -> dict:
+        """``{"gloss", "start", "end", "score"}``."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """What a :class:`~islpose.recognize.Recognizer` recognised in one input.
+
+    Attributes:
+        id: the input's id (a file's stem unless given).
+        source: the input file, or None for landmarks a caller gave.
+        duration: seconds of the input.
+        segments: the recognised glosses in order, with their times.
+
+    Example:
+        >>> rec = Recognition("clip", None, 1.0, (Segment("I", 0.1, 0.4, 0.9), Segment("GO", 0.4, 0.8, 0.7)))
+        >>> rec.glosses
+        'I GO'
+        >>> rec.to_dict()["segments"][1]
+        {'gloss': 'GO', 'start': 0.4, 'end': 0.8, 'score': 0.7}
+    """
+
+    id: str
+    source: str | None
+    duration: float
+    segments: tuple[Segment, ...] = ()
+
+    @property
+    def glosses(self) -> str:
+        """The glosses, space-separated."""
+        return " ".join(s.gloss for s in self.segments)
+
+    def to_dict(self) -> dict:
+        """The JSON record (a line of ``islpose recognize --out``): ``{"id", "source",
+        "duration", "glosses", "segments": [{"gloss", "start", "end", "score"}, ...]}``."""
+        return {"id": self.id, "source": self.source, "duration": self.duration, "glosses": self.glosses,
+                "segments": [s.to_dict() for s in self.segments]}
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "Recognition":
+        """The recognition of a JSON record (e.g. a line read back from ``islpose recognize --out``)."""
+        return cls(record["id"], record.get("source"), float(record["duration"]),
+                   tuple(Segment(**seg) for seg in record["segments"]))
 
 
 def forced_align(log_probs: np.ndarray, labels: Sequence[int], blank: int = 0) -> list[tuple[int, int]]:

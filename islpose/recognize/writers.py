@@ -1,7 +1,9 @@
 """Writers of recognition records: JSONL lines, ELAN ``.eaf`` files and ``.srt`` subtitles.
 
-A record is what :class:`~islpose.recognize.Recognizer` returns: ``{"id", "source",
-"duration", "glosses", "segments": [{"gloss", "start", "end", "score"}, ...]}``.
+Each writer takes what :class:`~islpose.recognize.Recognizer` returns (a
+:class:`~islpose.recognize.Recognition`) or its JSON record ``{"id", "source", "duration",
+"glosses", "segments": [{"gloss", "start", "end", "score"}, ...]}`` (e.g. read back from a
+JSONL file).
 
 The EAF (ELAN Annotation Format 3.0, the XML that ELAN and pympi-ling read) holds a
 ``gloss`` tier with one annotation per segment and a ``confidence`` tier with the scores
@@ -17,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from islpose.io.atomic import write_text_atomic
+from islpose.recognize.segments import Recognition
 
 GLOSS_TIER, CONFIDENCE_TIER = "gloss", "confidence"
 
@@ -25,13 +28,18 @@ def _ms(seconds: float) -> int:
     return int(round(seconds * 1000))
 
 
-def eaf_text(record: dict, eaf_dir: str | Path | None = None) -> str:
-    """The ELAN ``.eaf`` XML of one record.
+def _as_record(result: Recognition | dict) -> dict:
+    return result.to_dict() if isinstance(result, Recognition) else result
+
+
+def eaf_text(result: Recognition | dict, eaf_dir: str | Path | None = None) -> str:
+    """The ELAN ``.eaf`` XML of one recognition.
 
     Args:
-        record: a recognition record.
+        result: a recognition or its JSON record.
         eaf_dir: the folder the file will be written to (for the media's relative URL).
     """
+    record = _as_record(result)
     root = ET.Element("ANNOTATION_DOCUMENT", {
         "AUTHOR": "islpose", "DATE": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "FORMAT": "3.0", "VERSION": "3.0", "xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance",
@@ -70,18 +78,19 @@ def _srt_time(seconds: float) -> str:
     return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
 
 
-def srt_text(record: dict) -> str:
-    """SubRip subtitles of one record: one cue per gloss segment."""
+def srt_text(result: Recognition | dict) -> str:
+    """SubRip subtitles of one recognition (or its JSON record): one cue per gloss segment."""
+    record = _as_record(result)
     cues = [f"{i}\n{_srt_time(s['start'])} --> {_srt_time(s['end'])}\n{s['gloss']}\n"
             for i, s in enumerate(record["segments"], start=1)]
     return "\n".join(cues)
 
 
-def write_eaf(record: dict, path: str | Path) -> Path:
-    """Writes the record's ``.eaf`` atomically."""
-    return write_text_atomic(path, eaf_text(record, Path(path).parent))
+def write_eaf(result: Recognition | dict, path: str | Path) -> Path:
+    """Writes the recognition's ``.eaf`` atomically."""
+    return write_text_atomic(path, eaf_text(result, Path(path).parent))
 
 
-def write_srt(record: dict, path: str | Path) -> Path:
-    """Writes the record's ``.srt`` atomically."""
-    return write_text_atomic(path, srt_text(record))
+def write_srt(result: Recognition | dict, path: str | Path) -> Path:
+    """Writes the recognition's ``.srt`` atomically."""
+    return write_text_atomic(path, srt_text(result))

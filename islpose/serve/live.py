@@ -32,7 +32,6 @@ import numpy as np
 from fastapi import WebSocket, WebSocketDisconnect
 
 from islpose.errors import IslposeError
-from islpose.features.layout import NUM_LANDMARKS, SLICES
 from islpose.serve.pool import DRAWN
 
 log = logging.getLogger("islpose.serve")
@@ -102,19 +101,12 @@ class LiveSession:
         return out
 
     def _landmarks(self, cv2, pixels: np.ndarray) -> np.ndarray:
-        from islpose.features.holistic import HolisticSettings, _to_rows
+        """(543, 4) landmarks of one BGR frame (this connection's Holistic graph, in video mode)."""
+        from islpose.features.holistic import frame_landmarks, open_holistic
 
         if self.holistic is None:
-            import mediapipe as mp
-
-            self.holistic = mp.solutions.holistic.Holistic(**HolisticSettings().to_dict())
-        result = self.holistic.process(cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB))
-        lm = np.full((NUM_LANDMARKS, 4), np.nan, dtype=np.float32)
-        parts = (result.pose_landmarks, result.left_hand_landmarks, result.right_hand_landmarks, result.face_landmarks)
-        for (name, rows), part in zip(SLICES.items(), parts):
-            if part is not None:
-                _to_rows(part, lm[rows], with_visibility=name == "pose")
-        return lm
+            self.holistic = open_holistic()
+        return frame_landmarks(cv2, self.holistic, pixels)[0]
 
     def flush(self) -> dict:
         """Ends the current utterance: its last glosses (the next frame starts a new one)."""

@@ -7,8 +7,9 @@ pose students (``islpose distill``) through their frame-level CTC posteriors.
 * :mod:`islpose.teacher.loss`: hybrid CTC + label-smoothed cross-entropy.
 * :mod:`islpose.teacher.generate`: greedy text generation.
 * :mod:`islpose.teacher.config`: the YAML run config (``configs/teacher_*.yaml``).
-* :mod:`islpose.teacher.export`: ``teacher_logprobs`` of any teacher into a store (one exporter).
-* :mod:`islpose.teacher.posteriors`: that store's attributes and checks (one teacher per store).
+* :mod:`islpose.teacher.runs`: the config of a new run or of one to resume.
+* :mod:`islpose.teacher.export_posteriors`: ``teacher_logprobs`` of any teacher into a store (one exporter).
+* :mod:`islpose.data.posteriors`: that store's attributes and checks (one teacher per store).
 
 Importing this package is light; the submodules import torch and OpenCV.
 """

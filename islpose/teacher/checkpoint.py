@@ -1,6 +1,6 @@
 """Teacher checkpoints: everything needed to rebuild the teacher, loaded with ``weights_only=True``.
 
-Kept apart from the students' checkpoints (:mod:`islpose.train.checkpoint`) because a
+Kept apart from the students' checkpoints (:mod:`islpose.models.checkpoint`) because a
 teacher also carries its text vocabulary and video config and is built from another
 registry; a student command given a teacher checkpoint (or the reverse) fails clearly.
 A file is a dict of plain values and tensors::
@@ -24,9 +24,9 @@ from typing import Any
 from torch import nn
 
 from islpose.errors import IslposeError
+from islpose.models.checkpoint import read_payload, write_payload
 from islpose.teacher.config import TeacherConfig, teacher_config
 from islpose.teacher.text import TextVocabulary
-from islpose.train.checkpoint import read_payload, write_payload
 from islpose.vocab import Vocabulary
 
 FORMAT = "islpose-teacher-checkpoint"
@@ -95,8 +95,8 @@ def load_teacher_checkpoint(path: str | Path, map_location: Any = "cpu") -> Teac
     Raises:
         IslposeError: not a teacher checkpoint, or weights that do not fit its config.
     """
+    from islpose.models.checkpoint import load_weights
     from islpose.teacher.models import build_teacher
-    from islpose.train.checkpoint import load_weights
 
     data = read_teacher_checkpoint(path)
     config, vocab, text_vocab = rebuild(data, path)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from islpose.ctc import ctc_fits
+from islpose.ctc import batch_fits_ctc
 from islpose.errors import IslposeError
 from islpose.teacher.models.common import TeacherOutput
 
@@ -61,7 +61,7 @@ def hybrid_loss(output: TeacherOutput, targets: torch.Tensor, target_lengths: to
         text: (B, L) ``<bos> ... <eos>`` padded with ``pad_id``, needed when ``ce_weight > 0``.
         config: weights and label smoothing.
     """
-    fits = ctc_fits(targets, target_lengths, output.lengths) & (target_lengths > 0)
+    fits = batch_fits_ctc(targets, target_lengths, output.lengths) & (target_lengths > 0)
     zero = output.log_probs.new_zeros(())
     ctc = zero
     if fits.any():

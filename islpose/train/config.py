@@ -38,12 +38,6 @@ class TrainConfig:
         warmup_epochs: linear warmup from 10% of ``lr`` over this many epochs, then cosine
             decay to zero at ``epochs`` (both stepped every batch).
         grad_clip: maximum gradient norm (0 disables clipping).
-        viterbi_epochs: over the first this many epochs the best-path (Viterbi) CTC loss is
-            added, its weight falling linearly from ``viterbi_weight`` to 0 (0, the default,
-            disables it): a hard-alignment start that leaves the blank plateau sooner but was
-            measured worse on unseen signers (:mod:`islpose.train.best_path`, README).
-            ``train_loss`` includes it.
-        viterbi_weight: the weight of that loss at the first step.
         patience: stop after this many epochs without a better dev WER (0 disables).
         seed: seed of Python, NumPy and torch RNGs and of the batch order.
         bucketing: length-bucketed batches (otherwise plain random batches).
@@ -67,8 +61,6 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_epochs: int = 5
     grad_clip: float = 5.0
-    viterbi_epochs: int = 0
-    viterbi_weight: float = 1.0
     patience: int = 15
     seed: int = 0
     bucketing: bool = True
@@ -86,7 +78,6 @@ class TrainConfig:
             "max_frames": (self.max_frames or 0) >= 0,
             "weight_decay": self.weight_decay >= 0, "warmup_epochs": self.warmup_epochs >= 0,
             "grad_clip": self.grad_clip >= 0, "patience": self.patience >= 0,
-            "viterbi_epochs": self.viterbi_epochs >= 0, "viterbi_weight": self.viterbi_weight >= 0,
             "bucket_pool": self.bucket_pool >= 1, "num_workers": self.num_workers >= 0,
             "preload_gb": self.preload_gb >= 0, "threads": self.threads >= 0,
         }
@@ -166,6 +157,18 @@ def resolve_config(
         where: name used in error messages (the YAML path).
         distill: ``DistillConfig`` fields from the command line (``None`` values are
             ignored); given (even empty), the run is a distillation run.
+
+    Raises:
+        IslposeError: an unknown key, a bad value or no model.
+
+    Example:
+        >>> config = resolve_config("bilstm_optimized", {"train": {"epochs": 20}}, {"lr": 3e-3, "seed": None})
+        >>> config.model, config.train.epochs, config.train.lr
+        ('bilstm_optimized', 20, 0.003)
+        >>> resolve_config("bilstm_optimized", {"train": {"epoch": 20}})
+        Traceback (most recent call last):
+        ...
+        islpose.errors.IslposeError: config: train: unknown key(s) epoch ...
     """
     from islpose.models import MODELS, model_config_class
 

@@ -10,7 +10,7 @@ The loss of a batch is::
 The teacher's posteriors come from ``/utterances/<id>/teacher_logprobs`` (T_teacher, V)
 of a feature store whose root attribute ``teacher_vocab`` must equal the student's
 vocabulary (``islpose teacher export`` writes such stores, and so does
-:func:`islpose.teacher.export.export_posteriors` with a pose model).
+:func:`islpose.teacher.export_posteriors.export_posteriors` with a pose model).
 
 Example:
     >>> from islpose.train import resolve_config

@@ -21,7 +21,7 @@ import torch
 
 from islpose.errors import IslposeError
 from islpose.io.jsonl import append_jsonl, write_jsonl
-from islpose.train.checkpoint import load_weights
+from islpose.models.checkpoint import load_weights
 from islpose.train.distributed import broadcast
 
 

@@ -20,13 +20,12 @@ from islpose.io import FeatureStore
 from islpose.io.atomic import write_text_atomic
 from islpose.manifests import Problem, Utterance, check_against_store, read_manifest, select_utterances
 from islpose.models import build_model, count_parameters, input_dim
-from islpose.train.best_path import best_path_loss
-from islpose.train.checkpoint import read_checkpoint, save_checkpoint
+from islpose.models.checkpoint import save_checkpoint
 from islpose.train.config import RunConfig, write_yaml
 from islpose.train.distributed import DistContext, all_sum, cleanup_distributed, init_distributed
 from islpose.train.epochs import EpochLoop, refuse_finished_run, seed_everything
+from islpose.train.runs import read_run_checkpoint
 from islpose.vocab import Vocabulary
-
 
 SPLITS_HINT = " (training needs train, and dev for WER-based checkpoint selection)"
 
@@ -72,6 +71,25 @@ def train(config: RunConfig, features: str | Path, manifest: str | Path, out_dir
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1) every process calls this; rank 0 evaluates,
     logs and writes checkpoints.
+
+    Returns:
+        The best dev WER and its epoch.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import islpose
+        >>> from islpose.testing import make_synthetic_corpus
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> corpus = make_synthetic_corpus(Path(tmp.name) / "corpus", num_glosses=4, num_signers=3,
+        ...                                utterances_per_signer=4, seed=0)
+        >>> config = islpose.resolve_config("bilstm_optimized", {
+        ...     "model_config": {"projection_dim": 8, "hidden_dim": 8, "num_layers": 1},
+        ...     "train": {"epochs": 1, "batch_size": 4, "device": "cpu", "progress": False}})
+        >>> result = islpose.train(config, corpus.store, corpus.manifest, Path(tmp.name) / "run")
+        >>> result.best_epoch, sorted(p.name for p in (Path(tmp.name) / "run").glob("*.pt"))
+        (1, ['best.pt', 'last.pt'])
+        >>> tmp.cleanup()
     """
     ctx = init_distributed(config.train.device)
     finished = False
@@ -99,7 +117,7 @@ class Trainer(EpochLoop):
         self.loss_term = loss_term
         self.console = console or Console(stderr=True)
         self.device = ctx.device
-        state = self._resume_state(read_checkpoint, ("model", "model_config", "distill")) if resume else None
+        state = self._resume_state(read_run_checkpoint, ("model", "model_config", "distill")) if resume else None
         if not resume:
             refuse_finished_run(out)
         seed_everything(self.tc.seed)  # the same initial weights on every rank
@@ -115,9 +133,7 @@ class Trainer(EpochLoop):
         self.net = self.model
         if ctx.distributed:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=[self.device] if cuda else None)
-        # a model may give parts of itself their own rates (e.g. mobilenet_v3_1d's head)
-        groups = self.model.param_groups(self.tc.lr) if hasattr(self.model, "param_groups") else self.model.parameters()
-        self.optimizer = torch.optim.AdamW(groups, lr=self.tc.lr, weight_decay=self.tc.weight_decay)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.tc.lr, weight_decay=self.tc.weight_decay)
         self._make_scheduler(len(self.sampler))
         self._start()
         if state:
@@ -245,8 +261,7 @@ class Trainer(EpochLoop):
 
     def _step(self, batch: dict) -> tuple[torch.Tensor, bool]:
         """One optimisation step; returns the batch's mean CTC loss (per target token, plus the
-        weighted best-path loss in the first ``viterbi_epochs`` and the loss term's value) and
-        whether the step was taken (not when the gradients are not finite)."""
+        loss term's value) and whether the step was taken (not when the gradients are not finite)."""
         x = batch["features"].to(self.device, non_blocking=True)  # (B, T, D)
         lengths = batch["lengths"].to(self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
@@ -255,9 +270,6 @@ class Trainer(EpochLoop):
         targets, target_lengths = batch["targets"].to(self.device), batch["target_lengths"].to(self.device)
         loss = F.ctc_loss(log_probs, targets, out_lengths, target_lengths, blank=0, reduction="mean",
                           zero_infinity=True)
-        viterbi = self._viterbi_weight()
-        if viterbi > 0:
-            loss = loss + viterbi * best_path_loss(log_probs, out_lengths, targets, target_lengths)
         if self.loss_term is not None:
             loss = loss + self.loss_term(log_probs, out_lengths, batch)
         self.optimizer.zero_grad(set_to_none=True)
@@ -268,12 +280,6 @@ class Trainer(EpochLoop):
             self.optimizer.step()
         self.scheduler.step()
         return loss, stepped
-
-    def _viterbi_weight(self) -> float:
-        """The best-path loss's weight at this step: ``viterbi_weight`` falling linearly to 0
-        over ``viterbi_epochs`` (the step count is the scheduler's, so resume keeps it)."""
-        span = self.tc.viterbi_epochs * self.steps_per_epoch
-        return self.tc.viterbi_weight * max(0.0, 1.0 - self.scheduler.last_epoch / span) if span else 0.0
 
     @torch.no_grad()
     def evaluate(self) -> dict:

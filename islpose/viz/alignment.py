@@ -1,7 +1,7 @@
 """Alignment pictures: a CTC posteriorgram with the decoded segments and the reference.
 
 Example:
-    >>> plot_posteriorgram(log_probs, vocab.tokens, "utt1.png", segments=record["segments"],
+    >>> plot_posteriorgram(log_probs, vocab.tokens, "utt1.png", segments=result.segments,
     ...                    reference="I GO SCHOOL".split(), frame_seconds=2 / 25)  # doctest: +SKIP
 """
 from __future__ import annotations
@@ -146,19 +146,20 @@ class Alignment:
 
 
 def align_utterance(checkpoint: str | Path, store: str | Path, uid: str) -> Alignment:
-    """Runs a student (``.pt`` or ``.onnx``) over one stored utterance's features and
-    decodes it greedily into timed segments.
+    """Runs a student (``.pt`` or ``.onnx``) over one stored utterance's features through a
+    greedy :class:`~islpose.recognize.Recognizer` and returns what it recognised.
 
     Raises:
         IslposeError: the utterance lacks the model's features, or its frame rate is unknown.
     """
-    from islpose.decode.greedy import greedy_decode
+    from islpose.decode.config import DecoderConfig
     from islpose.features.compute import signing_span
     from islpose.io import FeatureStore
+    from islpose.recognize import Recognizer
     from islpose.recognize.runtime import load_student
-    from islpose.recognize.segments import gloss_segments
 
-    model = load_student(checkpoint)
+    recognizer = Recognizer(load_student(checkpoint), DecoderConfig(beam_size=1))
+    model = recognizer.model
     with FeatureStore(store) as fs:
         if model.feature not in fs.datasets(uid):
             raise IslposeError(f"{store}: utterance {uid!r} has no {model.feature!r} features for this model")
@@ -170,9 +171,20 @@ def align_utterance(checkpoint: str | Path, store: str | Path, uid: str) -> Alig
                                    attrs["height"])
     if not fps > 0:
         raise IslposeError(f"{store}: utterance {uid!r} has no frame rate, so no times can be given")
-    log_probs = model.log_probs(features)  # (T', V)
-    tokens = list(model.vocab.tokens)
-    labels = greedy_decode(log_probs, model.vocab.blank_id)
-    segments = gloss_segments(log_probs, labels, tokens, fps=fps, subsample=model.subsample,
-                              num_frames=len(features), blank=model.vocab.blank_id, signing=signing)
-    return Alignment(log_probs, tokens, segments, model.subsample / fps)
+    result, log_probs = recognizer.decode_features(features, fps, uid=uid, signing=signing)
+    return Alignment(log_probs, list(model.vocab.tokens), list(result.segments), model.subsample / fps)
+
+
+def plot_recognition(model: Any, result: Any, log_probs: np.ndarray, fps: float, out: str | Path) -> Path:
+    """The posteriorgram of one recognised input with its segments, seconds on the x axis
+    (the ``plot`` of :func:`islpose.recognize.run.recognize_files`).
+
+    Args:
+        model: the recognizer's student (``vocab``, ``subsample``).
+        result: the input's :class:`~islpose.recognize.Recognition`.
+        log_probs: (T', V) the model's log-probabilities.
+        fps: frames per second of the input.
+        out: the picture to write.
+    """
+    return plot_posteriorgram(log_probs, model.vocab.tokens, out, segments=result.segments,
+                              frame_seconds=model.subsample / fps, title=result.id, blank=model.vocab.blank_id)

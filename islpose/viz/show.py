@@ -70,7 +70,7 @@ def clip_from_store(path: str | Path, uid: str | None = None) -> Clip:
 
 def clip_from_pose(path: str | Path) -> Clip:
     """Reads a pose-format ``.pose`` recording of MediaPipe Holistic (its first person)."""
-    from islpose.io.pose import read_pose
+    from islpose.extract.posefile import read_pose
 
     pose = read_pose(path)
     return Clip(pose.landmarks, pose.presence, pose.fps, pose.width, pose.height, name=Path(path).stem)

@@ -8,7 +8,7 @@ Measures, on the same clips (each used ``--copies`` times under different names)
   * extract, 1 worker: the library API (landmarks, features, hashing, HDF5 writes);
   * extract, N workers (default: all cores): the process pool.
 and prints frames/s, the overhead ratio (extract 1 worker / bare) and the speed-up
-(N workers / 1 worker). Default clips: the signing clips of ../shared/data/videos.
+(N workers / 1 worker). Default clips: the signing clips of tests/data/videos.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-VIDEOS = REPO.parent / "shared" / "data" / "videos"
+VIDEOS = REPO / "tests" / "data" / "videos"
 DEFAULT = ["studio_signer_9frames.mp4", "webcam_signer.mp4", "gestures_720p.mp4"]
 
 
@@ -57,8 +57,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats; the best is kept")
     parser.add_argument("--workers", type=int, default=None, help="workers of the parallel run (default: all cores)")
     args = parser.parse_args()
-    from islpose.features.executors import default_workers
-    from islpose.features.extract import ExtractConfig, extract
+    from islpose.extract.executors import default_workers
+    from islpose.extract.videos import ExtractConfig, extract
 
     workers = args.workers or default_workers()
     with tempfile.TemporaryDirectory() as tmp:
@@ -66,7 +66,7 @@ def main() -> None:
         paths = []
         for clip in map(Path, args.clips):
             if not clip.is_file():
-                sys.exit(f"clip not found: {clip} (the real clips live in ../shared/data/videos)")
+                sys.exit(f"clip not found: {clip} (the real clips live in tests/data/videos)")
             for k in range(args.copies):
                 link = tmp / f"{clip.stem}_{k}{clip.suffix}"
                 link.symlink_to(clip.resolve())

@@ -1,9 +1,9 @@
 """.pose import throughput: ``islpose import-pose`` against reading the same files with
 pose-format alone, measured side by side in one run.
 
-The corpus is N copies of the real recordings in ../shared/data/poses (MediaPipe
+The corpus is N copies of the real recordings in tests/data/poses (MediaPipe
 Holistic, 576 points, pose-format v0.2; 130 and 97 frames), or, when that folder is
-absent, N synthetic recordings written with ``islpose.io.pose.write_pose``. Each line
+absent, N synthetic recordings written with ``islpose.extract.posefile.write_pose``. Each line
 reads every file of the corpus once (warm page cache, after one warm-up pass), the best
 of ``--repeats`` runs:
 
@@ -27,18 +27,18 @@ from pathlib import Path
 
 import numpy as np
 
+from islpose.extract.import_pose import import_poses
+from islpose.extract.posefile import read_pose, write_pose
+from islpose.extract.runner import ImportConfig
 from islpose.features import compute_features
-from islpose.features.runner import RunConfig
-from islpose.io.pose import read_pose, write_pose
-from islpose.io.pose.importer import import_poses
 
-SHARED_POSES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "poses"
+REAL_POSES = Path(__file__).resolve().parents[2] / "tests" / "data" / "poses"
 
 
 def make_corpus(folder: Path, files: int, seed: int) -> str:
     """N .pose files in ``folder``; returns what they are copies of."""
     folder.mkdir(parents=True)
-    real = sorted(SHARED_POSES.glob("*.pose")) if SHARED_POSES.is_dir() else []
+    real = sorted(REAL_POSES.glob("*.pose")) if REAL_POSES.is_dir() else []
     rng = np.random.default_rng(seed)
     for i in range(files):
         target = folder / f"u{i:05d}.pose"
@@ -85,7 +85,7 @@ def main() -> None:
         counter = iter(range(10**6))
         for w in args.workers:
             runs[f"import-pose -j {w}"] = lambda w=w: import_poses(
-                [tmp / "poses"], tmp / f"store{next(counter)}.h5", RunConfig(workers=w))
+                [tmp / "poses"], tmp / f"store{next(counter)}.h5", ImportConfig(workers=w))
         seconds = {name: timed(fn, args.repeats) for name, fn in runs.items()}
 
     base = seconds["pose-format Pose.read"]

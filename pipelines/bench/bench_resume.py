@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from islpose.features.inputs import find_sources
+from islpose.extract.inputs import find_sources
+from islpose.extract.runner import ImportConfig, run_items
 from islpose.features.layout import Landmarks
-from islpose.features.runner import RunConfig, run_items
 
 
 def two_frames(path: Path, options: object, on_frames=None) -> Landmarks:
@@ -49,13 +49,13 @@ def main() -> None:
         items = find_sources([folder], {".mp4"})
         metadata = {"extractor": {"name": "bench_resume"}}
         start = time.perf_counter()
-        first = run_items(items, out, two_frames, None, metadata, RunConfig(workers=1))
+        first = run_items(items, out, two_frames, None, metadata, ImportConfig(workers=1))
         print(f"first run: {len(first.done)} files stored in {time.perf_counter() - start:.2f} s")
         best: dict[str, float] = {}
         for _ in range(args.repeats):
             for name, verify in (("default (size + mtime)", False), ("--verify (SHA-256 of every file)", True)):
                 start = time.perf_counter()
-                summary = run_items(items, out, two_frames, None, metadata, RunConfig(workers=1, verify=verify))
+                summary = run_items(items, out, two_frames, None, metadata, ImportConfig(workers=1, verify=verify))
                 seconds = time.perf_counter() - start
                 assert len(summary.skipped) == args.videos, summary
                 best[name] = min(best.get(name, seconds), seconds)

@@ -108,7 +108,7 @@ def bench_model(cfg, device: torch.device, batch_size: int, num_frames: int, ste
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", type=Path, default=REPO / "configs" / "teacher_dense_vit_tiny.yaml")
-    ap.add_argument("--manifest", type=Path, default=REPO / "data_manifests" / "shared_videos.jsonl")
+    ap.add_argument("--manifest", type=Path, default=REPO / "data_manifests" / "real_clips.jsonl")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch-size", type=int, help="clips per step (default: the config's train.batch_size)")
     ap.add_argument("--frames", type=int, help="frames per clip in the model step (default: video.num_frames "

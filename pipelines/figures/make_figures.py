@@ -1,7 +1,7 @@
 """Draws the README's pictures: one of each kind islpose makes.
 
     overlay.png        `islpose show`: MediaPipe Holistic landmarks of a real clip
-                       (../shared/data/videos/webcam_signer.mp4) over its video
+                       (tests/data/videos/webcam_signer.mp4) over its video
     curves.png         `islpose plot`: two short training runs on the synthetic corpus
     posteriorgram.png  `plot_posteriorgram`: the trained model on a held-out dev sentence,
                        with its decoded segments and the true sign times
@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parents[2] / "shared" / "data"
+MEDIA = HERE.parents[1] / "tests" / "data"
 CLIP = "webcam_signer"
 
 
@@ -49,7 +49,7 @@ def overlay(work: Path, out: Path) -> None:
     """Extracts the real clip and draws 8 of its frames over the video."""
     store = work / "real.h5"
     if not store.exists():
-        islpose("extract", SHARED / "videos" / f"{CLIP}.mp4", store, "--workers", 1, "--quiet")
+        islpose("extract", MEDIA / "videos" / f"{CLIP}.mp4", store, "--workers", 1, "--quiet")
     islpose("show", store, CLIP, "--out", out, "--frames", 8, "--width", 200, "--overwrite")
     palette(out)
 
@@ -97,8 +97,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE, help="Where the PNGs go.")
     parser.add_argument("--epochs", type=int, default=14, help="Epochs of each training run.")
     args = parser.parse_args()
-    if not (SHARED / "videos" / f"{CLIP}.mp4").is_file():
-        sys.exit(f"real test media not found at {SHARED}")
+    if not (MEDIA / "videos" / f"{CLIP}.mp4").is_file():
+        sys.exit(f"real test media not found at {MEDIA}")
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)

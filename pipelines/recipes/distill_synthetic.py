@@ -12,7 +12,7 @@ with landmark noise. Two teachers:
   trained on them with ``islpose teacher train`` and its train and dev posteriors are
   written by ``islpose teacher export`` -- the GPU stage of a real corpus, in miniature.
 * ``--teacher pose``: a ``bilstm_optimized`` trained on the clean landmarks, exported with
-  :func:`islpose.teacher.export.export_posteriors` (no CLI command). This is the teacher
+  :func:`islpose.teacher.export_posteriors.export_posteriors` (no CLI command). This is the teacher
   that measurably helps (see the distillation section of the README).
 
 Teacher and students share the gloss vocabulary by construction: both build it from the
@@ -83,7 +83,7 @@ def video_teacher(out: Path, clean, settings: dict, args: argparse.Namespace) ->
 
 def pose_teacher(out: Path, clean, student_config) -> Path:
     """Trains a bilstm_optimized on the clean landmarks and exports its posteriors."""
-    from islpose.teacher.export import FeatureSource, export_posteriors
+    from islpose.teacher.export_posteriors import FeatureSource, export_posteriors
     from islpose.train import load_checkpoint
 
     islpose("train", "--features", clean.store, "--manifest", clean.manifest, "--out", out / "teacher",

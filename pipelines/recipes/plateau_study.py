@@ -10,8 +10,8 @@ JSON line per run go to stdout and ``OUT/results.jsonl``.
 
     python pipelines/recipes/plateau_study.py --out runs/plateau --model mobilenet_v3_1d \\
         --signers 6 --corpus-seeds 0 --seeds 0 1 2 3 4 \\
-        --setting off:viterbi_epochs=0 --setting on:viterbi_epochs=3,viterbi_weight=0.5 \\
-        --setting old:model_config.logit_scale=1
+        --setting new:model_config.logit_scale=3 --setting old:model_config.logit_scale=1 \\
+        --setting warm3:warmup_epochs=3
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ Layout (little endian; ``str`` = uint16 byte length + UTF-8 bytes)::
 
 ``dims`` is the longest point format minus its confidence letter (3 for "XYZC"); all
 components share it. This module knows nothing about MediaPipe: see
-:mod:`islpose.io.pose.holistic` for the mapping to islpose's landmark layout.
+:mod:`islpose.extract.posefile` for the mapping to islpose's landmark layout.
 """
 from __future__ import annotations
 

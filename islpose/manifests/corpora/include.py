@@ -21,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from islpose.errors import IslposeError
-from islpose.features.inputs import VIDEO_EXTENSIONS
+from islpose.io.media import VIDEO_EXTENSIONS
 from islpose.manifests.corpora.common import (
     Prepared, drop_duplicate_ids, normalize_gloss, slug,
 )

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterable
 
 from islpose.errors import IslposeError
-from islpose.features.inputs import VIDEO_EXTENSIONS
+from islpose.io.media import VIDEO_EXTENSIONS
 from islpose.manifests.corpora.common import (
     Prepared, drop_duplicate_ids, normalize_glosses, slug,
 )

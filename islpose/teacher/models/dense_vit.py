@@ -1,4 +1,4 @@
-"""``dense_vit``: the seed's per-frame dense ViT teacher.
+"""``dense_vit``: a per-frame dense ViT teacher.
 
 frames (B, T, 3, 224, 224) -> per valid frame: Conv2d patch embedding (16x16) + [CLS]
 + learned positions -> 24 pre-norm blocks (hidden 1024, 16 heads, MLP 4096, GELU, SDPA)
@@ -8,7 +8,7 @@ frames (B, T, 3, 224, 224) -> per valid frame: Conv2d patch embedding (16x16) + 
    the CTC head and distillation need one posterior per frame)
 -> CTC gloss head (T, B, V) and a 4-layer text decoder (hidden 512, 8 heads, FF 1024).
 
-The ViT alone has ~303 M parameters (SPEC.md; the seed's "86 M" is the ViT-Base count).
+The ViT alone has ~303 M parameters (SPEC.md; ViT-Base has 86 M).
 """
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ class TemporalConvBlock(nn.Module):
 
 
 class DenseTemporalAttentionPooling(nn.Module):
-    """The seed's pooling: masked self-attention over time and FFN (pre-norm, residual),
+    """The pooling: masked self-attention over time and FFN (pre-norm, residual),
     then ``out = h + refinement(h)`` with refinement = Linear, GELU, Dropout, Linear, LayerNorm."""
 
     def __init__(self, dim: int, heads: int, mlp_dim: int, dropout: float, chunk: int = 0) -> None:

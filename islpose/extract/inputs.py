@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Collection, Sequence
 
 from islpose.errors import IslposeError
+from islpose.io.media import MANIFEST_EXTENSIONS, VIDEO_EXTENSIONS
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg",
-                              ".wmv", ".flv", ".3gp", ".ts", ".mts"})
-MANIFEST_EXTENSIONS = frozenset({".jsonl", ".ndjson", ".csv"})
+__all__ = ["MANIFEST_EXTENSIONS", "VIDEO_EXTENSIONS", "SourceItem", "find_sources", "find_videos"]
 
 
 @dataclass(frozen=True)

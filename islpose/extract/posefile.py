@@ -7,7 +7,9 @@ the file has them; other components (``POSE_WORLD_LANDMARKS``, ...) are ignored.
 pose-format stores x·width, y·height and z as MediaPipe gives it, so x and y are divided
 by the header's width and height. The confidence becomes the visibility column of the
 pose; detected hands and face get 1.0 there, as ``islpose extract`` stores them. A
-component whose points all have confidence 0 in a frame is NaN with presence False.
+component whose points all have confidence 0 in a frame is NaN with presence False; one
+with no finite point (NaN coordinates at confidence 1, as some recordings hold) keeps its
+NaN landmarks with presence False too.
 Only the first person is read.
 
 Writing (:func:`write_pose`): version 0.2 with the components ``POSE_LANDMARKS``,
@@ -133,7 +135,8 @@ def _to_layout(data: np.ndarray, conf: np.ndarray, rows: dict[str, tuple[int, in
         out, c = landmarks[:, SLICES[comp]], conf[:, start:start + take]
         out[..., :3] = data[:, start:start + take, :3]
         out[..., 3] = c if comp == "pose" else 1.0
-        presence[:, k] = (c > 0).any(axis=1)
+        # present: some point with a confidence and finite x and y
+        presence[:, k] = ((c > 0) & np.isfinite(out[..., :2]).all(-1)).any(axis=1)
     np.divide(landmarks[..., 0], np.float32(width), out=landmarks[..., 0])
     np.divide(landmarks[..., 1], np.float32(height), out=landmarks[..., 1])
     for k, comp in enumerate(COMPONENTS):

@@ -23,7 +23,7 @@ import numpy as np
 
 from islpose._optional import require
 from islpose.errors import IslposeError, SourceError
-from islpose.features.layout import NUM_LANDMARKS, SLICES, Landmarks
+from islpose.features.layout import NUM_LANDMARKS, SLICES, Landmarks, presence_of
 
 # Less noise from the native libraries (set before cv2 / mediapipe are imported here).
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
@@ -93,6 +93,31 @@ def _to_rows(landmark_list, out: np.ndarray, with_visibility: bool) -> None:
         out[:] = [(p.x, p.y, p.z, 1.0) for p in points]
 
 
+def open_holistic(settings: HolisticSettings = HolisticSettings()):
+    """A MediaPipe Holistic graph in video mode (tracking from frame to frame), as a context
+    manager; use a fresh one per video or camera stream."""
+    mp = require("mediapipe", "extract", "MediaPipe")
+    return mp.solutions.holistic.Holistic(static_image_mode=False, **asdict(settings))
+
+
+def frame_landmarks(cv2, holistic, frame: np.ndarray) -> tuple[np.ndarray, list[bool]]:
+    """Runs ``holistic`` on one (H, W, 3) uint8 BGR frame.
+
+    Returns:
+        Its (543, 4) float32 landmarks (NaN where a component is missing) and the 4
+        presence flags (pose, left hand, right hand, face).
+    """
+    rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    rgb.flags.writeable = False
+    result = holistic.process(rgb)
+    lm = np.full((NUM_LANDMARKS, 4), np.nan, dtype=np.float32)
+    parts = (result.pose_landmarks, result.left_hand_landmarks, result.right_hand_landmarks, result.face_landmarks)
+    for (name, rows_of), part in zip(SLICES.items(), parts):
+        if part is not None:
+            _to_rows(part, lm[rows_of], with_visibility=name == "pose")
+    return lm, [part is not None for part in parts]
+
+
 def _run_frames(cv2, cap, holistic, path: Path, on_frames: Callable[[int], None] | None
                 ) -> tuple[list[np.ndarray], list[list[bool]], int, int]:
     """Runs ``holistic`` on every frame ``cap`` decodes.
@@ -112,17 +137,9 @@ def _run_frames(cv2, cap, holistic, path: Path, on_frames: Callable[[int], None]
         elif frame.shape[:2] != (height, width):
             raise VideoError(f"{path}: frame size changes within the video "
                              f"({width}x{height} -> {frame.shape[1]}x{frame.shape[0]})")
-        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        rgb.flags.writeable = False
-        result = holistic.process(rgb)
-        lm = np.full((NUM_LANDMARKS, 4), np.nan, dtype=np.float32)
-        parts = (result.pose_landmarks, result.left_hand_landmarks,
-                 result.right_hand_landmarks, result.face_landmarks)
-        for (name, rows_of), part in zip(SLICES.items(), parts):
-            if part is not None:
-                _to_rows(part, lm[rows_of], with_visibility=name == "pose")
+        lm, flags = frame_landmarks(cv2, holistic, frame)
         rows.append(lm)
-        present.append([part is not None for part in parts])
+        present.append(flags)
         if on_frames is not None:
             on_frames(1)
     return rows, present, width, height
@@ -146,7 +163,6 @@ def extract_landmarks(path: str | Path, settings: HolisticSettings = HolisticSet
             :data:`EXACT_COUNT_EXTENSIONS` declares).
     """
     cv2 = require("cv2", "extract", "OpenCV")
-    mp = require("mediapipe", "extract", "MediaPipe")
     path = Path(path)
     if not path.is_file():
         raise VideoError(f"{path}: file not found")
@@ -159,7 +175,7 @@ def extract_landmarks(path: str | Path, settings: HolisticSettings = HolisticSet
         declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         fps = fps if np.isfinite(fps) and fps > 0 else 0.0
-        with mp.solutions.holistic.Holistic(static_image_mode=False, **asdict(settings)) as holistic:
+        with open_holistic(settings) as holistic:
             rows, present, width, height = _run_frames(cv2, cap, holistic, path, on_frames)
     finally:
         cap.release()
@@ -169,5 +185,7 @@ def extract_landmarks(path: str | Path, settings: HolisticSettings = HolisticSet
     if exact and declared > 0 and declared - len(rows) > max(TRUNCATION_TOLERANCE, declared // 100):
         raise VideoError(f"{path}: truncated or corrupt: decoded {len(rows)} of the {declared} frames "
                          "the file declares")
-    return Landmarks(landmarks=np.stack(rows), presence=np.array(present, dtype=bool),
+    landmarks = np.stack(rows)
+    # a component without one finite point is not present, whatever MediaPipe said
+    return Landmarks(landmarks=landmarks, presence=np.array(present, dtype=bool) & presence_of(landmarks),
                      fps=fps, width=int(width), height=int(height), source=str(path))

@@ -13,6 +13,7 @@ A checkpoint file is a dict of plain Python values and tensors::
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,9 +95,10 @@ def read_payload(path: str | Path, fmt: str, version: int, required: tuple[str, 
         raise IslposeError(f"{path}: checkpoint not found")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - the weights-only unpickler raises many kinds on foreign files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise IslposeError(f"{path}: not a loadable islpose checkpoint ({first})") from None
+    except Exception:  # noqa: BLE001 - the weights-only unpickler raises many kinds on foreign files
+        # its messages (e.g. a bare magic number) tell a user nothing: say what to pass instead
+        raise IslposeError(f"{path}: cannot be read as {KINDS[fmt]} (a weights-only PyTorch file); pass the "
+                           "best.pt or last.pt that training wrote in its --out folder") from None
     kind = data.get("format") if isinstance(data, dict) else None
     if kind != fmt:
         found = f"{KINDS[kind]} ({data.get('model_name')!r})" if kind in KINDS else "not an islpose checkpoint"
@@ -115,6 +117,8 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
     """Loads and checks the raw checkpoint dict (``torch.load(weights_only=True)``). In a
     version-1 checkpoint, a model config field added since takes the value the model had
     then (the model class's ``legacy_config``, e.g. ``logit_scale`` 1), not today's default.
+    A model config field that was removed (the model class's ``removed_config``) is dropped,
+    with a warning when its value was not the one that changes nothing.
 
     Raises:
         IslposeError: missing file, not a (safe) islpose checkpoint, or a newer format.
@@ -126,7 +130,11 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
     model = MODELS.get(data["model_name"])
     saved = data["config"].get("model_config")
     if data["format_version"] < 2 and model is not None and isinstance(saved, dict):
-        data["config"]["model_config"] = {**getattr(model, "legacy_config", {}), **saved}
+        data["config"]["model_config"] = saved = {**getattr(model, "legacy_config", {}), **saved}
+    if model is not None and isinstance(saved, dict):
+        for key, neutral in getattr(model, "removed_config", {}).items():
+            if key in saved and saved.pop(key) != neutral:
+                warnings.warn(f"{path}: model_config.{key} is no longer supported and is ignored", stacklevel=2)
     return data
 
 

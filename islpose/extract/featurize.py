@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from islpose.errors import IslposeError, StoreError
+from islpose.extract.runner import NoProgress, Progress, Summary
 from islpose.features.compute import DTYPES, compute_features
-from islpose.features.runner import NoProgress, Progress, Summary
 
 
 def featurize(store_path: str | Path, out: str | Path | None = None, dtype: str = "float16",

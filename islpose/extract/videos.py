@@ -2,13 +2,13 @@
 
 This module puts the pieces together; each lives in its own module:
 
-* :mod:`islpose.features.inputs`: input discovery (files, folders, manifests);
-* :mod:`islpose.features.video`: the per-video task (:func:`load_video`);
-* :mod:`islpose.features.runner`: the run (executor, resume, writing, summary), the
+* :mod:`islpose.extract.inputs`: input discovery (files, folders, manifests);
+* :mod:`islpose.extract.video`: the per-video task (:func:`load_video`);
+* :mod:`islpose.extract.runner`: the run (executor, resume, writing, summary), the
   same for every kind of source;
-* :mod:`islpose.features.featurize`: ``islpose featurize`` (features from stored landmarks).
+* :mod:`islpose.extract.featurize`: ``islpose featurize`` (features from stored landmarks).
 
-The names below were importable from here before the split and still are.
+The names below are importable from here too.
 """
 from __future__ import annotations
 
@@ -18,21 +18,21 @@ from typing import Any, Sequence
 
 from islpose._optional import require
 from islpose.errors import IslposeError
-from islpose.features import video
+from islpose.extract import video
+from islpose.extract.featurize import featurize
+from islpose.extract.holistic import HolisticSettings, mediapipe_version
+from islpose.extract.inputs import MANIFEST_EXTENSIONS, VIDEO_EXTENSIONS, find_videos
+from islpose.extract.runner import ImportConfig, Progress, Summary, file_sha256, run_items
 from islpose.features.compute import DTYPES
-from islpose.features.featurize import featurize
-from islpose.features.holistic import HolisticSettings, mediapipe_version
-from islpose.features.inputs import MANIFEST_EXTENSIONS, VIDEO_EXTENSIONS, find_videos
-from islpose.features.runner import Progress, RunConfig, Summary, file_sha256, run_items
 
 __all__ = ["DTYPES", "MANIFEST_EXTENSIONS", "VIDEO_EXTENSIONS", "ExtractConfig", "Progress", "Summary",
            "extract", "featurize", "file_sha256", "find_videos"]
 
 
 @dataclass(frozen=True)
-class ExtractConfig(RunConfig):
-    """Settings of one extraction run: those of :class:`RunConfig` (workers, executor,
-    overwrite, verify, dtype) and of :class:`~islpose.features.video.VideoOptions`
+class ExtractConfig(ImportConfig):
+    """Settings of one extraction run: those of :class:`ImportConfig` (workers, executor,
+    overwrite, verify, dtype) and of :class:`~islpose.extract.video.VideoOptions`
     (``holistic``, ``quiet_native_logs``)."""
 
     holistic: HolisticSettings = field(default_factory=HolisticSettings)
@@ -68,6 +68,25 @@ def extract(inputs: Sequence[str | Path], out: str | Path, config: ExtractConfig
         IslposeError: OpenCV or MediaPipe missing (one line naming the extra), bad
             inputs (see :func:`find_videos`), or an ``out`` that is not a feature store
             or was made with other settings.
+
+    Example:
+        A video of an empty room is one failure in the summary, not an exception:
+
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import cv2
+        >>> import numpy as np
+        >>> import islpose
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = Path(tmp.name)
+        >>> video = cv2.VideoWriter(str(folder / "empty.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (64, 48))
+        >>> for _ in range(3):
+        ...     video.write(np.full((48, 64, 3), 200, np.uint8))
+        >>> video.release()
+        >>> summary = islpose.extract([folder / "empty.mp4"], folder / "feats.h5", ExtractConfig(workers=1))
+        >>> summary.done, [message for _, message in summary.failed]
+        ([], ['...empty.mp4: nobody detected...'])
+        >>> tmp.cleanup()
     """
     metadata = config.metadata()
     require("mediapipe", "extract", "MediaPipe")  # once up front, not one failure per video

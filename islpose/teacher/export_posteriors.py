@@ -5,7 +5,7 @@ A teacher is a model and a source of its inputs: :class:`VideoSource` (RGB clips
 manifest videos, for ``islpose teacher train`` teachers) or :class:`FeatureSource`
 (landmark features of a store, for a pose model used as a teacher). :func:`export_posteriors`
 writes ``teacher_logprobs`` (T_teacher, V) float32 per utterance into a store (layout:
-:mod:`islpose.teacher.posteriors`). Re-running skips the utterances already written, a
+:mod:`islpose.data.posteriors`). Re-running skips the utterances already written, a
 store of another teacher is refused, unreadable inputs are listed at the end, never fatal.
 
 Example:
@@ -22,10 +22,10 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from islpose.data.posteriors import (IDENTITY_ATTR, TEACHER_DATASET, VOCAB_ATTR, check_teacher_vocab,
+                                     claim_for_teacher, weights_sha256)
 from islpose.errors import IslposeError, StoreError
 from islpose.io import FeatureStore
-from islpose.teacher.posteriors import (IDENTITY_ATTR, TEACHER_DATASET, VOCAB_ATTR, check_teacher_vocab,
-                                        claim_for_teacher, weights_sha256)
 from islpose.vocab import Vocabulary
 
 # (written: (id, (T, V) float32 log-probabilities, attrs), failed: (id, message)) per batch

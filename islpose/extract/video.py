@@ -1,7 +1,7 @@
 """The per-video task of ``islpose extract``: one video file in, its landmarks out.
 
-:func:`load_video` is the loader that :func:`islpose.features.runner.run_items` runs in a
-worker for every video (MediaPipe Holistic, see :mod:`islpose.features.holistic`).
+:func:`load_video` is the loader that :func:`islpose.extract.runner.run_items` runs in a
+worker for every video (MediaPipe Holistic, see :mod:`islpose.extract.holistic`).
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from islpose._native import silenced_stderr
-from islpose.features.holistic import HolisticSettings, VideoError, extract_landmarks
+from islpose.extract.holistic import HolisticSettings, VideoError, extract_landmarks
 from islpose.features.layout import Landmarks, nobody_detected
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from islpose.errors import IslposeError, StoreError
+from islpose.extract.posefile import write_pose
 from islpose.io.pose.binary import PoseFileError
-from islpose.io.pose.holistic import write_pose
 
 if TYPE_CHECKING:
-    from islpose.features.runner import Progress, Summary
+    from islpose.extract.runner import Progress, Summary
     from islpose.io.store import FeatureStore
 
 
@@ -47,16 +47,30 @@ def export_poses(store_path: str | Path, out_dir: str | Path, ids: Sequence[str]
         ids: utterances to export (None: all, in store order).
         overwrite: replace ``.pose`` files that exist (otherwise nothing is written and
             that is an error).
-        progress: receives progress events (see :class:`islpose.features.runner.Progress`).
+        progress: receives progress events (see :class:`islpose.extract.runner.Progress`).
 
     Returns:
-        The run's :class:`~islpose.features.runner.Summary`; an utterance that cannot be
+        The run's :class:`~islpose.extract.runner.Summary`; an utterance that cannot be
         exported is listed in ``failed`` and the others are still written.
 
     Raises:
         IslposeError: unknown ids, ids that would leave ``out_dir``, existing files.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import islpose
+        >>> from islpose.extract.runner import ImportConfig
+        >>> from islpose.testing import make_synthetic_corpus
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> corpus = make_synthetic_corpus(Path(tmp.name) / "corpus", num_glosses=4, num_signers=3,
+        ...                                utterances_per_signer=1, seed=0)
+        >>> summary = islpose.export_poses(corpus.store, Path(tmp.name) / "poses")
+        >>> sorted(p.name for p in (Path(tmp.name) / "poses").iterdir())
+        ['s00_u0000.pose', 's01_u0000.pose', 's02_u0000.pose']
+        >>> tmp.cleanup()
     """
-    from islpose.features.runner import NoProgress, Summary
+    from islpose.extract.runner import NoProgress, Summary
     from islpose.io.store import FeatureStore
 
     progress = progress or NoProgress()

@@ -2,10 +2,10 @@
 
 :func:`run_items` runs a *loader* (a module-level function that turns one source file
 into :class:`~islpose.features.layout.Landmarks`) over every item on an executor (see
-:mod:`islpose.features.executors`); the worker also computes the features. Each finished
+:mod:`islpose.extract.executors`); the worker also computes the features. Each finished
 item is written as one complete utterance from the main process, the only writer. The
 same run serves every kind of source: ``islpose extract`` plugs in MediaPipe over videos
-(:func:`islpose.features.video.load_video`); an importer of other files plugs in its own
+(:func:`islpose.extract.video.load_video`); an importer of other files plugs in its own
 loader and shares resume, writing, the summary, progress and the failure list.
 
 Data safety:
@@ -15,6 +15,7 @@ Data safety:
   ``verify``), the file is hashed and skipped if its SHA-256 is the stored one.
 * A source that cannot be used, or whose result cannot be stored (NaN, an id the store
   refuses), is that item's failure, listed in the :class:`Summary`; the run goes on.
+* A new OUT where no item succeeded is removed: a failed run leaves no empty store.
 * ``overwrite``: the new store is built beside OUT and renamed over it once the run
   has finished with at least one item done; a killed or failed run, or one where every
   item failed, leaves OUT exactly as it was. OUT must be an islpose store (or absent).
@@ -30,8 +31,8 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Protocol, Sequenc
 import numpy as np
 
 from islpose.errors import IslposeError, SourceError, StoreError
+from islpose.extract.inputs import SourceItem
 from islpose.features.compute import DTYPES, compute_features
-from islpose.features.inputs import SourceItem
 from islpose.features.layout import Landmarks
 
 OnFrames = Callable[[int], None]
@@ -40,12 +41,13 @@ Loader = Callable[[Path, Any, Optional[OnFrames]], Landmarks]
 
 
 @dataclass(frozen=True)
-class RunConfig:
-    """How a run goes, whatever the source.
+class ImportConfig:
+    """How a run that writes sources into a store goes (``import-pose``; ``extract`` adds the
+    video settings of :class:`~islpose.extract.videos.ExtractConfig`).
 
     Attributes:
         workers: worker processes (None: all cores).
-        executor: ``local`` or ``ray`` (see :mod:`islpose.features.executors`).
+        executor: ``local`` or ``ray`` (see :mod:`islpose.extract.executors`).
         overwrite: build OUT afresh (beside it, replacing it at the end) and redo every item.
         verify: hash every stored item's source on a rerun, even when its size and
             modification time are unchanged.
@@ -184,13 +186,37 @@ def check_settings(store: Any, out: Path, metadata: Mapping[str, Any]) -> None:
     if len(store) == 0:
         store.set_metadata(**metadata)
         return
-    meta = store.metadata
-    flat = lambda m: {**{k: m.get(k) for k in metadata if k != "extractor"}, **(m.get("extractor") or {})}  # noqa: E731
-    old, new = flat(meta), flat(metadata)
-    diff = [f"{k} {old.get(k)!r} (now {new.get(k)!r})" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    old, new = _settings(store.metadata, metadata), _settings(metadata, metadata)
+    made_by, this_run = _made_by(old), _made_by(new)
+    if made_by != this_run:
+        raise StoreError(f"{out}: made by {made_by}, which {this_run} cannot add to; write to another store "
+                         "(or pass --overwrite to replace this one)")
+    diff = [f"{k} {old.get(k, 'unset')} (now {new.get(k, 'unset')})" for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k)]
     if diff:
-        raise StoreError(f"{out}: was extracted with other settings: {'; '.join(diff)}. Use the same "
-                         "options, --overwrite to start it afresh, or another output file")
+        raise StoreError(f"{out}: was made with other settings: {', '.join(diff)}; use the same options, "
+                         "--overwrite to start it afresh, or another output file")
+
+
+def _settings(meta: Mapping[str, Any], keys: Mapping[str, Any]) -> dict[str, Any]:
+    """The root attributes named in ``keys`` and the ``extractor`` entries, nested ones as
+    ``holistic.model_complexity``: one flat mapping of plain values to compare and print."""
+    flat: dict[str, Any] = {k: meta.get(k) for k in keys if k != "extractor"}
+    for key, value in (meta.get("extractor") or {}).items():
+        if isinstance(value, Mapping):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return {k: v for k, v in flat.items() if v not in (None, "")}
+
+
+def _made_by(settings: Mapping[str, Any]) -> str:
+    """The command whose stores have these settings (see :func:`_settings`)."""
+    if "importer" in settings:
+        return "`islpose import-pose`"
+    if any(k == "mediapipe_version" or k.startswith("holistic") for k in settings):
+        return "`islpose extract`"
+    return "another kind of run"
 
 
 def unchanged(store: Any, item: SourceItem, verify: bool = False) -> bool:
@@ -231,9 +257,9 @@ def _write_results(store: Any, jobs: Iterator[tuple[Job, Any]], summary: Summary
 
 
 def _run_into(path: Path, mode: str, items: Sequence[SourceItem], load: Loader, options: Any,
-              metadata: Mapping[str, Any], config: RunConfig, progress: Progress, summary: Summary,
+              metadata: Mapping[str, Any], config: ImportConfig, progress: Progress, summary: Summary,
               out: Path) -> None:
-    from islpose.features.executors import default_workers, make_executor
+    from islpose.extract.executors import default_workers, make_executor
     from islpose.io.store import FeatureStore
 
     with FeatureStore(path, mode) as store:
@@ -258,12 +284,12 @@ def _run_into(path: Path, mode: str, items: Sequence[SourceItem], load: Loader, 
 
 
 def run_items(items: Sequence[SourceItem], out: str | Path, load: Loader, options: Any,
-              metadata: Mapping[str, Any], config: RunConfig = RunConfig(),
+              metadata: Mapping[str, Any], config: ImportConfig = ImportConfig(),
               progress: Progress | None = None) -> Summary:
     """Loads every item with ``load`` and writes landmarks and features into the store ``out``.
 
     Args:
-        items: the sources (see :mod:`islpose.features.inputs`).
+        items: the sources (see :mod:`islpose.extract.inputs`).
         out: the HDF5 feature store (created, resumed when it exists, or rebuilt with
             ``config.overwrite``).
         load: the loader, ``load(path, options, on_frames) -> Landmarks``, picklable.
@@ -292,14 +318,21 @@ def run_items(items: Sequence[SourceItem], out: str | Path, load: Loader, option
     summary = Summary()
     start = time.perf_counter()
     if not config.overwrite:
-        _run_into(out, "a", items, load, options, metadata, config, progress, summary, out)
+        new = not out.exists()
+        try:
+            _run_into(out, "a", items, load, options, metadata, config, progress, summary, out)
+        finally:
+            if new and not summary.done and out.exists():  # a run that stored nothing leaves no empty store
+                out.unlink()
+                summary.notes.append(f"{out}: no item succeeded, so no store was written")
     else:
         if out.exists():
             FeatureStore(out, "r").close()  # refuses a file that is not an islpose store
         with atomic_path(out) as tmp:
             _run_into(tmp, "w", items, load, options, metadata, config, progress, summary, out)
-            if not summary.done and out.exists():
-                summary.notes.append(f"{out}: no item succeeded, so the old store was kept as it was")
+            if not summary.done:
+                summary.notes.append(f"{out}: no item succeeded, so the old store was kept as it was" if out.exists()
+                                     else f"{out}: no item succeeded, so no store was written")
                 raise Discard
     summary.seconds = time.perf_counter() - start
     return summary

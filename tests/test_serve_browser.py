@@ -78,7 +78,7 @@ def test_an_uploaded_clip_shows_its_glosses_on_the_timeline(server, shared_data,
         pytest.importorskip("mediapipe")
     url, rec = server
     path = shared_data / clip
-    expected = rec.recognize(path)
+    expected = rec.recognize(path).to_dict()
     driver = _browser()
     try:
         driver.get(url + "/")

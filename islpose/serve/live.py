@@ -102,7 +102,7 @@ class LiveSession:
 
     def _landmarks(self, cv2, pixels: np.ndarray) -> np.ndarray:
         """(543, 4) landmarks of one BGR frame (this connection's Holistic graph, in video mode)."""
-        from islpose.features.holistic import frame_landmarks, open_holistic
+        from islpose.extract.holistic import frame_landmarks, open_holistic
 
         if self.holistic is None:
             self.holistic = open_holistic()

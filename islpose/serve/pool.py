@@ -32,7 +32,7 @@ def read_upload(path: Path) -> Landmarks:
     several threads at once; ``islpose serve`` silences native logs once at start)."""
     if path.suffix.lower() in POSE_EXTENSIONS:
         return read_input(path)
-    from islpose.features.video import VideoOptions, load_video
+    from islpose.extract.video import VideoOptions, load_video
 
     data = load_video(path, VideoOptions(quiet_native_logs=False))
     if not data.fps > 0:
@@ -82,7 +82,7 @@ class RecognitionPool:
     def _recognize(self, path: Path, uid: str, source: str, landmarks: bool) -> dict:
         data = read_upload(path)
         data.source = source
-        record = self._own_recognizer().recognize_input(data, uid=uid)
+        record = self._own_recognizer().recognize_input(data, uid=uid).to_dict()
         if landmarks:
             record["landmarks"] = drawn_landmarks(data)
         return record

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from islpose.features.inputs import VIDEO_EXTENSIONS
+from islpose.extract.inputs import VIDEO_EXTENSIONS
 from islpose.io.pose import POSE_EXTENSIONS
 
 UPLOAD_SUFFIXES = VIDEO_EXTENSIONS | POSE_EXTENSIONS  # what `islpose recognize` reads

@@ -65,9 +65,9 @@ def test_health_and_model(client):
 
 
 @pytest.mark.slow
-def test_recognize_gives_the_record_of_islpose_recognize(client, checkpoint, shared_data, tmp_path, private_tmp):
+def test_recognize_gives_the_record_of_islpose_recognize(client, checkpoint, media_dir, tmp_path, private_tmp):
     pytest.importorskip("mediapipe")
-    files = [shared_data / "poses" / "continuous_signing.pose", shared_data / "videos" / "webcam_signer.mp4"]
+    files = [media_dir / "poses" / "continuous_signing.pose", media_dir / "videos" / "webcam_signer.mp4"]
     out = tmp_path / "out.jsonl"
     result = CliRunner().invoke(cli, ["recognize", *map(str, files), "--checkpoint", str(checkpoint), "--out", str(out),
                                       "--beam", "1", "--quiet"])
@@ -83,10 +83,10 @@ def test_recognize_gives_the_record_of_islpose_recognize(client, checkpoint, sha
     assert list(private_tmp.iterdir()) == []  # temporary files removed
 
 
-def test_formats_and_landmarks(client, shared_data):
+def test_formats_and_landmarks(client, media_dir):
     from islpose.recognize.writers import srt_text
 
-    pose = shared_data / "poses" / "continuous_signing.pose"
+    pose = media_dir / "poses" / "continuous_signing.pose"
     record = _post(client, pose.name, pose.read_bytes(), "?landmarks=1").json()
     lm = record.pop("landmarks")
     assert len(lm["frames"]) == 130 and lm["points"] == 75 and lm["fps"] == pytest.approx(30)
@@ -104,9 +104,9 @@ def test_formats_and_landmarks(client, shared_data):
     assert _post(client, pose.name, pose.read_bytes(), "?format=pdf").status_code == 400
 
 
-def _bad_uploads(shared_data):
-    video = (shared_data / "videos" / "webcam_signer.mp4").read_bytes()
-    pose = (shared_data / "poses" / "continuous_signing.pose").read_bytes()
+def _bad_uploads(media_dir):
+    video = (media_dir / "videos" / "webcam_signer.mp4").read_bytes()
+    pose = (media_dir / "poses" / "continuous_signing.pose").read_bytes()
     return {
         "junk video": ("clip.mp4", b"\x00\x01junk" * 100, {415, 422}),
         "junk pose": ("clip.pose", b"not a pose file at all", {422}),
@@ -114,8 +114,8 @@ def _bad_uploads(shared_data):
         "truncated pose": ("clip.pose", pose[: len(pose) // 2], {422}),
         "empty video": ("clip.mp4", b"", {400}),
         "empty pose": ("clip.pose", b"", {400}),
-        "image": ("photo.jpg", (shared_data / "images" / "full_body.jpg").read_bytes(), {415}),
-        "image named as pose": ("photo.pose", (shared_data / "images" / "full_body.jpg").read_bytes(), {422}),
+        "image": ("photo.jpg", (media_dir / "images" / "full_body.jpg").read_bytes(), {415}),
+        "image named as pose": ("photo.pose", (media_dir / "images" / "full_body.jpg").read_bytes(), {422}),
         "text": ("notes.txt", b"hello", {415}),
         "no suffix": ("clip", pose, {415}),
         "path name": ("../../etc/passwd", b"root:x:0:0", {415}),
@@ -124,9 +124,9 @@ def _bad_uploads(shared_data):
 
 
 @pytest.mark.slow
-def test_bad_uploads_get_a_4xx_json_error_and_the_server_stays_healthy(client, shared_data, private_tmp):
+def test_bad_uploads_get_a_4xx_json_error_and_the_server_stays_healthy(client, media_dir, private_tmp):
     pytest.importorskip("cv2")
-    for what, (name, content, statuses) in _bad_uploads(shared_data).items():
+    for what, (name, content, statuses) in _bad_uploads(media_dir).items():
         r = _post(client, name, content)
         assert r.status_code in statuses, (what, r.status_code, r.text)
         error = r.json()["error"]
@@ -140,8 +140,8 @@ def test_bad_uploads_get_a_4xx_json_error_and_the_server_stays_healthy(client, s
     assert list(private_tmp.iterdir()) == []
 
 
-def test_an_upload_name_is_never_a_path(client, shared_data, private_tmp, tmp_path):
-    pose = (shared_data / "poses" / "continuous_signing.pose").read_bytes()
+def test_an_upload_name_is_never_a_path(client, media_dir, private_tmp, tmp_path):
+    pose = (media_dir / "poses" / "continuous_signing.pose").read_bytes()
     r = _post(client, "../../../../tmp/evil/..\\x.pose", pose)
     assert r.status_code == 200 and r.json()["id"] == "x" and r.json()["source"] == "x.pose"
     assert not (tmp_path.parent / "evil").exists()
@@ -178,7 +178,7 @@ def test_the_upload_limit_stops_reading_a_body_that_crosses_it():
     assert sent[0]["status"] == 413 and json.loads(sent[1]["body"])["error"].startswith("upload larger")
 
 
-def test_token_guards_the_api_but_not_health(recognizer, shared_data):
+def test_token_guards_the_api_but_not_health(recognizer, media_dir):
     app = create_app(recognizer, ServeSettings(token="s3cret-token"))
     with TestClient(app) as c:
         assert c.get("/health").status_code == 200 and c.get("/health").json()["auth"] is True
@@ -186,7 +186,7 @@ def test_token_guards_the_api_but_not_health(recognizer, shared_data):
         assert c.get("/model").status_code == 401
         assert c.get("/model", headers={"Authorization": "Bearer wrong-token"}).status_code == 401
         assert c.get("/model", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
-        pose = (shared_data / "poses" / "continuous_signing.pose").read_bytes()
+        pose = (media_dir / "poses" / "continuous_signing.pose").read_bytes()
         assert c.post("/recognize", files={"file": ("a.pose", pose)}).status_code == 401
         ok = c.post("/recognize", files={"file": ("a.pose", pose)}, headers={"Authorization": "Bearer s3cret-token"})
         assert ok.status_code == 200
@@ -204,7 +204,7 @@ def test_non_local_bind_needs_a_token(checkpoint, monkeypatch):
     assert result.exit_code == 1 and "refusing to listen on 192.168.1.5 without a token" in result.output
 
 
-def test_requests_beyond_the_workers_wait_and_beyond_the_queue_get_503(recognizer, shared_data, monkeypatch):
+def test_requests_beyond_the_workers_wait_and_beyond_the_queue_get_503(recognizer, media_dir, monkeypatch):
     import httpx
 
     from islpose.serve.pool import RecognitionPool
@@ -214,7 +214,7 @@ def test_requests_beyond_the_workers_wait_and_beyond_the_queue_get_503(recognize
         return {"id": uid}
 
     monkeypatch.setattr(RecognitionPool, "_recognize", slow)
-    pose = (shared_data / "poses" / "continuous_signing.pose").read_bytes()
+    pose = (media_dir / "poses" / "continuous_signing.pose").read_bytes()
 
     async def burst(workers, queue, n):
         app = create_app(recognizer, ServeSettings(workers=workers, max_queue=queue))
@@ -229,12 +229,12 @@ def test_requests_beyond_the_workers_wait_and_beyond_the_queue_get_503(recognize
 
 
 @pytest.mark.slow
-def test_live_websocket_answers_frames_with_landmarks(client, shared_data):
+def test_live_websocket_answers_frames_with_landmarks(client, media_dir):
     cv2 = pytest.importorskip("cv2")
     pytest.importorskip("mediapipe")
     import struct
 
-    cap = cv2.VideoCapture(str(shared_data / "videos" / "webcam_signer.mp4"))
+    cap = cv2.VideoCapture(str(media_dir / "videos" / "webcam_signer.mp4"))
     frames = []
     while len(frames) < 6:
         ok, image = cap.read()
@@ -262,14 +262,14 @@ def test_live_websocket_answers_frames_with_landmarks(client, shared_data):
 
 
 @pytest.mark.slow
-def test_live_glosses_at_the_end_are_those_of_an_upload(client, shared_data):
+def test_live_glosses_at_the_end_are_those_of_an_upload(client, media_dir):
     """Every frame of a real clip sent losslessly over `WS /live` at its frame rate: the committed
     glosses plus those of the final flush are the glosses `POST /recognize` gives for the clip."""
     cv2 = pytest.importorskip("cv2")
     pytest.importorskip("mediapipe")
     import struct
 
-    video = shared_data / "videos" / "webcam_signer.mp4"
+    video = media_dir / "videos" / "webcam_signer.mp4"
     cap = cv2.VideoCapture(str(video))
     fps = cap.get(cv2.CAP_PROP_FPS)
     frames = []
@@ -302,13 +302,13 @@ def test_live_websocket_needs_the_token(recognizer):
         assert ws.receive_json() == {"type": "error", "error": "missing or wrong token"}
 
 
-def test_an_onnx_model_serves_the_same_record(checkpoint, client, shared_data, tmp_path):
+def test_an_onnx_model_serves_the_same_record(checkpoint, client, media_dir, tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     from islpose.export import export_onnx
 
     onnx_path = export_onnx(checkpoint, tmp_path / "student.onnx")
-    pose = (shared_data / "poses" / "continuous_signing.pose").read_bytes()
+    pose = (media_dir / "poses" / "continuous_signing.pose").read_bytes()
     with TestClient(create_app(Recognizer.from_checkpoint(onnx_path, beam=1), checkpoint=str(onnx_path))) as c:
         model = c.get("/model").json()
         assert (model["format"], model["checkpoint"]) == ("onnx", "student.onnx")

@@ -71,13 +71,13 @@ def _timeline(driver) -> list[str]:
 
 
 @pytest.mark.parametrize("clip", ["videos/webcam_signer.mp4", "poses/continuous_signing.pose"])
-def test_an_uploaded_clip_shows_its_glosses_on_the_timeline(server, shared_data, clip):
+def test_an_uploaded_clip_shows_its_glosses_on_the_timeline(server, media_dir, clip):
     from selenium.webdriver.common.by import By
 
     if clip.endswith(".mp4"):
         pytest.importorskip("mediapipe")
     url, rec = server
-    path = shared_data / clip
+    path = media_dir / clip
     expected = rec.recognize(path).to_dict()
     driver = _browser()
     try:
@@ -128,13 +128,13 @@ def _y4m(video, out, max_frames=90) -> None:
     cap.release()
 
 
-def test_the_webcam_path_with_a_fake_camera(server, shared_data, tmp_path):
+def test_the_webcam_path_with_a_fake_camera(server, media_dir, tmp_path):
     pytest.importorskip("mediapipe")
     from selenium.webdriver.common.by import By
 
     url, _ = server
     y4m = tmp_path / "camera.y4m"
-    _y4m(shared_data / "videos" / "webcam_signer.mp4", y4m)
+    _y4m(media_dir / "videos" / "webcam_signer.mp4", y4m)
     driver = _browser("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                       f"--use-file-for-fake-video-capture={y4m}")
     try:

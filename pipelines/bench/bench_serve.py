@@ -2,7 +2,7 @@
 
 Starts ``islpose serve`` as its own process on a free 127.0.0.1 port with a student at its
 default size (randomly initialised unless ``--checkpoint`` is given: speed does not depend on
-the weights) and real clips (``../shared/data``: ``continuous_signing.pose``, 130 frames;
+the weights) and real clips (``tests/data``: ``continuous_signing.pose``, 130 frames;
 ``webcam_signer.mp4``, 58 frames through MediaPipe Holistic). Then, one after another:
 
 1. latency: requests/s and p50/p95 milliseconds for ``.pose`` and video uploads with 1 and
@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO.parent / "shared" / "data"
+DATA = REPO / "tests" / "data"
 POSE, VIDEO = DATA / "poses" / "continuous_signing.pose", DATA / "videos" / "webcam_signer.mp4"
 
 

@@ -15,11 +15,11 @@ pytest.importorskip("fastapi", reason="the [serve] extra (fastapi) is not instal
 pytest.importorskip("multipart", reason="the [serve] extra (python-multipart) is not installed")
 pytest.importorskip("httpx", reason="httpx (FastAPI's test client) is not installed")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from islpose.recognize import Recognizer  # noqa: E402
-from islpose.serve import ServeSettings, create_app  # noqa: E402
-from islpose.serve.uploads import BodyLimit, display_name  # noqa: E402
+from islpose.recognize import Recognizer
+from islpose.serve import ServeSettings, create_app
+from islpose.serve.uploads import BodyLimit, display_name
 
 LIMIT_MB = 2.0
 

@@ -102,7 +102,7 @@ class RecognitionPool:
             return await loop.run_in_executor(self._executor, self._recognize, path, uid, source, landmarks)
         except IslposeError as exc:
             raise UploadError(422, str(exc).replace(str(path), source)) from None
-        except Exception as exc:  # noqa: BLE001 - a broken upload must get an answer, not a traceback
+        except Exception as exc:
             log.warning("%s: recognition failed", source, exc_info=True)
             raise UploadError(422, f"{source}: cannot be read as a video or .pose file "
                                    f"({type(exc).__name__})") from None

@@ -10,8 +10,8 @@ import contextlib
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from islpose.extract.inputs import VIDEO_EXTENSIONS
 from islpose.io.pose import POSE_EXTENSIONS

@@ -193,7 +193,7 @@ def main() -> None:
             early = [e for e in out["errors"] if e[0] <= 60]
             print(f"load: 8 clients, pose and video alternating, {args.load_seconds:.0f} s (+ the requests in flight "
                   f"then): {len(out['latencies'])} requests answered 200, {len(early)} errors in the first 60 s, "
-                  f"{len(out['errors'])} in all {sorted(set(str(e[1]) for e in out['errors']))}")
+                  f"{len(out['errors'])} in all {sorted({str(e[1]) for e in out['errors']})}")
             first = [m for t, m in samples if 45 <= t <= 75]
             last = [m for t, m in samples if t >= args.load_seconds - 30]
             mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")  # noqa: E731

@@ -30,3 +30,16 @@ def silenced_stderr(enabled: bool = True) -> Iterator[None]:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def native_logs_to_devnull() -> None:
+    """Sends file descriptor 2 (where MediaPipe's C++ logs go) to /dev/null for good, while
+    Python's ``sys.stderr`` keeps writing to the original stderr.
+
+    For long-running servers that run MediaPipe from several threads, where
+    :func:`silenced_stderr` around each video would not be safe."""
+    sys.stderr.flush()
+    kept = os.dup(2)
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 2)
+    sys.stderr = os.fdopen(kept, "w", buffering=1, encoding=sys.stderr.encoding or "utf-8", errors="replace")

@@ -37,6 +37,7 @@ COMMANDS = {
     "live": "islpose.cli.live:live",
     "export": "islpose.cli.export:export",
     "demo": "islpose.cli.demo:demo",
+    "serve": "islpose.cli.serve:serve",
 }
 
 

@@ -54,6 +54,7 @@ Layers:
     13. cli
     14. islpose  (this module: the API above)
 """
+
 from __future__ import annotations
 
 import importlib

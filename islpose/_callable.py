@@ -1,6 +1,7 @@
 """Packages that are also functions: ``islpose.extract(...)``, ``islpose.train(...)`` and
 ``islpose.decode(...)`` call the stage's main function, while ``islpose.extract.videos`` and
 the like stay importable submodules."""
+
 from __future__ import annotations
 
 import importlib

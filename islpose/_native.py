@@ -1,10 +1,11 @@
 """Quieting native (C++) libraries that write straight to file descriptor 2."""
+
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 
 @contextlib.contextmanager

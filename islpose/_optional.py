@@ -1,4 +1,5 @@
 """Optional dependencies: import one, or fail with one line that names the extra to install."""
+
 from __future__ import annotations
 
 import importlib
@@ -29,8 +30,11 @@ def require(module: str, extra: str, what: str | None = None) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         name = what or module
-        missing = isinstance(exc, ModuleNotFoundError) and exc.name is not None and \
-            (module == exc.name or module.startswith(exc.name + "."))
+        missing = (
+            isinstance(exc, ModuleNotFoundError)
+            and exc.name is not None
+            and (module == exc.name or module.startswith(exc.name + "."))
+        )
         reason = "is not installed" if missing else f"cannot be imported ({exc})"
         raise IslposeError(f"{name} {reason}: pip install 'islpose[{extra}]'") from None
 

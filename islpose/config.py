@@ -3,12 +3,14 @@
 Shared by every pluggable part (student models, teachers, run configs), so it imports
 nothing of theirs.
 """
+
 from __future__ import annotations
 
 import typing
+from collections.abc import Mapping
 from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from islpose.errors import IslposeError
 

@@ -1,8 +1,10 @@
 """Small CTC facts shared by validation, datasets and training (torch only for the batched check)."""
+
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
@@ -30,8 +32,7 @@ def fits_ctc(targets: Sequence, num_frames: int, factor: int = 1) -> bool:
     return subsampled_length(num_frames, factor) >= min_ctc_frames(targets)
 
 
-def batch_fits_ctc(targets: "torch.Tensor", target_lengths: "torch.Tensor",
-                   out_lengths: "torch.Tensor") -> "torch.Tensor":
+def batch_fits_ctc(targets: torch.Tensor, target_lengths: torch.Tensor, out_lengths: torch.Tensor) -> torch.Tensor:
     """:func:`min_ctc_frames` of a padded batch compared with its output lengths.
 
     Args:

@@ -12,14 +12,16 @@
 Everything goes under one folder; a non-empty folder the demo did not make is refused
 unless ``overwrite`` is set (and then only the demo's own sub-folders are replaced).
 """
+
 from __future__ import annotations
 
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from islpose.errors import IslposeError
 
@@ -41,10 +43,20 @@ class DemoSize:
     model: dict
 
 
-FULL = DemoSize(glosses=12, signers=6, sentences=40, epochs=40,
-                model={"projection_dim": 64, "hidden_dim": 96, "num_layers": 2, "dropout": 0.1})
-QUICK = DemoSize(glosses=6, signers=3, sentences=12, epochs=10,
-                 model={"projection_dim": 32, "hidden_dim": 48, "num_layers": 2, "dropout": 0.1})
+FULL = DemoSize(
+    glosses=12,
+    signers=6,
+    sentences=40,
+    epochs=40,
+    model={"projection_dim": 64, "hidden_dim": 96, "num_layers": 2, "dropout": 0.1},
+)
+QUICK = DemoSize(
+    glosses=6,
+    signers=3,
+    sentences=12,
+    epochs=10,
+    model={"projection_dim": 32, "hidden_dim": 48, "num_layers": 2, "dropout": 0.1},
+)
 
 
 def prepare_folder(out: Path, overwrite: bool) -> None:
@@ -58,12 +70,13 @@ def prepare_folder(out: Path, overwrite: bool) -> None:
         raise IslposeError(f"{out}: not a folder")
     ours = (out / MARKER).is_file()
     if out.is_dir() and any(out.iterdir()) and not ours and not overwrite:
-        raise IslposeError(f"{out}: folder is not empty and was not made by `islpose demo`; "
-                           "pass --overwrite to let the demo write there")
+        raise IslposeError(
+            f"{out}: folder is not empty and was not made by `islpose demo`; "
+            "pass --overwrite to let the demo write there"
+        )
     clash = [part for part in PARTS if (out / part).exists()]
     if clash and not ours:
-        raise IslposeError(f"{out}: holds {', '.join(clash)}, which `islpose demo` did not make; "
-                           "choose another folder")
+        raise IslposeError(f"{out}: holds {', '.join(clash)}, which `islpose demo` did not make; choose another folder")
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("made by islpose demo\n", encoding="utf-8")
     for part in clash:
@@ -85,8 +98,10 @@ def _extract_real(out: Path, echo: Callable[[str], None]) -> None:
 
     (out / "real").mkdir()
     summary = extract([demo_clip()], out / "real" / "features.h5", ExtractConfig(workers=1))
-    echo(f"  {len(summary.done)} clip(s), {summary.frames} frames in {summary.seconds:.1f} s "
-         f"({summary.frames_per_second:.1f} frames/s) -> {out / 'real' / 'features.h5'}")
+    echo(
+        f"  {len(summary.done)} clip(s), {summary.frames} frames in {summary.seconds:.1f} s "
+        f"({summary.frames_per_second:.1f} frames/s) -> {out / 'real' / 'features.h5'}"
+    )
     for _, reason in summary.failed:
         echo(f"  not usable (as expected for a clip without a signer): {reason}")
 
@@ -98,14 +113,17 @@ def _decode(out: Path, corpus, echo: Callable[[str], None]) -> None:
     settings = {"greedy": DecoderConfig(beam_size=1), "beam 5 + 3-gram LM": DecoderConfig(beam_size=5, lm=str(arpa))}
     for name, config in settings.items():
         try:
-            result = decode_store(out / "run" / "best.pt", corpus.store, manifest=corpus.manifest, split="test",
-                                  config=config)
+            result = decode_store(
+                out / "run" / "best.pt", corpus.store, manifest=corpus.manifest, split="test", config=config
+            )
         except IslposeError as exc:  # flashlight-text missing: greedy only
             echo(f"  {name}: skipped ({exc})")
             continue
         s = result.score
-        echo(f"  test WER, {name}: {100 * s.wer:.1f}% ({s.substitutions} sub, {s.deletions} del, "
-             f"{s.insertions} ins over {s.ref_words} glosses)")
+        echo(
+            f"  test WER, {name}: {100 * s.wer:.1f}% ({s.substitutions} sub, {s.deletions} del, "
+            f"{s.insertions} ins over {s.ref_words} glosses)"
+        )
 
 
 def _recognize_one(out: Path, corpus, echo: Callable[[str], None]) -> Recognition:
@@ -118,8 +136,14 @@ def _recognize_one(out: Path, corpus, echo: Callable[[str], None]) -> Recognitio
     utt = read_manifest(corpus.manifest).split("test")[0]
     with FeatureStore(corpus.store) as store:
         a = store.attrs(utt.id)
-        pose = write_pose(out / "recognize" / f"{utt.id}.pose", store.read(utt.id, "landmarks"), a["fps"],
-                          a["width"], a["height"], store.read(utt.id, "presence"))
+        pose = write_pose(
+            out / "recognize" / f"{utt.id}.pose",
+            store.read(utt.id, "landmarks"),
+            a["fps"],
+            a["width"],
+            a["height"],
+            store.read(utt.id, "presence"),
+        )
     rec = Recognizer.from_checkpoint(out / "run" / "best.pt", beam=1)
     jsonl = out / "recognize" / "recognized.jsonl"
     summary = recognize_files(rec, [pose], jsonl, eaf_dir=out / "recognize", srt_dir=out / "recognize")
@@ -128,16 +152,21 @@ def _recognize_one(out: Path, corpus, echo: Callable[[str], None]) -> Recognitio
     result = Recognition.from_dict(json.loads(jsonl.read_text(encoding="utf-8").splitlines()[0]))
     fps = a["fps"]
     echo(f"  {pose.name} ({result.duration:.2f} s)")
-    echo("  true signs:  " + "  ".join(f"{g} {a0 / fps:.2f}-{b0 / fps:.2f}"
-                                       for g, (a0, b0) in zip(utt.glosses, corpus.spans[utt.id])))
-    echo("  recognised:  " + ("  ".join(f"{s.gloss} {s.start:.2f}-{s.end:.2f} ({s.score:.2f})"
-                                        for s in result.segments) or "nothing"))
+    echo(
+        "  true signs:  "
+        + "  ".join(f"{g} {a0 / fps:.2f}-{b0 / fps:.2f}" for g, (a0, b0) in zip(utt.glosses, corpus.spans[utt.id]))
+    )
+    echo(
+        "  recognised:  "
+        + ("  ".join(f"{s.gloss} {s.start:.2f}-{s.end:.2f} ({s.score:.2f})" for s in result.segments) or "nothing")
+    )
     echo(f"  wrote {jsonl}, {utt.id}.eaf (ELAN) and {utt.id}.srt beside it")
     return result
 
 
-def run_demo(out_dir: str | Path, *, quick: bool = False, overwrite: bool = False,
-             echo: Callable[[str], None] = print) -> Recognition:
+def run_demo(
+    out_dir: str | Path, *, quick: bool = False, overwrite: bool = False, echo: Callable[[str], None] = print
+) -> Recognition:
     """Runs the demo into ``out_dir`` (on one torch thread) and returns what step 5 recognised."""
     from islpose.device import torch_threads
 
@@ -156,16 +185,35 @@ def _run_demo(out: Path, size: DemoSize, overwrite: bool, echo: Callable[[str], 
     echo("[1/5] MediaPipe Holistic on a real signing clip")
     _extract_real(out, echo)
     echo("[2/5] synthetic corpus")
-    corpus = make_synthetic_corpus(out / "corpus", num_glosses=size.glosses, num_signers=size.signers,
-                                   utterances_per_signer=size.sentences, seed=0)
-    echo(f"  {size.glosses} glosses; train/dev/test {corpus.splits['train']}/{corpus.splits['dev']}/"
-         f"{corpus.splits['test']} sentences (dev and test signers unseen) -> {corpus.store}")
+    corpus = make_synthetic_corpus(
+        out / "corpus", num_glosses=size.glosses, num_signers=size.signers, utterances_per_signer=size.sentences, seed=0
+    )
+    echo(
+        f"  {size.glosses} glosses; train/dev/test {corpus.splits['train']}/{corpus.splits['dev']}/"
+        f"{corpus.splits['test']} sentences (dev and test signers unseen) -> {corpus.store}"
+    )
     echo(f"[3/5] training bilstm_optimized for {size.epochs} epochs")
-    config = resolve_config("bilstm_optimized", {"model_config": size.model, "train": {
-        "epochs": size.epochs, "batch_size": 8, "warmup_epochs": 1, "lr": 3e-3, "device": "cpu",
-        "progress": False, "amp": False, "patience": 0, "seed": 0}})
+    config = resolve_config(
+        "bilstm_optimized",
+        {
+            "model_config": size.model,
+            "train": {
+                "epochs": size.epochs,
+                "batch_size": 8,
+                "warmup_epochs": 1,
+                "lr": 3e-3,
+                "device": "cpu",
+                "progress": False,
+                "amp": False,
+                "patience": 0,
+                "seed": 0,
+            },
+        },
+    )
     result = train(config, corpus.store, corpus.manifest, out / "run")
-    echo(f"  best dev WER {100 * (result.best_wer or 0):.1f}% at epoch {result.best_epoch} -> {out / 'run' / 'best.pt'}")
+    echo(
+        f"  best dev WER {100 * (result.best_wer or 0):.1f}% at epoch {result.best_epoch} -> {out / 'run' / 'best.pt'}"
+    )
     echo("[4/5] decoding the test signer")
     (out / "decode").mkdir()
     _decode(out, corpus, echo)

@@ -1,9 +1,10 @@
 """The one place that turns a device option (``auto``, ``cpu``, ``cuda``, ``cuda:N``) into a torch
 device, and that sets torch's CPU thread count for a while."""
+
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 
@@ -36,8 +37,9 @@ def resolve_device(name: str | torch.device, local_rank: int = 0) -> torch.devic
             device = torch.device("cuda", local_rank)
         count = torch.cuda.device_count()
         if device.index >= count:
-            raise IslposeError(f"device {str(device)!r} does not exist: this machine has {count} GPU(s), "
-                               f"cuda:0 to cuda:{count - 1}")
+            raise IslposeError(
+                f"device {str(device)!r} does not exist: this machine has {count} GPU(s), cuda:0 to cuda:{count - 1}"
+            )
     return device
 
 

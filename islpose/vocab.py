@@ -1,8 +1,9 @@
 """The gloss vocabulary shared by every model, decoder and teacher."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from islpose.errors import VocabularyError
 
@@ -22,7 +23,7 @@ class TokenList:
         for i, tok in enumerate(tokens):
             if not tok or any(c.isspace() for c in tok):
                 raise VocabularyError(f"token {i} ({tok!r}) is empty or contains whitespace")
-        if tuple(tokens[:len(self.prefix)]) != self.prefix:
+        if tuple(tokens[: len(self.prefix)]) != self.prefix:
             first = "first token" if len(self.prefix) == 1 else "first tokens"
             raise VocabularyError(f"the {first} must be {', '.join(map(repr, self.prefix))}")
         index = {tok: i for i, tok in enumerate(tokens)}
@@ -101,7 +102,7 @@ class Vocabulary(TokenList):
         self._set_tokens(tokens)
 
     @classmethod
-    def from_manifest(cls, path: str | Path, split: str | None = "train", *, unk: bool = True) -> "Vocabulary":
+    def from_manifest(cls, path: str | Path, split: str | None = "train", *, unk: bool = True) -> Vocabulary:
         """Collects the glosses of one split (``None``: every utterance) of a manifest."""
         from islpose.manifests import select_utterances
 
@@ -159,8 +160,9 @@ class Vocabulary(TokenList):
         return f"Vocabulary({len(self)} tokens, unk={self.unk_id is not None})"
 
 
-def build_vocabulary(manifest: str | Path, out: str | Path, split: str | None = "train", *, unk: bool = True,
-                     overwrite: bool = False) -> Vocabulary:
+def build_vocabulary(
+    manifest: str | Path, out: str | Path, split: str | None = "train", *, unk: bool = True, overwrite: bool = False
+) -> Vocabulary:
     """Collects a manifest split's glosses (:meth:`Vocabulary.from_manifest`) and saves them to ``out``.
 
     Args:

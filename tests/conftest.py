@@ -1,4 +1,5 @@
 """Shared fixtures: the real media vendored in tests/data and small generated corpora."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,8 +30,9 @@ def small_corpus(tmp_path_factory):
     """A small synthetic corpus (8 glosses, 3 signers x 6 sentences), shared by tests that only read it."""
     from islpose.testing import make_synthetic_corpus
 
-    return make_synthetic_corpus(tmp_path_factory.mktemp("small_corpus"), num_glosses=8, num_signers=3,
-                                 utterances_per_signer=6, seed=1)
+    return make_synthetic_corpus(
+        tmp_path_factory.mktemp("small_corpus"), num_glosses=8, num_signers=3, utterances_per_signer=6, seed=1
+    )
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +42,17 @@ def tiny_checkpoint(small_corpus, tmp_path_factory) -> Path:
     from train_helpers import run, tiny_config
 
     tmp = tmp_path_factory.mktemp("tiny_run")
-    result = run("train", "--config", tiny_config(tmp, "bilstm_optimized", epochs=1), "--features",
-                 small_corpus.store, "--manifest", small_corpus.manifest, "--out", tmp / "run")
+    result = run(
+        "train",
+        "--config",
+        tiny_config(tmp, "bilstm_optimized", epochs=1),
+        "--features",
+        small_corpus.store,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        tmp / "run",
+    )
     assert result.exit_code == 0, result.output
     return tmp / "run" / "best.pt"
 
@@ -56,9 +67,22 @@ def trained_bilstm(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("trained_bilstm")
     corpus = make_synthetic_corpus(root / "corpus", num_glosses=8, num_signers=8, utterances_per_signer=30, seed=0)
-    config = resolve_config("bilstm_optimized", {
-        "model_config": {"projection_dim": 64, "hidden_dim": 96, "num_layers": 2, "dropout": 0.1},
-        "train": {"epochs": 40, "batch_size": 8, "warmup_epochs": 1, "lr": 3e-3, "device": "cpu",
-                  "progress": False, "amp": False, "patience": 0, "seed": 0}})
+    config = resolve_config(
+        "bilstm_optimized",
+        {
+            "model_config": {"projection_dim": 64, "hidden_dim": 96, "num_layers": 2, "dropout": 0.1},
+            "train": {
+                "epochs": 40,
+                "batch_size": 8,
+                "warmup_epochs": 1,
+                "lr": 3e-3,
+                "device": "cpu",
+                "progress": False,
+                "amp": False,
+                "patience": 0,
+                "seed": 0,
+            },
+        },
+    )
     train(config, corpus.store, corpus.manifest, root / "run")
     return corpus, root / "run"

@@ -1,5 +1,5 @@
 """Atomic writes: unique temporary names, the old file kept on failure, refusal to overwrite."""
-import os
+
 import threading
 
 import pytest

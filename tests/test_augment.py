@@ -1,4 +1,5 @@
 """Landmark augmentation: NaN semantics, each change, CTC lengths, seeds, resume, YAML and workers."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,8 +28,17 @@ from islpose.vocab import Vocabulary
 W, H = 640, 480
 ROWS = list(SLICES.values())
 # Every change off: the identity.
-NONE = dict(enabled=True, affine_p=0.0, body_p=0.0, speed_p=0.0, hand_drop=0.0, finger_drop=0.0, frame_drop=0.0,
-            jitter=0.0, mirror_p=0.0)
+NONE = {
+    "enabled": True,
+    "affine_p": 0.0,
+    "body_p": 0.0,
+    "speed_p": 0.0,
+    "hand_drop": 0.0,
+    "finger_drop": 0.0,
+    "frame_drop": 0.0,
+    "jitter": 0.0,
+    "mirror_p": 0.0,
+}
 
 
 def only(**changes) -> AugmentConfig:
@@ -36,8 +46,9 @@ def only(**changes) -> AugmentConfig:
 
 
 def affine(**ranges) -> AugmentConfig:
-    return only(affine_p=1.0, **{"rotate_deg": 0.0, "scale": 0.0, "aspect": 0.0, "shear": 0.0, "translate": 0.0,
-                                 **ranges})
+    return only(
+        affine_p=1.0, **{"rotate_deg": 0.0, "scale": 0.0, "aspect": 0.0, "shear": 0.0, "translate": 0.0, **ranges}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,19 +93,24 @@ def test_dropouts_as_mediapipe_misses_points(utterance):
     assert (pres[:, [0, 3]] == presence[:, [0, 3]]).all() and pres[:, 1:3].sum() < presence[:, 1:3].sum()
     check_nan_semantics(out, pres)
     # A folded finger: the hand stays detected, the finger's 3 outer points sit on its knuckle.
-    out, pres = augment_landmarks(lm, presence, W, H, only(finger_drop=1.0, hand_drop_frames=1),
-                                  np.random.default_rng(0))
+    out, pres = augment_landmarks(
+        lm, presence, W, H, only(finger_drop=1.0, hand_drop_frames=1), np.random.default_rng(0)
+    )
     np.testing.assert_array_equal(pres, presence)
     hand = out[:, SLICES["right_hand"], :2][presence[:, 2]]  # (F, 21, 2)
-    folded = [np.allclose(hand[:, k + 1:k + 4], hand[:, k:k + 1]) for k in (1, 5, 9, 13, 17)]
+    folded = [np.allclose(hand[:, k + 1 : k + 4], hand[:, k : k + 1]) for k in (1, 5, 9, 13, 17)]
     assert sum(folded) == 1
 
 
 def test_affine_translation_and_zoom_leave_pose_features_alone_rotation_does_not(utterance):
     lm, presence = utterance
     base = pose_features(lm, presence, W, H)
-    for config, same in ((affine(translate=0.1, scale=0.2), True), (affine(rotate_deg=20.0), False),
-                         (affine(shear=0.3), False), (affine(aspect=0.2), False)):
+    for config, same in (
+        (affine(translate=0.1, scale=0.2), True),
+        (affine(rotate_deg=20.0), False),
+        (affine(shear=0.3), False),
+        (affine(aspect=0.2), False),
+    ):
         out, pres = augment_landmarks(lm, presence, W, H, config, np.random.default_rng(1))
         close = np.allclose(pose_features(out, pres, W, H), base, atol=1e-3)
         assert close == same, config
@@ -107,8 +123,9 @@ def test_body_proportions_move_the_hands_with_the_arms(utterance):
     t = int(np.flatnonzero(presence[:, 2])[0])
     moved = out[t, 16, :2] - lm[t, 16, :2]  # the right wrist of the pose
     assert np.linalg.norm(moved) > 1e-4
-    np.testing.assert_allclose(out[t, SLICES["right_hand"], :2] - lm[t, SLICES["right_hand"], :2],
-                               np.broadcast_to(moved, (21, 2)), atol=1e-5)  # the hand follows, unchanged in size
+    np.testing.assert_allclose(
+        out[t, SLICES["right_hand"], :2] - lm[t, SLICES["right_hand"], :2], np.broadcast_to(moved, (21, 2)), atol=1e-5
+    )  # the hand follows, unchanged in size
     np.testing.assert_allclose(out[t, 11:13], lm[t, 11:13], atol=1e-5)  # shoulders stay
 
 
@@ -175,8 +192,9 @@ def test_yaml_section_maps_one_to_one(tmp_path):
 def datasets(corpus, feature="pose", seed=0, **kw):
     utts = read_manifest(corpus.manifest).split("train")
     vocab = Vocabulary(g for u in utts for g in u.glosses)
-    return FeatureDataset(corpus.store, utts, vocab, feature, augment=AugmentConfig(enabled=True, **kw),
-                          seed=seed, subsample=2), FeatureDataset(corpus.store, utts, vocab, feature)
+    return FeatureDataset(
+        corpus.store, utts, vocab, feature, augment=AugmentConfig(enabled=True, **kw), seed=seed, subsample=2
+    ), FeatureDataset(corpus.store, utts, vocab, feature)
 
 
 @pytest.mark.parametrize("feature", ["pose", "multimodal"])
@@ -206,8 +224,13 @@ def test_dataloader_workers_draw_what_the_main_process_draws(small_corpus):
     sampler = BucketBatchSampler(aug.lengths, 2, seed=0)
     batches = {}
     for workers in (0, 2):
-        loader = torch.utils.data.DataLoader(aug, batch_sampler=EpochBatches(sampler), collate_fn=collate,
-                                             num_workers=workers, persistent_workers=workers > 0)
+        loader = torch.utils.data.DataLoader(
+            aug,
+            batch_sampler=EpochBatches(sampler),
+            collate_fn=collate,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+        )
         batches[workers] = []
         for epoch in (1, 2):  # persistent workers learn the epoch from the keys
             sampler.set_epoch(epoch)
@@ -231,18 +254,25 @@ def test_store_without_landmarks_is_one_clear_error(small_corpus, tmp_path):
 # ---------------------------------------------------------------- training
 def aug_config(tmp_path, epochs=2):
     path = tmp_path / "aug.yaml"
-    path.write_text(yaml.safe_dump({
-        "model": "bilstm_optimized",
-        "model_config": {"projection_dim": 16, "hidden_dim": 16, "num_layers": 2, "dropout": 0.1},
-        "train": {"batch_size": 4, "epochs": epochs, "warmup_epochs": 1, "progress": False, "num_workers": 1},
-        "augment": {"enabled": True, "speed": 0.5, "hand_drop": 0.1}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "model": "bilstm_optimized",
+                "model_config": {"projection_dim": 16, "hidden_dim": 16, "num_layers": 2, "dropout": 0.1},
+                "train": {"batch_size": 4, "epochs": epochs, "warmup_epochs": 1, "progress": False, "num_workers": 1},
+                "augment": {"enabled": True, "speed": 0.5, "hand_drop": 0.1},
+            }
+        )
+    )
     return path
 
 
 def test_training_augments_train_only_and_resumes_exactly(small_corpus, tmp_path, monkeypatch):
     def run(*args):
-        return CliRunner().invoke(cli, ["train", "--features", str(small_corpus.store), "--manifest",
-                                        str(small_corpus.manifest), *map(str, args)])
+        return CliRunner().invoke(
+            cli,
+            ["train", "--features", str(small_corpus.store), "--manifest", str(small_corpus.manifest), *map(str, args)],
+        )
 
     straight = run("--config", aug_config(tmp_path, 3), "--out", tmp_path / "straight")
     assert straight.exit_code == 0, straight.output
@@ -262,8 +292,10 @@ def test_training_augments_train_only_and_resumes_exactly(small_corpus, tmp_path
     monkeypatch.undo()
     resumed = run("--out", tmp_path / "resumed", "--resume")
     assert resumed.exit_code == 0, resumed.output
-    rows = [[json.loads(line) for line in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
-            for d in ("straight", "resumed")]
+    rows = [
+        [json.loads(line) for line in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
+        for d in ("straight", "resumed")
+    ]
     assert [r["epoch"] for r in rows[1]] == [1, 2, 3]
     for a, b in zip(*rows):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
@@ -276,8 +308,14 @@ def test_training_augments_train_only_and_resumes_exactly(small_corpus, tmp_path
 def mm_small(tmp_path_factory):
     from islpose.testing import make_synthetic_corpus
 
-    return make_synthetic_corpus(tmp_path_factory.mktemp("mm_aug"), num_glosses=6, num_signers=3,
-                                 utterances_per_signer=2, multimodal=True, seed=4)
+    return make_synthetic_corpus(
+        tmp_path_factory.mktemp("mm_aug"),
+        num_glosses=6,
+        num_signers=3,
+        utterances_per_signer=2,
+        multimodal=True,
+        seed=4,
+    )
 
 
 def test_pose_only_landmarks_get_the_same_changes(utterance):

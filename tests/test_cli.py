@@ -1,4 +1,5 @@
 """The command-line skeleton and the data commands (vocab, validate)."""
+
 import json
 
 import numpy as np

@@ -4,6 +4,7 @@ Work on files and data (reading or writing them, checking outputs, looping over 
 belongs in the library, where the typed API gives it to Python users too. These checks
 read the source of ``islpose/cli/*.py``, so they fail when such work comes back.
 """
+
 from __future__ import annotations
 
 import ast
@@ -39,8 +40,12 @@ def _printing_only(statement: ast.stmt) -> bool:
     if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Call):
         target = statement.targets[0]
         args = statement.value.args
-        return (isinstance(target, ast.Name) and len(args) == 1 and isinstance(args[0], ast.Name)
-                and args[0].id == target.id)
+        return (
+            isinstance(target, ast.Name)
+            and len(args) == 1
+            and isinstance(args[0], ast.Name)
+            and args[0].id == target.id
+        )
     return False
 
 
@@ -51,8 +56,11 @@ def test_there_are_cli_modules():
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
 def test_cli_module_imports_no_data_or_file_library(path: Path):
     """Files, arrays and tensors are the library's business; a command only calls it."""
-    bad = [name for name in _imported(ast.parse(path.read_text()))
-           if any(name == f or name.startswith(f + ".") for f in FORBIDDEN_IMPORTS)]
+    bad = [
+        name
+        for name in _imported(ast.parse(path.read_text()))
+        if any(name == f or name.startswith(f + ".") for f in FORBIDDEN_IMPORTS)
+    ]
     assert not bad, f"{path.name} imports {bad}: move that work into the library"
 
 
@@ -60,9 +68,12 @@ def test_cli_module_imports_no_data_or_file_library(path: Path):
 def test_cli_loops_only_print(path: Path):
     """A loop over inputs (checking outputs, reading files, collecting results) is library work."""
     tree = ast.parse(path.read_text())
-    bad = [f"{path.name}:{node.lineno}" for node in ast.walk(tree)
-           if isinstance(node, (ast.For, ast.While, ast.AsyncFor))
-           and not (isinstance(node, ast.For) and all(_printing_only(s) for s in node.body) and not node.orelse)]
+    bad = [
+        f"{path.name}:{node.lineno}"
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.For, ast.While, ast.AsyncFor))
+        and not (isinstance(node, ast.For) and all(_printing_only(s) for s in node.body) and not node.orelse)
+    ]
     assert not bad, f"loops that do more than print: {bad}"
 
 
@@ -71,6 +82,10 @@ def test_cli_module_opens_no_file(path: Path):
     """No ``open``, ``mkdir``, ``write_text`` or ``unlink`` in a command: outputs are written by the library."""
     tree = ast.parse(path.read_text())
     names = {"open", "mkdir", "write_text", "write_bytes", "unlink", "rename", "rmtree"}
-    bad = [f"{path.name}:{node.lineno}" for node in ast.walk(tree) if isinstance(node, ast.Call)
-           and (getattr(node.func, "id", None) in names or getattr(node.func, "attr", None) in names)]
+    bad = [
+        f"{path.name}:{node.lineno}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (getattr(node.func, "id", None) in names or getattr(node.func, "attr", None) in names)
+    ]
     assert not bad, f"file operations in the CLI: {bad}"

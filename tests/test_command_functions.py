@@ -1,4 +1,5 @@
 """The library functions behind the CLI commands, called from Python (no click)."""
+
 from __future__ import annotations
 
 import json
@@ -40,19 +41,26 @@ def test_score_files_writes_details_and_json_and_keeps_what_exists(tmp_path):
 
 
 def test_build_vocabulary_writes_the_train_glosses_and_keeps_an_existing_file(tmp_path):
-    manifest = _manifest(tmp_path / "m.jsonl", [{"id": "a", "glosses": "I GO", "split": "train"},
-                                                {"id": "b", "glosses": "YOU", "split": "dev"}])
+    manifest = _manifest(
+        tmp_path / "m.jsonl",
+        [{"id": "a", "glosses": "I GO", "split": "train"}, {"id": "b", "glosses": "YOU", "split": "dev"}],
+    )
     vocab = build_vocabulary(manifest, tmp_path / "run" / "tokens.txt")
     assert vocab.glosses == ("GO", "I") and Vocabulary.load(tmp_path / "run" / "tokens.txt") == vocab
     with pytest.raises(IslposeError):
         build_vocabulary(manifest, tmp_path / "run" / "tokens.txt", split=None)
-    assert build_vocabulary(manifest, tmp_path / "run" / "tokens.txt", split=None, overwrite=True).glosses == \
-        ("GO", "I", "YOU")
+    assert build_vocabulary(manifest, tmp_path / "run" / "tokens.txt", split=None, overwrite=True).glosses == (
+        "GO",
+        "I",
+        "YOU",
+    )
 
 
 def test_validate_manifest_returns_every_problem(tmp_path):
-    manifest = _manifest(tmp_path / "m.jsonl", [{"id": "a", "glosses": "I GO", "split": "train"},
-                                                {"id": "a", "glosses": "YOU", "split": "dev"}])
+    manifest = _manifest(
+        tmp_path / "m.jsonl",
+        [{"id": "a", "glosses": "I GO", "split": "train"}, {"id": "a", "glosses": "YOU", "split": "dev"}],
+    )
     m, problems = validate_manifest(manifest)
     assert len(m) == 2 and problems
     assert validate_manifest(manifest, require=("signer",))[1] != problems

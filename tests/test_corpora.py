@@ -1,5 +1,6 @@
 """`islpose prepare isl-csltr|include`: corpus recipes on small fake trees that mirror the
 released layouts (tiny files stand in for the videos)."""
+
 from __future__ import annotations
 
 import json
@@ -24,11 +25,22 @@ def run(*args: str):
     return CliRunner().invoke(cli, list(args))
 
 
-@pytest.mark.parametrize("label, gloss", [
-    ("4. sad", "SAD"), ("83. big large", "BIG-LARGE"), ("42. T-Shirt", "T-SHIRT"),
-    ("Second (Number)", "SECOND-NUMBER"), ("12) hot", "HOT"), ("  Good Morning ", "GOOD-MORNING"),
-    ("7", "7"), ("2nd floor", "2ND-FLOOR"), ("don't", "DON'T"), ("you_plural", "YOU-PLURAL"), ("?!", ""),
-])
+@pytest.mark.parametrize(
+    "label, gloss",
+    [
+        ("4. sad", "SAD"),
+        ("83. big large", "BIG-LARGE"),
+        ("42. T-Shirt", "T-SHIRT"),
+        ("Second (Number)", "SECOND-NUMBER"),
+        ("12) hot", "HOT"),
+        ("  Good Morning ", "GOOD-MORNING"),
+        ("7", "7"),
+        ("2nd floor", "2ND-FLOOR"),
+        ("don't", "DON'T"),
+        ("you_plural", "YOU-PLURAL"),
+        ("?!", ""),
+    ],
+)
 def test_gloss_normalisation_rule(label, gloss):
     assert normalize_gloss(label) == gloss
 
@@ -52,9 +64,14 @@ def csltr(tmp_path) -> Path:
     touch(videos / "help me" / "help me.mp4", b"")  # empty
     touch(videos / "help me" / "Thumbs.db")
     (corpus / "Frames_Sentence_Level" / "are you free today").mkdir(parents=True)
-    rows = ["Sentence,SIGN GLOSSES", "are you free today,YOU FREE TODAY",
-            '"which college school are you from?","YOU COLLEGE, SCHOOL WHICH"', "help me,HELP ME",
-            "broken row,", "never recorded,NEVER RECORDED"]
+    rows = [
+        "Sentence,SIGN GLOSSES",
+        "are you free today,YOU FREE TODAY",
+        '"which college school are you from?","YOU COLLEGE, SCHOOL WHICH"',
+        "help me,HELP ME",
+        "broken row,",
+        "never recorded,NEVER RECORDED",
+    ]
     touch(corpus / "corpus_csv_files" / "ISL Corpus sign glosses.csv", ("\n".join(rows) + "\n").encode("utf-8-sig"))
     return tmp_path / "download"
 
@@ -62,14 +79,19 @@ def csltr(tmp_path) -> Path:
 def test_isl_csltr_recipe(csltr):
     result = prepare_isl_csltr(csltr)
     by_id = {u.id: u for u in result.utterances}
-    assert sorted(by_id) == ["csltr-are-you-free-today-1", "csltr-are-you-free-today-2", "csltr-are-you-free-today-3",
-                             "csltr-which-college-school-are-you-from-1", "csltr-which-college-school-are-you-from-4"]
+    assert sorted(by_id) == [
+        "csltr-are-you-free-today-1",
+        "csltr-are-you-free-today-2",
+        "csltr-are-you-free-today-3",
+        "csltr-which-college-school-are-you-from-1",
+        "csltr-which-college-school-are-you-from-4",
+    ]
     free = [by_id[f"csltr-are-you-free-today-{k}"] for k in (1, 2, 3)]
     assert [u.split for u in free] == ["test", "dev", "train"]
     assert [u.signer for u in free] == ["1", "2", "3"]
     assert free[0].glosses == ("YOU", "FREE", "TODAY") and free[0].text == "are you free today"
     assert by_id["csltr-which-college-school-are-you-from-4"].glosses == ("YOU", "COLLEGE", "SCHOOL", "WHICH")
-    reasons = dict((Path(what).name, why) for what, why in result.skipped)
+    reasons = {Path(what).name: why for what, why in result.skipped}
     assert reasons["not in the csv.mp4"].startswith("sentence folder has no row")
     assert reasons["help me.mp4"] == "empty file" and reasons["Thumbs.db"] == "not a video file"
     assert "never recorded" in reasons and "help me" in reasons  # CSV rows without (usable) videos
@@ -113,9 +135,20 @@ def include_tree(tmp_path) -> Path:
     for i in range(6):
         touch(root / "Greetings" / "55. Thank you" / f"C{i}.MOV")
     lists = root / "train_test_paths"
-    touch(lists / "include_train.txt", "\n".join([
-        "Adjectives/1. loud/MVI_0001.MOV", "Animals/1. Dog/MVI_0001.MOV", "Adjectives/83. big large/MVI_0003.MOV",
-        "this line is not a path", "Animals/1. Dog/MISSING.MOV", "Animals/1. Dog/MVI_0001.MOV", ""]).encode())
+    touch(
+        lists / "include_train.txt",
+        "\n".join(
+            [
+                "Adjectives/1. loud/MVI_0001.MOV",
+                "Animals/1. Dog/MVI_0001.MOV",
+                "Adjectives/83. big large/MVI_0003.MOV",
+                "this line is not a path",
+                "Animals/1. Dog/MISSING.MOV",
+                "Animals/1. Dog/MVI_0001.MOV",
+                "",
+            ]
+        ).encode(),
+    )
     touch(lists / "include_val.txt", b"Adjectives/1. loud/MVI_0002.MOV\n")
     touch(lists / "include_test.txt", b"Animals/1. Dog/MVI_0004.MOV\n")
     touch(lists / "include50_train.txt", "\n".join(f"Greetings/55. Thank you/C{i}.MOV" for i in range(6)).encode())

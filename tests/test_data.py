@@ -1,4 +1,5 @@
 """Feature datasets, collation and length-bucketed batch samplers."""
+
 from __future__ import annotations
 
 import h5py

@@ -2,6 +2,7 @@
 
 Nothing here needs flashlight-text: beam-search tests are in test_decode_beam.py, and the
 end-to-end cases with a beam are marked to skip without it."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -18,14 +19,25 @@ from click.testing import CliRunner
 
 from islpose import Vocabulary
 from islpose.cli.main import cli
-from islpose.decode import (DecoderConfig, build_decoder, collapse, ctc_log_likelihood, greedy_decode,
-                            greedy_decode_batch, load_decoder_config, read_glosses, write_glosses)
+from islpose.decode import (
+    DecoderConfig,
+    build_decoder,
+    collapse,
+    ctc_log_likelihood,
+    greedy_decode,
+    greedy_decode_batch,
+    load_decoder_config,
+    read_glosses,
+    write_glosses,
+)
 from islpose.errors import IslposeError
 from islpose.manifests import Utterance, read_manifest, write_manifest
 
-needs_flashlight = pytest.mark.skipif(importlib.util.find_spec("flashlight") is None,
-                                      reason="beam search needs flashlight-text (pip install 'islpose[decode]')")
-WIDE = dict(beam_size=500, beam_size_token=0, beam_threshold=1e9)
+needs_flashlight = pytest.mark.skipif(
+    importlib.util.find_spec("flashlight") is None,
+    reason="beam search needs flashlight-text (pip install 'islpose[decode]')",
+)
+WIDE = {"beam_size": 500, "beam_size_token": 0, "beam_threshold": 1e9}
 
 
 def _vocab(v: int) -> Vocabulary:
@@ -55,13 +67,16 @@ def test_greedy_decode_batch_respects_lengths():
     assert greedy_decode_batch(log_probs, torch.tensor([8, 8]))[1] == greedy_decode(log_probs[:, 1])
 
 
-@pytest.mark.parametrize("path, expected", [
-    ([0, 1, 1, 0, 1, 2, 2, 0], [1, 1, 2]),
-    ([1, 1, 1], [1]),
-    ([0, 0, 0], []),
-    ([], []),
-    ([2, 0, 2, 2, 3], [2, 2, 3]),
-])
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ([0, 1, 1, 0, 1, 2, 2, 0], [1, 1, 2]),
+        ([1, 1, 1], [1]),
+        ([0, 0, 0], []),
+        ([], []),
+        ([2, 0, 2, 2, 3], [2, 2, 3]),
+    ],
+)
 def test_collapse(path, expected):
     assert collapse(path) == expected
 
@@ -86,8 +101,11 @@ def test_ctc_log_likelihood_matches_enumeration(seed):
 def test_missing_flashlight_gives_an_install_hint(monkeypatch):
     for name in ("flashlight", "flashlight.lib.text", "flashlight.lib.text.decoder"):
         monkeypatch.setitem(sys.modules, name, None)
-    with pytest.raises(IslposeError, match=r"^flashlight-text \(beam search, --beam > 1\) is not installed: "
-                                           r"pip install 'islpose\[decode\]'$"):
+    with pytest.raises(
+        IslposeError,
+        match=r"^flashlight-text \(beam search, --beam > 1\) is not installed: "
+        r"pip install 'islpose\[decode\]'$",
+    ):
         build_decoder(DecoderConfig(beam_size=5), _vocab(4))
     assert build_decoder(DecoderConfig(beam_size=1), _vocab(4)).decode(np.zeros((3, 4), np.float32)) == []
 
@@ -99,17 +117,26 @@ def test_decode_without_flashlight_runs_greedy_with_beam_1_only(monkeypatch, tmp
     for name in ("flashlight", "flashlight.lib.text", "flashlight.lib.text.decoder"):
         monkeypatch.setitem(sys.modules, name, None)
     vocab = Vocabulary(["G000", "G001"])
-    config = {"model": "bilstm_optimized", "model_config": {"projection_dim": 8, "hidden_dim": 8, "num_layers": 1},
-              "train": {}}
-    ck = save_checkpoint(tmp_path / "m.pt", build_model("bilstm_optimized", config["model_config"],
-                                                        vocab_size=len(vocab)), vocab, config, {"epoch": 0})
+    config = {
+        "model": "bilstm_optimized",
+        "model_config": {"projection_dim": 8, "hidden_dim": 8, "num_layers": 1},
+        "train": {},
+    }
+    ck = save_checkpoint(
+        tmp_path / "m.pt",
+        build_model("bilstm_optimized", config["model_config"], vocab_size=len(vocab)),
+        vocab,
+        config,
+        {"epoch": 0},
+    )
     base = ["decode", "--checkpoint", str(ck), "--features", str(small_corpus.store), "--device", "cpu"]
     greedy = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "g.tsv"), "--beam", "1"])
     assert greedy.exit_code == 0, greedy.output
     beam = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "b.tsv"), "--beam", "5"])
     assert beam.exit_code == 1 and not (tmp_path / "b.tsv").exists()
     assert beam.output.strip().splitlines() == [
-        "error: flashlight-text (beam search, --beam > 1) is not installed: pip install 'islpose[decode]'"]
+        "error: flashlight-text (beam search, --beam > 1) is not installed: pip install 'islpose[decode]'"
+    ]
 
 
 # --------------------------------------------------------------------------- end to end
@@ -121,8 +148,22 @@ def trained_run(trained_bilstm):
 
 def _decode(tmp_path, corpus, run, *extra: str, name: str = "dev"):
     out, summary = tmp_path / f"{name}.hyp.tsv", tmp_path / f"{name}.json"
-    args = ["decode", "--checkpoint", str(run / "best.pt"), "--features", str(corpus.store),
-            "--out", str(out), "--json", str(summary), "--device", "cpu", "--batch-size", "7", *extra]
+    args = [
+        "decode",
+        "--checkpoint",
+        str(run / "best.pt"),
+        "--features",
+        str(corpus.store),
+        "--out",
+        str(out),
+        "--json",
+        str(summary),
+        "--device",
+        "cpu",
+        "--batch-size",
+        "7",
+        *extra,
+    ]
     result = CliRunner().invoke(cli, args)
     return result, out, summary
 
@@ -131,11 +172,12 @@ def _decode(tmp_path, corpus, run, *extra: str, name: str = "dev"):
 @pytest.mark.parametrize("beam", ["1", pytest.param("5", marks=needs_flashlight)])
 def test_decode_wer_equals_islpose_score_on_its_output(tmp_path, trained_run, beam):
     corpus, run = trained_run
-    result, out, summary = _decode(tmp_path, corpus, run, "--manifest", str(corpus.manifest), "--split", "dev",
-                                   "--beam", beam)
+    result, out, summary = _decode(
+        tmp_path, corpus, run, "--manifest", str(corpus.manifest), "--split", "dev", "--beam", beam
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(summary.read_text())
-    dev = [u for u in read_manifest(corpus.manifest).split("dev")]
+    dev = list(read_manifest(corpus.manifest).split("dev"))
     assert list(read_glosses(out)) == [u.id for u in dev]  # manifest order
     assert data["utterances"] == len(dev) and data["ref_words"] == sum(len(u.glosses) for u in dev)
     assert data["wer"] < 0.9  # the model learned something: the numbers below are not all trivial
@@ -146,7 +188,8 @@ def test_decode_wer_equals_islpose_score_on_its_output(tmp_path, trained_run, be
     wer_line = [line for line in result.output.splitlines() if line.startswith("WER ")]
     assert wer_line == [scored.output.strip()]
     assert json.loads((tmp_path / "score.json").read_text()) == {
-        k: data[k] for k in ("wer", "substitutions", "deletions", "insertions", "ref_words", "utterances")}
+        k: data[k] for k in ("wer", "substitutions", "deletions", "insertions", "ref_words", "utterances")
+    }
 
 
 @pytest.mark.slow
@@ -162,8 +205,19 @@ def test_decode_with_a_gloss_lm_does_not_raise_dev_wer(tmp_path, trained_run):
     lm_weight = 0.25
     common = ("--manifest", str(corpus.manifest), "--split", "dev", "--beam", "5")
     plain, _, plain_json = _decode(tmp_path, corpus, run, *common, name="plain")
-    with_lm, _, lm_json = _decode(tmp_path, corpus, run, *common, "--lm", str(arpa), "--lm-weight", str(lm_weight),
-                                  "--word-score", str(lm_weight * cost), name="lm")
+    with_lm, _, lm_json = _decode(
+        tmp_path,
+        corpus,
+        run,
+        *common,
+        "--lm",
+        str(arpa),
+        "--lm-weight",
+        str(lm_weight),
+        "--word-score",
+        str(lm_weight * cost),
+        name="lm",
+    )
     assert plain.exit_code == 0 and with_lm.exit_code == 0, with_lm.output
     assert json.loads(lm_json.read_text())["decoder"]["lm"] == str(arpa)
     assert json.loads(lm_json.read_text())["wer"] <= json.loads(plain_json.read_text())["wer"]
@@ -194,8 +248,21 @@ def test_decode_lists_failures_and_keeps_the_rest(tmp_path, trained_run):
     with h5py.File(store, "r+") as f:  # written by another tool: NaN features
         f[f"utterances/{dev[0].id}/pose"][3, 5] = np.nan
     manifest = write_manifest(list(dev) + [Utterance("ghost", glosses=("G000",), split="dev")], tmp_path / "m.jsonl")
-    args = ["decode", "--checkpoint", str(run / "best.pt"), "--features", str(store), "--manifest", str(manifest),
-            "--out", str(tmp_path / "h.tsv"), "--json", str(tmp_path / "s.json"), "--beam", "1"]
+    args = [
+        "decode",
+        "--checkpoint",
+        str(run / "best.pt"),
+        "--features",
+        str(store),
+        "--manifest",
+        str(manifest),
+        "--out",
+        str(tmp_path / "h.tsv"),
+        "--json",
+        str(tmp_path / "s.json"),
+        "--beam",
+        "1",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert f"failed: {dev[0].id}: NaN or inf in the features" in result.output
@@ -218,29 +285,65 @@ def test_decode_rejects_a_store_that_does_not_fit_the_model(tmp_path, trained_ru
 
     corpus, run = trained_run
     vocab = Vocabulary.load(run / "tokens.txt")
-    model = build_model("bilstm_optimized", {"input_dim": 10, "projection_dim": 8, "hidden_dim": 8, "num_layers": 1},
-                        vocab_size=len(vocab))
-    config = {"model": "bilstm_optimized", "model_config": {"input_dim": 10, "projection_dim": 8, "hidden_dim": 8,
-                                                            "num_layers": 1}, "train": {}}
+    model = build_model(
+        "bilstm_optimized",
+        {"input_dim": 10, "projection_dim": 8, "hidden_dim": 8, "num_layers": 1},
+        vocab_size=len(vocab),
+    )
+    config = {
+        "model": "bilstm_optimized",
+        "model_config": {"input_dim": 10, "projection_dim": 8, "hidden_dim": 8, "num_layers": 1},
+        "train": {},
+    }
     ck = save_checkpoint(tmp_path / "narrow.pt", model, vocab, config, {"epoch": 0})
     out = tmp_path / "h.tsv"
     out.write_text("keep me\n")
-    refused = CliRunner().invoke(cli, ["decode", "--checkpoint", str(ck), "--features", str(corpus.store),
-                                       "--out", str(out), "--beam", "1"])
+    refused = CliRunner().invoke(
+        cli, ["decode", "--checkpoint", str(ck), "--features", str(corpus.store), "--out", str(out), "--beam", "1"]
+    )
     assert refused.exit_code == 1 and "h.tsv: already exists; pass --overwrite" in refused.output
-    result = CliRunner().invoke(cli, ["decode", "--checkpoint", str(ck), "--features", str(corpus.store),
-                                      "--out", str(out), "--beam", "1", "--overwrite"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "decode",
+            "--checkpoint",
+            str(ck),
+            "--features",
+            str(corpus.store),
+            "--out",
+            str(out),
+            "--beam",
+            "1",
+            "--overwrite",
+        ],
+    )
     assert result.exit_code == 1
     assert "features of" in result.output and "have shape (" in result.output and "needs (T, 10)" in result.output
     assert out.read_text() == "keep me\n"  # nothing written over
 
     bogus = tmp_path / "bogus.pt"
     bogus.write_bytes(b"not a checkpoint")
-    result = CliRunner().invoke(cli, ["decode", "--checkpoint", str(bogus), "--features", str(corpus.store),
-                                      "--out", str(out), "--overwrite"])
+    result = CliRunner().invoke(
+        cli, ["decode", "--checkpoint", str(bogus), "--features", str(corpus.store), "--out", str(out), "--overwrite"]
+    )
     assert result.exit_code == 1 and "bogus.pt" in result.output
-    result = CliRunner().invoke(cli, ["decode", "--checkpoint", str(run / "best.pt"), "--features",
-                                      str(corpus.store), "--out", str(out), "--beam", "1", "--lm", str(bogus), "--overwrite"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "decode",
+            "--checkpoint",
+            str(run / "best.pt"),
+            "--features",
+            str(corpus.store),
+            "--out",
+            str(out),
+            "--beam",
+            "1",
+            "--lm",
+            str(bogus),
+            "--overwrite",
+        ],
+    )
     assert result.exit_code == 1 and "needs beam search" in result.output
 
 
@@ -255,9 +358,11 @@ def test_decode_selection_errors(tmp_path, trained_run):
     partial = write_manifest([dev[0], Utterance(dev[1].id, split="dev")], tmp_path / "partial.jsonl")
     unlabelled = write_manifest([Utterance(u.id, split="dev") for u in dev[:3]], tmp_path / "unlabelled.jsonl")
     base = ["decode", "--checkpoint", ck, "--features", store, "--out", out, "--beam", "1", "--overwrite"]
-    cases = [(["--split", "dev"], "--split needs --manifest"),
-             (["--manifest", str(partial)], "1 of 2 utterance(s) have no 'glosses'"),
-             (["--manifest", str(corpus.manifest), "--split", "nope"], "no utterances in split 'nope'")]
+    cases = [
+        (["--split", "dev"], "--split needs --manifest"),
+        (["--manifest", str(partial)], "1 of 2 utterance(s) have no 'glosses'"),
+        (["--manifest", str(corpus.manifest), "--split", "nope"], "no utterances in split 'nope'"),
+    ]
     for extra, message in cases:
         result = CliRunner().invoke(cli, base + extra)
         assert result.exit_code == 1 and message in result.output, (extra, result.output)
@@ -266,10 +371,16 @@ def test_decode_selection_errors(tmp_path, trained_run):
     assert list(read_glosses(out)) == [u.id for u in dev[:3]]
 
     vocab = Vocabulary.load(run / "tokens.txt")
-    mobilenet = save_checkpoint(tmp_path / "mn.pt", build_model("mobilenet_v3_1d", None, vocab_size=len(vocab)), vocab,
-                                {"model": "mobilenet_v3_1d", "model_config": {}, "train": {}}, {"epoch": 0})
-    result = CliRunner().invoke(cli, ["decode", "--checkpoint", str(mobilenet), "--features", store, "--out", out,
-                                      "--beam", "1", "--overwrite"])
+    mobilenet = save_checkpoint(
+        tmp_path / "mn.pt",
+        build_model("mobilenet_v3_1d", None, vocab_size=len(vocab)),
+        vocab,
+        {"model": "mobilenet_v3_1d", "model_config": {}, "train": {}},
+        {"epoch": 0},
+    )
+    result = CliRunner().invoke(
+        cli, ["decode", "--checkpoint", str(mobilenet), "--features", store, "--out", out, "--beam", "1", "--overwrite"]
+    )
     assert result.exit_code == 1 and "nothing could be decoded" in result.output
     assert "no 'multimodal' features in the store" in result.output
 
@@ -281,29 +392,71 @@ def test_tune_writes_the_best_setting_that_decode_reads(tmp_path, trained_run):
     arpa = tmp_path / "glosses.arpa"
     assert CliRunner().invoke(cli, ["lm", "build", str(corpus.manifest), str(arpa)]).exit_code == 0
     best = tmp_path / "decode.yaml"
-    args = ["tune", "--checkpoint", str(run / "best.pt"), "--features", str(corpus.store), "--manifest",
-            str(corpus.manifest), "--lm", str(arpa), "--beams", "5", "--lm-weights", "0.5,2",
-            "--word-scores", "-1,0,1", "--out", str(best), "--device", "cpu", "--top", "0"]
+    args = [
+        "tune",
+        "--checkpoint",
+        str(run / "best.pt"),
+        "--features",
+        str(corpus.store),
+        "--manifest",
+        str(corpus.manifest),
+        "--lm",
+        str(arpa),
+        "--beams",
+        "5",
+        "--lm-weights",
+        "0.5,2",
+        "--word-scores",
+        "-1,0,1",
+        "--out",
+        str(best),
+        "--device",
+        "cpu",
+        "--top",
+        "0",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     # 2 LM weights x 3 word scores at beam 5 (the defaults among them): every setting has the LM
     assert "model run once over" in result.output and "trying 6 settings" in result.output
     lines = result.output.splitlines()
     header = lines.index(next(line for line in lines if line.startswith("beam lm_weight")))
-    assert len([line for line in lines[header + 1:] if line[:4].strip().isdigit()]) == 6
+    assert len([line for line in lines[header + 1 :] if line[:4].strip().isdigit()]) == 6
     best_wer = float(re.search(r"best: +WER ([0-9.]+)%", result.output).group(1))
     default_wer = float(re.search(r"defaults: WER ([0-9.]+)%", result.output).group(1))
     assert best_wer <= default_wer
     assert load_decoder_config(best).lm == str(arpa)  # beside the YAML: written relative, read back
 
     # decode --decode-config reproduces the tuned WER; an option given on the command line overrides the file.
-    tuned, _, summary = _decode(tmp_path, corpus, run, "--manifest", str(corpus.manifest), "--split", "dev",
-                                "--decode-config", str(best), name="tuned")
+    tuned, _, summary = _decode(
+        tmp_path,
+        corpus,
+        run,
+        "--manifest",
+        str(corpus.manifest),
+        "--split",
+        "dev",
+        "--decode-config",
+        str(best),
+        name="tuned",
+    )
     assert tuned.exit_code == 0, tuned.output
     assert json.loads(summary.read_text())["decoder"] == vars(load_decoder_config(best))
     assert 100 * json.loads(summary.read_text())["wer"] == pytest.approx(best_wer, abs=0.01)
-    wider, _, summary = _decode(tmp_path, corpus, run, "--manifest", str(corpus.manifest), "--split", "dev",
-                                "--decode-config", str(best), "--beam", "7", name="wider")
+    wider, _, summary = _decode(
+        tmp_path,
+        corpus,
+        run,
+        "--manifest",
+        str(corpus.manifest),
+        "--split",
+        "dev",
+        "--decode-config",
+        str(best),
+        "--beam",
+        "7",
+        name="wider",
+    )
     assert wider.exit_code == 0, wider.output
     assert json.loads(summary.read_text())["decoder"] == {**vars(load_decoder_config(best)), "beam_size": 7}
     again = CliRunner().invoke(cli, args)

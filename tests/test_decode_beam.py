@@ -1,15 +1,15 @@
 """Beam-search CTC decoding (flashlight-text), checked against exact enumeration of all alignments."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from test_decode import WIDE, _emissions, _labelling_scores, _vocab
 
 from islpose.decode import DecoderConfig, build_decoder, ctc_log_likelihood, greedy_decode
 from islpose.decode.lm import build_lm, write_arpa
 from islpose.errors import IslposeError
-
-from test_decode import WIDE, _emissions, _labelling_scores, _vocab  # noqa: I001
 
 pytest.importorskip("flashlight.lib.text.decoder", reason="beam search needs flashlight-text")
 
@@ -63,8 +63,10 @@ def test_beam_with_lm_maximises_the_combined_score(tmp_path, lm_weight, word_sco
     decoder = build_decoder(DecoderConfig(**WIDE, lm=str(path), lm_weight=lm_weight, word_score=word_score), vocab)
     for seed in range(4):
         lp = _emissions(np.random.default_rng(seed), 5, 3)
-        exact = {y: s + lm_weight * lm.sentence_log10_prob(vocab.decode(y)) + word_score * len(y)
-                 for y, s in _labelling_scores(lp).items()}
+        exact = {
+            y: s + lm_weight * lm.sentence_log10_prob(vocab.decode(y)) + word_score * len(y)
+            for y, s in _labelling_scores(lp).items()
+        }
         found = tuple(decoder.decode(lp))
         assert exact[found] == pytest.approx(max(exact.values()), abs=1e-4)
 
@@ -86,13 +88,16 @@ def test_decoder_rejects_emissions_of_another_vocabulary():
         build_decoder(DecoderConfig(beam_size=3), _vocab(4)).decode(np.zeros((5, 7), np.float32))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"beam_size": 0}, "beam size must be >= 1"),
-    ({"beam_size_token": -1}, "beam_size_token"),
-    ({"beam_threshold": 0.0}, "beam_threshold"),
-    ({"beam_size": 1, "word_score": 1.0}, "needs beam search"),
-    ({"beam_size": 5, "lm": "/nonexistent/lm.arpa"}, "not found"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"beam_size": 0}, "beam size must be >= 1"),
+        ({"beam_size_token": -1}, "beam_size_token"),
+        ({"beam_threshold": 0.0}, "beam_threshold"),
+        ({"beam_size": 1, "word_score": 1.0}, "needs beam search"),
+        ({"beam_size": 5, "lm": "/nonexistent/lm.arpa"}, "not found"),
+    ],
+)
 def test_bad_settings_are_clear_errors(kwargs, message):
     with pytest.raises(IslposeError, match=message):
         build_decoder(DecoderConfig(**kwargs), _vocab(4))
@@ -125,8 +130,10 @@ def _random_lm(rng: np.random.Generator, vocab, n: int = 60, order: int = 3):
     return build_lm([list(rng.choice(glosses, size=int(rng.integers(1, 6)))) for _ in range(n)], order=order)
 
 
-@pytest.mark.parametrize("lm_weight, word_score, beam", [(0.5, -0.3, 3), (2.0, -1.0, 5), (1.0, -0.05, 8),
-                                                          (0.0, -0.5, 4), (0.0, 1.0, 4), (1.5, 0.0, 5)])
+@pytest.mark.parametrize(
+    "lm_weight, word_score, beam",
+    [(0.5, -0.3, 3), (2.0, -1.0, 5), (1.0, -0.05, 8), (0.0, -0.5, 4), (0.0, 1.0, 4), (1.5, 0.0, 5)],
+)
 def test_word_score_folded_into_the_lm_equals_the_python_callback(tmp_path, lm_weight, word_score, beam):
     """The C++ search on the folded LM finds what the Python callback finds, with the same scores."""
     from islpose.decode.decoders import BeamSearchDecoder
@@ -134,8 +141,9 @@ def test_word_score_folded_into_the_lm_equals_the_python_callback(tmp_path, lm_w
     rng = np.random.default_rng(int(10 * lm_weight + 100 * beam))
     vocab = _vocab(7)
     path = str(write_arpa(_random_lm(rng, vocab), tmp_path / "lm.arpa"))
-    config = DecoderConfig(beam_size=beam, beam_size_token=4, beam_threshold=10.0, lm=path, lm_weight=lm_weight,
-                           word_score=word_score)
+    config = DecoderConfig(
+        beam_size=beam, beam_size_token=4, beam_threshold=10.0, lm=path, lm_weight=lm_weight, word_score=word_score
+    )
     native, callback = BeamSearchDecoder(config, vocab), BeamSearchDecoder(config, vocab, fold=False)
     assert native.native and callback.native == (word_score == 0)
     differs = 0
@@ -193,8 +201,9 @@ def test_word_score_that_cannot_be_folded_runs_in_cpp_on_a_clamped_lm(tmp_path):
     assert not callback.native and not callback.rescored
     for seed in range(6):
         lp = _emissions(np.random.default_rng(seed), 5, 4)
-        exact = {y: s + lm.sentence_log10_prob(vocab.decode(y)) + 0.5 * len(y)
-                 for y, s in _labelling_scores(lp).items()}
+        exact = {
+            y: s + lm.sentence_log10_prob(vocab.decode(y)) + 0.5 * len(y) for y, s in _labelling_scores(lp).items()
+        }
         found = tuple(decoder.decode(lp))
         assert exact[found] == pytest.approx(max(exact.values()), abs=1e-4)
         assert found == tuple(callback.decode(lp))
@@ -202,8 +211,7 @@ def test_word_score_that_cannot_be_folded_runs_in_cpp_on_a_clamped_lm(tmp_path):
 
 
 @pytest.mark.parametrize("lm_weight, word_score, min_same", [(1.0, 0.5, 0.85), (0.5, 1.0, 0.95)])
-def test_clamped_search_with_a_narrow_beam_is_as_good_as_the_python_callback(tmp_path, lm_weight, word_score,
-                                                                             min_same):
+def test_clamped_search_with_a_narrow_beam_is_as_good_as_the_python_callback(tmp_path, lm_weight, word_score, min_same):
     """With a narrow beam the clamped C++ search keeps other hypotheses than the exact callback.
     Measured on ambiguous random emissions: it never returns a labelling scoring below greedy's;
     where the two differ, its labelling scores higher (LM + word score + CTC over all alignments)
@@ -218,8 +226,9 @@ def test_clamped_search_with_a_narrow_beam_is_as_good_as_the_python_callback(tmp
     lm = _random_lm(rng, vocab)
     assert fold_scores(lm, lm_weight, word_score) is None
     path = str(write_arpa(lm, tmp_path / "lm.arpa"))
-    config = DecoderConfig(beam_size=3, beam_size_token=4, beam_threshold=10.0, lm=path, lm_weight=lm_weight,
-                           word_score=word_score)
+    config = DecoderConfig(
+        beam_size=3, beam_size_token=4, beam_threshold=10.0, lm=path, lm_weight=lm_weight, word_score=word_score
+    )
     native, callback = BeamSearchDecoder(config, vocab), BeamSearchDecoder(config, vocab, fold=False)
     assert native.rescored and native.native
     same = better = worse = differs_from_greedy = 0
@@ -232,5 +241,3 @@ def test_clamped_search_with_a_narrow_beam_is_as_good_as_the_python_callback(tmp
         differs_from_greedy += want != greedy
     assert differs_from_greedy > 10
     assert same >= 100 * min_same and worse <= better, (same, better, worse)
-
-

@@ -1,4 +1,5 @@
 """`islpose demo --quick`: the README's main job, CI-sized, from another working directory."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,9 @@ def test_quick_demo_runs_the_whole_chain(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)  # any working directory
     threads, real_train = [], islpose.train.train
-    monkeypatch.setattr(islpose.train, "train", lambda *a, **k: threads.append(torch.get_num_threads()) or
-                        real_train(*a, **k))
+    monkeypatch.setattr(
+        islpose.train, "train", lambda *a, **k: threads.append(torch.get_num_threads()) or real_train(*a, **k)
+    )
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -33,7 +35,9 @@ def test_quick_demo_runs_the_whole_chain(tmp_path, monkeypatch):
         assert step in result.output
     assert (out / "run" / "best.pt").is_file() and (out / "corpus" / "corpus.jsonl").is_file()
     (record,) = [json.loads(line) for line in (out / "recognize" / "recognized.jsonl").read_text().splitlines()]
-    assert (out / "recognize" / f"{record['id']}.eaf").is_file() and (out / "recognize" / f"{record['id']}.srt").is_file()
+    assert (out / "recognize" / f"{record['id']}.eaf").is_file() and (
+        out / "recognize" / f"{record['id']}.srt"
+    ).is_file()
     assert all(0 <= s["start"] < s["end"] <= record["duration"] for s in record["segments"])
     # The real clip shipped with the package is extracted (MediaPipe is in the dev extra).
     assert "1 clip(s), 58 frames" in result.output and (out / "real" / "features.h5").is_file()

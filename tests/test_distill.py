@@ -1,4 +1,5 @@
 """Distillation: the KD loss, resampling, masks, teacher checks, ``islpose distill`` and that it helps."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,15 @@ from islpose.vocab import Vocabulary
 REPO = Path(__file__).resolve().parents[1]
 TINY = {
     "bilstm_optimized": {"projection_dim": 16, "hidden_dim": 16, "num_layers": 2, "dropout": 0.1},
-    "mobilenet_v3_1d": {"pose_dim": 8, "hands_dim": 8, "face_dim": 8, "temporal_dim": 8, "upsample_dim": 16,
-                        "lstm_hidden": 16, "dropout": 0.1},
+    "mobilenet_v3_1d": {
+        "pose_dim": 8,
+        "hands_dim": 8,
+        "face_dim": 8,
+        "temporal_dim": 8,
+        "upsample_dim": 16,
+        "lstm_hidden": 16,
+        "dropout": 0.1,
+    },
 }
 TINY_TRAIN = {"batch_size": 4, "epochs": 2, "warmup_epochs": 1, "progress": False, "device": "cpu"}
 
@@ -68,8 +76,9 @@ def teacher_store(path: Path, corpus, *, vocab: Vocabulary | None = None, rate: 
 def mm_corpus(tmp_path_factory):
     from islpose.testing import make_synthetic_corpus
 
-    return make_synthetic_corpus(tmp_path_factory.mktemp("mm"), num_glosses=6, num_signers=3,
-                                 utterances_per_signer=3, multimodal=True, seed=2)
+    return make_synthetic_corpus(
+        tmp_path_factory.mktemp("mm"), num_glosses=6, num_signers=3, utterances_per_signer=3, multimodal=True, seed=2
+    )
 
 
 @pytest.fixture(scope="module")
@@ -121,12 +130,13 @@ def test_kd_loss_matches_a_frame_by_frame_reference_and_ignores_padding():
             q = (student[t, b] / T).log_softmax(-1)
             total += float((p * (p.log() - q)).sum())
             frames += 1
-    assert math.isclose(float(loss), T ** 2 * total / frames, rel_tol=1e-5)
+    assert math.isclose(float(loss), T**2 * total / frames, rel_tol=1e-5)
     garbage_s, garbage_t = student.clone(), teacher.clone()
     garbage_s[3:, 1] = float("nan")  # student padding
     garbage_t[1, 6:] = float("nan")  # teacher padding
-    assert math.isclose(float(kd_loss(garbage_s, out_lengths, garbage_t, teacher_lengths, T)), float(loss),
-                        rel_tol=1e-6)
+    assert math.isclose(
+        float(kd_loss(garbage_s, out_lengths, garbage_t, teacher_lengths, T)), float(loss), rel_tol=1e-6
+    )
 
 
 def test_no_gradient_reaches_padded_frames():
@@ -138,12 +148,15 @@ def test_no_gradient_reaches_padded_frames():
 # ---------------------------------------------------------------- training runs
 def test_alpha_zero_reproduces_plain_training_exactly(small_corpus, posteriors, tmp_path):
     plain_config = resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"]}, TINY_TRAIN)
-    kd_config = resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"]}, TINY_TRAIN,
-                               distill={"alpha": 0.0})
+    kd_config = resolve_config(
+        "bilstm_optimized", {"model_config": TINY["bilstm_optimized"]}, TINY_TRAIN, distill={"alpha": 0.0}
+    )
     train(plain_config, small_corpus.store, small_corpus.manifest, tmp_path / "plain")
     distill(kd_config, small_corpus.store, posteriors, small_corpus.manifest, tmp_path / "kd")
-    rows = [[json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
-            for name in ("plain", "kd")]
+    rows = [
+        [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+        for name in ("plain", "kd")
+    ]
     keys = ("train_loss", "dev_wer", "lr", "bad_steps")
     assert [[r[k] for k in keys] for r in rows[0]] == [[r[k] for k in keys] for r in rows[1]]
     plain, kd = (read_checkpoint(tmp_path / name / "last.pt")["model_state"] for name in ("plain", "kd"))
@@ -151,11 +164,16 @@ def test_alpha_zero_reproduces_plain_training_exactly(small_corpus, posteriors, 
 
 
 def test_positive_alpha_changes_training(small_corpus, posteriors, tmp_path):
-    config = resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"]}, TINY_TRAIN,
-                            distill={"alpha": 1.0})
+    config = resolve_config(
+        "bilstm_optimized", {"model_config": TINY["bilstm_optimized"]}, TINY_TRAIN, distill={"alpha": 1.0}
+    )
     distill(config, small_corpus.store, posteriors, small_corpus.manifest, tmp_path / "kd")
-    train(resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"]}, TINY_TRAIN),
-          small_corpus.store, small_corpus.manifest, tmp_path / "plain")
+    train(
+        resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"]}, TINY_TRAIN),
+        small_corpus.store,
+        small_corpus.manifest,
+        tmp_path / "plain",
+    )
     kd, plain = (read_checkpoint(tmp_path / n / "last.pt")["model_state"] for n in ("kd", "plain"))
     assert not all(torch.equal(plain[k], kd[k]) for k in plain)
     assert read_checkpoint(tmp_path / "kd" / "best.pt")["config"]["distill"]["alpha"] == 1.0
@@ -166,16 +184,47 @@ def test_distill_cli_trains_both_students(name, mm_corpus, tmp_path):
     # Teacher at a third of the frame rate: resampled up to each student's rate (2x subsampled or not).
     post = teacher_store(tmp_path / "post.h5", mm_corpus, rate=1 / 3)
     out = tmp_path / "run"
-    result = run("distill", "--model", name, "--features", mm_corpus.store, "--teacher", post,
-                 "--manifest", mm_corpus.manifest, "--out", out, "--config", tiny_config(tmp_path, name),
-                 "--alpha", 0.5, "--temperature", 3)
+    result = run(
+        "distill",
+        "--model",
+        name,
+        "--features",
+        mm_corpus.store,
+        "--teacher",
+        post,
+        "--manifest",
+        mm_corpus.manifest,
+        "--out",
+        out,
+        "--config",
+        tiny_config(tmp_path, name),
+        "--alpha",
+        0.5,
+        "--temperature",
+        3,
+    )
     assert result.exit_code == 0, result.output
     assert "best dev WER" in result.output
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["model"] == name and saved["distill"] == {"alpha": 0.5, "temperature": 3.0, "missing_teacher": "error"}
     assert load_checkpoint(out / "best.pt").model_name == name
-    decoded = run("decode", "--checkpoint", out / "best.pt", "--features", mm_corpus.store, "--manifest",
-                  mm_corpus.manifest, "--split", "dev", "--beam", 1, "--out", tmp_path / "dev.tsv", "--device", "cpu")
+    decoded = run(
+        "decode",
+        "--checkpoint",
+        out / "best.pt",
+        "--features",
+        mm_corpus.store,
+        "--manifest",
+        mm_corpus.manifest,
+        "--split",
+        "dev",
+        "--beam",
+        1,
+        "--out",
+        tmp_path / "dev.tsv",
+        "--device",
+        "cpu",
+    )
     assert decoded.exit_code == 0, decoded.output
 
 
@@ -183,18 +232,38 @@ def test_teacher_vocabulary_mismatch_is_a_clear_error(small_corpus, tmp_path):
     vocab = Vocabulary.from_manifest(small_corpus.manifest, "train")
     other = Vocabulary([*vocab.tokens[1:], "EXTRA"])
     post = teacher_store(tmp_path / "post.h5", small_corpus, vocab=other)
-    result = run("distill", "--features", small_corpus.store, "--teacher", post, "--manifest",
-                 small_corpus.manifest, "--out", tmp_path / "run",
-                 "--config", tiny_config(tmp_path, "bilstm_optimized"))
+    result = run(
+        "distill",
+        "--features",
+        small_corpus.store,
+        "--teacher",
+        post,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        tmp_path / "run",
+        "--config",
+        tiny_config(tmp_path, "bilstm_optimized"),
+    )
     assert result.exit_code == 1
     assert "teacher vocabulary" in result.output and str(post) in result.output
     assert not (tmp_path / "run" / "last.pt").exists()
 
 
 def test_store_without_teacher_vocab_is_a_clear_error(small_corpus, tmp_path):
-    result = run("distill", "--features", small_corpus.store, "--teacher", small_corpus.store, "--manifest",
-                 small_corpus.manifest, "--out", tmp_path / "run",
-                 "--config", tiny_config(tmp_path, "bilstm_optimized"))
+    result = run(
+        "distill",
+        "--features",
+        small_corpus.store,
+        "--teacher",
+        small_corpus.store,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        tmp_path / "run",
+        "--config",
+        tiny_config(tmp_path, "bilstm_optimized"),
+    )
     assert result.exit_code == 1 and "teacher_vocab" in result.output
 
 
@@ -205,15 +274,29 @@ def test_posteriors_of_the_wrong_width_are_a_clear_error(small_corpus, tmp_path)
         for uid in [u.id for u in read_manifest(small_corpus.manifest)]:
             out.write(uid, {"teacher_logprobs": np.zeros((5, len(vocab) + 1), np.float32)})
     with pytest.raises(IslposeError, match=r"teacher_logprobs has shape \(5, \d+\)"):
-        distill(resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"]}, TINY_TRAIN,
-                               distill={}), small_corpus.store, post, small_corpus.manifest, tmp_path / "run")
+        distill(
+            resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"]}, TINY_TRAIN, distill={}),
+            small_corpus.store,
+            post,
+            small_corpus.manifest,
+            tmp_path / "run",
+        )
 
 
 def test_missing_teacher_posteriors_error_or_listed_skip(small_corpus, tmp_path):
     train_ids = [u.id for u in read_manifest(small_corpus.manifest) if u.split == "train"]
     post = teacher_store(tmp_path / "post.h5", small_corpus, skip=train_ids[:2])
-    args = ["distill", "--features", small_corpus.store, "--teacher", post, "--manifest", small_corpus.manifest,
-            "--config", tiny_config(tmp_path, "bilstm_optimized")]
+    args = [
+        "distill",
+        "--features",
+        small_corpus.store,
+        "--teacher",
+        post,
+        "--manifest",
+        small_corpus.manifest,
+        "--config",
+        tiny_config(tmp_path, "bilstm_optimized"),
+    ]
     result = run(*args, "--out", tmp_path / "strict")
     assert result.exit_code == 1
     assert "2 train utterance(s) have no teacher posteriors" in result.output
@@ -228,29 +311,68 @@ def test_missing_teacher_posteriors_error_or_listed_skip(small_corpus, tmp_path)
 
 def test_resume_keeps_the_distill_settings(small_corpus, posteriors, tmp_path):
     out = tmp_path / "run"
-    args = ["--features", small_corpus.store, "--teacher", posteriors, "--manifest", small_corpus.manifest,
-            "--out", out]
+    args = [
+        "--features",
+        small_corpus.store,
+        "--teacher",
+        posteriors,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        out,
+    ]
     assert run("distill", *args, "--config", tiny_config(tmp_path, "bilstm_optimized"), "--alpha", 0.3).exit_code == 0
     changed = run("distill", *args, "--resume", "--epochs", 3, "--alpha", 0.5)
     assert changed.exit_code == 1 and "--alpha cannot change when resuming" in changed.output
     resumed = run("distill", *args, "--resume", "--epochs", 3)
     assert resumed.exit_code == 0, resumed.output
     assert read_checkpoint(out / "last.pt")["config"]["distill"]["alpha"] == 0.3
-    plain = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out,
-                "--resume", "--epochs", 4)
+    plain = run(
+        "train",
+        "--features",
+        small_corpus.store,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        out,
+        "--resume",
+        "--epochs",
+        4,
+    )
     assert plain.exit_code == 1 and "islpose distill" in plain.output
 
 
 def test_distill_needs_a_teacher(small_corpus, tmp_path):
-    result = run("distill", "--features", small_corpus.store, "--manifest", small_corpus.manifest,
-                 "--out", tmp_path / "run", "--config", tiny_config(tmp_path, "bilstm_optimized"))
+    result = run(
+        "distill",
+        "--features",
+        small_corpus.store,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        tmp_path / "run",
+        "--config",
+        tiny_config(tmp_path, "bilstm_optimized"),
+    )
     assert result.exit_code == 2 and "--teacher" in result.output
 
 
 def test_export_pose_teacher_writes_posteriors_at_the_models_frame_rate(small_corpus, tmp_path):
     run_dir = tmp_path / "teacher"
-    assert run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", run_dir,
-               "--config", tiny_config(tmp_path, "bilstm_optimized")).exit_code == 0
+    assert (
+        run(
+            "train",
+            "--features",
+            small_corpus.store,
+            "--manifest",
+            small_corpus.manifest,
+            "--out",
+            run_dir,
+            "--config",
+            tiny_config(tmp_path, "bilstm_optimized"),
+        ).exit_code
+        == 0
+    )
     post = tmp_path / "post.h5"
     report = export_pose_teacher(run_dir / "best.pt", small_corpus.store, post, batch_size=3)
     with FeatureStore(small_corpus.store) as source, FeatureStore(post) as out:
@@ -298,8 +420,19 @@ def test_a_teacher_store_with_corrupt_json_attributes_is_one_line(small_corpus, 
         store.write("x", {"teacher_logprobs": np.zeros((2, len(vocab)), np.float32)})
     with h5py.File(post, "r+") as f:  # damaged by another tool
         f.attrs[attr] = '["<blank>", broken'
-    args = ["distill", "--features", small_corpus.store, "--teacher", post, "--manifest", small_corpus.manifest,
-            "--out", tmp_path / "kd", "--config", tiny_config(tmp_path, "bilstm_optimized")]
+    args = [
+        "distill",
+        "--features",
+        small_corpus.store,
+        "--teacher",
+        post,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        tmp_path / "kd",
+        "--config",
+        tiny_config(tmp_path, "bilstm_optimized"),
+    ]
     result = run(*args)
     assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
     assert f"post.h5: corrupt '{attr}' attribute" in result.output
@@ -319,18 +452,29 @@ def test_clean_teacher_improves_a_noisy_student_over_plain_ctc(tmp_path):
         kw = {"num_glosses": 12, "num_signers": 5, "utterances_per_signer": 30, "seed": 0}
         clean = make_synthetic_corpus(tmp_path / "clean", noise=0.0, drop_rate=0.0, **kw)
         noisy = make_synthetic_corpus(tmp_path / "noisy", noise=0.08, drop_rate=0.0, **kw)
-        assert [(u.id, u.glosses) for u in read_manifest(clean.manifest)] == \
-            [(u.id, u.glosses) for u in read_manifest(noisy.manifest)]
+        assert [(u.id, u.glosses) for u in read_manifest(clean.manifest)] == [
+            (u.id, u.glosses) for u in read_manifest(noisy.manifest)
+        ]
         yaml_data = {"model_config": {"projection_dim": 64, "hidden_dim": 64, "num_layers": 2}}
         budget = {"batch_size": 8, "lr": 2e-3, "warmup_epochs": 1, "patience": 0, "progress": False, "device": "cpu"}
-        teacher = train(resolve_config("bilstm_optimized", yaml_data, {**budget, "epochs": 40}),
-                        clean.store, clean.manifest, tmp_path / "teacher")
+        teacher = train(
+            resolve_config("bilstm_optimized", yaml_data, {**budget, "epochs": 40}),
+            clean.store,
+            clean.manifest,
+            tmp_path / "teacher",
+        )
         export_pose_teacher(tmp_path / "teacher" / "best.pt", clean.store, tmp_path / "post.h5")
         student = {**budget, "epochs": 15}
-        plain = train(resolve_config("bilstm_optimized", yaml_data, student), noisy.store, noisy.manifest,
-                      tmp_path / "plain")
-        kd = distill(resolve_config("bilstm_optimized", yaml_data, student, distill={"alpha": 1.0, "temperature": 2.0}),
-                     noisy.store, tmp_path / "post.h5", noisy.manifest, tmp_path / "kd")
+        plain = train(
+            resolve_config("bilstm_optimized", yaml_data, student), noisy.store, noisy.manifest, tmp_path / "plain"
+        )
+        kd = distill(
+            resolve_config("bilstm_optimized", yaml_data, student, distill={"alpha": 1.0, "temperature": 2.0}),
+            noisy.store,
+            tmp_path / "post.h5",
+            noisy.manifest,
+            tmp_path / "kd",
+        )
     finally:
         torch.set_num_threads(threads)
     assert teacher.best_wer < 0.5
@@ -343,9 +487,24 @@ def test_recipe_runs_the_whole_chain_on_tiny_settings(teacher, tmp_path):
     """pipelines/recipes/distill_synthetic.py --tiny: about 15 s per teacher on one thread."""
     pytest.importorskip("cv2")
     epochs = ["--student-epochs", "3"] if teacher == "pose" else []  # the students' budget (default 2)
-    proc = subprocess.run([sys.executable, str(REPO / "pipelines" / "recipes" / "distill_synthetic.py"), "--tiny",
-                           "--teacher", teacher, "--device", "cpu", "--out", str(tmp_path), *epochs],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "pipelines" / "recipes" / "distill_synthetic.py"),
+            "--tiny",
+            "--teacher",
+            teacher,
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path),
+            *epochs,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     steps = ["teacher train", "teacher export"] if teacher == "video" else ["train"]
     for step in steps + ["distill", "decode", "score"]:
@@ -367,8 +526,9 @@ def test_recipe_runs_the_whole_chain_on_tiny_settings(teacher, tmp_path):
         assert (tmp_path / name / "best.pt").is_file()
         assert len((tmp_path / name / "metrics.jsonl").read_text().splitlines()) == (3 if teacher == "pose" else 2)
         # The recipe's numbers are what `islpose score` says about its hypotheses.
-        score = run("score", manifest, tmp_path / name / "test.hyp.tsv", "--split", "test",
-                    "--json", tmp_path / f"{name}.json")
+        score = run(
+            "score", manifest, tmp_path / name / "test.hyp.tsv", "--split", "test", "--json", tmp_path / f"{name}.json"
+        )
         assert score.exit_code == 0, score.output
         assert score.output.strip() in proc.stdout
         assert json.loads((tmp_path / f"{name}.json").read_text())["wer"] == wer

@@ -1,4 +1,5 @@
 """The examples in the docstrings of the public API run (``python -m pytest`` runs them, on tiny data)."""
+
 from __future__ import annotations
 
 import doctest
@@ -48,9 +49,12 @@ def test_every_top_level_name_has_a_docstring_with_an_example_that_runs():
         if name.startswith("__") or name == "IslposeError":
             continue
         obj = getattr(islpose, name)
-        target = getattr(obj, "__call__") if inspect.ismodule(obj) else obj
-        holder = {"extract": "islpose.extract.videos", "train": "islpose.train.loop",
-                  "decode": "islpose.decode.run"}.get(name, getattr(obj, "__module__", ""))
+        target = obj.__call__ if inspect.ismodule(obj) else obj
+        holder = {
+            "extract": "islpose.extract.videos",
+            "train": "islpose.train.loop",
+            "decode": "islpose.decode.run",
+        }.get(name, getattr(obj, "__module__", ""))
         doc = inspect.getdoc(importlib.import_module(holder)) if inspect.ismodule(obj) else inspect.getdoc(target)
         function_doc = {"extract": "extract", "train": "train", "decode": "decode_store"}.get(name)
         if function_doc:

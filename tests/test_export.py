@@ -1,4 +1,5 @@
 """ONNX export of both students: parity with PyTorch on padded batches, the file contract, the command."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,8 +28,9 @@ def _checkpoint(tmp_path, name: str, seed: int = 0):
             module.running_mean.normal_(0, 0.5)
             module.running_var.uniform_(0.5, 2.0)
     model.eval()
-    ck = save_checkpoint(tmp_path / f"{name}.pt", model, vocab, {"model": name, "model_config": {}, "train": {}},
-                         {"epoch": 0})
+    ck = save_checkpoint(
+        tmp_path / f"{name}.pt", model, vocab, {"model": name, "model_config": {}, "train": {}}, {"epoch": 0}
+    )
     return ck, model, vocab
 
 
@@ -56,7 +58,7 @@ def test_onnx_matches_pytorch_on_padded_batches(tmp_path, name):
         for b, n in enumerate(out_lens.tolist()):
             assert np.abs(olp[b, :n] - lp[b, :n]).max() < 1e-4
             assert greedy_decode(olp[b, :n]) == greedy_decode(lp[b, :n])
-            alone = onnx_model.log_probs(x[b, :lengths[b]])  # each utterance alone = its row of the batch
+            alone = onnx_model.log_probs(x[b, : lengths[b]])  # each utterance alone = its row of the batch
             assert np.abs(alone - olp[b, :n]).max() < 1e-4
 
 

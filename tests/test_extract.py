@@ -1,5 +1,6 @@
 """`islpose extract` / `featurize`: input discovery, resume, bad inputs, kill-and-resume,
 executors and the CLI. Real-video tests use the short clips of tests/data/videos."""
+
 from __future__ import annotations
 
 import hashlib
@@ -90,11 +91,14 @@ def test_clashing_stems_name_both_files(tmp_path):
         E.find_videos([tmp_path / "one", tmp_path / "two"])
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", "no such file or folder"),
-    ("empty_folder", "no video files"),
-    ("manifest_without_video", "missing field 'video'"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "no such file or folder"),
+        ("empty_folder", "no video files"),
+        ("manifest_without_video", "missing field 'video'"),
+    ],
+)
 def test_bad_inputs_are_user_errors(tmp_path, case, message):
     target = tmp_path / case
     if case == "empty_folder":
@@ -128,7 +132,9 @@ def test_resume_skips_unchanged_and_redoes_changed_files(fake_videos, tmp_path):
 def test_other_settings_on_an_existing_store_are_an_error(fake_videos, tmp_path):
     out = tmp_path / "f.h5"
     E.extract([fake_videos], out, E.ExtractConfig(workers=1))
-    with pytest.raises(StoreError, match="other settings: multimodal_dtype float16 \\(now float32\\); use the same options"):
+    with pytest.raises(
+        StoreError, match="other settings: multimodal_dtype float16 \\(now float32\\); use the same options"
+    ):
         E.extract([fake_videos], out, E.ExtractConfig(workers=1, dtype="float32"))
     assert E.extract([fake_videos], out, E.ExtractConfig(workers=1, dtype="float32", overwrite=True)).done
 
@@ -182,12 +188,28 @@ CHILD = textwrap.dedent("""
 def run_child(tmp_path, inputs, out, mode, point="none", n=0, *flags):
     script = tmp_path / "child.py"
     script.write_text(CHILD.format(tests=str(Path(__file__).parent)))
-    return subprocess.run([sys.executable, str(script), str(inputs), str(out), mode, point, str(n), *flags],
-                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(script), str(inputs), str(out), mode, point, str(n), *flags],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
 
 
-@pytest.mark.parametrize("point, n", [("write", 1), ("write", 3), ("write", 17), ("write", 40), ("write", 90),
-                                      ("commit", 1), ("commit", 3), ("commit", 5)])
+@pytest.mark.parametrize(
+    "point, n",
+    [
+        ("write", 1),
+        ("write", 3),
+        ("write", 17),
+        ("write", 40),
+        ("write", 90),
+        ("commit", 1),
+        ("commit", 3),
+        ("commit", 5),
+    ],
+)
 def test_sigkill_leaves_only_complete_utterances_and_rerun_finishes(fake_videos, tmp_path, point, n):
     out = tmp_path / "f.h5"
     killed = run_child(tmp_path, fake_videos, out, "fake", point, n)
@@ -229,7 +251,7 @@ def real_store(tmp_path_factory, media_dir):
     frames = []
 
     class Count:
-        start = video = lambda *a: None  # noqa: E731
+        start = video = lambda *a: None
 
         def frames(self, n):
             frames.append(n)
@@ -248,8 +270,9 @@ def test_real_clips_store_landmarks_features_and_attributes(real_store):
         assert meta["mediapipe_version"] == "0.10.21"
         assert meta["extractor"]["holistic"]["model_complexity"] == 1
         assert meta["extractor"]["holistic"]["static_image_mode"] is False
-        for uid, video, (T, w, h, fps) in zip(["studio_signer_9frames", "webcam_signer"], videos,
-                                              [(9, 1280, 720, 24.0), (58, 540, 720, 29.9)]):
+        for uid, video, (T, w, h, fps) in zip(
+            ["studio_signer_9frames", "webcam_signer"], videos, [(9, 1280, 720, 24.0), (58, 540, 720, 29.9)]
+        ):
             attrs = store.attrs(uid)
             assert (attrs["num_frames"], attrs["width"], attrs["height"]) == (T, w, h)
             assert attrs["fps"] == pytest.approx(fps, abs=0.05)
@@ -281,7 +304,7 @@ def test_bad_videos_fail_with_their_reason_and_the_run_goes_on(media_dir, tmp_pa
     (folder / "zero.mp4").write_bytes(b"")
     (folder / "text.mp4").write_text("this is not a video\n" * 20)
     data = (media_dir / "videos" / WEBCAM).read_bytes()
-    (folder / "truncated.mp4").write_bytes(data[:int(len(data) * 0.9)])
+    (folder / "truncated.mp4").write_bytes(data[: int(len(data) * 0.9)])
     (folder / "good.mp4").symlink_to(media_dir / "videos" / SHORT)
     out = tmp_path / "f.h5"
     summary = E.extract([folder], out, E.ExtractConfig(workers=1))
@@ -396,9 +419,24 @@ def test_ray_executor_gives_the_same_store_as_local_workers(media_dir, tmp_path)
         stores[executor] = tmp_path / f"{executor}.h5"
         # In a child process: after Ray has run in a process, torch DataLoader workers forked
         # from it hang (seen in this test suite), so Ray stays out of the pytest process.
-        proc = subprocess.run([sys.executable, "-m", "islpose.cli.main", "extract", str(clip), str(stores[executor]),
-                               "--executor", executor, "--workers", "1", "--quiet"],
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "islpose.cli.main",
+                "extract",
+                str(clip),
+                str(stores[executor]),
+                "--executor",
+                executor,
+                "--workers",
+                "1",
+                "--quiet",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
     with FeatureStore(stores["local"]) as a, FeatureStore(stores["ray"]) as b:
         assert a.ids() == b.ids() == ["studio_signer_9frames"]
@@ -429,8 +467,8 @@ def estimated_count_clip(source: Path, out: Path, fourcc: str, frames: int = 12)
     data = bytearray(out.read_bytes())
     at = data.find(b"\x44\x89\x88")  # EBML Duration element, an 8-byte float
     assert at > 0, "no Duration element in the header"
-    (duration,) = struct.unpack(">d", data[at + 3:at + 11])
-    data[at + 3:at + 11] = struct.pack(">d", duration * 1.5)
+    (duration,) = struct.unpack(">d", data[at + 3 : at + 11])
+    data[at + 3 : at + 11] = struct.pack(">d", duration * 1.5)
     out.write_bytes(bytes(data))
     return int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT))
 

@@ -2,6 +2,7 @@
 builds beside, a killed or failed run keeps the old store, outputs are not replaced
 unless asked), one bad item is one failure, a missing dependency is one line, and a
 rerun does not re-read unchanged videos. MediaPipe is replaced by `fake_load`."""
+
 from __future__ import annotations
 
 import signal
@@ -103,8 +104,12 @@ def test_overwrite_never_replaces_a_file_that_is_not_a_store(fake_videos, tmp_pa
 def test_a_result_that_cannot_be_stored_fails_alone(fake_videos, tmp_path, monkeypatch):
     (fake_videos / "nan.mp4").write_bytes(b"x" * 64)
     manifest = tmp_path / "m.jsonl"
-    manifest.write_text("".join(f'{{"id": "{uid}", "video": "{fake_videos / name}"}}\n' for uid, name in
-                                [("v0", "v0.mp4"), ("..", "v2.mp4"), ("nan", "nan.mp4"), ("v4", "v4.mp4")]))
+    manifest.write_text(
+        "".join(
+            f'{{"id": "{uid}", "video": "{fake_videos / name}"}}\n'
+            for uid, name in [("v0", "v0.mp4"), ("..", "v2.mp4"), ("nan", "nan.mp4"), ("v4", "v4.mp4")]
+        )
+    )
     real = runner.compute_features
 
     def nan_for_the_nan_video(lm, pr, width, height, dtype):
@@ -177,8 +182,9 @@ def test_featurize_out_refuses_an_existing_file_unless_overwrite(fake_videos, tm
     assert manifest.read_text() == '{"id": "a"}\n'
     other = tmp_path / "g.h5"
     assert runner_.invoke(cli, ["featurize", str(store), "--out", str(other), "-q"]).exit_code == 0
-    result = runner_.invoke(cli, ["featurize", str(store), "--out", str(other), "-q", "--dtype", "float32",
-                                  "--overwrite"])
+    result = runner_.invoke(
+        cli, ["featurize", str(store), "--out", str(other), "-q", "--dtype", "float32", "--overwrite"]
+    )
     assert result.exit_code == 0, result.output
     with FeatureStore(other) as g:
         assert g.metadata["extractor"]["multimodal_dtype"] == "float32" and len(g) == 5

@@ -1,5 +1,6 @@
 """The 66-d and 6516-d feature math on hand-made landmark arrays whose expected values
 are worked out by hand in the comments (image 100 x 200 pixels unless said otherwise)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,13 +38,13 @@ def col(block: int, row: int, coord: int) -> int:
 def test_pose_centred_on_shoulders_and_scaled_by_median_width():
     lm, pr = empty(3)
     # shoulder widths in pixels: 20, 40, 24 -> median 24 (mean 28); mid-point (50, 100) every frame
-    put_pose(lm, pr, 0, (0.4, 0.5), (0.6, 0.5), {0: (0.5, 0.2)})   # nose (50, 40) px
-    put_pose(lm, pr, 1, (0.3, 0.5), (0.7, 0.5), {0: (0.8, 0.5)})   # nose (80, 100) px
+    put_pose(lm, pr, 0, (0.4, 0.5), (0.6, 0.5), {0: (0.5, 0.2)})  # nose (50, 40) px
+    put_pose(lm, pr, 1, (0.3, 0.5), (0.7, 0.5), {0: (0.8, 0.5)})  # nose (80, 100) px
     put_pose(lm, pr, 2, (0.38, 0.5), (0.62, 0.5), {0: (0.5, 0.5)})
     f = pose_features(lm, pr, W, H)
     assert f.shape == (3, POSE_DIM) and f.dtype == np.float32
-    np.testing.assert_allclose(f[0, 0:2], [0.0, -60 / 24], atol=1e-6)          # (50-50, 40-100) / 24
-    np.testing.assert_allclose(f[1, 0:2], [30 / 24, 0.0], atol=1e-6)            # (80-50, 100-100) / 24
+    np.testing.assert_allclose(f[0, 0:2], [0.0, -60 / 24], atol=1e-6)  # (50-50, 40-100) / 24
+    np.testing.assert_allclose(f[1, 0:2], [30 / 24, 0.0], atol=1e-6)  # (80-50, 100-100) / 24
     np.testing.assert_allclose(f[0, 22:26], [-10 / 24, 0, 10 / 24, 0], atol=1e-6)  # shoulders 11, 12
     np.testing.assert_allclose(f[1, 22:24], [-20 / 24, 0], atol=1e-6)
 
@@ -66,10 +67,10 @@ def test_interpolated_centre_is_used_for_hands_in_frames_without_pose():
     # mid-point x: 40 px in frame 0, 60 px in frame 2 -> 50 px in frame 1; width 20 px
     put_pose(lm, pr, 0, (0.3, 0.5), (0.5, 0.5))
     put_pose(lm, pr, 2, (0.5, 0.5), (0.7, 0.5))
-    lm[1, LH:LH + 21] = (0.9, 0.5, 0.0, 1.0)  # left hand at (90, 100) px, no pose in frame 1
+    lm[1, LH : LH + 21] = (0.9, 0.5, 0.0, 1.0)  # left hand at (90, 100) px, no pose in frame 1
     pr[1, 1] = True
     mm = multimodal_features(lm, pr, W, H, np.float32)
-    np.testing.assert_allclose(mm[1, col(0, LH, 0):col(0, LH, 2) + 1], [(90 - 50) / 20, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(mm[1, col(0, LH, 0) : col(0, LH, 2) + 1], [(90 - 50) / 20, 0.0, 0.0], atol=1e-6)
 
 
 def test_no_pose_falls_back_to_image_centre_and_quarter_width():
@@ -79,21 +80,24 @@ def test_no_pose_falls_back_to_image_centre_and_quarter_width():
     feats = compute_features(lm, pr, W, H, np.float32)
     assert not feats["pose"].any()  # no pose at all: zeros
     # centre (50, 100), scale 100 / 4 = 25: ((75-50)/25, (50-100)/25, 10/25)
-    np.testing.assert_allclose(feats["multimodal"][0, col(0, FACE, 0):col(0, FACE, 2) + 1], [1.0, -2.0, 0.4],
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        feats["multimodal"][0, col(0, FACE, 0) : col(0, FACE, 2) + 1], [1.0, -2.0, 0.4], rtol=1e-6, atol=1e-6
+    )
 
 
 def test_hand_shape_relative_to_wrist_over_hand_size():
     lm, pr = empty(1)
     put_pose(lm, pr, 0, (0.4, 0.5), (0.6, 0.5))
-    hand = lm[0, RH:RH + 21]
-    hand[:] = (0.10, 0.10, 0.0, 1.0)           # wrist and all points at (10, 20) px
-    hand[9, :2] = (0.13, 0.12)                 # MCP at (13, 24): hand size 5 px
-    hand[4, :3] = (0.16, 0.14, 0.05)           # (16, 28) px, z 5 px
+    hand = lm[0, RH : RH + 21]
+    hand[:] = (0.10, 0.10, 0.0, 1.0)  # wrist and all points at (10, 20) px
+    hand[9, :2] = (0.13, 0.12)  # MCP at (13, 24): hand size 5 px
+    hand[4, :3] = (0.16, 0.14, 0.05)  # (16, 28) px, z 5 px
     pr[0, 2] = True
     mm = multimodal_features(lm, pr, W, H, np.float32)
-    np.testing.assert_allclose(mm[0, col(1, RH + 4, 0):col(1, RH + 4, 2) + 1], [6 / 5, 8 / 5, 5 / 5], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(mm[0, col(1, RH, 0):col(1, RH, 2) + 1], 0.0)  # the wrist itself
+    np.testing.assert_allclose(
+        mm[0, col(1, RH + 4, 0) : col(1, RH + 4, 2) + 1], [6 / 5, 8 / 5, 5 / 5], rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(mm[0, col(1, RH, 0) : col(1, RH, 2) + 1], 0.0)  # the wrist itself
     # the left hand is missing: zero in every block
     assert not mm[0, [col(b, LH + i, c) for b in range(4) for i in range(21) for c in range(3)]].any()
 
@@ -102,16 +106,16 @@ def test_face_shape_relative_to_nose_over_eye_distance():
     lm, pr = empty(1)
     put_pose(lm, pr, 0, (0.4, 0.5), (0.6, 0.5))
     face = lm[0, FACE:]
-    face[:] = (0.5, 0.25, 0.0, 1.0)            # all at (50, 50) px (nose tip = point 1)
-    face[33, :2] = (0.4, 0.225)                # eye corners (40, 45) and (60, 45): 20 px apart
+    face[:] = (0.5, 0.25, 0.0, 1.0)  # all at (50, 50) px (nose tip = point 1)
+    face[33, :2] = (0.4, 0.225)  # eye corners (40, 45) and (60, 45): 20 px apart
     face[263, :2] = (0.6, 0.225)
-    face[0, :2] = (0.5, 0.35)                  # (50, 70) px
+    face[0, :2] = (0.5, 0.35)  # (50, 70) px
     pr[0, 3] = True
     mm = multimodal_features(lm, pr, W, H, np.float32)
-    np.testing.assert_allclose(mm[0, col(1, FACE, 0):col(1, FACE, 1) + 1], [0.0, 20 / 20], atol=1e-6)
+    np.testing.assert_allclose(mm[0, col(1, FACE, 0) : col(1, FACE, 1) + 1], [0.0, 20 / 20], atol=1e-6)
     np.testing.assert_allclose(mm[0, col(1, FACE + 33, 0)], -10 / 20, rtol=1e-6, atol=1e-6)
     # the pose's shape block is its block-0 position
-    np.testing.assert_array_equal(mm[0, col(1, 0, 0):col(1, 33, 0)], mm[0, col(0, 0, 0):col(0, 33, 0)])
+    np.testing.assert_array_equal(mm[0, col(1, 0, 0) : col(1, 33, 0)], mm[0, col(0, 0, 0) : col(0, 33, 0)])
 
 
 def test_velocity_and_acceleration_zero_where_a_frame_misses_the_component():
@@ -120,12 +124,12 @@ def test_velocity_and_acceleration_zero_where_a_frame_misses_the_component():
     for t in range(4):
         put_pose(lm, pr, t, (0.4, 0.5), (0.6, 0.5), {0: (nose_x[t], 0.5)})
     for t in (0, 1, 3):  # right hand missing in frame 2; wrist x (10 t + 50 - 50) / 20 = t / 2
-        lm[t, RH:RH + 21] = (0.5 + 0.1 * t, 0.5, 0.0, 1.0)
+        lm[t, RH : RH + 21] = (0.5 + 0.1 * t, 0.5, 0.0, 1.0)
         pr[t, 2] = True
     mm = multimodal_features(lm, pr, W, H, np.float32)
     v, a = mm[:, col(2, 0, 0)], mm[:, col(3, 0, 0)]
-    np.testing.assert_allclose(v, [0.0, 0.5, 1.5, 2.5], rtol=1e-6, atol=1e-6)      # zero at t = 0
-    np.testing.assert_allclose(a, [0.0, 0.0, 1.0, 1.0], rtol=1e-6, atol=1e-6)      # zero at t < 2
+    np.testing.assert_allclose(v, [0.0, 0.5, 1.5, 2.5], rtol=1e-6, atol=1e-6)  # zero at t = 0
+    np.testing.assert_allclose(a, [0.0, 0.0, 1.0, 1.0], rtol=1e-6, atol=1e-6)  # zero at t < 2
     np.testing.assert_allclose(mm[:, col(2, RH, 0)], [0.0, 0.5, 0.0, 0.0], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(mm[:, col(3, RH, 0)], 0.0)
     np.testing.assert_allclose(mm[:, col(0, RH, 0)], [0.0, 0.5, 0.0, 1.5], rtol=1e-6, atol=1e-6)
@@ -151,7 +155,7 @@ def test_modality_columns_partition_the_vector():
 def test_modality_columns_select_the_component_features():
     lm, pr = empty(1)
     put_pose(lm, pr, 0, (0.4, 0.5), (0.6, 0.5))
-    lm[0, LH:LH + 21] = (0.9, 0.9, 0.1, 1.0)
+    lm[0, LH : LH + 21] = (0.9, 0.9, 0.1, 1.0)
     lm[0, LH + 9, :2] = (0.95, 0.9)
     pr[0, 1] = True
     mm = multimodal_features(lm, pr, W, H, np.float32)
@@ -185,19 +189,19 @@ def signer(T: int = 4) -> tuple[np.ndarray, np.ndarray]:
 
 def test_features_are_finite_with_degenerate_landmarks():
     lm, pr = signer()
-    lm[:, 12, :2] = lm[:, 11, :2] + 1e-5        # shoulders 0.001 px apart
-    lm[0, LH:LH + 21, :3] = lm[0, LH, :3]       # frame 0: a collapsed hand (all points on the wrist)
+    lm[:, 12, :2] = lm[:, 11, :2] + 1e-5  # shoulders 0.001 px apart
+    lm[0, LH : LH + 21, :3] = lm[0, LH, :3]  # frame 0: a collapsed hand (all points on the wrist)
     lm[1, FACE + 263, :3] = lm[1, FACE + 33, :3]  # frame 1: a face of zero size (eye corners equal)
-    lm[2, FACE + 1, :3] = np.nan                 # frame 2: face present, but its nose tip unknown
-    lm[3, RH:RH + 21, :2] = 1e6                  # frame 3: a hand far outside the image
+    lm[2, FACE + 1, :3] = np.nan  # frame 2: face present, but its nose tip unknown
+    lm[3, RH : RH + 21, :2] = 1e6  # frame 3: a hand far outside the image
     for dtype in (np.float16, np.float32):
         feats = compute_features(lm, pr, W, H, dtype)
         for name, f in feats.items():
             assert np.isfinite(f).all(), (name, dtype)
     mm = compute_features(lm, pr, W, H, np.float32)["multimodal"]
-    shape_of = lambda t, start, n: mm[t, BLOCK + start * 3: BLOCK + (start + n) * 3]  # noqa: E731
-    assert not shape_of(0, LH, 21).any()      # the collapsed hand has no shape coordinates
-    assert shape_of(0, RH, 21).any()          # the other hand still has
+    shape_of = lambda t, start, n: mm[t, BLOCK + start * 3 : BLOCK + (start + n) * 3]  # noqa: E731
+    assert not shape_of(0, LH, 21).any()  # the collapsed hand has no shape coordinates
+    assert shape_of(0, RH, 21).any()  # the other hand still has
     assert not shape_of(1, FACE, 468).any() and not shape_of(2, FACE, 468).any()
     assert shape_of(3, FACE, 468).any()
 

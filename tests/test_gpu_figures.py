@@ -1,4 +1,5 @@
 """The GPU figures script in its CPU dry mode: every part runs and one JSON file is written."""
+
 from __future__ import annotations
 
 import importlib.util

@@ -1,5 +1,6 @@
 """The ``tasks`` extraction backend around its graph: a fake landmarker stands in for MediaPipe's
 Tasks HolisticLandmarker (the real graph is tested in ``test_holistic_tasks_real.py``)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,8 +17,7 @@ CLIP = "videos/studio_signer_9frames.mp4"
 
 
 def _points(n: int, base: float, visibility: float | None = None) -> list:
-    return [SimpleNamespace(x=base + i * 1e-4, y=base + 2e-4 * i, z=-0.01 * i, visibility=visibility)
-            for i in range(n)]
+    return [SimpleNamespace(x=base + i * 1e-4, y=base + 2e-4 * i, z=-0.01 * i, visibility=visibility) for i in range(n)]
 
 
 class FakeLandmarker:
@@ -31,9 +31,12 @@ class FakeLandmarker:
     def detect_for_video(self, image, stamp: int):
         self.stamps.append(stamp)
         odd = len(self.stamps) % 2 == 0
-        return SimpleNamespace(pose_landmarks=_points(33, 0.3, visibility=0.9), left_hand_landmarks=[],
-                               right_hand_landmarks=_points(21, 0.6) if odd else [],
-                               face_landmarks=_points(478, 0.4))
+        return SimpleNamespace(
+            pose_landmarks=_points(33, 0.3, visibility=0.9),
+            left_hand_landmarks=[],
+            right_hand_landmarks=_points(21, 0.6) if odd else [],
+            face_landmarks=_points(478, 0.4),
+        )
 
     def close(self) -> None:
         self.closed = True
@@ -139,13 +142,12 @@ def test_extractor_records_backend_and_model_hash(model):
 
 
 def test_store_of_one_backend_refuses_the_other(media_dir, fake, model, tmp_path):
-    from islpose.extract.videos import ExtractConfig, extract
     from islpose.extract.holistic import mediapipe_version
+    from islpose.extract.videos import ExtractConfig, extract
     from islpose.io import FeatureStore
 
     out = tmp_path / "feats.h5"
-    summary = extract([media_dir / CLIP], out, ExtractConfig(workers=1, backend="tasks",
-                                                               holistic_model=str(model)))
+    summary = extract([media_dir / CLIP], out, ExtractConfig(workers=1, backend="tasks", holistic_model=str(model)))
     assert summary.done == ["studio_signer_9frames"]
     with FeatureStore(out, "r") as store:
         meta = store.metadata
@@ -164,8 +166,8 @@ def test_legacy_store_refuses_tasks_unless_overwrite(media_dir, fake, model, tmp
     out = tmp_path / "legacy.h5"
     with FeatureStore(out, "w", metadata=ExtractConfig(backend="legacy").metadata()) as store:
         lm = np.zeros((3, 543, 4), np.float32)
-        from islpose.features.layout import Landmarks
         from islpose.extract.runner import utterance_record
+        from islpose.features.layout import Landmarks
 
         data = Landmarks(landmarks=lm, presence=np.ones((3, 4), bool), fps=25.0, width=64, height=48)
         store.write("u1", *utterance_record(data, {}))
@@ -198,6 +200,10 @@ def test_recognize_with_tasks_and_no_model_fails_once_up_front(media_dir, monkey
 
     monkeypatch.delenv(ht.MODEL_ENV, raising=False)
     with pytest.raises(IslposeError, match="not found; download holistic_landmarker.task"):
-        recognize_files(None, [media_dir / CLIP], tmp_path / "out.jsonl",
-                        extract=ExtractConfig(backend="tasks", holistic_model=str(tmp_path / "none.task")))
+        recognize_files(
+            None,
+            [media_dir / CLIP],
+            tmp_path / "out.jsonl",
+            extract=ExtractConfig(backend="tasks", holistic_model=str(tmp_path / "none.task")),
+        )
     assert not (tmp_path / "out.jsonl").exists()

@@ -6,6 +6,7 @@ weights with ``pipelines/tools/holistic_bundle.py``, so the result can be held a
 legacy backend's landmarks of the same clip (``tests/data/holistic``, made by
 ``mediapipe.solutions.holistic`` 0.10.21). Elsewhere these tests skip, saying why.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,10 @@ def _unavailable() -> str | None:
     except IslposeError as exc:
         return f"no usable Tasks HolisticLandmarker here ({exc})"
     if not MODEL or not Path(MODEL).is_file():
-        return ("no Holistic Landmarker model: set ISLPOSE_TEST_HOLISTIC_MODEL to a .task file "
-                "(pipelines/tools/holistic_bundle.py builds one)")
+        return (
+            "no Holistic Landmarker model: set ISLPOSE_TEST_HOLISTIC_MODEL to a .task file "
+            "(pipelines/tools/holistic_bundle.py builds one)"
+        )
     return None
 
 
@@ -47,8 +50,12 @@ def test_real_graph_agrees_with_the_legacy_backend(media_dir):
     assert data.landmarks.shape == (9, 543, 4)
     np.testing.assert_array_equal(data.presence, ref["presence"])
     scale = np.array([ref["width"], ref["height"]], dtype=np.float64)
-    for name, rows in (("pose", slice(0, 33)), ("left hand", slice(33, 54)), ("right hand", slice(54, 75)),
-                       ("face", slice(75, 543))):
+    for name, rows in (
+        ("pose", slice(0, 33)),
+        ("left hand", slice(33, 54)),
+        ("right hand", slice(54, 75)),
+        ("face", slice(75, 543)),
+    ):
         both = data.presence[:, ["pose", "left hand", "right hand", "face"].index(name)]
         d = (data.landmarks[both][:, rows, :2] - ref["xy"][both][:, rows]) * scale
         median = float(np.median(np.hypot(d[..., 0], d[..., 1])))
@@ -88,8 +95,21 @@ def test_cli_extract_with_the_tasks_backend(media_dir, tmp_path):
     from islpose.io import FeatureStore
 
     out = tmp_path / "feats.h5"
-    result = CliRunner().invoke(cli, ["extract", str(media_dir / CLIP), str(out), "--backend", "tasks",
-                                      "--holistic-model", MODEL, "--workers", "1", "--quiet"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "extract",
+            str(media_dir / CLIP),
+            str(out),
+            "--backend",
+            "tasks",
+            "--holistic-model",
+            MODEL,
+            "--workers",
+            "1",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     with FeatureStore(out, "r") as store:
         assert len(store) == 1

@@ -3,6 +3,7 @@ cycles between modules, and between first-level subpackages no two-way imports, 
 no import of a higher layer, and no import of ``train`` by ``recognize`` or ``export``.
 Imports inside functions count too (a lazy import still ties two modules together); only
 imports under ``if TYPE_CHECKING:`` are left out."""
+
 from __future__ import annotations
 
 import ast
@@ -23,8 +24,13 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
     """The islpose modules ``path`` imports (``from pkg import name`` counts ``pkg.name``
     when that is a module, else ``pkg``)."""
     tree = ast.parse(path.read_text())
-    skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-            for stmt in node.body for n in ast.walk(stmt)}
+    skip = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for stmt in node.body
+        for n in ast.walk(stmt)
+    }
     me = module_name(path)
     package = me if path.name == "__init__.py" else me.rpartition(".")[0]
     found = set()
@@ -36,7 +42,9 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             found |= {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names}
     return {m for m in found if m in modules and m != me}
 
@@ -128,8 +136,11 @@ def layer_violations(edges: dict[str, dict[str, list[str]]], layers: list[set[st
     a unit missing from the order, a two-way import, an import of a higher layer, a
     forbidden import, and a cycle between units."""
     rank = {name: i for i, names in enumerate(layers) for name in names}
-    problems = [f"{u} is in no layer (add it to the Layers section of islpose/__init__.py)"
-                for u in sorted(edges) if u not in rank]
+    problems = [
+        f"{u} is in no layer (add it to the Layers section of islpose/__init__.py)"
+        for u in sorted(edges)
+        if u not in rank
+    ]
     for a in sorted(edges):
         for b, why in sorted(edges[a].items()):
             if a in edges.get(b, {}) and a < b:
@@ -144,11 +155,20 @@ def layer_violations(edges: dict[str, dict[str, list[str]]], layers: list[set[st
 
 def test_the_layer_checker_finds_every_kind_of_break():
     layers = [{"io"}, {"features"}, {"train"}, {"recognize"}]
-    ok = {"io": {}, "features": {"io": ["f -> i"]}, "train": {"features": ["t -> f"]},
-          "recognize": {"features": ["r -> f"]}}
+    ok = {
+        "io": {},
+        "features": {"io": ["f -> i"]},
+        "train": {"features": ["t -> f"]},
+        "recognize": {"features": ["r -> f"]},
+    }
     assert layer_violations(ok, layers) == []
-    bad = {"io": {"features": ["i -> f"]}, "features": {"io": ["f -> i"]}, "train": {},
-           "recognize": {"train": ["r -> t"]}, "new": {}}
+    bad = {
+        "io": {"features": ["i -> f"]},
+        "features": {"io": ["f -> i"]},
+        "train": {},
+        "recognize": {"train": ["r -> t"]},
+        "new": {},
+    }
     problems = layer_violations(bad, layers)
     assert any(p.startswith("new is in no layer") for p in problems)
     assert any(p.startswith("two-way import features <-> io") for p in problems)

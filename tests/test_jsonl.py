@@ -1,4 +1,5 @@
 """islpose.io.jsonl: the one reader and writers of JSON Lines files."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,12 +18,15 @@ def test_records_round_trip_with_their_line_numbers(tmp_path):
     assert "ñandú" in path.read_text(encoding="utf-8")  # written as it is, not \\u-escaped
 
 
-@pytest.mark.parametrize("text, what, message", [
-    ('{"a": 1}\nnot json\n', None, r"r.jsonl:2: not valid JSON \(Expecting value\)$"),
-    ('[1, 2]\n', None, r"r.jsonl:1: each line must be a JSON object$"),
-    ('{"a": 1}\nnot json\n', "an epoch record", r"r.jsonl:2: not an epoch record \(invalid JSON: Expecting value"),
-    ('"x"\n', "an epoch record", r"r.jsonl:1: not an epoch record \(not a JSON object\)$"),
-])
+@pytest.mark.parametrize(
+    "text, what, message",
+    [
+        ('{"a": 1}\nnot json\n', None, r"r.jsonl:2: not valid JSON \(Expecting value\)$"),
+        ("[1, 2]\n", None, r"r.jsonl:1: each line must be a JSON object$"),
+        ('{"a": 1}\nnot json\n', "an epoch record", r"r.jsonl:2: not an epoch record \(invalid JSON: Expecting value"),
+        ('"x"\n', "an epoch record", r"r.jsonl:1: not an epoch record \(not a JSON object\)$"),
+    ],
+)
 def test_a_bad_line_is_named_by_file_and_line(tmp_path, text, what, message):
     path = tmp_path / "r.jsonl"
     path.write_text(text)

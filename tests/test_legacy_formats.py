@@ -1,5 +1,6 @@
 """Files written by an earlier islpose (tests/data/legacy, see its README) load with the
 current code and give the same results."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,9 @@ def test_legacy_store_reads_and_its_features_recompute():
     np.testing.assert_allclose(pose_features(landmarks, presence, attrs["width"], attrs["height"]), pose, atol=1e-6)
 
 
-@pytest.mark.parametrize("model, expected", [("bilstm.pt", "expected_bilstm_pt.npy"),
-                                             ("bilstm.onnx", "expected_bilstm_onnx.npy")])
+@pytest.mark.parametrize(
+    "model, expected", [("bilstm.pt", "expected_bilstm_pt.npy"), ("bilstm.onnx", "expected_bilstm_onnx.npy")]
+)
 def test_legacy_models_give_the_same_log_probs(model, expected):
     from islpose.recognize.runtime import load_student
 

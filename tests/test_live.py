@@ -1,5 +1,6 @@
 """Live recognition: the streaming recogniser converges to the offline result, the commit rule,
 the frame sources (a video standing in for a camera) and ``islpose live``."""
+
 from __future__ import annotations
 
 import json
@@ -23,10 +24,23 @@ def lookahead_run(trained_bilstm, tmp_path_factory):
 
     corpus, _ = trained_bilstm
     out = tmp_path_factory.mktemp("lookahead") / "run"
-    config = resolve_config("lstm_lookahead", {
-        "model_config": {"projection_dim": 64, "hidden_dim": 128, "num_layers": 2, "lookahead": 3, "dropout": 0.1},
-        "train": {"epochs": 40, "batch_size": 8, "warmup_epochs": 1, "lr": 3e-3, "device": "cpu",
-                  "progress": False, "amp": False, "patience": 0, "seed": 0}})
+    config = resolve_config(
+        "lstm_lookahead",
+        {
+            "model_config": {"projection_dim": 64, "hidden_dim": 128, "num_layers": 2, "lookahead": 3, "dropout": 0.1},
+            "train": {
+                "epochs": 40,
+                "batch_size": 8,
+                "warmup_epochs": 1,
+                "lr": 3e-3,
+                "device": "cpu",
+                "progress": False,
+                "amp": False,
+                "patience": 0,
+                "seed": 0,
+            },
+        },
+    )
     train(config, corpus.store, corpus.manifest, out)
     return corpus, out
 
@@ -45,14 +59,15 @@ def _stream_all(rec, lm, config, chunk: int = 1):
     stream = rec.stream(FPS, WIDTH, HEIGHT, config)
     live = []
     for i in range(0, len(lm), chunk):
-        live += stream.push(lm[i:i + chunk] if chunk > 1 else lm[i])
+        live += stream.push(lm[i : i + chunk] if chunk > 1 else lm[i])
         assert all(not e.final for e in stream.partial())
     return live, stream.flush()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("model", "context"), [("bilstm", 0.6), ("bilstm", 1.0), ("lookahead", 0.3),
-                                                ("lookahead", 0.6)])
+@pytest.mark.parametrize(
+    ("model", "context"), [("bilstm", 0.6), ("bilstm", 1.0), ("lookahead", 0.3), ("lookahead", 0.6)]
+)
 def test_flushed_stream_gives_the_offline_glosses(model, context, trained_bilstm, request):
     # A bidirectional model needs more right context than the causal one before its early
     # decisions agree with the decode of the whole input (a commit is never withdrawn).
@@ -64,9 +79,10 @@ def test_flushed_stream_gives_the_offline_glosses(model, context, trained_bilstm
         live, flushed = _stream_all(rec, lm, StreamConfig(hop=0.2, right_context=context))
         assert [e.gloss for e in live + flushed] == offline.glosses.split(), uid
         # the flushed glosses carry the offline times
-        offline_tail = offline.segments[len(live):]
+        offline_tail = offline.segments[len(live) :]
         assert [t for e in flushed for t in (e.start, e.end)] == pytest.approx(
-            [t for s in offline_tail for t in (s.start, s.end)], abs=1e-3)
+            [t for s in offline_tail for t in (s.start, s.end)], abs=1e-3
+        )
         for e in live:  # the commit rule: enough right context seen
             assert e.final and e.emitted_at - e.end >= context - 1e-6
         committed_live += len(live)
@@ -81,7 +97,7 @@ def test_chunks_with_times_converge_like_single_frames(trained_bilstm):
         stream = rec.stream(FPS, WIDTH, HEIGHT, StreamConfig(hop=0.2, right_context=0.6))
         events = []
         for i in range(0, len(lm), 7):
-            events += stream.push(lm[i:i + 7], np.arange(i, min(i + 7, len(lm))) / FPS)
+            events += stream.push(lm[i : i + 7], np.arange(i, min(i + 7, len(lm))) / FPS)
         events += stream.flush()
         assert [e.gloss for e in events] == rec.recognize_landmarks(lm, FPS, WIDTH, HEIGHT).glosses.split()
         assert all(e.emitted_at <= (len(lm) - 1) / FPS + 1e-6 for e in events)
@@ -114,19 +130,29 @@ def test_committed_prefix_aligns_by_edit_distance():
 def test_live_command_defaults_are_the_stream_defaults():
     from islpose.cli import live
 
-    assert (live.HOP, live.WINDOW, live.RIGHT_CONTEXT) == (StreamConfig.hop, StreamConfig.window,
-                                                          StreamConfig.right_context)
+    assert (live.HOP, live.WINDOW, live.RIGHT_CONTEXT) == (
+        StreamConfig.hop,
+        StreamConfig.window,
+        StreamConfig.right_context,
+    )
 
 
 def test_event_dict_marks_partials_only():
     event = LiveEvent("cam0", "HELLO", 0.5, 1.0, 0.9, 1.7)
-    assert event.to_dict() == {"id": "cam0", "gloss": "HELLO", "start": 0.5, "end": 1.0, "score": 0.9,
-                               "emitted_at": 1.7}
+    assert event.to_dict() == {
+        "id": "cam0",
+        "gloss": "HELLO",
+        "start": 0.5,
+        "end": 1.0,
+        "score": 0.9,
+        "emitted_at": 1.7,
+    }
     assert LiveEvent("cam0", "HELLO", 0.5, 1.0, 0.9, 1.7, final=False).to_dict()["final"] is False
 
 
-@pytest.mark.parametrize("bad", [{"hop": 0}, {"window": -1}, {"right_context": -0.1}, {"window": 1.0},
-                                 {"max_flush": 0}])
+@pytest.mark.parametrize(
+    "bad", [{"hop": 0}, {"window": -1}, {"right_context": -0.1}, {"window": 1.0}, {"max_flush": 0}]
+)
 def test_stream_config_checks_its_values(bad):
     with pytest.raises(IslposeError):
         StreamConfig(**bad).check()
@@ -151,7 +177,7 @@ class _Uniform:
 def test_push_checks_shapes_times_and_the_end(small_corpus):
     rec = Recognizer(_Uniform())
     stream = rec.stream(FPS, WIDTH, HEIGHT)
-    (_, lm), = _sentences(small_corpus, "train", 1)
+    ((_, lm),) = _sentences(small_corpus, "train", 1)
     with pytest.raises(IslposeError, match="landmarks must be"):
         stream.push(np.zeros((10, 4)))
     with pytest.raises(IslposeError, match="2 frames need 2 times"):
@@ -173,9 +199,10 @@ def test_nobody_in_view_gives_no_event():
 
 
 def test_old_frames_are_let_go(small_corpus):
-    (_, lm), = _sentences(small_corpus, "train", 1)
-    stream = Recognizer(_Uniform()).stream(FPS, WIDTH, HEIGHT, StreamConfig(window=2.0, right_context=0.5,
-                                                                            max_flush=2.0))
+    ((_, lm),) = _sentences(small_corpus, "train", 1)
+    stream = Recognizer(_Uniform()).stream(
+        FPS, WIDTH, HEIGHT, StreamConfig(window=2.0, right_context=0.5, max_flush=2.0)
+    )
     for i in range(200):
         stream.push(lm[i % len(lm)])
     assert stream.num_frames == 200 and len(stream._frames) <= 2 * FPS + 1
@@ -261,13 +288,14 @@ def pose_file(trained_bilstm, tmp_path_factory):
     from islpose.extract.posefile import write_pose
 
     corpus, _ = trained_bilstm
-    (uid, lm), = _sentences(corpus, "test", 1)
+    ((uid, lm),) = _sentences(corpus, "test", 1)
     return write_pose(tmp_path_factory.mktemp("pose") / f"{uid}.pose", lm, FPS, WIDTH, HEIGHT)
 
 
 @pytest.mark.slow
-def test_live_cli_writes_committed_glosses_and_reports_bad_sources(trained_bilstm, pose_file, video, tmp_path,
-                                                                   monkeypatch):
+def test_live_cli_writes_committed_glosses_and_reports_bad_sources(
+    trained_bilstm, pose_file, video, tmp_path, monkeypatch
+):
     import cv2
 
     from islpose.recognize import sources
@@ -275,8 +303,18 @@ def test_live_cli_writes_committed_glosses_and_reports_bad_sources(trained_bilst
     _, run_dir = trained_bilstm
     monkeypatch.setattr(sources, "CAPTURE_FACTORY", lambda index: cv2.VideoCapture(str(video[0])))
     out = tmp_path / "events.jsonl"
-    result = run("live", pose_file, tmp_path / "missing.pose", "0", video[0], "--checkpoint", run_dir / "best.pt",
-                 "--out", out, "--no-display")
+    result = run(
+        "live",
+        pose_file,
+        tmp_path / "missing.pose",
+        "0",
+        video[0],
+        "--checkpoint",
+        run_dir / "best.pt",
+        "--out",
+        out,
+        "--no-display",
+    )
     assert result.exit_code == 1, result.output
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "missing.pose" in errors[0]
@@ -304,8 +342,9 @@ def test_lstm_lookahead_sees_only_its_lookahead():
     from islpose.models import build_model
 
     torch.manual_seed(0)
-    model = build_model("lstm_lookahead", {"projection_dim": 16, "hidden_dim": 16, "num_layers": 2,
-                                            "lookahead": 2}, vocab_size=5).eval()
+    model = build_model(
+        "lstm_lookahead", {"projection_dim": 16, "hidden_dim": 16, "num_layers": 2, "lookahead": 2}, vocab_size=5
+    ).eval()
     x = torch.randn(1, 40, 66)
     changed = x.clone()
     changed[:, 20:] += 1.0  # input frames 20 on: output frame t sees inputs up to 2 * (t + 2) + 1
@@ -338,7 +377,7 @@ class _Frames:
 def test_run_live_stops_on_ctrl_c_and_still_flushes(small_corpus):
     from islpose.recognize.live import run_live
 
-    (_, lm), = _sentences(small_corpus, "train", 1)
+    ((_, lm),) = _sentences(small_corpus, "train", 1)
     source = _Frames(lm[0], 50, stop=20)
     stats = run_live(source, Recognizer(_Uniform()), StreamConfig(hop=0.1))
     assert stats.interrupted and source.closed and stats.frames == 20
@@ -354,9 +393,15 @@ def test_live_display_draws_glosses_partial_and_rates():
     from islpose.recognize.live import LiveStats
 
     out = StringIO()
-    stats = LiveStats("cam0", frames=50, dropped=3, media_seconds=2.0, wall_seconds=1.0,
-                      events=[LiveEvent("cam0", "HELLO", 0.2, 0.8, 0.9, 1.3)],
-                      partial=[LiveEvent("cam0", "WORLD", 1.0, 1.6, 0.5, 2.0, final=False)])
+    stats = LiveStats(
+        "cam0",
+        frames=50,
+        dropped=3,
+        media_seconds=2.0,
+        wall_seconds=1.0,
+        events=[LiveEvent("cam0", "HELLO", 0.2, 0.8, 0.9, 1.3)],
+        partial=[LiveEvent("cam0", "WORLD", 1.0, 1.6, 0.5, 2.0, final=False)],
+    )
     with _Display(Console(file=out, force_terminal=True, width=120)) as display:
         display.update(stats)
     text = out.getvalue()
@@ -372,8 +417,17 @@ def test_live_cli_on_real_media_and_a_camera(trained_bilstm, media_dir, tmp_path
     video = media_dir / "videos" / "webcam_signer.mp4"
     monkeypatch.setattr(sources, "CAPTURE_FACTORY", lambda index: cv2.VideoCapture(str(video)))
     out = tmp_path / "events.jsonl"
-    result = run("live", media_dir / "poses" / "continuous_signing.pose", video, "0", "--checkpoint",
-                 trained_bilstm[1] / "best.pt", "--out", out, "--no-display")
+    result = run(
+        "live",
+        media_dir / "poses" / "continuous_signing.pose",
+        video,
+        "0",
+        "--checkpoint",
+        trained_bilstm[1] / "best.pt",
+        "--out",
+        out,
+        "--no-display",
+    )
     assert result.exit_code == 0, result.output
     assert "3 source(s) done, 0 failed" in result.output
     events = [json.loads(line) for line in out.read_text().splitlines()]

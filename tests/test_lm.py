@@ -1,6 +1,6 @@
 """Gloss n-gram LMs: modified Kneser-Ney estimates, ARPA files, KenLM agreement, decoding gain."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from islpose import Vocabulary
 from islpose.cli.main import cli
 from islpose.decode import DecoderConfig, build_decoder, build_lm, read_arpa, score_texts, write_arpa
-from islpose.decode.lm import BOS, EOS, UNK, FALLBACK_DISCOUNTS, _discounts, arpa_vocabulary
+from islpose.decode.lm import BOS, EOS, FALLBACK_DISCOUNTS, UNK, _discounts, arpa_vocabulary
 from islpose.errors import IslposeError
 from islpose.manifests import Utterance, read_manifest, write_manifest
 
@@ -55,7 +55,7 @@ def test_kneser_ney_uses_continuation_counts():
 
 
 def test_discounts_estimated_or_fallback():
-    counts = {i: c for i, c in enumerate([1] * 40 + [2] * 15 + [3] * 8 + [4] * 5 + [9] * 3)}
+    counts = dict(enumerate([1] * 40 + [2] * 15 + [3] * 8 + [4] * 5 + [9] * 3))
     y = 40 / (40 + 2 * 15)  # Chen & Goodman: Y = n1 / (n1 + 2 n2), D_k = k - (k + 1) Y n_(k+1) / n_k
     assert _discounts(counts) == pytest.approx((1 - 2 * y * 15 / 40, 2 - 3 * y * 8 / 15, 3 - 4 * y * 5 / 8))
     assert _discounts({0: 1, 1: 1}) == FALLBACK_DISCOUNTS
@@ -130,9 +130,14 @@ def test_lm_built_on_train_lowers_dev_wer_on_the_synthetic_corpus(tmp_path):
 
 
 def test_lm_build_cli(tmp_path):
-    manifest = write_manifest([Utterance("a", glosses=("I", "GO"), split="train"),
-                               Utterance("b", glosses=("I", "STAY"), split="train"),
-                               Utterance("c", glosses=("YOU", "GO"), split="dev")], tmp_path / "m.jsonl")
+    manifest = write_manifest(
+        [
+            Utterance("a", glosses=("I", "GO"), split="train"),
+            Utterance("b", glosses=("I", "STAY"), split="train"),
+            Utterance("c", glosses=("YOU", "GO"), split="dev"),
+        ],
+        tmp_path / "m.jsonl",
+    )
     out = tmp_path / "lm" / "g.arpa"
     result = CliRunner().invoke(cli, ["lm", "build", str(manifest), str(out), "--order", "2"])
     assert result.exit_code == 0, result.output

@@ -17,9 +17,10 @@ def _write_jsonl(path, records):
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
 def test_roundtrip(tmp_path, suffix):
     (tmp_path / "v.mp4").write_bytes(b"x")
-    utts = [Utterance("a", video=str(tmp_path / "v.mp4"), glosses=("I", "GO"), split="train", signer="s1",
-                      text="I go."),
-            Utterance("b", glosses=("YOU",), split="dev")]
+    utts = [
+        Utterance("a", video=str(tmp_path / "v.mp4"), glosses=("I", "GO"), split="train", signer="s1", text="I go."),
+        Utterance("b", glosses=("YOU",), split="dev"),
+    ]
     path = write_manifest(utts, tmp_path / f"m{suffix}")
     m = read_manifest(path, check_videos=True)
     assert [u.to_record() for u in m] == [u.to_record() for u in utts]
@@ -42,12 +43,15 @@ def test_duplicate_ids_report_both_lines(tmp_path):
         read_manifest(path)
 
 
-@pytest.mark.parametrize("record, message", [
-    ({"video": "x.mp4"}, "missing required field 'id'"),
-    ({"id": "a", "split": "validation"}, "unknown split 'validation'"),
-    ({"id": "a", "gloss": "I GO"}, "unknown field"),
-    ({"id": "a/b"}, "must not contain '/'"),
-])
+@pytest.mark.parametrize(
+    "record, message",
+    [
+        ({"video": "x.mp4"}, "missing required field 'id'"),
+        ({"id": "a", "split": "validation"}, "unknown split 'validation'"),
+        ({"id": "a", "gloss": "I GO"}, "unknown field"),
+        ({"id": "a/b"}, "must not contain '/'"),
+    ],
+)
 def test_bad_records(tmp_path, record, message):
     path = _write_jsonl(tmp_path / "m.jsonl", [record])
     with pytest.raises(ManifestError, match=message):
@@ -82,8 +86,13 @@ def test_csv_unknown_column(tmp_path):
 def test_check_manifest_collects_everything(tmp_path):
     path = _write_jsonl(tmp_path / "m.jsonl", [{"id": "a", "split": "x"}, {"id": "a", "video": "v.mp4"}])
     problems = check_manifest(read_manifest(path, check=False), videos=True, require=["glosses"])
-    assert sorted(p.kind for p in problems) == ["duplicate-id", "missing-glosses", "missing-glosses",
-                                                 "missing-video", "unknown-split"]
+    assert sorted(p.kind for p in problems) == [
+        "duplicate-id",
+        "missing-glosses",
+        "missing-glosses",
+        "missing-video",
+        "unknown-split",
+    ]
 
 
 def test_check_against_store(tmp_path):
@@ -91,8 +100,13 @@ def test_check_against_store(tmp_path):
     with FeatureStore(store_path, "w") as store:
         store.write("ok", {"pose": np.zeros((8, 66), np.float32)})
         store.write("short", {"pose": np.zeros((5, 66), np.float32)})
-    m = Manifest([Utterance("ok", glosses=("A", "A", "B")), Utterance("short", glosses=("A", "A", "B")),
-                  Utterance("gone", glosses=("A",))])
+    m = Manifest(
+        [
+            Utterance("ok", glosses=("A", "A", "B")),
+            Utterance("short", glosses=("A", "A", "B")),
+            Utterance("gone", glosses=("A",)),
+        ]
+    )
     with FeatureStore(store_path) as store:
         assert [(p.kind, p.uid) for p in check_against_store(m, store)] == [("no-features", "gone")]
         # at 2x subsampling, 5 frames give 3 outputs but "A A B" needs 4 (a blank between the As)

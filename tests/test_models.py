@@ -1,4 +1,5 @@
 """The CTC models: shapes, output lengths, padding, registry and configs."""
+
 from __future__ import annotations
 
 import math
@@ -63,7 +64,7 @@ def test_padded_batch_equals_each_utterance_alone(name):
     with torch.no_grad():
         batch, out_lengths = model(x, lengths)
         for b, n in enumerate(lengths.tolist()):
-            alone, alone_len = model(x[b:b + 1, :n], lengths[b:b + 1])
+            alone, alone_len = model(x[b : b + 1, :n], lengths[b : b + 1])
             assert alone_len.item() == out_lengths[b].item()
             torch.testing.assert_close(batch[: alone_len.item(), b], alone[:, 0], atol=1e-5, rtol=1e-4)
 
@@ -136,7 +137,7 @@ def test_mobilenet_keeps_time_resolved():
         # the squeeze-excitation means); a collapsed model would change every frame alike.
         assert change[5:16].max() > 20 * change[100:].max()
         # Reordering the input reorders the output instead of leaving it unchanged.
-        swapped = torch.cat([x[:, T // 2:], x[:, : T // 2]], dim=1)
+        swapped = torch.cat([x[:, T // 2 :], x[:, : T // 2]], dim=1)
         out, _ = model(x, lengths)
         out_swapped, _ = model(swapped, lengths)
         assert (out - out_swapped).abs().max() > 1e-2

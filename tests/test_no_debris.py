@@ -62,8 +62,8 @@ def test_recognize_overwrite_where_every_input_fails_keeps_the_old_output(checkp
 
 
 def test_recognize_writes_its_output_once_an_input_is_recognised(checkpoint, small_corpus, tmp_path):
-    from islpose.io import FeatureStore
     from islpose.extract.posefile import write_pose
+    from islpose.io import FeatureStore
 
     with FeatureStore(small_corpus.store) as store:
         uid = store.ids()[0]

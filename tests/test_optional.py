@@ -1,4 +1,5 @@
 """islpose._optional.require: a missing optional dependency is one line naming the extra."""
+
 from __future__ import annotations
 
 import sys
@@ -40,27 +41,43 @@ def test_commands_without_torch_name_the_extra_in_one_line(tmp_path):
 
     manifest, checkpoint = str(tmp_path / "m.jsonl"), tmp_path / "best.pt"
     checkpoint.write_bytes(b"x")
-    commands = [["train", "--manifest", manifest, "--dry-run"], ["demo", str(tmp_path / "demo"), "--quick"],
-                ["export", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "x.onnx")],
-                ["recognize", str(tmp_path / "a.pose"), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "o")],
-                ["recognize", str(tmp_path / "a.pose"), "--checkpoint", str(checkpoint.with_suffix(".onnx")), "--out",
-                 str(tmp_path / "o"), "--beam", "1"]]
+    commands = [
+        ["train", "--manifest", manifest, "--dry-run"],
+        ["demo", str(tmp_path / "demo"), "--quick"],
+        ["export", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "x.onnx")],
+        ["recognize", str(tmp_path / "a.pose"), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "o")],
+        [
+            "recognize",
+            str(tmp_path / "a.pose"),
+            "--checkpoint",
+            str(checkpoint.with_suffix(".onnx")),
+            "--out",
+            str(tmp_path / "o"),
+            "--beam",
+            "1",
+        ],
+    ]
     checkpoint.with_suffix(".onnx").write_bytes(b"x")
-    out = subprocess.run([sys.executable, "-c", TORCH_FREE.format(commands=commands)], capture_output=True,
-                         text=True, check=True).stdout.splitlines()
+    out = subprocess.run(
+        [sys.executable, "-c", TORCH_FREE.format(commands=commands)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     assert out[:4] == ["1 error: PyTorch is not installed: pip install 'islpose[train]'"] * 3 + [
         "1 error: PyTorch (for a .pt checkpoint; an exported .onnx model needs none) is not installed: "
-        "pip install 'islpose[train]'"]
+        "pip install 'islpose[train]'"
+    ]
     assert out[4].startswith("1 error: ") and out[4].endswith(
-        "best.onnx: not a loadable ONNX model; pass a model written by `islpose export --format onnx`")
+        "best.onnx: not a loadable ONNX model; pass a model written by `islpose export --format onnx`"
+    )
     assert not (tmp_path / "demo").exists() and not (tmp_path / "o").exists()
 
 
 def test_missing_extra_message_only_for_known_modules():
     from islpose._optional import missing_extra_message
 
-    assert missing_extra_message(ModuleNotFoundError("x", name="cv2.aruco")) == \
-        "OpenCV is not installed: pip install 'islpose[extract]'"
+    assert (
+        missing_extra_message(ModuleNotFoundError("x", name="cv2.aruco"))
+        == "OpenCV is not installed: pip install 'islpose[extract]'"
+    )
     assert missing_extra_message(ModuleNotFoundError("x", name="islpose.nothing")) is None
     assert missing_extra_message(ImportError("x")) is None
 

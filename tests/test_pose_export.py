@@ -1,4 +1,5 @@
 """`islpose export-pose`: a feature store's landmarks out as pose-format files."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -83,8 +84,11 @@ def test_real_recordings_through_a_store_and_out_again_exactly(media_dir, tmp_pa
     with FeatureStore(tmp_path / "real.h5", "w") as store:
         for path in paths:
             rec = read_pose(path)
-            store.write(path.stem, {"landmarks": rec.landmarks, "presence": rec.presence},
-                        {"fps": rec.fps, "width": rec.width, "height": rec.height})
+            store.write(
+                path.stem,
+                {"landmarks": rec.landmarks, "presence": rec.presence},
+                {"fps": rec.fps, "width": rec.width, "height": rec.height},
+            )
     assert export(str(tmp_path / "real.h5"), str(tmp_path / "out")).exit_code == 0
     for path in paths:
         first, again = read_pose(path), read_pose(tmp_path / "out" / path.name)

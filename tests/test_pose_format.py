@@ -1,5 +1,6 @@
 """islpose's own `.pose` reader and writer (islpose.io.pose), checked against the pose-format
 package (dev extra) and the real recordings of tests/data/poses."""
+
 from __future__ import annotations
 
 import struct
@@ -20,8 +21,12 @@ from pose_format.pose_header import PoseHeader, PoseHeaderComponent, PoseHeaderD
 
 REAL = ("continuous_signing.pose", "viewer_example.pose")
 # pose-format component -> islpose component, in the order pose-format's Holistic writer uses
-ORDER = {"POSE_LANDMARKS": "pose", "FACE_LANDMARKS": "face", "LEFT_HAND_LANDMARKS": "left_hand",
-         "RIGHT_HAND_LANDMARKS": "right_hand"}
+ORDER = {
+    "POSE_LANDMARKS": "pose",
+    "FACE_LANDMARKS": "face",
+    "LEFT_HAND_LANDMARKS": "left_hand",
+    "RIGHT_HAND_LANDMARKS": "right_hand",
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +40,14 @@ def pf_read(path: Path) -> Pose:
     return Pose.read(Path(path).read_bytes())
 
 
-def write_with_pose_format(path: Path, counts: dict[str, int], data: np.ndarray, conf: np.ndarray,
-                           fps: float = 25.0, size: tuple[int, int] = (640, 480)) -> Path:
+def write_with_pose_format(
+    path: Path,
+    counts: dict[str, int],
+    data: np.ndarray,
+    conf: np.ndarray,
+    fps: float = 25.0,
+    size: tuple[int, int] = (640, 480),
+) -> Path:
     """A file written by pose-format itself: components named as ``counts`` says, in its order."""
     comps = [PoseHeaderComponent(name, [str(i) for i in range(n)], [], [], "XYZC") for name, n in counts.items()]
     header = PoseHeader(0.2, PoseHeaderDimensions(*size, 0), comps)
@@ -51,7 +62,7 @@ def as_v01(path_v02: Path, out: Path) -> Path:
     size = parse_header(raw).size
     fps, frames, people = struct.unpack_from("<fIH", raw, size)
     head = struct.pack("<f", 0.1) + raw[4:size]
-    out.write_bytes(head + struct.pack("<HHH", int(fps), frames % 65536, people) + raw[size + 10:])
+    out.write_bytes(head + struct.pack("<HHH", int(fps), frames % 65536, people) + raw[size + 10 :])
     return out
 
 
@@ -81,14 +92,14 @@ def test_real_recordings_read_like_pose_format(real_poses):
             if comp.name in ORDER:
                 ours = ORDER[comp.name]
                 k = list(SLICES).index(ours)
-                present = (conf[:, start:start + n] > 0).any(axis=1)
+                present = (conf[:, start : start + n] > 0).any(axis=1)
                 np.testing.assert_array_equal(rec.presence[:, k], present)
                 got = rec.landmarks[present, SLICES[ours]]
-                want = data[present, start:start + n]
+                want = data[present, start : start + n]
                 np.testing.assert_allclose(got[..., 0] * 320, want[..., 0], rtol=1e-6)
                 np.testing.assert_allclose(got[..., 1] * 240, want[..., 1], rtol=1e-6)
                 np.testing.assert_array_equal(got[..., 2], want[..., 2])
-                vis = conf[present, start:start + n] if ours == "pose" else 1.0
+                vis = conf[present, start : start + n] if ours == "pose" else 1.0
                 np.testing.assert_array_equal(got[..., 3], np.broadcast_to(vis, got[..., 3].shape))
                 assert np.isnan(rec.landmarks[~present, SLICES[ours]]).all()
             start += n
@@ -107,8 +118,9 @@ def test_real_recordings_reexport_exactly(real_poses, tmp_path):
         ref, new = pf_read(path), pf_read(out)
         offsets = {c.name: i for i, c in enumerate(ref.header.components)}
         starts = np.cumsum([0] + [len(c.points) for c in ref.header.components])
-        want = np.concatenate([np.asarray(ref.body.data.data)[:, 0, starts[offsets[n]]:starts[offsets[n] + 1]]
-                               for n in ORDER], axis=1)
+        want = np.concatenate(
+            [np.asarray(ref.body.data.data)[:, 0, starts[offsets[n]] : starts[offsets[n] + 1]] for n in ORDER], axis=1
+        )
         np.testing.assert_array_equal(np.asarray(new.body.data.data)[:, 0], want)
 
 
@@ -126,7 +138,9 @@ def test_exported_header_is_pose_formats_holistic_header(real_poses, tmp_path):
 
 
 def test_topology_is_mediapipes():
-    holistic = pytest.importorskip("mediapipe", reason="mediapipe (islpose[extract]) gives the reference").solutions.holistic
+    holistic = pytest.importorskip(
+        "mediapipe", reason="mediapipe (islpose[extract]) gives the reference"
+    ).solutions.holistic
     comps = {c.name: c for c in holistic_components()}
     sets = lambda pairs: {tuple(int(v) for v in p) for p in pairs}  # noqa: E731
     assert sets(comps["POSE_LANDMARKS"].limbs) == sets(holistic.POSE_CONNECTIONS)
@@ -191,17 +205,24 @@ def holistic_arrays(frames: int, counts: dict[str, int], seed: int = 0):
 
 
 def test_components_by_name_in_any_order_with_refined_face_and_extra_components(tmp_path):
-    counts = {"POSE_WORLD_LANDMARKS": 33, "RIGHT_HAND_LANDMARKS": 21, "FACE_LANDMARKS": 478,
-              "POSE_LANDMARKS": 33, "LEFT_HAND_LANDMARKS": 21}
+    counts = {
+        "POSE_WORLD_LANDMARKS": 33,
+        "RIGHT_HAND_LANDMARKS": 21,
+        "FACE_LANDMARKS": 478,
+        "POSE_LANDMARKS": 33,
+        "LEFT_HAND_LANDMARKS": 21,
+    }
     data, conf = holistic_arrays(4, counts)
     conf[2, 0, 33:54] = 0  # the right hand is missing in frame 2
     rec = read_pose(write_with_pose_format(tmp_path / "o.pose", counts, data, conf))
     starts = dict(zip(counts, np.cumsum([0] + list(counts.values()))))
-    np.testing.assert_allclose(rec.landmarks[:, :33, 0], data[:, 0, starts["POSE_LANDMARKS"]:][:, :33, 0] / 640,
-                               rtol=1e-6)
-    np.testing.assert_array_equal(rec.landmarks[:, :33, 3], conf[:, 0, starts["POSE_LANDMARKS"]:][:, :33]
-                                  .astype(np.float32))
-    face = data[:, 0, starts["FACE_LANDMARKS"]:starts["FACE_LANDMARKS"] + 468]
+    np.testing.assert_allclose(
+        rec.landmarks[:, :33, 0], data[:, 0, starts["POSE_LANDMARKS"] :][:, :33, 0] / 640, rtol=1e-6
+    )
+    np.testing.assert_array_equal(
+        rec.landmarks[:, :33, 3], conf[:, 0, starts["POSE_LANDMARKS"] :][:, :33].astype(np.float32)
+    )
+    face = data[:, 0, starts["FACE_LANDMARKS"] : starts["FACE_LANDMARKS"] + 468]
     np.testing.assert_allclose(rec.landmarks[:, 75:, 1], face[..., 1] / 480, rtol=1e-6)
     assert rec.presence[:, 2].tolist() == [True, True, False, True]
     assert np.isnan(rec.landmarks[2, 54:75]).all() and (rec.landmarks[3, 54:75, 3] == 1).all()
@@ -222,23 +243,27 @@ def test_only_the_first_person_is_read(tmp_path):
     counts = {"POSE_LANDMARKS": 33, "FACE_LANDMARKS": 468, "LEFT_HAND_LANDMARKS": 21, "RIGHT_HAND_LANDMARKS": 21}
     one, conf1 = holistic_arrays(5, counts, seed=1)
     two, conf2 = holistic_arrays(5, counts, seed=2)
-    path = write_with_pose_format(tmp_path / "p.pose", counts, np.concatenate([one, two], 1),
-                                  np.concatenate([conf1, conf2], 1))
+    path = write_with_pose_format(
+        tmp_path / "p.pose", counts, np.concatenate([one, two], 1), np.concatenate([conf1, conf2], 1)
+    )
     rec = read_pose(path)
     assert rec.people == 2
     np.testing.assert_allclose(rec.landmarks[:, :33, 0], one[:, 0, :33, 0] / 640, rtol=1e-6)
 
 
-@pytest.mark.parametrize("case, message", [
-    ("openpose", "not a MediaPipe Holistic recording"),
-    ("truncated", "truncated"),
-    ("garbage", "not a .pose file"),
-    ("empty", "not a .pose file"),
-    ("version", "version 0.3 is not supported"),
-    ("no_size", "no image size"),
-    ("face_count", "FACE_LANDMARKS has 400 points"),
-    ("missing", "cannot read"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("openpose", "not a MediaPipe Holistic recording"),
+        ("truncated", "truncated"),
+        ("garbage", "not a .pose file"),
+        ("empty", "not a .pose file"),
+        ("version", "version 0.3 is not supported"),
+        ("no_size", "no image size"),
+        ("face_count", "FACE_LANDMARKS has 400 points"),
+        ("missing", "cannot read"),
+    ],
+)
 def test_bad_files_fail_with_their_reason(tmp_path, case, message):
     holistic = {"POSE_LANDMARKS": 33, "FACE_LANDMARKS": 468, "LEFT_HAND_LANDMARKS": 21, "RIGHT_HAND_LANDMARKS": 21}
     path = tmp_path / f"{case}.pose"
@@ -248,10 +273,13 @@ def test_bad_files_fail_with_their_reason(tmp_path, case, message):
         counts = holistic | {"FACE_LANDMARKS": 400}
         write_with_pose_format(path, counts, *holistic_arrays(3, counts))
     elif case in ("truncated", "version", "no_size"):
-        write_with_pose_format(path, holistic, *holistic_arrays(3, holistic), size=(0, 0) if case == "no_size" else (640, 480))
+        write_with_pose_format(
+            path, holistic, *holistic_arrays(3, holistic), size=(0, 0) if case == "no_size" else (640, 480)
+        )
         raw = path.read_bytes()
-        path.write_bytes(raw[:-100] if case == "truncated" else
-                         struct.pack("<f", 0.3) + raw[4:] if case == "version" else raw)
+        path.write_bytes(
+            raw[:-100] if case == "truncated" else struct.pack("<f", 0.3) + raw[4:] if case == "version" else raw
+        )
     elif case == "garbage":
         path.write_bytes(struct.pack("<f", 0.2) + b"\xff" * 50)
     elif case == "empty":

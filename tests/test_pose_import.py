@@ -1,5 +1,6 @@
 """`islpose import-pose`: .pose recordings into a feature store, on the same run as
 `extract` (resume, per-file errors, kill and rerun)."""
+
 from __future__ import annotations
 
 import json
@@ -76,8 +77,10 @@ def test_folder_import_writes_the_store_extract_writes(poses, tmp_path):
 
 def test_manifest_pose_field_gives_ids_and_relative_paths(poses, tmp_path):
     manifest = tmp_path / "m.jsonl"
-    rows = [{"id": "first", "pose": "poses/p0.pose", "glosses": "A B", "split": "train"},
-            {"id": "third", "pose": str(poses / "p2.pose"), "glosses": "C", "split": "dev"}]
+    rows = [
+        {"id": "first", "pose": "poses/p0.pose", "glosses": "A B", "split": "train"},
+        {"id": "third", "pose": str(poses / "p2.pose"), "glosses": "C", "split": "dev"},
+    ]
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert CliRunner().invoke(cli, ["validate", str(manifest), "--require", "pose"]).exit_code == 0
     out = tmp_path / "m.h5"
@@ -160,8 +163,9 @@ def test_files_with_several_people_are_named(tmp_path):
     single = write_pose(tmp_path / "one.pose", lm, 25.0, 640, 480, presence)
     pose = pf.Pose.read(single.read_bytes())
     body = pose.body
-    two = pf.numpy.NumPyPoseBody(body.fps, np.concatenate([body.data.data] * 2, axis=1),
-                                 np.concatenate([body.confidence] * 2, axis=1))
+    two = pf.numpy.NumPyPoseBody(
+        body.fps, np.concatenate([body.data.data] * 2, axis=1), np.concatenate([body.confidence] * 2, axis=1)
+    )
     with open(tmp_path / "two.pose", "wb") as handle:
         pf.Pose(pose.header, two).write(handle)
     single.unlink()
@@ -175,8 +179,11 @@ def test_store_of_another_kind_and_bad_outputs_are_refused(poses, tmp_path):
     lm, presence = recording(0)
     with FeatureStore(other, "w", metadata={"mediapipe_version": "0.10.21", "extractor": {"holistic": {}}}) as store:
         store.write("v", {"landmarks": lm, "presence": presence})
-    with pytest.raises(StoreError, match=r"videos.h5: made by `islpose extract`, which `islpose import-pose` cannot "
-                                         r"add to; write to another store \(or pass --overwrite to replace this one\)$"):
+    with pytest.raises(
+        StoreError,
+        match=r"videos.h5: made by `islpose extract`, which `islpose import-pose` cannot "
+        r"add to; write to another store \(or pass --overwrite to replace this one\)$",
+    ):
         import_poses([poses], other)
     with pytest.raises(IslposeError, match="should end in .h5"):
         import_poses([poses], tmp_path / "out.pose")
@@ -215,8 +222,14 @@ def run_child(tmp_path, inputs, out, point="none", n=0):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, str(script), str(inputs), str(out), point, str(n)],
-                          capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
+    return subprocess.run(
+        [sys.executable, str(script), str(inputs), str(out), point, str(n)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+        env=env,
+    )
 
 
 @pytest.mark.parametrize("point, n", [("write", 1), ("write", 9), ("write", 40), ("commit", 1), ("commit", 4)])

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from train_helpers import run
 
+from islpose.extract.posefile import read_pose
 from islpose.features.layout import SLICES, presence_of
 from islpose.io import FeatureStore
-from islpose.extract.posefile import read_pose
 from islpose.io.pose.binary import header_bytes, read_body, read_header, write_body
 
 LEFT = 1  # presence column of the left hand

@@ -1,4 +1,5 @@
 """Recognition: the Recognizer API, segment timing on the synthetic corpus, `islpose recognize` and its writers."""
+
 from __future__ import annotations
 
 import difflib
@@ -29,8 +30,14 @@ def _records(recognizer, corpus, splits=("dev", "test")):
         for split in splits:
             for utt in manifest.split(split):
                 a = store.attrs(utt.id)
-                out.append((utt, recognizer.recognize_landmarks(
-                    store.read(utt.id, "landmarks"), a["fps"], a["width"], a["height"], uid=utt.id).to_dict()))
+                out.append(
+                    (
+                        utt,
+                        recognizer.recognize_landmarks(
+                            store.read(utt.id, "landmarks"), a["fps"], a["width"], a["height"], uid=utt.id
+                        ).to_dict(),
+                    )
+                )
     return out
 
 
@@ -82,8 +89,9 @@ def test_a_recognition_is_a_dataclass_whose_dict_is_the_json_record(trained):
     from islpose import Recognition, Recognizer, Segment
 
     corpus, ckpt = trained
-    result = Recognizer.from_checkpoint(ckpt, beam=1).recognize_input(_landmarks_of(corpus, "s03_u0001"),
-                                                                      uid="s03_u0001")
+    result = Recognizer.from_checkpoint(ckpt, beam=1).recognize_input(
+        _landmarks_of(corpus, "s03_u0001"), uid="s03_u0001"
+    )
     assert isinstance(result, Recognition) and all(isinstance(s, Segment) for s in result.segments)
     record = result.to_dict()
     assert list(record) == ["id", "source", "duration", "glosses", "segments"]
@@ -119,7 +127,13 @@ def test_find_inputs_lists_bad_inputs_and_goes_on(tmp_path):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "empty").mkdir()
-    inputs = [tmp_path / "clips", tmp_path / "dup", tmp_path / "empty", tmp_path / "gone.mp4", tmp_path / "other" / "a.pose"]
+    inputs = [
+        tmp_path / "clips",
+        tmp_path / "dup",
+        tmp_path / "empty",
+        tmp_path / "gone.mp4",
+        tmp_path / "other" / "a.pose",
+    ]
     items, failed = find_inputs(inputs)
     assert [(i.uid, i.path.name) for i in items] == [("a", "a.mp4"), ("b", "b.pose")]
     reasons = [reason for _, reason in failed]
@@ -139,11 +153,31 @@ def cli_run(trained, media_dir, tmp_path_factory):
     bogus = tmp / "not_a_video.mp4"
     bogus.write_bytes(b"this is not a video")
     videos = media_dir / "videos"
-    inputs = [str(videos / "webcam_signer.mp4"), str(videos / "hand_only_no_face.mp4"), str(bogus),
-              str(tmp / "missing.mp4"), str(media_dir / "poses" / "continuous_signing.pose")]
+    inputs = [
+        str(videos / "webcam_signer.mp4"),
+        str(videos / "hand_only_no_face.mp4"),
+        str(bogus),
+        str(tmp / "missing.mp4"),
+        str(media_dir / "poses" / "continuous_signing.pose"),
+    ]
     out = tmp / "out.jsonl"
-    args = ["recognize", *inputs, "--checkpoint", str(trained[1]), "--out", str(out), "--eaf", str(tmp / "eaf"),
-            "--srt", str(tmp / "srt"), "--store", str(tmp / "kept.h5"), "--beam", "1", "--quiet"]
+    args = [
+        "recognize",
+        *inputs,
+        "--checkpoint",
+        str(trained[1]),
+        "--out",
+        str(out),
+        "--eaf",
+        str(tmp / "eaf"),
+        "--srt",
+        str(tmp / "srt"),
+        "--store",
+        str(tmp / "kept.h5"),
+        "--beam",
+        "1",
+        "--quiet",
+    ]
     result = CliRunner().invoke(cli, args)
     return tmp, args, result
 
@@ -197,7 +231,8 @@ def test_eaf_reads_back_with_pympi(cli_run, trained, media_dir):
     assert got == [(round(s["start"] * 1000), round(s["end"] * 1000), s["gloss"]) for s in record["segments"]]
     assert len(got) >= 2
     assert [v for _, _, v in sorted(eaf.get_annotation_data_for_tier("confidence"))] == [
-        f"{s['score']:.3f}" for s in record["segments"]]
+        f"{s['score']:.3f}" for s in record["segments"]
+    ]
     (media,) = eaf.get_linked_files()
     assert media["MEDIA_URL"] == (media_dir / "videos" / "webcam_signer.mp4").resolve().as_uri()
     assert media["MIME_TYPE"] == "video/mp4"
@@ -210,10 +245,13 @@ def test_srt_and_store_outputs(cli_run):
     tmp, _, _ = cli_run
     record = json.loads((tmp / "out.jsonl").read_text().splitlines()[0])
     assert (tmp / "srt" / "webcam_signer.srt").read_text() == srt_text(record)
-    record = {"segments": [{"gloss": "I", "start": 0.24, "end": 0.6804, "score": 0.9},
-                           {"gloss": "GO", "start": 61.5, "end": 3723.25, "score": 0.8}]}
-    assert srt_text(record) == ("1\n00:00:00,240 --> 00:00:00,680\nI\n\n"
-                                "2\n00:01:01,500 --> 01:02:03,250\nGO\n")
+    record = {
+        "segments": [
+            {"gloss": "I", "start": 0.24, "end": 0.6804, "score": 0.9},
+            {"gloss": "GO", "start": 61.5, "end": 3723.25, "score": 0.8},
+        ]
+    }
+    assert srt_text(record) == ("1\n00:00:00,240 --> 00:00:00,680\nI\n\n2\n00:01:01,500 --> 01:02:03,250\nGO\n")
     with FeatureStore(tmp / "kept.h5") as store:
         assert store.ids() == ["continuous_signing", "webcam_signer"]
         assert store.read("webcam_signer", "landmarks").shape == (58, 543, 4)
@@ -245,8 +283,9 @@ def test_store_keeps_an_input_as_import_pose_stores_it(cli_run, media_dir):
 
     tmp, _, _ = cli_run
     imported = tmp / "imported.h5"
-    result = CliRunner().invoke(cli, ["import-pose", str(media_dir / "poses" / "continuous_signing.pose"),
-                                      str(imported), "--workers", "1"])
+    result = CliRunner().invoke(
+        cli, ["import-pose", str(media_dir / "poses" / "continuous_signing.pose"), str(imported), "--workers", "1"]
+    )
     assert result.exit_code == 0, result.output
     with FeatureStore(tmp / "kept.h5") as kept, FeatureStore(imported) as ref:
         uid = "continuous_signing"
@@ -284,8 +323,10 @@ def test_onnx_model_gives_the_same_records(trained, exported, beam):
     from islpose import Recognizer
 
     corpus, ckpt = trained
-    pairs = zip(_records(Recognizer.from_checkpoint(ckpt, beam=beam), corpus, ("test",)),
-                _records(Recognizer.from_checkpoint(exported, beam=beam), corpus, ("test",)))
+    pairs = zip(
+        _records(Recognizer.from_checkpoint(ckpt, beam=beam), corpus, ("test",)),
+        _records(Recognizer.from_checkpoint(exported, beam=beam), corpus, ("test",)),
+    )
     assert all(_close(a, b) for (_, a), (_, b) in pairs)
 
 
@@ -300,18 +341,23 @@ def test_onnx_recognition_runs_without_torch(trained, exported, tmp_path):
     corpus, ckpt = trained
     data = _landmarks_of(corpus, "s03_u0001")
     np.save(tmp_path / "lm.npy", data.landmarks)
-    code = ("import sys, json; sys.modules['torch'] = None\n"  # any import of torch now fails
-            "import numpy as np\nfrom islpose import Recognizer\n"
-            f"lm = np.load({str(tmp_path / 'lm.npy')!r})\n"
-            f"recs = [Recognizer.from_checkpoint({str(exported)!r}, beam=b) for b in (1, 5)]\n"
-            "out = [r.recognize_landmarks(lm, 25.0, 640, 480, uid='s03_u0001').to_dict() for r in recs]\n"
-            "assert 'torch' not in [m.split('.')[0] for m in sys.modules if sys.modules[m] is not None]\n"
-            "print(json.dumps(out))")
+    code = (
+        "import sys, json; sys.modules['torch'] = None\n"  # any import of torch now fails
+        "import numpy as np\nfrom islpose import Recognizer\n"
+        f"lm = np.load({str(tmp_path / 'lm.npy')!r})\n"
+        f"recs = [Recognizer.from_checkpoint({str(exported)!r}, beam=b) for b in (1, 5)]\n"
+        "out = [r.recognize_landmarks(lm, 25.0, 640, 480, uid='s03_u0001').to_dict() for r in recs]\n"
+        "assert 'torch' not in [m.split('.')[0] for m in sys.modules if sys.modules[m] is not None]\n"
+        "print(json.dumps(out))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     for beam, record in zip((1, 5), json.loads(done.stdout)):
-        want = Recognizer.from_checkpoint(ckpt, beam=beam).recognize_landmarks(data.landmarks, 25.0, 640, 480,
-                                                                              uid="s03_u0001").to_dict()
+        want = (
+            Recognizer.from_checkpoint(ckpt, beam=beam)
+            .recognize_landmarks(data.landmarks, 25.0, 640, 480, uid="s03_u0001")
+            .to_dict()
+        )
         assert record["glosses"] and _close(record, want)
 
 
@@ -325,8 +371,16 @@ def test_recognize_plot_draws_a_posteriorgram_per_input(trained, tmp_path):
         uid = store.ids()[0]
         a = store.attrs(uid)
         write_pose(tmp_path / f"{uid}.pose", store.read(uid, "landmarks"), a["fps"], a["width"], a["height"])
-    args = [str(tmp_path / f"{uid}.pose"), "--checkpoint", str(ckpt), "--plot", str(tmp_path / "plots"),
-            "--beam", "1", "-q"]
+    args = [
+        str(tmp_path / f"{uid}.pose"),
+        "--checkpoint",
+        str(ckpt),
+        "--plot",
+        str(tmp_path / "plots"),
+        "--beam",
+        "1",
+        "-q",
+    ]
     result = CliRunner().invoke(cli, ["recognize", *args, "--out", str(tmp_path / "r.jsonl")])
     assert result.exit_code == 0, result.output
     png = tmp_path / "plots" / f"{uid}.png"
@@ -353,8 +407,21 @@ def test_recognize_overwrite_keeps_the_old_output_until_the_new_one_is_complete(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Recognizer, "decode_input", killed)
-    result = CliRunner().invoke(cli, ["recognize", str(tmp_path / f"{uid}.pose"), "--checkpoint", str(ckpt),
-                                      "--out", str(out), "--overwrite", "--beam", "1", "-q"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "recognize",
+            str(tmp_path / f"{uid}.pose"),
+            "--checkpoint",
+            str(ckpt),
+            "--out",
+            str(out),
+            "--overwrite",
+            "--beam",
+            "1",
+            "-q",
+        ],
+    )
     assert result.exit_code == 130
     assert out.read_text() == '{"id": "old"}\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{uid}.pose", "r.jsonl"])

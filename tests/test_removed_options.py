@@ -1,6 +1,7 @@
 """Options removed from the product: configs that still name them are refused, stored configs
 (a resumed run's ``last.pt``, an old checkpoint) that hold them still load; the study recipe
 runs without them."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,9 @@ from islpose.errors import IslposeError
 from islpose.train import resolve_config
 
 
-@pytest.mark.parametrize("section, key", [("train", "viterbi_epochs"), ("train", "viterbi_weight"),
-                                          ("model_config", "head_lr_scale")])
+@pytest.mark.parametrize(
+    "section, key", [("train", "viterbi_epochs"), ("train", "viterbi_weight"), ("model_config", "head_lr_scale")]
+)
 def test_a_new_config_with_a_removed_option_is_an_error(section, key):
     with pytest.raises(IslposeError, match=key):
         resolve_config("mobilenet_v3_1d", {section: {key: 1}})
@@ -42,10 +44,17 @@ def test_an_old_run_with_removed_options_resumes_and_its_checkpoint_loads(tmp_pa
     from islpose.train import train
     from islpose.train.runs import resolve_run
 
-    small_corpus = make_synthetic_corpus(tmp_path / "corpus", num_glosses=4, num_signers=3, utterances_per_signer=3,
-                                         multimodal=True, seed=0)
-    config = resolve_config("mobilenet_v3_1d", {"model_config": TINY["mobilenet_v3_1d"], "augment": {"enabled": False},
-                                                "train": {**TINY_TRAIN, "epochs": 1, "device": "cpu", "amp": False}})
+    small_corpus = make_synthetic_corpus(
+        tmp_path / "corpus", num_glosses=4, num_signers=3, utterances_per_signer=3, multimodal=True, seed=0
+    )
+    config = resolve_config(
+        "mobilenet_v3_1d",
+        {
+            "model_config": TINY["mobilenet_v3_1d"],
+            "augment": {"enabled": False},
+            "train": {**TINY_TRAIN, "epochs": 1, "device": "cpu", "amp": False},
+        },
+    )
     run = tmp_path / "run"
     train(config, small_corpus.store, small_corpus.manifest, run)
     for name in ("last.pt", "best.pt"):  # the config main stored, with the options at their defaults
@@ -69,11 +78,29 @@ def test_an_old_run_with_removed_options_resumes_and_its_checkpoint_loads(tmp_pa
 
 def test_plateau_study_recipe_runs(tmp_path):
     """pipelines/recipes/plateau_study.py on a tiny corpus: one row per run, and the table."""
-    proc = subprocess.run([sys.executable, str(REPO / "pipelines" / "recipes" / "plateau_study.py"), "--out", tmp_path,
-                           "--model", "bilstm_optimized", "--signers", "4", "--utterances", "3", "--epochs", "2",
-                           "--setting", "base:warmup_epochs=1",
-                           "--setting", "other:warmup_epochs=0,model_config.dropout=0.1"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "pipelines" / "recipes" / "plateau_study.py"),
+            "--out",
+            tmp_path,
+            "--model",
+            "bilstm_optimized",
+            "--signers",
+            "4",
+            "--utterances",
+            "3",
+            "--epochs",
+            "2",
+            "--setting",
+            "base:warmup_epochs=1",
+            "--setting",
+            "other:warmup_epochs=0,model_config.dropout=0.1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert [r["setting"] for r in rows] == ["base", "other"]

@@ -1,4 +1,5 @@
 """WER scoring with jiwer, gloss files and `islpose score`."""
+
 from __future__ import annotations
 
 import json
@@ -22,14 +23,17 @@ def _edit_counts(ref: list[str], hyp: list[str]) -> tuple[int, int]:
     return d[-1], len(ref)
 
 
-@pytest.mark.parametrize("ref, hyp, sdi", [
-    ("I GO SCHOOL", "I GO SCHOOL", (0, 0, 0)),
-    ("I GO SCHOOL", "I GO HOME", (1, 0, 0)),
-    ("I GO SCHOOL", "I SCHOOL", (0, 1, 0)),
-    ("I GO SCHOOL", "I GO TO SCHOOL", (0, 0, 1)),
-    ("I GO SCHOOL", "", (0, 3, 0)),
-    ("A B C D", "X A B D D", (1, 0, 1)),
-])
+@pytest.mark.parametrize(
+    "ref, hyp, sdi",
+    [
+        ("I GO SCHOOL", "I GO SCHOOL", (0, 0, 0)),
+        ("I GO SCHOOL", "I GO HOME", (1, 0, 0)),
+        ("I GO SCHOOL", "I SCHOOL", (0, 1, 0)),
+        ("I GO SCHOOL", "I GO TO SCHOOL", (0, 0, 1)),
+        ("I GO SCHOOL", "", (0, 3, 0)),
+        ("A B C D", "X A B D D", (1, 0, 1)),
+    ],
+)
 def test_score_counts(ref, hyp, sdi):
     r = score_texts({"u": ref}, {"u": hyp})
     assert (r.substitutions, r.deletions, r.insertions) == sdi
@@ -48,10 +52,13 @@ def test_corpus_wer_pools_errors_over_utterances():
     assert "WER 50.00%" in r.summary() and "6 reference glosses" in r.summary()
 
 
-@pytest.mark.parametrize("hyps, message", [
-    ({"a": "I"}, r"1 utterance id\(s\) missing from hyp.tsv: 'b'"),
-    ({"a": "I", "b": "GO", "z": "X"}, r"1 utterance id\(s\) in hyp.tsv but not in ref.tsv: 'z'"),
-])
+@pytest.mark.parametrize(
+    "hyps, message",
+    [
+        ({"a": "I"}, r"1 utterance id\(s\) missing from hyp.tsv: 'b'"),
+        ({"a": "I", "b": "GO", "z": "X"}, r"1 utterance id\(s\) in hyp.tsv but not in ref.tsv: 'z'"),
+    ],
+)
 def test_missing_or_extra_ids_are_errors(hyps, message):
     with pytest.raises(IslposeError, match=message):
         score_texts({"a": "I", "b": "GO"}, hyps, ref_name="ref.tsv", hyp_name="hyp.tsv")
@@ -64,11 +71,14 @@ def test_gloss_files_round_trip(tmp_path):
     assert read_glosses(path) == items
 
 
-@pytest.mark.parametrize("text, message", [
-    ("u1\tA\nu1\tB\n", r"h.tsv:2: id 'u1' appears twice"),
-    ("u1 A B\n", r"h.tsv:1: expected 'id<TAB>glosses'"),
-    ("\tA B\n", r"h.tsv:1: expected 'id<TAB>glosses'"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("u1\tA\nu1\tB\n", r"h.tsv:2: id 'u1' appears twice"),
+        ("u1 A B\n", r"h.tsv:1: expected 'id<TAB>glosses'"),
+        ("\tA B\n", r"h.tsv:1: expected 'id<TAB>glosses'"),
+    ],
+)
 def test_bad_gloss_files(tmp_path, text, message):
     (tmp_path / "h.tsv").write_text(text)
     with pytest.raises(IslposeError, match=message):
@@ -76,8 +86,14 @@ def test_bad_gloss_files(tmp_path, text, message):
 
 
 def test_references_from_a_manifest(tmp_path):
-    m = write_manifest([Utterance("a", glosses=("I", "GO"), split="dev"), Utterance("b", glosses=("X",), split="test"),
-                        Utterance("c", split="dev")], tmp_path / "m.jsonl")
+    m = write_manifest(
+        [
+            Utterance("a", glosses=("I", "GO"), split="dev"),
+            Utterance("b", glosses=("X",), split="test"),
+            Utterance("c", split="dev"),
+        ],
+        tmp_path / "m.jsonl",
+    )
     assert read_references(m, "test") == {"b": ["X"]}
     with pytest.raises(IslposeError, match="1 of 2 dev utterance\\(s\\) have no 'glosses', e.g. 'c'"):
         read_references(m, "dev")
@@ -92,8 +108,14 @@ def test_score_cli(tmp_path):
     result = CliRunner().invoke(cli, ["score", str(ref), str(hyp), "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert "WER 40.00% (S=0 D=1 I=1, 5 reference glosses, 2 utterances)" in result.output
-    assert json.loads(out.read_text()) == {"wer": 0.4, "substitutions": 0, "deletions": 1, "insertions": 1,
-                                           "ref_words": 5, "utterances": 2}
+    assert json.loads(out.read_text()) == {
+        "wer": 0.4,
+        "substitutions": 0,
+        "deletions": 1,
+        "insertions": 1,
+        "ref_words": 5,
+        "utterances": 2,
+    }
 
     short = write_glosses({"a": ["I"]}, tmp_path / "short.tsv")
     result = CliRunner().invoke(cli, ["score", str(ref), str(short)])
@@ -104,8 +126,10 @@ def test_score_cli(tmp_path):
 
 
 def test_score_cli_with_a_manifest_reference(tmp_path):
-    m = write_manifest([Utterance("a", glosses=("I", "GO"), split="dev"),
-                        Utterance("b", glosses=("X",), split="test")], tmp_path / "m.jsonl")
+    m = write_manifest(
+        [Utterance("a", glosses=("I", "GO"), split="dev"), Utterance("b", glosses=("X",), split="test")],
+        tmp_path / "m.jsonl",
+    )
     hyp = write_glosses({"a": ["I", "GO"]}, tmp_path / "hyp.tsv")
     result = CliRunner().invoke(cli, ["score", str(m), str(hyp), "--split", "dev"])
     assert result.exit_code == 0 and "WER 0.00%" in result.output
@@ -123,8 +147,11 @@ def test_error_details_align_and_count():
     assert "c\n" not in report and "3 of 4 utterances with errors" in report
     assert "most frequent substitutions (reference -> hypothesis): 2 in all\n     2  GO -> WENT" in report
     r = score_texts(refs, hyps)  # the details count what the WER counts
-    assert (r.substitutions, r.deletions, r.insertions) == (sum(d.substitutions.values()), sum(d.deletions.values()),
-                                                            sum(d.insertions.values()))
+    assert (r.substitutions, r.deletions, r.insertions) == (
+        sum(d.substitutions.values()),
+        sum(d.deletions.values()),
+        sum(d.insertions.values()),
+    )
     with pytest.raises(IslposeError, match="missing from"):
         error_details(refs, {"a": "I"})
 

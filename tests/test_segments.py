@@ -1,4 +1,5 @@
 """CTC forced alignment and gloss segments (pure numpy)."""
+
 from __future__ import annotations
 
 import itertools
@@ -33,7 +34,7 @@ def test_forced_align_finds_the_best_path(seed):
     # Rebuild the frame path from the spans and compare: the same labels on the same frames.
     rebuilt = np.zeros(6, dtype=int)
     for (a, b), y in zip(spans, labels):
-        rebuilt[a:b + 1] = y
+        rebuilt[a : b + 1] = y
     assert tuple(rebuilt) == tuple(path)
 
 
@@ -73,11 +74,14 @@ def _best_segmentation(lp: np.ndarray, labels: list[int], signing=None) -> list[
     for lo, hi in ([signing] if signing else []) + [(0, T - 1)]:
         best, best_score = None, -np.inf
         for cuts in itertools.combinations(range(lo, hi + 2), L + 1):  # run k = frames cuts[k] .. cuts[k + 1] - 1
-            if not all(cuts[k] <= max(a, lo) and min(b, hi) < cuts[k + 1]
-                       for k, (a, b) in enumerate(spikes) if a <= hi and b >= lo):
+            if not all(
+                cuts[k] <= max(a, lo) and min(b, hi) < cuts[k + 1]
+                for k, (a, b) in enumerate(spikes)
+                if a <= hi and b >= lo
+            ):
                 continue
             score = rest * (cuts[0] + T - cuts[-1])
-            score += sum(among[cuts[k]:cuts[k + 1], labels[k] - 1].sum() for k in range(L))
+            score += sum(among[cuts[k] : cuts[k + 1], labels[k] - 1].sum() for k in range(L))
             if score > best_score:
                 best, best_score = [(cuts[k], cuts[k + 1] - 1) for k in range(L)], score
         if best is not None:
@@ -96,30 +100,31 @@ def test_segment_frames_is_the_best_monotonic_segmentation_through_the_spikes(se
 
 def test_a_run_of_equal_glosses_shares_the_frames_and_each_keeps_its_spike():
     # A A A: the posteriors among the glosses cannot tell the three apart; spikes at 1, 5 and 9.
-    p = np.tile([.9, .08, .02], (12, 1))
-    p[[1, 5, 9]] = [.1, .8, .1]
+    p = np.tile([0.9, 0.08, 0.02], (12, 1))
+    p[[1, 5, 9]] = [0.1, 0.8, 0.1]
     assert segment_frames(np.log(p), [1, 1, 1]) == [(0, 3), (4, 7), (8, 11)]  # 12 frames in three equal parts
-    p[[5, 9]], p[[3, 10]] = [.9, .08, .02], [.1, .8, .1]  # spikes at 1, 3 and 10
+    p[[5, 9]], p[[3, 10]] = [0.9, 0.08, 0.02], [0.1, 0.8, 0.1]  # spikes at 1, 3 and 10
     assert segment_frames(np.log(p), [1, 1, 1]) == [(0, 2), (3, 7), (8, 11)]  # the first cut yields to a spike
 
 
 def test_frames_outside_the_signing_are_rest_and_hold_no_spike():
     # A fires on the very first frame (as a BiLSTM may), B at 6; among the glosses A leads up to 4.
-    among = np.array([[.8, .1, .1]] * 5 + [[.1, .8, .1]] * 3 + [[.34, .33, .33]] * 2)
+    among = np.array([[0.8, 0.1, 0.1]] * 5 + [[0.1, 0.8, 0.1]] * 3 + [[0.34, 0.33, 0.33]] * 2)
     blank = np.full(10, 0.99)
     blank[0] = blank[6] = 0.1
     p = np.concatenate([blank[:, None], (1 - blank)[:, None] * among], axis=1)  # (10, 4)
     assert segment_frames(np.log(p), [1, 2]) == [(0, 4), (5, 7)]
     assert segment_frames(np.log(p), [1, 2], signing=(2, 7)) == [(2, 4), (5, 7)]
     assert segment_frames(np.log(p), [1, 2], signing=(3, 3)) == [(0, 4), (5, 7)]  # 2 glosses do not fit in 1 frame
-    segs = gloss_segments(np.log(p), [1, 2], ["<blank>", "A", "B", "C"], fps=10.0, subsample=2, num_frames=20,
-                          signing=(5, 15))  # input frames 5 .. 15 = output frames 2 .. 7
+    segs = gloss_segments(
+        np.log(p), [1, 2], ["<blank>", "A", "B", "C"], fps=10.0, subsample=2, num_frames=20, signing=(5, 15)
+    )  # input frames 5 .. 15 = output frames 2 .. 7
     assert [(s.start, s.end) for s in segs] == [(0.4, 1.0), (1.0, 1.6)]
 
 
 def test_segments_cover_each_sign_not_just_its_spike():
     # Blank wins everywhere except one spike per gloss; among the glosses, A leads on frames 1-4, B on 5-7.
-    among = np.array([[.30, .35, .35]] + [[.8, .1, .1]] * 4 + [[.1, .8, .1]] * 3 + [[.34, .33, .33]] * 2)
+    among = np.array([[0.30, 0.35, 0.35]] + [[0.8, 0.1, 0.1]] * 4 + [[0.1, 0.8, 0.1]] * 3 + [[0.34, 0.33, 0.33]] * 2)
     blank = np.full(10, 0.99)
     blank[4] = blank[7] = 0.1  # the spikes, late in each sign
     p = np.concatenate([blank[:, None], (1 - blank)[:, None] * among], axis=1)  # (10, 4)
@@ -129,18 +134,19 @@ def test_segments_cover_each_sign_not_just_its_spike():
 
 
 def test_equal_neighbours_share_their_frames():
-    p = np.array([[.1, .8, .1]] * 2 + [[.9, .05, .05]] * 3 + [[.1, .8, .1]] * 3)  # spikes at 0-1 and 5-7
+    p = np.array([[0.1, 0.8, 0.1]] * 2 + [[0.9, 0.05, 0.05]] * 3 + [[0.1, 0.8, 0.1]] * 3)  # spikes at 0-1 and 5-7
     segs = gloss_segments(np.log(p), [1, 1], ["<blank>", "A", "B"], fps=8.0, subsample=1, num_frames=8)
     assert [(s.start, s.end) for s in segs] == [(0.0, 0.5), (0.5, 1.0)]
 
 
 def test_segment_times_count_subsampled_frames():
-    p = np.array([[.9, .05, .05], [.1, .8, .1], [.9, .05, .05]])  # 3 output frames of a 2x model, 5 input frames
+    p = np.array(
+        [[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.9, 0.05, 0.05]]
+    )  # 3 output frames of a 2x model, 5 input frames
     (seg,) = gloss_segments(np.log(p), [1], ["<blank>", "A", "B"], fps=5.0, subsample=2, num_frames=5)
     assert (seg.start, seg.end) == (0.4, 0.8)
     with pytest.raises(IslposeError, match="frame rate"):
         gloss_segments(np.log(p), [1], ["<blank>", "A"], fps=0.0, subsample=2, num_frames=5)
-
 
 
 @pytest.mark.parametrize("seed", range(4))

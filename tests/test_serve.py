@@ -1,4 +1,5 @@
 """`islpose serve`: the HTTP API with FastAPI's test client, on the shared small BiLSTM and real clips."""
+
 from __future__ import annotations
 
 import asyncio
@@ -69,8 +70,10 @@ def test_recognize_gives_the_record_of_islpose_recognize(client, checkpoint, med
     pytest.importorskip("mediapipe")
     files = [media_dir / "poses" / "continuous_signing.pose", media_dir / "videos" / "webcam_signer.mp4"]
     out = tmp_path / "out.jsonl"
-    result = CliRunner().invoke(cli, ["recognize", *map(str, files), "--checkpoint", str(checkpoint), "--out", str(out),
-                                      "--beam", "1", "--quiet"])
+    result = CliRunner().invoke(
+        cli,
+        ["recognize", *map(str, files), "--checkpoint", str(checkpoint), "--out", str(out), "--beam", "1", "--quiet"],
+    )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     for path, line in zip(files, lines):
@@ -131,8 +134,11 @@ def test_bad_uploads_get_a_4xx_json_error_and_the_server_stays_healthy(client, m
         assert r.status_code in statuses, (what, r.status_code, r.text)
         error = r.json()["error"]
         assert "Traceback" not in error and str(private_tmp) not in error, (what, error)
-    for body, kind in ((b"x", "text/plain"), (b"--nope\r\n", "multipart/form-data; boundary=nope"),
-                       (b"", "multipart/form-data; boundary=b")):
+    for body, kind in (
+        (b"x", "text/plain"),
+        (b"--nope\r\n", "multipart/form-data; boundary=nope"),
+        (b"", "multipart/form-data; boundary=b"),
+    ):
         r = client.post("/recognize", content=body, headers={"content-type": kind})
         assert 400 <= r.status_code < 500 and "error" in r.json(), (body, r.text)
     assert client.post("/recognize", files={"other": ("a.pose", b"x")}).status_code == 400
@@ -169,12 +175,18 @@ def test_the_upload_limit_stops_reading_a_body_that_crosses_it():
     from islpose.serve.uploads import UploadError
 
     with pytest.raises(UploadError) as info:
-        asyncio.run(BodyLimit(app, 1_000_000, frozenset({"/recognize"}))(
-            {"type": "http", "path": "/recognize", "headers": []}, receive, send))
+        asyncio.run(
+            BodyLimit(app, 1_000_000, frozenset({"/recognize"}))(
+                {"type": "http", "path": "/recognize", "headers": []}, receive, send
+            )
+        )
     assert info.value.status == 413 and sum(reads) < 1_100_000
     sent.clear()
-    asyncio.run(BodyLimit(app, 1_000_000, frozenset({"/recognize"}))(
-        {"type": "http", "path": "/recognize", "headers": [(b"content-length", b"5000000")]}, receive, send))
+    asyncio.run(
+        BodyLimit(app, 1_000_000, frozenset({"/recognize"}))(
+            {"type": "http", "path": "/recognize", "headers": [(b"content-length", b"5000000")]}, receive, send
+        )
+    )
     assert sent[0]["status"] == 413 and json.loads(sent[1]["body"])["error"].startswith("upload larger")
 
 

@@ -1,6 +1,7 @@
 """The page of `islpose serve` in a real headless Chromium (Selenium + Debian's chromium and chromedriver):
 an uploaded clip gives glosses on the timeline, and the webcam path works with Chromium's fake
 camera fed from a real clip."""
+
 from __future__ import annotations
 
 import shutil
@@ -16,9 +17,13 @@ pytest.importorskip("selenium", reason="selenium is not installed (pip install s
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
-    reason="Chromium or chromedriver not found (Debian: apt-get install chromium chromium-driver)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (CHROMIUM and CHROMEDRIVER),
+        reason="Chromium or chromedriver not found (Debian: apt-get install chromium chromium-driver)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +89,16 @@ def test_an_uploaded_clip_shows_its_glosses_on_the_timeline(server, media_dir, c
         driver.get(url + "/")
         _wait(driver, lambda d: "glosses" in d.find_element(By.ID, "model").text)
         driver.find_element(By.ID, "file").send_keys(str(path))
-        _wait(driver, lambda d: d.execute_script("return window.islposeState.record !== null")
-              or "error" in d.find_element(By.ID, "status").get_attribute("class"))
-        assert "error" not in driver.find_element(By.ID, "status").get_attribute("class"), \
-            driver.find_element(By.ID, "status").text
+        _wait(
+            driver,
+            lambda d: (
+                d.execute_script("return window.islposeState.record !== null")
+                or "error" in d.find_element(By.ID, "status").get_attribute("class")
+            ),
+        )
+        assert "error" not in driver.find_element(By.ID, "status").get_attribute("class"), driver.find_element(
+            By.ID, "status"
+        ).text
         assert _timeline(driver) == [s["gloss"] for s in expected["segments"]] and expected["segments"]
         assert driver.find_element(By.ID, "sentence").text == expected["glosses"]
         rows = driver.find_elements(By.CSS_SELECTOR, "#segments tbody tr")
@@ -95,14 +106,17 @@ def test_an_uploaded_clip_shows_its_glosses_on_the_timeline(server, media_dir, c
         # a click on a gloss seeks there
         last = expected["segments"][-1]
         driver.find_elements(By.CSS_SELECTOR, "#track .seg")[-1].click()
-        now = driver.execute_script("return window.islposeState.isVideo ? document.getElementById('video').currentTime"
-                                    " : window.islposeState.clock.t")
+        now = driver.execute_script(
+            "return window.islposeState.isVideo ? document.getElementById('video').currentTime"
+            " : window.islposeState.clock.t"
+        )
         assert now == pytest.approx(last["start"], abs=0.05)
         # the skeleton is drawn: some pixels of the overlay are not transparent
         drawn = driver.execute_script(
             "const c = document.getElementById('overlay'); const d = c.getContext('2d')"
             ".getImageData(0, 0, c.width, c.height).data; let n = 0;"
-            "for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n;")
+            "for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n;"
+        )
         assert drawn > 100
     finally:
         driver.quit()
@@ -135,8 +149,11 @@ def test_the_webcam_path_with_a_fake_camera(server, media_dir, tmp_path):
     url, _ = server
     y4m = tmp_path / "camera.y4m"
     _y4m(media_dir / "videos" / "webcam_signer.mp4", y4m)
-    driver = _browser("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                      f"--use-file-for-fake-video-capture={y4m}")
+    driver = _browser(
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={y4m}",
+    )
     try:
         driver.get(url + "/")
         driver.find_element(By.ID, "tab-cam").click()

@@ -18,8 +18,12 @@ def _arrays(T=10, seed=0):
     lm[2, 33:54] = np.nan
     presence = np.ones((T, 4), bool)
     presence[2, 1] = False
-    return {"landmarks": lm, "presence": presence, "pose": rng.random((T, 66), dtype=np.float32),
-            "multimodal": rng.random((T, 6516), dtype=np.float32).astype(np.float16)}
+    return {
+        "landmarks": lm,
+        "presence": presence,
+        "pose": rng.random((T, 66), dtype=np.float32),
+        "multimodal": rng.random((T, 6516), dtype=np.float32).astype(np.float16),
+    }
 
 
 def test_write_read_roundtrip(tmp_path):

@@ -84,8 +84,7 @@ def test_signers_differ_like_real_signers(tmp_path):
             shoulders = px[:, 11] - px[:, 12]
             roll = np.degrees(np.arctan2(shoulders[:, 1], shoulders[:, 0]))
             hand = np.linalg.norm(px[:, 54 + 9] - px[:, 54], axis=-1) / np.linalg.norm(shoulders, axis=-1)
-            per_signer.setdefault(u.signer, []).append(
-                (np.median(roll), np.nanmedian(hand), len(lm) / len(u.glosses)))
+            per_signer.setdefault(u.signer, []).append((np.median(roll), np.nanmedian(hand), len(lm) / len(u.glosses)))
     stats = np.array([np.median(v, axis=0) for v in per_signer.values()])  # (signers, 3)
     spread = stats.max(axis=0) - stats.min(axis=0)
     assert spread[0] > 3  # degrees of camera roll

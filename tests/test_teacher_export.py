@@ -1,4 +1,5 @@
 """Exporting a (tiny, random) teacher's CTC log-posteriors into a feature store."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,8 +41,15 @@ def test_export_writes_logprobs_resumes_and_checks_the_vocabulary(tmp_path):
     utts.append(Utterance(id="broken", video=str(tmp_path / "broken.mp4")))
     out = tmp_path / "teacher.h5"
     seen = []
-    report = export_posteriors(model, vocab, VideoSource(utts, cfg.video), out, batch_size=2, teacher={"arch": "dense_vit"},
-                                     progress=lambda done, total: seen.append((done, total)))
+    report = export_posteriors(
+        model,
+        vocab,
+        VideoSource(utts, cfg.video),
+        out,
+        batch_size=2,
+        teacher={"arch": "dense_vit"},
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert sorted(report.written) == ["u13", "u30", "u5"] and report.skipped == []
     assert [uid for uid, _ in report.failures] == ["broken"] and "broken.mp4" in report.failures[0][1]
     assert seen[-1] == (4, 4)
@@ -65,8 +73,12 @@ def test_export_writes_logprobs_resumes_and_checks_the_vocabulary(tmp_path):
 
     other = Vocabulary(["GO", "I", "HOME"])
     with pytest.raises(StoreError, match="teacher vocabulary .* differs"):
-        export_posteriors(build_teacher("dense_vit", cfg.model_config, vocab_size=len(other)), other,
-                          VideoSource(utts, cfg.video), out)
+        export_posteriors(
+            build_teacher("dense_vit", cfg.model_config, vocab_size=len(other)),
+            other,
+            VideoSource(utts, cfg.video),
+            out,
+        )
     with FeatureStore(out) as store, pytest.raises(StoreError, match="differs.*index 3"):
         check_teacher_vocab(store, other)
 

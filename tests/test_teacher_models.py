@@ -1,4 +1,5 @@
 """Teacher models, loss, generation, weights and configs (tiny configs on the CPU)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,11 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from islpose.ctc import min_ctc_frames
+from islpose.ctc import batch_fits_ctc, min_ctc_frames
 from islpose.errors import IslposeError
 from islpose.teacher.config import load_teacher_config, teacher_config
 from islpose.teacher.generate import greedy_generate
-from islpose.ctc import batch_fits_ctc
 from islpose.teacher.loss import HybridLossConfig, hybrid_loss
 from islpose.teacher.models import TEACHERS, build_teacher, load_init_weights
 from islpose.teacher.models.common import attention
@@ -33,16 +33,16 @@ def batch(size: int = 32, lengths=(5, 8), seed: int = 0):
     lengths = torch.tensor(lengths)
     frames = torch.randn(len(lengths), int(lengths.max()), 3, size, size, generator=g)
     frames[1:, :][torch.arange(frames.shape[1])[None, :].expand(len(lengths) - 1, -1) >= lengths[1:, None]] = 0
-    text = torch.tensor([[1, 4, 5, 2, 0], [1, 6, 7, 8, 2]])[:len(lengths)]
-    targets = torch.tensor([[3, 4, 0], [5, 5, 6]])[:len(lengths)]
-    return frames, lengths, text, targets, torch.tensor([2, 3])[:len(lengths)]
+    text = torch.tensor([[1, 4, 5, 2, 0], [1, 6, 7, 8, 2]])[: len(lengths)]
+    targets = torch.tensor([[3, 4, 0], [5, 5, 6]])[: len(lengths)]
+    return frames, lengths, text, targets, torch.tensor([2, 3])[: len(lengths)]
 
 
 # ---------------------------------------------------------------- parameter counts
 def vit_params(c) -> int:
     d, m, n = c.hidden_dim, c.mlp_dim, (c.image_size // c.patch_size) ** 2
     block = 2 * 2 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * m + m) + (m * d + d)
-    return c.num_layers * block + (3 * c.patch_size ** 2 * d + d) + d + (n + 1) * d + 2 * d
+    return c.num_layers * block + (3 * c.patch_size**2 * d + d) + d + (n + 1) * d + 2 * d
 
 
 def test_dense_vit_full_config_parameter_count_on_meta():
@@ -170,8 +170,13 @@ def test_loss_skips_utterances_that_cannot_fit():
     tlens = torch.tensor([3, 3])  # "3 3 3" needs 5 frames, the first clip has 2
     out = model(frames, lengths, text)
     both = hybrid_loss(out, targets, tlens, text, HybridLossConfig(ce_weight=0))
-    second = hybrid_loss(type(out)(out.log_probs[:, 1:], out.lengths[1:], None), targets[1:], tlens[1:], None,
-                         HybridLossConfig(ce_weight=0))
+    second = hybrid_loss(
+        type(out)(out.log_probs[:, 1:], out.lengths[1:], None),
+        targets[1:],
+        tlens[1:],
+        None,
+        HybridLossConfig(ce_weight=0),
+    )
     assert both.skipped == 1 and second.skipped == 0
     torch.testing.assert_close(both.ctc, second.ctc)
 
@@ -253,15 +258,18 @@ def test_yaml_configs_round_trip(path):
     assert teacher_config(cfg.to_dict(), where=path.name) == cfg
 
 
-@pytest.mark.parametrize("data, match", [
-    ({"model": "dense_vit", "optimizer": {}}, "unknown key.*optimizer"),
-    ({"model": "dense_vit", "model_config": {"hidden": 3}}, "unknown key.*hidden"),
-    ({"model": "dense_vit", "model_config": {"decoder": {"layers": 3}}}, "unknown key.*layers"),
-    ({"model": "dense_vit", "video": {"size": 112}}, "image_size.*224.*differs"),
-    ({"model": "resnet"}, "unknown teacher 'resnet'"),
-    ({"model": "timesformer", "video": {"fit": "crop"}}, "fit='crop'"),
-    ({}, "no teacher model"),
-])
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        ({"model": "dense_vit", "optimizer": {}}, "unknown key.*optimizer"),
+        ({"model": "dense_vit", "model_config": {"hidden": 3}}, "unknown key.*hidden"),
+        ({"model": "dense_vit", "model_config": {"decoder": {"layers": 3}}}, "unknown key.*layers"),
+        ({"model": "dense_vit", "video": {"size": 112}}, "image_size.*224.*differs"),
+        ({"model": "resnet"}, "unknown teacher 'resnet'"),
+        ({"model": "timesformer", "video": {"fit": "crop"}}, "fit='crop'"),
+        ({}, "no teacher model"),
+    ],
+)
 def test_config_errors(data, match):
     with pytest.raises(IslposeError, match=match):
         teacher_config(data)

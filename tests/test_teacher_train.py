@@ -1,4 +1,5 @@
 """`islpose teacher train` / `teacher export` on rendered synthetic videos, on the CPU."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from train_helpers import killed_saving_last, metrics  # noqa: I001
+from train_helpers import killed_saving_last, metrics
 
 from islpose.cli.main import cli
 from islpose.data.posteriors import check_teacher_vocab
@@ -84,8 +85,19 @@ def test_train_then_export_through_the_cli(videos, tmp_path, arch):
     assert vocab.glosses == tuple(sorted(train_glosses)) and not ckpt.model.training
 
     out = tmp_path / "posteriors.h5"
-    result = invoke("export", "--checkpoint", run / "best.pt", "--manifest", manifest, "--split", "dev",
-                    "--out", out, "--device", "cpu")
+    result = invoke(
+        "export",
+        "--checkpoint",
+        run / "best.pt",
+        "--manifest",
+        manifest,
+        "--split",
+        "dev",
+        "--out",
+        out,
+        "--device",
+        "cpu",
+    )
     assert result.exit_code == 0, result.output
     dev = [u for u in read_manifest(manifest) if u.split == "dev"]
     with FeatureStore(out) as store:
@@ -127,9 +139,17 @@ def test_a_kill_between_best_and_last_resumes_without_duplicates(videos, tmp_pat
 
     _, manifest = videos
     out = tmp_path / "run"
-    monkeypatch.setattr(teacher_train.TeacherTrainer, "evaluate", lambda self: {  # every epoch improves
-        "wer": 1.0 / (1 + len(metrics(out))) if (out / "metrics.jsonl").exists() else 1.0, "bleu": None,
-        "substitutions": 0, "deletions": 0, "insertions": 0})
+    monkeypatch.setattr(
+        teacher_train.TeacherTrainer,
+        "evaluate",
+        lambda self: {  # every epoch improves
+            "wer": 1.0 / (1 + len(metrics(out))) if (out / "metrics.jsonl").exists() else 1.0,
+            "bleu": None,
+            "substitutions": 0,
+            "deletions": 0,
+            "insertions": 0,
+        },
+    )
     save = teacher_train.save_teacher_checkpoint
     monkeypatch.setattr(teacher_train, "save_teacher_checkpoint", killed_saving_last(save, meta_arg=4))
     assert invoke(*train_args(manifest, out, epochs=3)).exit_code == 130
@@ -200,32 +220,62 @@ def test_unreadable_videos_are_listed_and_training_goes_on(videos, tmp_path):
     assert "1 unreadable video(s)" in result.output
     assert first.id in (tmp_path / "run" / "failures.tsv").read_text()
 
-    result = invoke("export", "--checkpoint", tmp_path / "run" / "best.pt", "--manifest", path, "--out",
-                    tmp_path / "p.h5", "--device", "cpu")
+    result = invoke(
+        "export",
+        "--checkpoint",
+        tmp_path / "run" / "best.pt",
+        "--manifest",
+        path,
+        "--out",
+        tmp_path / "p.h5",
+        "--device",
+        "cpu",
+    )
     assert result.exit_code == 1 and f"failed: {first.id}" in result.output
     assert "1 of 12 video(s) could not be exported" in result.output
     with FeatureStore(tmp_path / "p.h5") as store:
         assert len(store) == 11  # the others are written
 
 
-@pytest.mark.parametrize("case, args, message", [
-    ("no_config", ["train", "--manifest", "{m}", "--out", "{o}"], "give --arch or --config"),
-    ("unknown_arch", ["train", "--arch", "nope", "--manifest", "{m}", "--out", "{o}"], "unknown teacher 'nope'"),
-    ("bad_yaml_key", ["train", "--config", "{bad}", "--manifest", "{m}", "--out", "{o}"], "unknown key"),
-    ("no_last", ["train", "--manifest", "{m}", "--out", "{o}", "--resume"], "nothing to resume"),
-    ("resume_with_config", ["train", "--config", "{tiny}", "--manifest", "{m}", "--out", "{o}", "--resume"],
-     "--config cannot change when resuming"),
-    ("missing_weights", ["train", "--config", "{tiny}", "--manifest", "{m}", "--out", "{o}", "--init-weights",
-                         "{o}/none.pt"], "weights file not found"),
-    ("bad_epochs", ["train", "--config", "{tiny}", "--manifest", "{m}", "--out", "{o}", "--epochs", "0"],
-     "epochs=0"),
-    ("no_dev", ["train", "--config", "{tiny}", "--manifest", "{nodev}", "--out", "{o}"],
-     "no utterances in split 'dev'"),
-    ("export_missing", ["export", "--checkpoint", "{o}/best.pt", "--manifest", "{m}", "--out", "{o}/p.h5"],
-     "checkpoint not found"),
-    ("export_garbage", ["export", "--checkpoint", "{garbage}", "--manifest", "{m}", "--out", "{o}/p.h5"],
-     "cannot be read as a teacher checkpoint"),
-])
+@pytest.mark.parametrize(
+    "case, args, message",
+    [
+        ("no_config", ["train", "--manifest", "{m}", "--out", "{o}"], "give --arch or --config"),
+        ("unknown_arch", ["train", "--arch", "nope", "--manifest", "{m}", "--out", "{o}"], "unknown teacher 'nope'"),
+        ("bad_yaml_key", ["train", "--config", "{bad}", "--manifest", "{m}", "--out", "{o}"], "unknown key"),
+        ("no_last", ["train", "--manifest", "{m}", "--out", "{o}", "--resume"], "nothing to resume"),
+        (
+            "resume_with_config",
+            ["train", "--config", "{tiny}", "--manifest", "{m}", "--out", "{o}", "--resume"],
+            "--config cannot change when resuming",
+        ),
+        (
+            "missing_weights",
+            ["train", "--config", "{tiny}", "--manifest", "{m}", "--out", "{o}", "--init-weights", "{o}/none.pt"],
+            "weights file not found",
+        ),
+        (
+            "bad_epochs",
+            ["train", "--config", "{tiny}", "--manifest", "{m}", "--out", "{o}", "--epochs", "0"],
+            "epochs=0",
+        ),
+        (
+            "no_dev",
+            ["train", "--config", "{tiny}", "--manifest", "{nodev}", "--out", "{o}"],
+            "no utterances in split 'dev'",
+        ),
+        (
+            "export_missing",
+            ["export", "--checkpoint", "{o}/best.pt", "--manifest", "{m}", "--out", "{o}/p.h5"],
+            "checkpoint not found",
+        ),
+        (
+            "export_garbage",
+            ["export", "--checkpoint", "{garbage}", "--manifest", "{m}", "--out", "{o}/p.h5"],
+            "cannot be read as a teacher checkpoint",
+        ),
+    ],
+)
 def test_bad_input_gives_one_clear_error(videos, tmp_path, case, args, message):
     _, manifest = videos
     bad = tmp_path / "bad.yaml"
@@ -233,8 +283,14 @@ def test_bad_input_gives_one_clear_error(videos, tmp_path, case, args, message):
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"\x00" * 100)
     nodev = write_manifest([u for u in read_manifest(manifest) if u.split != "dev"], tmp_path / "nodev.jsonl")
-    fill = {"m": manifest, "o": tmp_path / "run", "bad": bad, "tiny": TINY["dense_vit"], "garbage": garbage,
-            "nodev": nodev}
+    fill = {
+        "m": manifest,
+        "o": tmp_path / "run",
+        "bad": bad,
+        "tiny": TINY["dense_vit"],
+        "garbage": garbage,
+        "nodev": nodev,
+    }
     result = invoke(*(a.format(**fill) for a in args))
     assert result.exit_code in (1, 2) and message in result.output, result.output
     assert "Traceback" not in result.output
@@ -251,8 +307,9 @@ def test_existing_run_is_not_overwritten_and_student_checkpoints_are_refused(vid
     assert result.exit_code == 1 and "already holds a run" in result.output
     assert (run / "last.pt").read_bytes() == before
 
-    student = save_checkpoint(tmp_path / "student.pt", torch.nn.Linear(2, 2), Vocabulary(["A"]),
-                              {"model": "bilstm_optimized"}, {})
+    student = save_checkpoint(
+        tmp_path / "student.pt", torch.nn.Linear(2, 2), Vocabulary(["A"]), {"model": "bilstm_optimized"}, {}
+    )
     result = invoke("export", "--checkpoint", student, "--manifest", manifest, "--out", tmp_path / "p.h5")
     assert result.exit_code == 1 and "a student checkpoint" in result.output
 
@@ -265,20 +322,35 @@ def test_ddp_on_two_cpu_processes(videos, tmp_path):
 
     _, manifest = videos
     run = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "islpose.cli.main", "teacher", *map(str, train_args(manifest, run)), "--device", "cpu"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "islpose.cli.main",
+        "teacher",
+        *map(str, train_args(manifest, run)),
+        "--device",
+        "cpu",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if proc.returncode != 0 and "SIGABRT" in proc.stdout + proc.stderr:
         # Seen in about 1 of 4 full-suite runs on the 2-core machine, never alone: a rank
         # aborts (cause not found yet). Run once more, and say so in the test summary.
         import shutil
         import warnings
 
-        warnings.warn("torchrun teacher run aborted (SIGABRT); retried once:\n" + (proc.stdout + proc.stderr)[-2000:])
+        warnings.warn(
+            "torchrun teacher run aborted (SIGABRT); retried once:\n" + (proc.stdout + proc.stderr)[-2000:],
+            stacklevel=2,
+        )
         shutil.rmtree(run, ignore_errors=True)
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
+        )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert "x 2 processes" in output, output

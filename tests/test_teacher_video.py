@@ -1,6 +1,6 @@
 """The teacher's video data path and text vocabulary."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import numpy as np
 import pytest
@@ -9,8 +9,15 @@ import torch
 from islpose.errors import IslposeError, VocabularyError
 from islpose.manifests import Utterance
 from islpose.teacher.text import TextVocabulary, tokenize
-from islpose.teacher.video import (VideoCollate, VideoConfig, VideoDataset, make_loader, normalize_frames,
-                                   read_video, sample_indices)
+from islpose.teacher.video import (
+    VideoCollate,
+    VideoConfig,
+    VideoDataset,
+    make_loader,
+    normalize_frames,
+    read_video,
+    sample_indices,
+)
 from islpose.vocab import Vocabulary
 
 cv2 = pytest.importorskip("cv2")
@@ -32,8 +39,11 @@ def clips(tmp_path):
 
 # ---------------------------------------------------------------- sampling
 @pytest.mark.parametrize("n", [1, 5, 9, 58, 200])
-@pytest.mark.parametrize("cfg", [VideoConfig(num_frames=16), VideoConfig(frame_stride=2, max_frames=20),
-                                 VideoConfig(max_frames=7)], ids=["fixed16", "stride2max20", "max7"])
+@pytest.mark.parametrize(
+    "cfg",
+    [VideoConfig(num_frames=16), VideoConfig(frame_stride=2, max_frames=20), VideoConfig(max_frames=7)],
+    ids=["fixed16", "stride2max20", "max7"],
+)
 def test_sample_indices(n, cfg):
     idx = sample_indices(n, cfg)
     assert (np.diff(idx) >= 0).all() and idx.min() >= 0 and idx.max() < n
@@ -86,8 +96,9 @@ def test_real_clip_matches_plain_opencv(media_dir):
 
 
 def test_real_clip_fixed_count_and_letterbox(media_dir):
-    frames, info = read_video(media_dir / "videos" / "studio_signer_9frames.mp4",
-                              VideoConfig(size=32, num_frames=16, fit="pad"))
+    frames, info = read_video(
+        media_dir / "videos" / "studio_signer_9frames.mp4", VideoConfig(size=32, num_frames=16, fit="pad")
+    )
     assert frames.shape == (16, 32, 32, 3) and info["num_frames"] == 9
     assert sorted(set(info["indices"].tolist())) == list(range(9))
     # 1280x720 letterboxed into 32x32: 18 rows of picture, 7 rows of mean colour above and below
@@ -97,8 +108,12 @@ def test_real_clip_fixed_count_and_letterbox(media_dir):
 
 # ---------------------------------------------------------------- bad files
 def test_unreadable_videos_name_the_file(tmp_path, clips):
-    cases = {"missing.mp4": None, "empty.mp4": b"", "junk.mp4": b"\x00not a video at all" * 100,
-             "cut.avi": clips[12].read_bytes()[:300]}
+    cases = {
+        "missing.mp4": None,
+        "empty.mp4": b"",
+        "junk.mp4": b"\x00not a video at all" * 100,
+        "cut.avi": clips[12].read_bytes()[:300],
+    }
     for name, content in cases.items():
         path = tmp_path / name
         if content is not None:
@@ -109,14 +124,17 @@ def test_unreadable_videos_name_the_file(tmp_path, clips):
 
 # ---------------------------------------------------------------- dataset, collate, loader
 def utterances(clips, **extra):
-    return [Utterance(id=f"u{n}", video=str(p), glosses=("A", "B") if n % 2 else ("B",), text=f"word{n} go", **extra)
-            for n, p in sorted(clips.items())]
+    return [
+        Utterance(id=f"u{n}", video=str(p), glosses=("A", "B") if n % 2 else ("B",), text=f"word{n} go", **extra)
+        for n, p in sorted(clips.items())
+    ]
 
 
 def test_dataset_and_loader_with_workers(clips):
     gloss_vocab, text_vocab = Vocabulary(["A", "B"]), TextVocabulary.from_texts(["word3 go", "word7 go"])
-    ds = VideoDataset(utterances(clips), VideoConfig(size=16, buckets=[4, 8, 16]), gloss_vocab=gloss_vocab,
-                      text_vocab=text_vocab)
+    ds = VideoDataset(
+        utterances(clips), VideoConfig(size=16, buckets=[4, 8, 16]), gloss_vocab=gloss_vocab, text_vocab=text_vocab
+    )
     batches = list(make_loader(ds, batch_size=2, num_workers=2))
     assert [b.ids for b in batches] == [["u3", "u7"], ["u12"]]
     first = batches[0]

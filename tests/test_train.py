@@ -1,10 +1,11 @@
 """Run configs, checkpoints, ``islpose train`` (CLI, resume, DDP) and that training learns."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import pytest
 import torch
 import yaml
+from train_helpers import REPO, TINY, TINY_TRAIN, killed_after, metrics, run, tiny_config
 
 from islpose.errors import IslposeError
 from islpose.manifests import read_manifest, write_manifest
@@ -15,15 +16,14 @@ from islpose.train.epochs import warmup_cosine
 from islpose.train.loop import Trainer
 from islpose.vocab import Vocabulary
 
-from train_helpers import REPO, TINY, TINY_TRAIN, killed_after, metrics, run, tiny_config
-
 
 @pytest.fixture(scope="module")
 def mm_corpus(tmp_path_factory):
     from islpose.testing import make_synthetic_corpus
 
-    return make_synthetic_corpus(tmp_path_factory.mktemp("mm"), num_glosses=6, num_signers=3,
-                                 utterances_per_signer=3, multimodal=True, seed=2)
+    return make_synthetic_corpus(
+        tmp_path_factory.mktemp("mm"), num_glosses=6, num_signers=3, utterances_per_signer=3, multimodal=True, seed=2
+    )
 
 
 # ---------------------------------------------------------------- configs
@@ -36,8 +36,13 @@ def test_config_files_map_one_to_one_onto_the_defaults(name):
 def test_spec_training_defaults():
     bilstm, mobilenet = resolve_config("bilstm_optimized").train, resolve_config("mobilenet_v3_1d").train
     assert (bilstm.lr, bilstm.weight_decay, bilstm.grad_clip) == (1e-3, 1e-4, 5.0)
-    assert (mobilenet.lr, mobilenet.weight_decay, mobilenet.grad_clip, mobilenet.warmup_epochs,
-            mobilenet.patience) == (3e-3, 1e-4, 1.0, 1, 15)
+    assert (mobilenet.lr, mobilenet.weight_decay, mobilenet.grad_clip, mobilenet.warmup_epochs, mobilenet.patience) == (
+        3e-3,
+        1e-4,
+        1.0,
+        1,
+        15,
+    )
     assert resolve_config("mobilenet_v3_1d").model_config.dropout == 0.3
 
 
@@ -53,20 +58,25 @@ def test_augmentation_defaults_per_model():
 
 
 def test_cli_overrides_beat_yaml_and_yaml_beats_defaults():
-    config = resolve_config(yaml_data={"model": "bilstm_optimized", "train": {"lr": "2e-3", "epochs": 7}},
-                            overrides={"lr": 5e-4, "seed": None})
+    config = resolve_config(
+        yaml_data={"model": "bilstm_optimized", "train": {"lr": "2e-3", "epochs": 7}},
+        overrides={"lr": 5e-4, "seed": None},
+    )
     assert (config.train.lr, config.train.epochs, config.train.seed) == (5e-4, 7, 0)
 
 
-@pytest.mark.parametrize("data, match", [
-    ({"model": "bilstm_optimized", "optimizer": {}}, "unknown key.*optimizer"),
-    ({"model": "bilstm_optimized", "train": {"learning_rate": 1}}, "train: unknown key.*learning_rate"),
-    ({"model": "bilstm_optimized", "model_config": {"hidden": 3}}, "model_config: unknown key.*hidden"),
-    ({"model": "bilstm_optimized", "train": {"epochs": 2.5}}, "train.epochs: expected an integer"),
-    ({"model": "bilstm_optimized", "train": {"epochs": 0}}, "invalid value for epochs=0"),
-    ({"model": "resnet"}, "unknown model 'resnet'"),
-    ({}, "no model given"),
-])
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        ({"model": "bilstm_optimized", "optimizer": {}}, "unknown key.*optimizer"),
+        ({"model": "bilstm_optimized", "train": {"learning_rate": 1}}, "train: unknown key.*learning_rate"),
+        ({"model": "bilstm_optimized", "model_config": {"hidden": 3}}, "model_config: unknown key.*hidden"),
+        ({"model": "bilstm_optimized", "train": {"epochs": 2.5}}, "train.epochs: expected an integer"),
+        ({"model": "bilstm_optimized", "train": {"epochs": 0}}, "invalid value for epochs=0"),
+        ({"model": "resnet"}, "unknown model 'resnet'"),
+        ({}, "no model given"),
+    ],
+)
 def test_bad_configs_are_clear_errors(data, match):
     with pytest.raises(IslposeError, match=match):
         resolve_config(yaml_data=data)
@@ -138,8 +148,19 @@ def test_a_checkpoint_written_before_logit_scale_keeps_scale_one(tmp_path):
 # ---------------------------------------------------------------- the command
 def test_train_cli_writes_the_run_folder(small_corpus, tmp_path):
     out = tmp_path / "run"
-    result = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out,
-                 "--config", tiny_config(tmp_path, "bilstm_optimized"), "--seed", 3)
+    result = run(
+        "train",
+        "--features",
+        small_corpus.store,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        out,
+        "--config",
+        tiny_config(tmp_path, "bilstm_optimized"),
+        "--seed",
+        3,
+    )
     assert result.exit_code == 0, result.output
     assert "best dev WER" in result.output and "epoch 2/2" in result.output
     for name in ("best.pt", "last.pt", "tokens.txt", "config.yaml", "metrics.jsonl"):
@@ -155,13 +176,31 @@ def test_train_cli_writes_the_run_folder(small_corpus, tmp_path):
     resolved = read_yaml(out / "config.yaml")
     assert resolved["train"]["seed"] == 3 and resolved["model_config"] == {"input_dim": 66, **TINY["bilstm_optimized"]}
 
-    again = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out,
-                "--model", "bilstm_optimized")
+    again = run(
+        "train",
+        "--features",
+        small_corpus.store,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        out,
+        "--model",
+        "bilstm_optimized",
+    )
     assert again.exit_code == 1 and "already holds a run" in again.output
     assert metrics(out) == rows  # nothing overwritten
     (out / "last.pt").unlink()  # a folder with best.pt only (a run killed between best.pt and last.pt)
-    again = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out,
-                "--model", "bilstm_optimized")
+    again = run(
+        "train",
+        "--features",
+        small_corpus.store,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        out,
+        "--model",
+        "bilstm_optimized",
+    )
     assert again.exit_code == 1 and "already holds a run (best.pt)" in again.output
     assert metrics(out) == rows
 
@@ -176,8 +215,17 @@ def test_train_loss_is_the_mean_over_the_steps_taken(small_corpus, tmp_path, mon
 
     monkeypatch.setattr(Trainer, "_step", step)
     out = tmp_path / "run"
-    result = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out,
-                 "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=1))
+    result = run(
+        "train",
+        "--features",
+        small_corpus.store,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        out,
+        "--config",
+        tiny_config(tmp_path, "bilstm_optimized", epochs=1),
+    )
     assert result.exit_code == 0, result.output
     (row,) = metrics(out)
     assert row["bad_steps"] == 1 and row["train_loss"] == pytest.approx(2.0)
@@ -185,16 +233,36 @@ def test_train_loss_is_the_mean_over_the_steps_taken(small_corpus, tmp_path, mon
 
 def test_mobilenet_trains_from_the_cli(mm_corpus, tmp_path):
     out = tmp_path / "mm"
-    result = run("train", "--features", mm_corpus.store, "--manifest", mm_corpus.manifest, "--out", out,
-                 "--config", tiny_config(tmp_path, "mobilenet_v3_1d"), "--epochs", 1)
+    result = run(
+        "train",
+        "--features",
+        mm_corpus.store,
+        "--manifest",
+        mm_corpus.manifest,
+        "--out",
+        out,
+        "--config",
+        tiny_config(tmp_path, "mobilenet_v3_1d"),
+        "--epochs",
+        1,
+    )
     assert result.exit_code == 0, result.output
     assert [r["epoch"] for r in metrics(out)] == [1]
     assert load_checkpoint(out / "last.pt").model_name == "mobilenet_v3_1d"
 
 
 def test_model_without_its_features_is_a_clear_error(small_corpus, tmp_path):
-    result = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest,
-                 "--out", tmp_path / "x", "--config", tiny_config(tmp_path, "mobilenet_v3_1d"))
+    result = run(
+        "train",
+        "--features",
+        small_corpus.store,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        tmp_path / "x",
+        "--config",
+        tiny_config(tmp_path, "mobilenet_v3_1d"),
+    )
     assert result.exit_code == 1 and "has no 'multimodal'" in result.output
 
 
@@ -208,8 +276,17 @@ def test_unfit_and_missing_utterances_are_listed_and_skipped(small_corpus, tmp_p
     utts.append(type(utts[first])("dev-ghost", glosses=("G000", "G001", "G002"), split="dev"))
     path = write_manifest(utts, tmp_path / "bad.jsonl")
     out = tmp_path / "run"
-    result = run("train", "--features", small_corpus.store, "--manifest", path, "--out", out,
-                 "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=1))
+    result = run(
+        "train",
+        "--features",
+        small_corpus.store,
+        "--manifest",
+        path,
+        "--out",
+        out,
+        "--config",
+        tiny_config(tmp_path, "bilstm_optimized", epochs=1),
+    )
     assert result.exit_code == 0, result.output
     assert "skipping 3 utterance(s)" in result.output and utts[first].id in result.output
     skipped = (out / "skipped.tsv").read_text().splitlines()[1:]
@@ -220,16 +297,33 @@ def test_unfit_and_missing_utterances_are_listed_and_skipped(small_corpus, tmp_p
     assert row["dev_without_features"] == 1 and row["dev_deletions"] >= 3
     dev_glosses = sum(len(u.glosses) for u in manifest if u.split == "dev") + 3
     assert row["dev_wer"] * dev_glosses == pytest.approx(
-        row["dev_substitutions"] + row["dev_deletions"] + row["dev_insertions"])
+        row["dev_substitutions"] + row["dev_deletions"] + row["dev_insertions"]
+    )
     assert "1 dev utterance(s) without features counted as all deletions" in result.output
 
 
 def test_a_model_that_reads_other_features_is_one_line_before_training(small_corpus, tmp_path):
     path = tmp_path / "narrow.yaml"
-    path.write_text(yaml.safe_dump({"model": "bilstm_optimized", "train": TINY_TRAIN,
-                                    "model_config": {**TINY["bilstm_optimized"], "input_dim": 10}}))
-    result = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest,
-                 "--out", tmp_path / "r", "--config", path)
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "model": "bilstm_optimized",
+                "train": TINY_TRAIN,
+                "model_config": {**TINY["bilstm_optimized"], "input_dim": 10},
+            }
+        )
+    )
+    result = run(
+        "train",
+        "--features",
+        small_corpus.store,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        tmp_path / "r",
+        "--config",
+        path,
+    )
     assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
     assert "features of" in result.output and "have shape (" in result.output and "reads (T, 10)" in result.output
     assert not (tmp_path / "r").exists()
@@ -256,39 +350,85 @@ def test_a_checkpoint_of_the_wrong_kind_is_one_line(small_corpus, tmp_path):
     vocab = Vocabulary.from_manifest(small_corpus.manifest)
     config = load_teacher_config(REPO / "configs" / "teacher_dense_vit_tiny.yaml")
     (tmp_path / "run").mkdir()
-    teacher = save_teacher_checkpoint(tmp_path / "run" / "last.pt", build_teacher("dense_vit", config.model_config, vocab_size=len(vocab)), config,
-                                      vocab, None, {"epoch": 1}, training_state={"epoch": 1})
-    student = save_checkpoint(tmp_path / "student.pt", build_model("bilstm_optimized", TINY["bilstm_optimized"],
-                                                                   vocab_size=len(vocab)),
-                              vocab, resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"]})
-                              .to_dict(), {"epoch": 1})
+    teacher = save_teacher_checkpoint(
+        tmp_path / "run" / "last.pt",
+        build_teacher("dense_vit", config.model_config, vocab_size=len(vocab)),
+        config,
+        vocab,
+        None,
+        {"epoch": 1},
+        training_state={"epoch": 1},
+    )
+    student = save_checkpoint(
+        tmp_path / "student.pt",
+        build_model("bilstm_optimized", TINY["bilstm_optimized"], vocab_size=len(vocab)),
+        vocab,
+        resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"]}).to_dict(),
+        {"epoch": 1},
+    )
     common = ["--features", small_corpus.store, "--manifest", small_corpus.manifest]
-    cases = [(["decode", "--checkpoint", teacher, *common, "--out", tmp_path / "h.tsv", "--beam", 1],
-              "last.pt: a teacher checkpoint ('dense_vit'), expected a student checkpoint"),
-             (["train", *common, "--out", tmp_path / "run", "--resume"],
-              "last.pt: a teacher checkpoint ('dense_vit'), expected a student checkpoint"),
-             (["teacher", "export", "--checkpoint", student, "--manifest", small_corpus.manifest,
-               "--out", tmp_path / "p.h5"],
-              "student.pt: a student checkpoint ('bilstm_optimized'), expected a teacher checkpoint")]
+    cases = [
+        (
+            ["decode", "--checkpoint", teacher, *common, "--out", tmp_path / "h.tsv", "--beam", 1],
+            "last.pt: a teacher checkpoint ('dense_vit'), expected a student checkpoint",
+        ),
+        (
+            ["train", *common, "--out", tmp_path / "run", "--resume"],
+            "last.pt: a teacher checkpoint ('dense_vit'), expected a student checkpoint",
+        ),
+        (
+            [
+                "teacher",
+                "export",
+                "--checkpoint",
+                student,
+                "--manifest",
+                small_corpus.manifest,
+                "--out",
+                tmp_path / "p.h5",
+            ],
+            "student.pt: a student checkpoint ('bilstm_optimized'), expected a teacher checkpoint",
+        ),
+    ]
     for args, message in cases:
         result = run(*args)
-        assert result.exit_code == 1 and message in result.output and result.output.count("\n") == 1, \
-            (args, result.output)
+        assert result.exit_code == 1 and message in result.output and result.output.count("\n") == 1, (
+            args,
+            result.output,
+        )
 
 
 def test_manifest_without_dev_split_is_a_clear_error(small_corpus, tmp_path):
     utts = [u for u in read_manifest(small_corpus.manifest) if u.split == "train"]
     path = write_manifest(utts, tmp_path / "nodev.jsonl")
-    result = run("train", "--features", small_corpus.store, "--manifest", path, "--out", tmp_path / "r",
-                 "--model", "bilstm_optimized")
+    result = run(
+        "train",
+        "--features",
+        small_corpus.store,
+        "--manifest",
+        path,
+        "--out",
+        tmp_path / "r",
+        "--model",
+        "bilstm_optimized",
+    )
     assert result.exit_code == 1 and "no utterances in split 'dev'" in result.output
 
 
 def test_unknown_config_key_is_a_clear_error(small_corpus, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: bilstm_optimized\ntrain:\n  epoch: 3\n")
-    result = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest,
-                 "--out", tmp_path / "r", "--config", bad)
+    result = run(
+        "train",
+        "--features",
+        small_corpus.store,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        tmp_path / "r",
+        "--config",
+        bad,
+    )
     assert result.exit_code == 1 and "bad.yaml: train: unknown key(s) epoch" in result.output
 
 
@@ -311,8 +451,9 @@ def test_bilstm_learns_the_synthetic_corpus(tmp_path):
     from islpose.train import train
 
     corpus = make_synthetic_corpus(tmp_path / "corpus", seed=0)
-    config = resolve_config("bilstm_optimized", overrides={
-        "epochs": 14, "batch_size": 8, "lr": 2e-3, "warmup_epochs": 1, "progress": False})
+    config = resolve_config(
+        "bilstm_optimized", overrides={"epochs": 14, "batch_size": 8, "lr": 2e-3, "warmup_epochs": 1, "progress": False}
+    )
     result = train(config, corpus.store, corpus.manifest, tmp_path / "run")
     assert result.best_wer is not None and result.best_wer < 0.5
 
@@ -325,10 +466,12 @@ def _mobilenet_after_three_epochs(tmp_path, monkeypatch, seed: int, yaml_data: d
     from islpose.testing import make_synthetic_corpus
     from islpose.train import train
 
-    corpus = make_synthetic_corpus(tmp_path / "corpus", num_glosses=20, num_signers=6, utterances_per_signer=30,
-                                   multimodal=True, seed=0)
-    config = resolve_config("mobilenet_v3_1d", yaml_data, overrides={"epochs": 30, "batch_size": 8,
-                                                                     "progress": False, "seed": seed})
+    corpus = make_synthetic_corpus(
+        tmp_path / "corpus", num_glosses=20, num_signers=6, utterances_per_signer=30, multimodal=True, seed=0
+    )
+    config = resolve_config(
+        "mobilenet_v3_1d", yaml_data, overrides={"epochs": 30, "batch_size": 8, "progress": False, "seed": seed}
+    )
     monkeypatch.setattr(Trainer, "_end_epoch", killed_after(3))
     with pytest.raises(KeyboardInterrupt):
         train(config, corpus.store, corpus.manifest, tmp_path / "run")
@@ -346,8 +489,8 @@ def test_mobilenet_leaves_the_blank_plateau_within_three_epochs(tmp_path, monkey
 
 @pytest.mark.slow
 def test_mobilenet_fits_its_training_set(tmp_path):
-    """Full-size mobilenet_v3_1d with its defaults (augmentation off), 30 epochs on the 20-gloss multimodal synthetic corpus
-    (120 train utterances, batch 8), about 2 CPU minutes: the greedy WER on its own training utterances
+    """Full-size mobilenet_v3_1d with its defaults (augmentation off), 30 epochs on the 20-gloss multimodal
+    synthetic corpus (120 train utterances, batch 8), about 2 CPU minutes: the greedy WER on its own training utterances
     is low. Measured: 21.8%; with the head (BiLSTM, LayerNorm, classifier) at 5x the rate (the old
     default) it underfit: 72.7% (README, Training)."""
     from islpose.decode.config import DecoderConfig
@@ -355,13 +498,22 @@ def test_mobilenet_fits_its_training_set(tmp_path):
     from islpose.testing import make_synthetic_corpus
     from islpose.train import train
 
-    corpus = make_synthetic_corpus(tmp_path / "corpus", num_glosses=20, num_signers=6, utterances_per_signer=30,
-                                   multimodal=True, seed=0)
-    config = resolve_config("mobilenet_v3_1d", {"augment": {"enabled": False}},  # the model alone (and faster)
-                            overrides={"epochs": 30, "batch_size": 8, "progress": False, "seed": 0})
+    corpus = make_synthetic_corpus(
+        tmp_path / "corpus", num_glosses=20, num_signers=6, utterances_per_signer=30, multimodal=True, seed=0
+    )
+    config = resolve_config(
+        "mobilenet_v3_1d",
+        {"augment": {"enabled": False}},  # the model alone (and faster)
+        overrides={"epochs": 30, "batch_size": 8, "progress": False, "seed": 0},
+    )
     train(config, corpus.store, corpus.manifest, tmp_path / "run")
-    decoded = decode_store(tmp_path / "run" / "last.pt", corpus.store, manifest=corpus.manifest, split="train",
-                           config=DecoderConfig(beam_size=1))
+    decoded = decode_store(
+        tmp_path / "run" / "last.pt",
+        corpus.store,
+        manifest=corpus.manifest,
+        split="train",
+        config=DecoderConfig(beam_size=1),
+    )
     assert decoded.score.wer < 0.45
 
 
@@ -373,13 +525,27 @@ def test_threads_apply_to_the_training_process_and_are_restored(small_corpus, tm
     step = Trainer._step
     monkeypatch.setattr(Trainer, "_step", lambda self, batch: seen.append(torch.get_num_threads()) or step(self, batch))
     before = torch.get_num_threads()
-    config = resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"],
-                                                 "train": {**TINY_TRAIN, "epochs": 1, "threads": before + 1}})
+    config = resolve_config(
+        "bilstm_optimized",
+        {"model_config": TINY["bilstm_optimized"], "train": {**TINY_TRAIN, "epochs": 1, "threads": before + 1}},
+    )
     train(config, small_corpus.store, small_corpus.manifest, tmp_path / "run")
     assert set(seen) == {before + 1} and torch.get_num_threads() == before
     with pytest.raises(IslposeError, match="threads"):
         resolve_config("bilstm_optimized", {"train": {"threads": -1}})
-    result = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out",
-                 tmp_path / "run", "--resume", "--epochs", 2, "--threads", 1)
+    result = run(
+        "train",
+        "--features",
+        small_corpus.store,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        tmp_path / "run",
+        "--resume",
+        "--epochs",
+        2,
+        "--threads",
+        1,
+    )
     assert result.exit_code == 0, result.output  # may change on resume
     assert read_yaml(tmp_path / "run" / "config.yaml")["train"]["threads"] == 1

@@ -1,4 +1,5 @@
 """Training under DDP (ranks' shares and seeds, 2 gloo processes) and frame-budget batches."""
+
 from __future__ import annotations
 
 import os
@@ -7,13 +8,12 @@ import sys
 
 import pytest
 import torch
+from train_helpers import TINY, TINY_TRAIN, metrics, run, tiny_config
 
 from islpose.manifests import read_manifest
 from islpose.train import load_checkpoint, resolve_config
 from islpose.train.config import read_yaml
 from islpose.train.loop import Trainer
-
-from train_helpers import TINY, TINY_TRAIN, metrics, run, tiny_config
 
 
 def test_ddp_ranks_load_their_own_share_and_draw_their_own_dropout(small_corpus, tmp_path, monkeypatch):
@@ -22,8 +22,10 @@ def test_ddp_ranks_load_their_own_share_and_draw_their_own_dropout(small_corpus,
 
     from islpose.train.distributed import DistContext
 
-    config = resolve_config("bilstm_optimized", {"model_config": TINY["bilstm_optimized"],
-                                                 "train": {**TINY_TRAIN, "batch_size": 2, "device": "cpu"}})
+    config = resolve_config(
+        "bilstm_optimized",
+        {"model_config": TINY["bilstm_optimized"], "train": {**TINY_TRAIN, "batch_size": 2, "device": "cpu"}},
+    )
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
     draws: dict[int, list] = {}
 
@@ -35,8 +37,17 @@ def test_ddp_ranks_load_their_own_share_and_draw_their_own_dropout(small_corpus,
     try:
         ranks = []
         for r in (0, 1):  # one after the other, each as a fresh process would (both seed alike at first)
-            ranks.append(Trainer(config, small_corpus.store, small_corpus.manifest, tmp_path / "run", False,
-                                 DistContext(rank=r, world_size=2), None))
+            ranks.append(
+                Trainer(
+                    config,
+                    small_corpus.store,
+                    small_corpus.manifest,
+                    tmp_path / "run",
+                    False,
+                    DistContext(rank=r, world_size=2),
+                    None,
+                )
+            )
             ranks[-1].train_epoch(1)
     finally:
         dist.destroy_process_group()
@@ -52,10 +63,27 @@ def test_ddp_ranks_load_their_own_share_and_draw_their_own_dropout(small_corpus,
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes(small_corpus, tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "islpose.cli.main", "train", "--features", str(small_corpus.store),
-           "--manifest", str(small_corpus.manifest), "--out", str(out),
-           "--config", str(tiny_config(tmp_path, "bilstm_optimized")), "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "islpose.cli.main",
+        "train",
+        "--features",
+        str(small_corpus.store),
+        "--manifest",
+        str(small_corpus.manifest),
+        "--out",
+        str(out),
+        "--config",
+        str(tiny_config(tmp_path, "bilstm_optimized")),
+        "--device",
+        "cpu",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -79,11 +107,23 @@ def test_max_frames_bounds_the_training_batches(small_corpus, tmp_path, monkeypa
     lengths = sorted(_train_lengths(small_corpus))
     budget = 6 * lengths[len(lengths) // 2]
     seen, step = [], Trainer._step
-    monkeypatch.setattr(Trainer, "_step", lambda self, batch: seen.append(tuple(batch["features"].shape[:2]))
-                        or step(self, batch))
+    monkeypatch.setattr(
+        Trainer, "_step", lambda self, batch: seen.append(tuple(batch["features"].shape[:2])) or step(self, batch)
+    )
     out = tmp_path / "run"
-    result = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out,
-                 "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=1), "--max-frames", budget)
+    result = run(
+        "train",
+        "--features",
+        small_corpus.store,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        out,
+        "--config",
+        tiny_config(tmp_path, "bilstm_optimized", epochs=1),
+        "--max-frames",
+        budget,
+    )
     assert result.exit_code == 0, result.output
     assert read_yaml(out / "config.yaml")["train"]["max_frames"] == budget
     assert sum(b for b, _ in seen) == len(lengths)
@@ -100,16 +140,36 @@ def test_ddp_with_max_frames_on_two_cpu_processes(small_corpus, tmp_path):
     from islpose.data import pack_frames, shard
 
     lengths = _train_lengths(small_corpus)
-    packed = lambda budget: [len(pack_frames([lengths[i] for i in shard(lengths, 2, r)], budget))  # noqa: E731
-                             for r in range(2)]
+
+    def packed(budget: int) -> list[int]:
+        return [len(pack_frames([lengths[i] for i in shard(lengths, 2, r)], budget)) for r in range(2)]
+
     budget = next(b for b in range(max(lengths), 20 * max(lengths)) if len(set(packed(b))) > 1)
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "islpose.cli.main", "train", "--features", str(small_corpus.store),
-           "--manifest", str(small_corpus.manifest), "--out", str(out), "--max-frames", str(budget),
-           "--config", str(tiny_config(tmp_path, "bilstm_optimized")), "--device", "cpu"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
-                          timeout=300)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "islpose.cli.main",
+        "train",
+        "--features",
+        str(small_corpus.store),
+        "--manifest",
+        str(small_corpus.manifest),
+        "--out",
+        str(out),
+        "--max-frames",
+        str(budget),
+        "--config",
+        str(tiny_config(tmp_path, "bilstm_optimized")),
+        "--device",
+        "cpu",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = metrics(out)
     assert [r["epoch"] for r in rows] == [1, 2]

@@ -1,4 +1,5 @@
 """Resuming ``islpose train``: the same run, a kill between best.pt and last.pt, more epochs, more patience."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,8 +12,15 @@ from islpose.train.loop import Trainer
 
 
 def test_resume_continues_the_same_run(small_corpus, tmp_path, monkeypatch):
-    args = ["train", "--features", small_corpus.store, "--manifest", small_corpus.manifest,
-            "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=3)]
+    args = [
+        "train",
+        "--features",
+        small_corpus.store,
+        "--manifest",
+        small_corpus.manifest,
+        "--config",
+        tiny_config(tmp_path, "bilstm_optimized", epochs=3),
+    ]
     straight = run(*args, "--out", tmp_path / "straight")
     assert straight.exit_code == 0, straight.output
 
@@ -20,8 +28,16 @@ def test_resume_continues_the_same_run(small_corpus, tmp_path, monkeypatch):
     assert run(*args, "--out", tmp_path / "resumed").exit_code == 130
     monkeypatch.undo()
     assert run("train", "--resume", "--out", tmp_path / "resumed", "--lr", 1).exit_code == 1  # cannot change
-    resumed = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest,
-                  "--out", tmp_path / "resumed", "--resume")
+    resumed = run(
+        "train",
+        "--features",
+        small_corpus.store,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        tmp_path / "resumed",
+        "--resume",
+    )
     assert resumed.exit_code == 0, resumed.output
     a, b = metrics(tmp_path / "straight"), metrics(tmp_path / "resumed")
     assert [r["epoch"] for r in b] == [1, 2, 3]
@@ -32,11 +48,29 @@ def test_resume_continues_the_same_run(small_corpus, tmp_path, monkeypatch):
     for key in sa:
         torch.testing.assert_close(sa[key], sb[key], atol=1e-5, rtol=1e-4)
 
-    done = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest,
-               "--out", tmp_path / "resumed", "--resume")
+    done = run(
+        "train",
+        "--features",
+        small_corpus.store,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        tmp_path / "resumed",
+        "--resume",
+    )
     assert done.exit_code == 0 and "nothing to do" in done.output
-    longer = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest,
-                 "--out", tmp_path / "resumed", "--resume", "--epochs", 4)
+    longer = run(
+        "train",
+        "--features",
+        small_corpus.store,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        tmp_path / "resumed",
+        "--resume",
+        "--epochs",
+        4,
+    )
     assert longer.exit_code == 0, longer.output
     assert [r["epoch"] for r in metrics(tmp_path / "resumed")] == [1, 2, 3, 4]
 
@@ -46,11 +80,28 @@ def test_a_kill_between_best_and_last_resumes_without_duplicates(small_corpus, t
     import islpose.train.loop as loop
 
     out = tmp_path / "run"
-    args = ["train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out,
-            "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=3)]
-    monkeypatch.setattr(loop.Trainer, "evaluate", lambda self: {  # every epoch improves: best.pt is written
-        "wer": 1.0 / (1 + len(metrics(out)) if (out / "metrics.jsonl").exists() else 1), "substitutions": 0,
-        "deletions": 0, "insertions": 0, "loss": None})
+    args = [
+        "train",
+        "--features",
+        small_corpus.store,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        out,
+        "--config",
+        tiny_config(tmp_path, "bilstm_optimized", epochs=3),
+    ]
+    monkeypatch.setattr(
+        loop.Trainer,
+        "evaluate",
+        lambda self: {  # every epoch improves: best.pt is written
+            "wer": 1.0 / (1 + len(metrics(out)) if (out / "metrics.jsonl").exists() else 1),
+            "substitutions": 0,
+            "deletions": 0,
+            "insertions": 0,
+            "loss": None,
+        },
+    )
     save = loop.save_checkpoint
     monkeypatch.setattr(loop, "save_checkpoint", killed_saving_last(save, meta_arg=3))
     assert run(*args).exit_code == 130
@@ -60,8 +111,9 @@ def test_a_kill_between_best_and_last_resumes_without_duplicates(small_corpus, t
     with (out / "metrics.jsonl").open("a") as handle:
         handle.write('{"epoch": 3, "train_lo')  # and a row cut short
     monkeypatch.setattr(loop, "save_checkpoint", save)
-    resumed = run("train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out,
-                  "--resume")
+    resumed = run(
+        "train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out, "--resume"
+    )
     assert resumed.exit_code == 0, resumed.output
     assert [r["epoch"] for r in metrics(out)] == [1, 2, 3]
     last, best = read_checkpoint(out / "last.pt"), read_checkpoint(out / "best.pt")
@@ -109,8 +161,17 @@ def test_schedule_extended_during_warmup_is_the_longer_schedule():
 def test_an_early_stopped_run_goes_on_with_more_patience(small_corpus, tmp_path, monkeypatch):
     import islpose.train.loop as loop
 
-    monkeypatch.setattr(loop.Trainer, "evaluate", lambda self: {  # never better after epoch 1
-        "wer": 0.5, "substitutions": 0, "deletions": 0, "insertions": 0, "loss": None})
+    monkeypatch.setattr(
+        loop.Trainer,
+        "evaluate",
+        lambda self: {  # never better after epoch 1
+            "wer": 0.5,
+            "substitutions": 0,
+            "deletions": 0,
+            "insertions": 0,
+            "loss": None,
+        },
+    )
     out = tmp_path / "run"
     args = ["train", "--features", small_corpus.store, "--manifest", small_corpus.manifest, "--out", out]
     first = run(*args, "--config", tiny_config(tmp_path, "bilstm_optimized", epochs=5, patience=1))

@@ -1,4 +1,5 @@
 """`islpose tune`: grid search of beam, LM weight and word score on emissions computed once."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -55,8 +56,9 @@ def dev_set(tmp_path_factory):
 
 def test_tune_beats_the_defaults_on_dev(dev_set):
     vocab, lm, refs, emissions = dev_set
-    configs = grid(DecoderConfig(lm=lm), beams=(1, 5), lm_weights=(0.0, 0.5, 1.0, 2.0, 4.0),
-                   word_scores=(0.0, 1.0, 2.0, 3.0))
+    configs = grid(
+        DecoderConfig(lm=lm), beams=(1, 5), lm_weights=(0.0, 0.5, 1.0, 2.0, 4.0), word_scores=(0.0, 1.0, 2.0, 3.0)
+    )
     assert configs[0] == DecoderConfig(lm=lm) and len(configs) == len(set(map(repr, configs)))
     assert [c for c in configs if c.beam_size == 1] == [DecoderConfig(beam_size=1)]
     rows = tune_decoder(emissions, refs, vocab, configs)

@@ -1,5 +1,6 @@
 """Pictures (islpose.viz, `islpose show` / `plot`): files written, frame counts, and that
 what is drawn depends on what was detected."""
+
 from __future__ import annotations
 
 import json
@@ -152,17 +153,24 @@ def test_show_cli(small_corpus, tmp_path):
 
 
 def test_show_writes_recognised_glosses_on_their_frames(small_corpus, clip, tmp_path):
-    record = {"id": clip.name, "source": "synthetic", "duration": len(clip.landmarks) / clip.fps,
-              "glosses": ["HELLO"], "segments": [{"gloss": "HELLO", "start": 0.0, "end": 0.2, "score": -0.1}]}
+    record = {
+        "id": clip.name,
+        "source": "synthetic",
+        "duration": len(clip.landmarks) / clip.fps,
+        "glosses": ["HELLO"],
+        "segments": [{"gloss": "HELLO", "start": 0.0, "end": 0.2, "score": -0.1}],
+    }
     rec = tmp_path / "out.jsonl"
     rec.write_text(json.dumps(record) + "\n")
     inside, outside = 1, int(0.2 * clip.fps) + 2  # frame 1 is in the segment, this one after it
     for name, extra in (("with", ["--recognized", rec]), ("without", [])):
         assert run("show", small_corpus.store, clip.name, "--out", tmp_path / f"{name}.gif", *extra).exit_code == 0
     with Image.open(tmp_path / "with.gif") as a, Image.open(tmp_path / "without.gif") as b:
+
         def top(im, t):
             im.seek(t)
             return np.asarray(im.convert("RGB"))[:30]
+
         assert not np.array_equal(top(a, inside), top(b, inside))  # the gloss is written
         assert np.array_equal(top(a, outside), top(b, outside))  # and only on its frames
     other = tmp_path / "other.jsonl"
@@ -179,11 +187,26 @@ def student_run(small_corpus, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("viz_run")
     config = out / "tiny.yaml"
-    config.write_text(yaml.safe_dump({
-        "model": "bilstm_optimized", "model_config": {"projection_dim": 16, "hidden_dim": 16, "num_layers": 2},
-        "train": {"batch_size": 4, "epochs": 3, "warmup_epochs": 1, "progress": False, "lr": 0.003}}))
-    result = run("train", "--config", config, "--features", small_corpus.store, "--manifest", small_corpus.manifest,
-                 "--out", out / "student")
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model": "bilstm_optimized",
+                "model_config": {"projection_dim": 16, "hidden_dim": 16, "num_layers": 2},
+                "train": {"batch_size": 4, "epochs": 3, "warmup_epochs": 1, "progress": False, "lr": 0.003},
+            }
+        )
+    )
+    result = run(
+        "train",
+        "--config",
+        config,
+        "--features",
+        small_corpus.store,
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        out / "student",
+    )
     assert result.exit_code == 0, result.output
     return out / "student"
 
@@ -191,10 +214,24 @@ def student_run(small_corpus, tmp_path_factory):
 def teacher_metrics(folder: Path) -> Path:
     """metrics.jsonl with the keys the teacher's trainer logs."""
     folder.mkdir(parents=True)
-    lines = [{"epoch": e, "train_loss": 5.0 / e, "train_ctc": 4.0 / e, "train_ce": 1.0 / e, "encoder_lr": 1e-4 * e,
-              "decoder_lr": 3e-4 * e, "dev_wer": 1.0 - 0.2 * e, "dev_bleu": None, "dev_substitutions": 3,
-              "dev_deletions": 5 - e, "dev_insertions": 1, "best_wer": 1.0 - 0.2 * e, "best_epoch": e}
-             for e in (1, 2, 3)]
+    lines = [
+        {
+            "epoch": e,
+            "train_loss": 5.0 / e,
+            "train_ctc": 4.0 / e,
+            "train_ce": 1.0 / e,
+            "encoder_lr": 1e-4 * e,
+            "decoder_lr": 3e-4 * e,
+            "dev_wer": 1.0 - 0.2 * e,
+            "dev_bleu": None,
+            "dev_substitutions": 3,
+            "dev_deletions": 5 - e,
+            "dev_insertions": 1,
+            "best_wer": 1.0 - 0.2 * e,
+            "best_epoch": e,
+        }
+        for e in (1, 2, 3)
+    ]
     (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     return folder
 
@@ -204,8 +241,9 @@ def test_read_metrics_keeps_the_last_record_of_an_epoch(tmp_path):
 
     folder = tmp_path / "run"
     folder.mkdir()
-    (folder / "metrics.jsonl").write_text('{"epoch": 1, "train_loss": 3}\n{"epoch": 2, "train_loss": 2}\n'
-                                          '{"epoch": 2, "train_loss": 1.5}\n\n')
+    (folder / "metrics.jsonl").write_text(
+        '{"epoch": 1, "train_loss": 3}\n{"epoch": 2, "train_loss": 2}\n{"epoch": 2, "train_loss": 1.5}\n\n'
+    )
     assert [r["train_loss"] for r in read_metrics(folder)] == [3, 1.5]
     (folder / "metrics.jsonl").write_text('{"epoch": 1}\nnot json\n')
     with pytest.raises(IslposeError, match=r"metrics.jsonl:2: not an epoch record"):
@@ -266,9 +304,14 @@ def test_posteriorgram_marks_segments_and_reference(tmp_path):
     lp = np.log(rng.dirichlet(np.ones(31) * 0.3, size=40))
     segments = [{"gloss": "G3", "start": 0.2, "end": 0.6, "score": 0.9}]
     plain = plot_posteriorgram(lp, tokens, tmp_path / "plain.png", frame_seconds=0.04)
-    marked = plot_posteriorgram(lp, tokens, tmp_path / "marked.png", segments=segments, frame_seconds=0.04,
-                                reference=[{"gloss": "G3", "start": 0.1, "end": 0.5}, {"gloss": "G7", "start": 0.5,
-                                                                                      "end": 1.2}])
+    marked = plot_posteriorgram(
+        lp,
+        tokens,
+        tmp_path / "marked.png",
+        segments=segments,
+        frame_seconds=0.04,
+        reference=[{"gloss": "G3", "start": 0.1, "end": 0.5}, {"gloss": "G7", "start": 0.5, "end": 1.2}],
+    )
     a, b = cv2.imread(str(plain)), cv2.imread(str(marked))
     assert a.shape[1] > 500 and b.shape[0] > a.shape[0]  # the reference strip is added
     red, green = (40, 39, 214), (44, 160, 44)  # the decoded (HYP) and reference (REF) colours in BGR
@@ -280,8 +323,18 @@ def test_posteriorgram_marks_segments_and_reference(tmp_path):
 
 def test_show_posteriors_cli(student_run, small_corpus, tmp_path):
     out = tmp_path / "post.png"
-    result = run("show", small_corpus.store, "s01_u0002", "--posteriors", "--checkpoint", student_run / "best.pt",
-                 "--manifest", small_corpus.manifest, "--out", out)
+    result = run(
+        "show",
+        small_corpus.store,
+        "s01_u0002",
+        "--posteriors",
+        "--checkpoint",
+        student_run / "best.pt",
+        "--manifest",
+        small_corpus.manifest,
+        "--out",
+        out,
+    )
     assert result.exit_code == 0, result.output
     assert "model frames of s01_u0002" in result.output and cv2.imread(str(out)).shape[0] > 200
     no_ckpt = run("show", small_corpus.store, "s01_u0002", "--posteriors", "--out", tmp_path / "x.png")
@@ -290,8 +343,16 @@ def test_show_posteriors_cli(student_run, small_corpus, tmp_path):
 
 # ---------------------------------------------------------------- real media
 def test_real_pose_file_contact_sheet(media_dir, tmp_path):
-    result = run("show", media_dir / "poses" / "continuous_signing.pose", "--out", tmp_path / "p.png",
-                 "--frames", 4, "--width", 160)
+    result = run(
+        "show",
+        media_dir / "poses" / "continuous_signing.pose",
+        "--out",
+        tmp_path / "p.png",
+        "--frames",
+        4,
+        "--width",
+        160,
+    )
     assert result.exit_code == 0, result.output
     assert "4 of 130 frames of continuous_signing" in result.output
 
@@ -307,8 +368,11 @@ def test_real_clip_shows_where_a_hand_was_lost(media_dir, tmp_path):
     with silenced_stderr():
         got = extract_landmarks(video)
     clip = Clip(got.landmarks, got.presence, got.fps, got.width, got.height, source=str(video), name="webcam")
-    lost = [t for t in range(len(clip.presence)) if not clip.presence[t, 2] and clip.presence[t, 0]
-            and got.landmarks[t, 16, 3] >= 0.5]
+    lost = [
+        t
+        for t in range(len(clip.presence))
+        if not clip.presence[t, 2] and clip.presence[t, 0] and got.landmarks[t, 16, 3] >= 0.5
+    ]
     found = [t for t in range(len(clip.presence)) if clip.presence[t, 2]]
     assert lost and found, "the clip no longer has both a lost and a detected right hand"
     (a, b), used = render_frames(clip, [lost[0], found[0]], 270)
@@ -322,6 +386,8 @@ def test_show_on_a_video_says_to_extract_first(media_dir, tmp_path):
     video = media_dir / "videos" / "webcam_signer.mp4"
     result = run("show", video, "--out", tmp_path / "v.png")
     assert result.exit_code == 1 and list(tmp_path.iterdir()) == []
-    assert result.output.strip() == (f"error: {video}: a video; show draws landmarks, so extract them first: "
-                                     f"`islpose extract {video} feats.h5`, then `islpose show feats.h5 --video "
-                                     f"{video} --out {tmp_path / 'v.png'}`")
+    assert result.output.strip() == (
+        f"error: {video}: a video; show draws landmarks, so extract them first: "
+        f"`islpose extract {video} feats.h5`, then `islpose show feats.h5 --video "
+        f"{video} --out {tmp_path / 'v.png'}`"
+    )

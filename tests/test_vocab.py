@@ -40,12 +40,15 @@ def test_save_load_roundtrip(tmp_path):
     assert Vocabulary.load(path) == v
 
 
-@pytest.mark.parametrize("content, message", [
-    ("A\n<blank>\n", "first token must be '<blank>'"),
-    ("<blank>\nA\nA\n", "duplicate tokens: A"),
-    ("<blank>\nA B\n", "contains whitespace"),
-    ("<blank>\n\nA\n", "empty"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("A\n<blank>\n", "first token must be '<blank>'"),
+        ("<blank>\nA\nA\n", "duplicate tokens: A"),
+        ("<blank>\nA B\n", "contains whitespace"),
+        ("<blank>\n\nA\n", "empty"),
+    ],
+)
 def test_load_rejects_bad_token_files(tmp_path, content, message):
     path = tmp_path / "tokens.txt"
     path.write_text(content)
@@ -59,8 +62,11 @@ def test_load_missing_file(tmp_path):
 
 
 def test_from_manifest_uses_train_split(tmp_path):
-    utts = [Utterance("a", glosses=("I", "GO"), split="train"), Utterance("b", glosses=("YOU",), split="dev"),
-            Utterance("c", glosses=("GO", "HOME"), split="train")]
+    utts = [
+        Utterance("a", glosses=("I", "GO"), split="train"),
+        Utterance("b", glosses=("YOU",), split="dev"),
+        Utterance("c", glosses=("GO", "HOME"), split="train"),
+    ]
     path = write_manifest(utts, tmp_path / "m.jsonl")
     assert Vocabulary.from_manifest(path).glosses == ("GO", "HOME", "I")
     assert Vocabulary.from_manifest(path, split=None).glosses == ("GO", "HOME", "I", "YOU")

@@ -1,4 +1,5 @@
 """Helpers of the training tests (tiny configs, the CLI runner, a kill after an epoch)."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,15 @@ from islpose.train.loop import Trainer
 REPO = Path(__file__).resolve().parents[1]
 TINY = {
     "bilstm_optimized": {"projection_dim": 16, "hidden_dim": 16, "num_layers": 2, "dropout": 0.1},
-    "mobilenet_v3_1d": {"pose_dim": 8, "hands_dim": 8, "face_dim": 8, "temporal_dim": 8, "upsample_dim": 16,
-                        "lstm_hidden": 16, "dropout": 0.1},
+    "mobilenet_v3_1d": {
+        "pose_dim": 8,
+        "hands_dim": 8,
+        "face_dim": 8,
+        "temporal_dim": 8,
+        "upsample_dim": 16,
+        "lstm_hidden": 16,
+        "dropout": 0.1,
+    },
 }
 TINY_TRAIN = {"batch_size": 4, "epochs": 2, "warmup_epochs": 1, "progress": False}
 

@@ -1,5 +1,6 @@
 """The progress bar of the commands that go through many inputs (``extract``, ``featurize``,
 ``import-pose``, ``export-pose``, ``recognize``): a :class:`islpose.extract.runner.Progress`."""
+
 from __future__ import annotations
 
 import os
@@ -20,18 +21,34 @@ class RichProgress:
     def __init__(self, label: str, unit: str = "videos", frames: bool = True, transient: bool = False) -> None:
         from rich.console import Console
         from rich.progress import (
-            BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
         )
 
         self.console = Console(file=os.fdopen(os.dup(2), "w"), stderr=True)
         rate = [TextColumn("{task.fields[frames]:,} frames, {task.fields[rate]} frames/s")] if frames else []
-        self.bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn(unit), *rate,
-                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                            console=self.console, redirect_stderr=False, redirect_stdout=False, transient=transient)
+        self.bar = Progress(
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(unit),
+            *rate,
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+            redirect_stderr=False,
+            redirect_stdout=False,
+            transient=transient,
+        )
         self.videos = self.bar.add_task(label, total=None, frames=0, rate="-")
         self.frame_task = self.bar.add_task("frames", total=None, visible=False)
 
-    def __enter__(self) -> "RichProgress":
+    def __enter__(self) -> RichProgress:
         self.bar.start()
         return self
 
@@ -59,7 +76,7 @@ class RichProgress:
 class QuietProgress(NoProgress):
     """No bar: one line ``failed: <error>`` per failed input on stderr."""
 
-    def __enter__(self) -> "QuietProgress":
+    def __enter__(self) -> QuietProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -70,7 +87,8 @@ class QuietProgress(NoProgress):
             click.echo(f"failed: {error}", err=True)
 
 
-def progress_bar(label: str, quiet: bool, unit: str = "videos", frames: bool = True,
-                 transient: bool = False) -> RichProgress | QuietProgress:
+def progress_bar(
+    label: str, quiet: bool, unit: str = "videos", frames: bool = True, transient: bool = False
+) -> RichProgress | QuietProgress:
     """A command's :class:`RichProgress`, or :class:`QuietProgress` with ``--quiet``."""
     return QuietProgress() if quiet else RichProgress(label, unit, frames, transient)

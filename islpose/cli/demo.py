@@ -1,4 +1,5 @@
 """``islpose demo``: the whole chain on built-in data (thin wrapper of :mod:`islpose.demo`)."""
+
 from __future__ import annotations
 
 import click
@@ -7,8 +8,11 @@ import click
 @click.command("demo")
 @click.argument("out_dir", default="islpose-demo", required=False, type=click.Path(file_okay=False))
 @click.option("--quick", is_flag=True, help="A CI-sized run (smaller corpus and model, a few epochs: about 30 s).")
-@click.option("--overwrite", is_flag=True, help="Use a non-empty OUT_DIR the demo did not make (its own "
-                                                "sub-folders there are replaced).")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Use a non-empty OUT_DIR the demo did not make (its own sub-folders there are replaced).",
+)
 def demo(out_dir: str, quick: bool, overwrite: bool) -> None:
     """Run the whole chain on built-in data: extraction, training, decoding, recognition.
 

@@ -1,4 +1,5 @@
 """``islpose distill``: train a pose student with CTC plus distillation from a teacher's posteriors."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,15 +11,22 @@ from islpose.cli.train import dry_run, report, required_paths, run_config, train
 
 @click.command("distill")
 @train_options
-@click.option("--teacher", type=click.Path(dir_okay=False, path_type=Path),
-              help="HDF5 store with teacher_logprobs (from `islpose teacher export` or any teacher).")
+@click.option(
+    "--teacher",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="HDF5 store with teacher_logprobs (from `islpose teacher export` or any teacher).",
+)
 @click.option("--alpha", type=float, help="Weight of the distillation term (config default 1.0; 0 = plain CTC).")
 @click.option("--temperature", type=float, help="Softmax temperature of teacher and student (config default 2.0).")
-@click.option("--missing-teacher", type=click.Choice(["error", "skip"]),
-              help="Train utterances without teacher posteriors: stop with an error (default) or skip "
-                   "them (listed in skipped.tsv).")
-def distill(teacher: Path | None, alpha: float | None, temperature: float | None, missing_teacher: str | None,
-            **options) -> None:
+@click.option(
+    "--missing-teacher",
+    type=click.Choice(["error", "skip"]),
+    help="Train utterances without teacher posteriors: stop with an error (default) or skip "
+    "them (listed in skipped.tsv).",
+)
+def distill(
+    teacher: Path | None, alpha: float | None, temperature: float | None, missing_teacher: str | None, **options
+) -> None:
     """Train a pose student with CTC plus distillation from a teacher's frame posteriors.
 
     The loss is `CTC + alpha * T^2 * KL(teacher_T || student_T)` on the student's output
@@ -37,13 +45,15 @@ def distill(teacher: Path | None, alpha: float | None, temperature: float | None
       islpose distill --out runs/kd --teacher posteriors.h5 --features feats.h5 \\
           --manifest corpus.jsonl --resume --epochs 150
     """
-    config = run_config(options, distill={"alpha": alpha, "temperature": temperature,
-                                          "missing_teacher": missing_teacher})
+    config = run_config(
+        options, distill={"alpha": alpha, "temperature": temperature, "missing_teacher": missing_teacher}
+    )
     if options["dry_run"]:
         dry_run(config, options["manifest"])
         return
-    features, manifest, out, teacher = required_paths({**options, "teacher": teacher},
-                                                      "features", "manifest", "out", "teacher")
+    features, manifest, out, teacher = required_paths(
+        {**options, "teacher": teacher}, "features", "manifest", "out", "teacher"
+    )
     from islpose.train.distill import distill as run
 
     report(run(config, features, teacher, manifest, out, resume=options["resume"]), out)

@@ -1,12 +1,17 @@
 """``islpose export``: a trained student as an ONNX model (thin wrapper of :mod:`islpose.export`)."""
+
 from __future__ import annotations
 
 import click
 
 
 @click.command("export")
-@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Student checkpoint written by `islpose train` (best.pt).")
+@click.option(
+    "--checkpoint",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Student checkpoint written by `islpose train` (best.pt).",
+)
 @click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True, help="Output format.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The model file (MODEL.onnx).")
 @click.option("--overwrite", is_flag=True, help="Replace existing files.")

@@ -1,8 +1,10 @@
 """``islpose extract`` and ``islpose featurize``: thin click commands over
 :mod:`islpose.extract.videos` and :mod:`islpose.extract.featurize`."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -17,8 +19,14 @@ def _report(summary: Any, title: str) -> None:
     table = Table(title=title)
     for name in ("done", "skipped", "failed", "frames", "seconds", "frames/s"):
         table.add_column(name, justify="right")
-    table.add_row(str(len(summary.done)), str(len(summary.skipped)), str(len(summary.failed)),
-                  f"{summary.frames:,}", f"{summary.seconds:.1f}", f"{summary.frames_per_second:.1f}")
+    table.add_row(
+        str(len(summary.done)),
+        str(len(summary.skipped)),
+        str(len(summary.failed)),
+        f"{summary.frames:,}",
+        f"{summary.seconds:.1f}",
+        f"{summary.frames_per_second:.1f}",
+    )
     Console().print(table)
     for note in summary.notes:
         click.echo(note, err=True)
@@ -31,36 +39,58 @@ def _report(summary: Any, title: str) -> None:
 
 def backend_options(command: Callable) -> Callable:
     """``--backend`` and ``--holistic-model``: which MediaPipe Holistic runs on videos."""
-    command = click.option("--holistic-model", default=None, metavar="PATH",
-                           help="tasks backend: MediaPipe's holistic_landmarker.task (default: "
-                                "$ISLPOSE_HOLISTIC_MODEL; download it once from MediaPipe's models page, "
-                                "islpose never downloads).")(command)
-    return click.option("--backend", type=click.Choice(["legacy", "tasks"]), default=None,
-                        help="MediaPipe Holistic: legacy = mediapipe.solutions.holistic (mediapipe 0.10.21), tasks = "
-                             "the Tasks HolisticLandmarker (current mediapipe). Default: legacy where it is "
-                             "installed, tasks otherwise.")(command)
+    command = click.option(
+        "--holistic-model",
+        default=None,
+        metavar="PATH",
+        help="tasks backend: MediaPipe's holistic_landmarker.task (default: "
+        "$ISLPOSE_HOLISTIC_MODEL; download it once from MediaPipe's models page, "
+        "islpose never downloads).",
+    )(command)
+    return click.option(
+        "--backend",
+        type=click.Choice(["legacy", "tasks"]),
+        default=None,
+        help="MediaPipe Holistic: legacy = mediapipe.solutions.holistic (mediapipe 0.10.21), tasks = "
+        "the Tasks HolisticLandmarker (current mediapipe). Default: legacy where it is "
+        "installed, tasks otherwise.",
+    )(command)
 
 
 def store_run_options(item: str) -> Callable[[Callable], Callable]:
     """The options every command that fills a store through the extraction runner takes
     (``extract``, ``import-pose``); ``item`` names what one input is ("video", "file")."""
     options = [
-        click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
-                     help="Worker processes (default: all cores)."),
-        click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-                     help=f"Where each {item} is processed: this machine, or a Ray cluster "
-                          "(pip install 'islpose[ray]')."),
-        click.option("--overwrite", is_flag=True,
-                     help=f"Redo every {item} into a new store built beside OUT; it replaces OUT only when the "
-                          f"run finishes with at least one {item} done (a killed or failed run leaves OUT as it "
-                          "was)."),
-        click.option("--verify", is_flag=True,
-                     help=f"On a rerun, hash every stored {item}'s source even when its size and time are "
-                          "unchanged."),
-        click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", show_default=True,
-                     help="dtype of the stored 6516-d multimodal features."),
-        click.option("--quiet", "-q", is_flag=True,
-                     help="No progress bar (for logs): failures and the summary only."),
+        click.option(
+            "--workers", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores)."
+        ),
+        click.option(
+            "--executor",
+            type=click.Choice(["local", "ray"]),
+            default="local",
+            show_default=True,
+            help=f"Where each {item} is processed: this machine, or a Ray cluster (pip install 'islpose[ray]').",
+        ),
+        click.option(
+            "--overwrite",
+            is_flag=True,
+            help=f"Redo every {item} into a new store built beside OUT; it replaces OUT only when the "
+            f"run finishes with at least one {item} done (a killed or failed run leaves OUT as it "
+            "was).",
+        ),
+        click.option(
+            "--verify",
+            is_flag=True,
+            help=f"On a rerun, hash every stored {item}'s source even when its size and time are unchanged.",
+        ),
+        click.option(
+            "--dtype",
+            type=click.Choice(["float16", "float32"]),
+            default="float16",
+            show_default=True,
+            help="dtype of the stored 6516-d multimodal features.",
+        ),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bar (for logs): failures and the summary only."),
     ]
 
     def apply(command: Callable) -> Callable:
@@ -75,14 +105,35 @@ def store_run_options(item: str) -> Callable[[Callable], Callable]:
 @click.argument("inputs", nargs=-1, required=True, metavar="VIDEOS...")
 @click.argument("out", metavar="OUT.h5")
 @store_run_options("video")
-@click.option("--min-detection-confidence", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="MediaPipe Holistic: the lowest score at which a person is detected.")
-@click.option("--min-tracking-confidence", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="MediaPipe Holistic: below this tracking score the next frame detects afresh.")
+@click.option(
+    "--min-detection-confidence",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="MediaPipe Holistic: the lowest score at which a person is detected.",
+)
+@click.option(
+    "--min-tracking-confidence",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="MediaPipe Holistic: below this tracking score the next frame detects afresh.",
+)
 @backend_options
-def extract(inputs: tuple[str, ...], out: str, workers: int | None, executor: str, overwrite: bool,
-            verify: bool, dtype: str, min_detection_confidence: float, min_tracking_confidence: float, quiet: bool,
-            backend: str | None, holistic_model: str | None) -> None:
+def extract(
+    inputs: tuple[str, ...],
+    out: str,
+    workers: int | None,
+    executor: str,
+    overwrite: bool,
+    verify: bool,
+    dtype: str,
+    min_detection_confidence: float,
+    min_tracking_confidence: float,
+    quiet: bool,
+    backend: str | None,
+    holistic_model: str | None,
+) -> None:
     """Run MediaPipe Holistic over videos and write landmarks + features to OUT.h5.
 
     VIDEOS are video files, folders (searched recursively for video files) or manifests
@@ -104,10 +155,18 @@ def extract(inputs: tuple[str, ...], out: str, workers: int | None, executor: st
     from islpose.extract.videos import ExtractConfig
     from islpose.extract.videos import extract as run_extract
 
-    config = ExtractConfig(workers=workers, executor=executor, overwrite=overwrite, verify=verify, dtype=dtype,
-                           holistic=HolisticSettings(min_detection_confidence=min_detection_confidence,
-                                                     min_tracking_confidence=min_tracking_confidence),
-                           backend=backend, holistic_model=holistic_model)
+    config = ExtractConfig(
+        workers=workers,
+        executor=executor,
+        overwrite=overwrite,
+        verify=verify,
+        dtype=dtype,
+        holistic=HolisticSettings(
+            min_detection_confidence=min_detection_confidence, min_tracking_confidence=min_tracking_confidence
+        ),
+        backend=backend,
+        holistic_model=holistic_model,
+    )
     from islpose._optional import require
 
     require("cv2", "extract", "OpenCV")  # a missing extra is the one line, before any progress bar
@@ -119,11 +178,17 @@ def extract(inputs: tuple[str, ...], out: str, workers: int | None, executor: st
 
 @click.command("featurize")
 @click.argument("store", metavar="STORE.h5")
-@click.option("--out", "-o", default=None, metavar="OUT.h5",
-              help="Write to this new store instead of rewriting STORE in place.")
+@click.option(
+    "--out", "-o", default=None, metavar="OUT.h5", help="Write to this new store instead of rewriting STORE in place."
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists (only an islpose store is replaced).")
-@click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", show_default=True,
-              help="dtype of the 6516-d multimodal features.")
+@click.option(
+    "--dtype",
+    type=click.Choice(["float16", "float32"]),
+    default="float16",
+    show_default=True,
+    help="dtype of the 6516-d multimodal features.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def featurize(store: str, out: str | None, overwrite: bool, dtype: str, quiet: bool) -> None:
     """Recompute pose and multimodal features from the landmarks stored in STORE.

@@ -3,6 +3,7 @@
 Each command lives in its own module and is imported only when it is used (or when
 ``--help`` lists it), so ``islpose --help`` does not import torch or MediaPipe.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """``islpose vocab`` and ``islpose validate``: the commands that read a manifest (its vocabulary, its problems)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,8 +20,12 @@ def vocab() -> None:
 @vocab.command("build")
 @click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--split", default="train", show_default=True,
-              help="Split whose glosses form the vocabulary ('all' for every utterance).")
+@click.option(
+    "--split",
+    default="train",
+    show_default=True,
+    help="Split whose glosses form the vocabulary ('all' for every utterance).",
+)
 @click.option("--unk/--no-unk", default=True, show_default=True, help="Reserve index 1 for <unk>.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 def vocab_build(manifest: Path, out: Path, split: str, unk: bool, overwrite: bool) -> None:
@@ -39,16 +44,35 @@ def vocab_build(manifest: Path, out: Path, split: str, unk: bool, overwrite: boo
 @click.command()
 @click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("features", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--model", "model_name", default=None,
-              help="Check CTC lengths at this model's frame rate (e.g. bilstm_optimized subsamples 2x).")
-@click.option("--subsample", type=click.IntRange(min=1), default=None,
-              help="Temporal subsampling for the CTC length check, when no --model is given [default: 1].")
+@click.option(
+    "--model",
+    "model_name",
+    default=None,
+    help="Check CTC lengths at this model's frame rate (e.g. bilstm_optimized subsamples 2x).",
+)
+@click.option(
+    "--subsample",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Temporal subsampling for the CTC length check, when no --model is given [default: 1].",
+)
 @click.option("--split", "splits", multiple=True, help="Only check these splits (repeatable).")
-@click.option("--require", multiple=True, type=click.Choice(["video", "pose", "glosses", "split", "signer", "text"]),
-              help="Fields every utterance must have (repeatable).")
+@click.option(
+    "--require",
+    multiple=True,
+    type=click.Choice(["video", "pose", "glosses", "split", "signer", "text"]),
+    help="Fields every utterance must have (repeatable).",
+)
 @click.option("--limit", type=int, default=50, show_default=True, help="Print at most this many problems.")
-def validate(manifest: Path, features: Path | None, model_name: str | None, subsample: int | None,
-             splits: tuple[str, ...], require: tuple[str, ...], limit: int) -> None:
+def validate(
+    manifest: Path,
+    features: Path | None,
+    model_name: str | None,
+    subsample: int | None,
+    splits: tuple[str, ...],
+    require: tuple[str, ...],
+    limit: int,
+) -> None:
     """Report everything wrong with MANIFEST (and its FEATURES store, if given).
 
     Checks duplicate ids, unknown fields and split names, missing videos, and with a
@@ -71,8 +95,9 @@ def validate(manifest: Path, features: Path | None, model_name: str | None, subs
         from islpose.models import model_class
 
         subsample = model_class(model_name).subsample
-    m, problems = validate_manifest(manifest, features, subsample=subsample or 1, splits=splits or None,
-                                    require=require)
+    m, problems = validate_manifest(
+        manifest, features, subsample=subsample or 1, splits=splits or None, require=require
+    )
     console = Console(soft_wrap=True, highlight=False)
     if not problems:
         console.print(f"{manifest}: {len(m)} utterances, no problems", markup=False)

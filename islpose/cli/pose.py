@@ -1,5 +1,6 @@
 """``islpose export-pose`` and ``islpose import-pose``: thin click commands over
 :mod:`islpose.extract`."""
+
 from __future__ import annotations
 
 import click
@@ -11,8 +12,13 @@ from islpose.cli.extract import _report, store_run_options
 @click.command("export-pose")
 @click.argument("store", metavar="STORE.h5")
 @click.argument("out_dir", metavar="OUT_DIR")
-@click.option("--ids", "ids", multiple=True, metavar="ID...",
-              help="Only these utterances (repeat the option, or give a comma-separated list).")
+@click.option(
+    "--ids",
+    "ids",
+    multiple=True,
+    metavar="ID...",
+    help="Only these utterances (repeat the option, or give a comma-separated list).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace .pose files that already exist in OUT_DIR.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar: failures and the summary only.")
 def export_pose(store: str, out_dir: str, ids: tuple[str, ...], overwrite: bool, quiet: bool) -> None:
@@ -40,8 +46,16 @@ def export_pose(store: str, out_dir: str, ids: tuple[str, ...], overwrite: bool,
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUTS...")
 @click.argument("out", metavar="OUT.h5")
 @store_run_options("file")
-def import_pose(inputs: tuple[str, ...], out: str, workers: int | None, executor: str, overwrite: bool,
-                verify: bool, dtype: str, quiet: bool) -> None:
+def import_pose(
+    inputs: tuple[str, ...],
+    out: str,
+    workers: int | None,
+    executor: str,
+    overwrite: bool,
+    verify: bool,
+    dtype: str,
+    quiet: bool,
+) -> None:
     """Import pose-format .pose recordings (MediaPipe Holistic) into the feature store OUT.h5.
 
     INPUTS are .pose files, folders (searched recursively for `*.pose`) or manifests whose

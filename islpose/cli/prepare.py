@@ -1,5 +1,6 @@
 """``islpose prepare CORPUS ROOT OUT.jsonl``: manifests from downloaded corpora (thin
 commands over :mod:`islpose.manifests.corpora`)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,9 +16,12 @@ def _report(result, out: Path) -> None:
     console = Console(soft_wrap=True, highlight=False)
     glosses = {g for u in result.utterances for g in u.glosses}
     counts = result.split_counts()
-    console.print(f"wrote {out}: {len(result.utterances)} utterances ("
-                  + ", ".join(f"{s} {counts.get(s, 0)}" for s in ("train", "dev", "test"))
-                  + f"), {len(glosses)} distinct glosses", markup=False)
+    console.print(
+        f"wrote {out}: {len(result.utterances)} utterances ("
+        + ", ".join(f"{s} {counts.get(s, 0)}" for s in ("train", "dev", "test"))
+        + f"), {len(glosses)} distinct glosses",
+        markup=False,
+    )
     if result.skipped:
         table = Table("skipped", "count", "first example", title=f"{len(result.skipped)} skipped")
         for reason, n in result.skip_reasons().most_common():
@@ -70,11 +74,20 @@ def isl_csltr(root: Path, out: Path, test_signers: str, dev_signers: str, overwr
 @prepare.command("include")
 @click.argument("root", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--subset", type=click.Choice(["include", "include50"]), default="include", show_default=True,
-              help="All 263 signs, or the INCLUDE-50 subset.")
-@click.option("--lists", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder with the official split lists (train_test_paths/ of github.com/AI4Bharat/INCLUDE); "
-                   "default: found under ROOT.")
+@click.option(
+    "--subset",
+    type=click.Choice(["include", "include50"]),
+    default="include",
+    show_default=True,
+    help="All 263 signs, or the INCLUDE-50 subset.",
+)
+@click.option(
+    "--lists",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder with the official split lists (train_test_paths/ of github.com/AI4Bharat/INCLUDE); "
+    "default: found under ROOT.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 def include(root: Path, out: Path, subset: str, lists: Path | None, overwrite: bool) -> None:
     """INCLUDE / INCLUDE-50 (Zenodo 4010759): isolated words, one gloss per clip.

@@ -1,4 +1,5 @@
 """``islpose show`` and ``islpose plot``: thin click commands over :mod:`islpose.viz`."""
+
 from __future__ import annotations
 
 import click
@@ -11,8 +12,12 @@ _FILE = click.Path(exists=True, dir_okay=False)
 @click.command("show")
 @click.argument("source", type=_FILE)
 @click.argument("uid", required=False)
-@click.option("--out", required=True, type=click.Path(dir_okay=False),
-              help="Picture to write: .mp4, .gif, or .png (a contact sheet of evenly spaced frames).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Picture to write: .mp4, .gif, or .png (a contact sheet of evenly spaced frames).",
+)
 @click.option("--video", type=_FILE, help="Video to draw over (default: the stored source, when it still exists).")
 @click.option("--frames", type=int, help="Evenly spaced frames to draw (default: all; 12 for a .png).")
 @click.option("--width", type=int, help="Picture width in pixels (default 640 MP4, 400 GIF, 320 per PNG tile).")
@@ -21,9 +26,19 @@ _FILE = click.Path(exists=True, dir_okay=False)
 @click.option("--checkpoint", type=_FILE, help="With --posteriors: the student (.pt or .onnx).")
 @click.option("--manifest", type=_FILE, help="With --posteriors: manifest whose glosses are the reference.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
-def show(source: str, uid: str | None, out: str, video: str | None, frames: int | None, width: int | None,
-         recognized: str | None, posteriors: bool, checkpoint: str | None, manifest: str | None,
-         overwrite: bool) -> None:
+def show(
+    source: str,
+    uid: str | None,
+    out: str,
+    video: str | None,
+    frames: int | None,
+    width: int | None,
+    recognized: str | None,
+    posteriors: bool,
+    checkpoint: str | None,
+    manifest: str | None,
+    overwrite: bool,
+) -> None:
     """Draw landmarks as a skeleton over their video (or a blank canvas), or a posteriorgram.
 
     SOURCE is a feature store (UID names the utterance; it may be left out when the
@@ -50,14 +65,16 @@ def show(source: str, uid: str | None, out: str, video: str | None, frames: int 
         return
     from islpose.viz.show import show_clip
 
-    result, clip = show_clip(source, out, uid, video=video, frames=frames, width=width, recognized=recognized,
-                             overwrite=overwrite)
+    result, clip = show_clip(
+        source, out, uid, video=video, frames=frames, width=width, recognized=recognized, overwrite=overwrite
+    )
     over = "a blank canvas" if result.background == "blank" else result.background
     click.echo(f"wrote {result.path}: {result.frames} of {len(clip.landmarks)} frames of {clip.name} over {over}")
 
 
-def _show_posteriors(store: str, uid: str | None, out: str, checkpoint: str | None, manifest: str | None,
-                     overwrite: bool) -> None:
+def _show_posteriors(
+    store: str, uid: str | None, out: str, checkpoint: str | None, manifest: str | None, overwrite: bool
+) -> None:
     from islpose.viz.alignment import show_posteriors
 
     if checkpoint is None:
@@ -89,8 +106,9 @@ def plot(run_dirs: tuple[str, ...], out: str, title: str, overwrite: bool) -> No
     """
     from islpose.viz.curves import plot_run_dirs
 
-    runs, failed = plot_run_dirs(run_dirs, out, title=title, overwrite=overwrite,
-                                 on_error=lambda exc: click.echo(f"error: {exc}", err=True))
+    runs, failed = plot_run_dirs(
+        run_dirs, out, title=title, overwrite=overwrite, on_error=lambda exc: click.echo(f"error: {exc}", err=True)
+    )
     epochs = ", ".join(f"{name} {len(records)}" for name, records in runs.items())
     click.echo(f"wrote {out}: {len(runs)} run(s) (epochs: {epochs})")
     if failed:

@@ -9,6 +9,7 @@ frame without anybody) is NaN with its presence flag False; MediaPipe never miss
 points of a detected hand, so a "dropped" finger is folded onto its knuckle instead (what
 the hand model reports for an occluded finger).
 """
+
 from __future__ import annotations
 
 import math
@@ -99,8 +100,9 @@ class AugmentConfig:
         bad += [k for k in ("rotate_deg", "shear", "translate", "speed", "jitter") if not getattr(self, k) >= 0.0]
         bad += ["hand_drop_frames"] * (self.hand_drop_frames < 1)
         if bad:
-            raise IslposeError("augment config: invalid value for "
-                               + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
+            raise IslposeError(
+                "augment config: invalid value for " + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad)
+            )
 
 
 def utterance_rng(seed: int, epoch: int, uid: str) -> np.random.Generator:
@@ -113,9 +115,15 @@ def min_frames(targets, subsample: int) -> int:
     return max(1, (min_ctc_frames(list(targets)) - 1) * subsample + 1)
 
 
-def augment_landmarks(landmarks: np.ndarray, presence: np.ndarray, width: float, height: float,
-                      config: AugmentConfig, rng: np.random.Generator, min_length: int = 1
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def augment_landmarks(
+    landmarks: np.ndarray,
+    presence: np.ndarray,
+    width: float,
+    height: float,
+    config: AugmentConfig,
+    rng: np.random.Generator,
+    min_length: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
     """One random augmentation of an utterance.
 
     Args:
@@ -202,29 +210,32 @@ def _proportions(pts: np.ndarray, config: AugmentConfig, rng: np.random.Generato
 
 def _mirror(pts: np.ndarray, presence: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
     """Left-right mirror: x -> width - x, the signer's left and right swapped."""
-    out = pts[:, :, _MIRROR[:pts.shape[2]]]
+    out = pts[:, :, _MIRROR[: pts.shape[2]]]
     out[0] = width - out[0]
     return out, presence[:, [0, 2, 1, 3]]
 
 
-def _affine(pts: np.ndarray, config: AugmentConfig, rng: np.random.Generator, width: float,
-            height: float) -> None:
+def _affine(pts: np.ndarray, config: AugmentConfig, rng: np.random.Generator, width: float, height: float) -> None:
     """A random rotation, zoom, aspect change, shear and shift about the image centre, in place."""
     angle = math.radians(rng.uniform(-config.rotate_deg, config.rotate_deg))
     zoom, aspect = _uniform(rng, config.scale), _uniform(rng, config.aspect)
     shear = rng.uniform(-config.shear, config.shear)
     shift = rng.uniform(-config.translate, config.translate, size=2) * (width, height)
     cos, sin = math.cos(angle), math.sin(angle)
-    (a, b), (c, d) = np.array([[cos, -sin], [sin, cos]]) @ np.array([[1.0, shear], [0.0, 1.0]]) \
-        @ np.diag([zoom * aspect, zoom / aspect])  # the 2 x 2 matrix
+    (a, b), (c, d) = (
+        np.array([[cos, -sin], [sin, cos]])
+        @ np.array([[1.0, shear], [0.0, 1.0]])
+        @ np.diag([zoom * aspect, zoom / aspect])
+    )  # the 2 x 2 matrix
     x, y = pts[0] - width / 2, pts[1] - height / 2
     pts[0] = a * x + b * y + (width / 2 + shift[0])
     pts[1] = c * x + d * y + (height / 2 + shift[1])
     pts[2] *= zoom
 
 
-def _resample(pts: np.ndarray, presence: np.ndarray, rng: np.random.Generator, spread: float,
-              min_length: int) -> tuple[np.ndarray, np.ndarray]:
+def _resample(
+    pts: np.ndarray, presence: np.ndarray, rng: np.random.Generator, spread: float, min_length: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Linear resampling in time to ``T / factor`` frames (nearest frame where a neighbour is
     missing). pts (4, T, N)."""
     T = pts.shape[1]
@@ -238,7 +249,7 @@ def _resample(pts: np.ndarray, presence: np.ndarray, rng: np.random.Generator, s
     w = (pos - lo).astype(np.float32)[None, :, None]
     mixed = (1 - w) * pts[:, lo] + w * pts[:, hi]  # (4, n, N): NaN where a neighbour is missing
     nearest = np.rint(pos).astype(int)
-    both = (presence[lo] & presence[hi])[:, COMPONENT_OF[:pts.shape[2]]]  # (n, N)
+    both = (presence[lo] & presence[hi])[:, COMPONENT_OF[: pts.shape[2]]]  # (n, N)
     return np.where(both, mixed, pts[:, nearest]), presence[nearest]
 
 
@@ -250,7 +261,7 @@ def _runs(rng: np.random.Generator, T: int, rate: float, longest: int, columns: 
     starts = np.argwhere(rng.random((T, columns)) < rate)
     lengths = rng.integers(1, longest + 1, size=len(starts))
     for (t, c), n in zip(starts, lengths):
-        mask[t:t + n, c] = True
+        mask[t : t + n, c] = True
     return mask
 
 

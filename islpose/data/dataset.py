@@ -1,9 +1,11 @@
 """Utterances of a feature store as CTC training examples, and their collation."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,9 +27,10 @@ def _pose_features(pose: np.ndarray, presence: np.ndarray, width: float, height:
 
 
 # feature -> (landmark rows that augmentation keeps and changes, the feature function (float32))
-FEATURES = {"pose": (POSE_ONLY, _pose_features),
-            "multimodal": (NUM_LANDMARKS, lambda lm, presence, w, h: multimodal_features(lm, presence, w, h,
-                                                                                         np.float32))}
+FEATURES = {
+    "pose": (POSE_ONLY, _pose_features),
+    "multimodal": (NUM_LANDMARKS, lambda lm, presence, w, h: multimodal_features(lm, presence, w, h, np.float32)),
+}
 
 
 class FeatureDataset(torch.utils.data.Dataset):
@@ -57,9 +60,18 @@ class FeatureDataset(torch.utils.data.Dataset):
     Items are dicts: ``id`` str, ``features`` (T, D) array, ``targets`` (L,) int64 array.
     """
 
-    def __init__(self, store_path: str | Path, utterances: Sequence[Utterance], vocab: Vocabulary,
-                 feature: str = "pose", *, preload_gb: float = 8.0, augment: AugmentConfig | None = None,
-                 seed: int = 0, subsample: int = 1) -> None:
+    def __init__(
+        self,
+        store_path: str | Path,
+        utterances: Sequence[Utterance],
+        vocab: Vocabulary,
+        feature: str = "pose",
+        *,
+        preload_gb: float = 8.0,
+        augment: AugmentConfig | None = None,
+        seed: int = 0,
+        subsample: int = 1,
+    ) -> None:
         self.store_path = Path(store_path)
         self.feature = feature
         self.ids = [u.id for u in utterances]
@@ -80,8 +92,11 @@ class FeatureDataset(torch.utils.data.Dataset):
             self.sizes = [(a["width"], a["height"]) for a in map(store.attrs, self.ids)] if self.augment else None
             itemsize = {name: store.read(self.ids[0], name).dtype.itemsize if self.ids else 4 for name in self._sources}
             rows = FEATURES[feature][0] / NUM_LANDMARKS if self.augment else 1.0  # landmark rows kept
-            nbytes = sum(int(np.prod(store.shape(uid, name))) * itemsize[name] * (rows if name == "landmarks" else 1)
-                         for uid in self.ids for name in self._sources)
+            nbytes = sum(
+                int(np.prod(store.shape(uid, name))) * itemsize[name] * (rows if name == "landmarks" else 1)
+                for uid in self.ids
+                for name in self._sources
+            )
             self.in_memory = nbytes <= preload_gb * 2**30
             # per item, what it is made of: (features,), or (landmarks, presence) when augmenting
             self._features = [self._load(store, uid) for uid in self.ids] if self.in_memory else None
@@ -95,19 +110,23 @@ class FeatureDataset(torch.utils.data.Dataset):
         missing = [f"{name!r} dataset" for name in self._sources if name not in store.datasets(uid)]
         missing += [f"{name!r} attribute" for name in ("width", "height") if name not in store.attrs(uid)]
         if missing:
-            raise IslposeError(f"{self.store_path}: utterance {uid!r} has no {missing[0]}, which "
-                               "augmentation needs (set `augment: {enabled: false}` to train on stored features)")
+            raise IslposeError(
+                f"{self.store_path}: utterance {uid!r} has no {missing[0]}, which "
+                "augmentation needs (set `augment: {enabled: false}` to train on stored features)"
+            )
 
     def _load(self, store: FeatureStore, uid: str) -> tuple[np.ndarray, ...]:
         if self.augment is None:
             return (self._checked(uid, store.read(uid, self.feature)),)
-        return store.read(uid, "landmarks")[:, :FEATURES[self.feature][0]].copy(), store.read(uid, "presence")
+        return store.read(uid, "landmarks")[:, : FEATURES[self.feature][0]].copy(), store.read(uid, "presence")
 
     def _checked(self, uid: str, arr: np.ndarray) -> np.ndarray:
         if not np.isfinite(arr).all():
             bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=tuple(range(1, arr.ndim))))[0])
-            raise IslposeError(f"{self.store_path}: utterance {uid!r}: {self.feature} features contain "
-                               f"NaN or inf (first at frame {bad}); re-extract or featurize it")
+            raise IslposeError(
+                f"{self.store_path}: utterance {uid!r}: {self.feature} features contain "
+                f"NaN or inf (first at frame {bad}); re-extract or featurize it"
+            )
         return arr
 
     def _read(self, index: int) -> tuple[np.ndarray, ...]:
@@ -122,8 +141,9 @@ class FeatureDataset(torch.utils.data.Dataset):
             return arrays[0]
         uid = self.ids[index]
         width, height = self.sizes[index]
-        landmarks, presence = augment_landmarks(*arrays, width, height, self.augment,
-                                                utterance_rng(self.seed, epoch, uid), self.min_lengths[index])
+        landmarks, presence = augment_landmarks(
+            *arrays, width, height, self.augment, utterance_rng(self.seed, epoch, uid), self.min_lengths[index]
+        )
         return self._checked(uid, FEATURES[self.feature][1](landmarks, presence, width, height))
 
     def __len__(self) -> int:

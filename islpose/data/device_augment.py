@@ -12,10 +12,12 @@ resumed run (which restarts at an epoch boundary) draws what an uninterrupted on
 Padded frames (at and after each utterance's length) are set to missing before anything is
 drawn or measured: they never enter a statistic, and their features are zero.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,8 +28,26 @@ from islpose.features.layout import COMPONENT_OF, FACE_NOSE_TIP, LEFT_SHOULDER, 
 from islpose.features.torch_compute import FEATURE_FUNCTIONS, valid_frames
 
 # Columns of the per-utterance uniform draws of :func:`augment_batch`.
-_BODY, _WIDEN, _ARM, _HAND, _FACE, _SPACE, _MIRROR_P, _AFFINE, _ANGLE, _ZOOM, _ASPECT, _SHEAR, _SHIFT_X, _SHIFT_Y, \
-    _SPEED_P, _SPEED, _FINGER_L, _FINGER_R = range(18)
+(
+    _BODY,
+    _WIDEN,
+    _ARM,
+    _HAND,
+    _FACE,
+    _SPACE,
+    _MIRROR_P,
+    _AFFINE,
+    _ANGLE,
+    _ZOOM,
+    _ASPECT,
+    _SHEAR,
+    _SHIFT_X,
+    _SHIFT_Y,
+    _SPEED_P,
+    _SPEED,
+    _FINGER_L,
+    _FINGER_R,
+) = range(18)
 
 
 #: utterances augmented at once on the CPU (see :class:`DeviceAugment`)
@@ -64,8 +84,11 @@ def _proportions(pts: torch.Tensor, u: torch.Tensor, config: AugmentConfig) -> N
     def factor(k: int, spread: float) -> torch.Tensor:  # (B, 1, 1)
         return _col(torch.where(gate, _around_one(u[:, k], spread), 1.0))
 
-    widen, arm, hand = factor(_WIDEN, config.shoulder_width), factor(_ARM, config.arm_length), factor(
-        _HAND, config.hand_size)
+    widen, arm, hand = (
+        factor(_WIDEN, config.shoulder_width),
+        factor(_ARM, config.arm_length),
+        factor(_HAND, config.hand_size),
+    )
     face, space = factor(_FACE, config.face_size), factor(_SPACE, config.sign_size)
     for shoulder, elbow, wrist, pose_hand, rows in _ARMS:
         old = [xy[:, :, i].clone() for i in (shoulder, elbow, wrist)]  # (B, T, 2) each
@@ -124,8 +147,9 @@ def _shoulder_width(pts: torch.Tensor, wh: torch.Tensor) -> torch.Tensor:
 def _jitter(pts: torch.Tensor, gen: torch.Generator, config: AugmentConfig, wh: torch.Tensor) -> None:
     """Gaussian x, y noise of ``jitter`` shoulder widths, from a generator of its own; the pose rows
     are drawn first, so a pose-only batch gets the pose rows' noise of the full one."""
-    own = torch.Generator(device=pts.device).manual_seed(int(torch.randint(2**62, (1,), generator=gen,
-                                                                           device=pts.device)))
+    own = torch.Generator(device=pts.device).manual_seed(
+        int(torch.randint(2**62, (1,), generator=gen, device=pts.device))
+    )
     B, T, N, _ = pts.shape
     parts = [torch.randn((B, T, min(N, 33), 2), generator=own, device=pts.device)]
     if N > 33:
@@ -140,8 +164,14 @@ def _take(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return values.reshape(B * T, *values.shape[2:])[rows].reshape(*index.shape, *values.shape[2:])
 
 
-def _resample(pts: torch.Tensor, presence: torch.Tensor, lengths: torch.Tensor, u: torch.Tensor,
-              config: AugmentConfig, min_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _resample(
+    pts: torch.Tensor,
+    presence: torch.Tensor,
+    lengths: torch.Tensor,
+    u: torch.Tensor,
+    config: AugmentConfig,
+    min_lengths: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Linear resampling in time to ``L / factor`` frames (nearest frame where a neighbour is
     missing), for the utterances whose speed changes. pts (B, T, N, C)."""
     spread = math.log1p(config.speed)
@@ -159,7 +189,7 @@ def _resample(pts: torch.Tensor, presence: torch.Tensor, lengths: torch.Tensor, 
     w = (pos - lo).to(pts.dtype)[..., None, None]
     mixed = (1 - w) * _take(pts, lo) + w * _take(pts, hi)  # (B, T', N, C)
     nearest = torch.round(pos).long()
-    component = torch.as_tensor(COMPONENT_OF[:pts.shape[2]], device=pts.device)
+    component = torch.as_tensor(COMPONENT_OF[: pts.shape[2]], device=pts.device)
     both = (_take(presence, lo) & _take(presence, hi))[:, :, component]  # (B, T', N)
     resampled = torch.where(both[..., None], mixed, _take(pts, nearest))
     if bool(change.all()):
@@ -179,12 +209,13 @@ def _runs(gen: torch.Generator, shape: tuple[int, ...], rate: float, longest: in
     runs = torch.randint(1, longest + 1, shape, generator=gen, device=device)
     T = shape[1]
     for k in range(min(longest, T)):
-        mask[:, k:] |= (starts & (runs > k))[:, :T - k]
+        mask[:, k:] |= (starts & (runs > k))[:, : T - k]
     return mask
 
 
-def _drop(pts: torch.Tensor, presence: torch.Tensor, u: torch.Tensor, gen: torch.Generator,
-          config: AugmentConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def _drop(
+    pts: torch.Tensor, presence: torch.Tensor, u: torch.Tensor, gen: torch.Generator, config: AugmentConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Folded fingers, missing hands and frames without anybody. pts (B, T, N, C), presence (B, T, 4)."""
     B, T, N, _ = pts.shape
     dev = pts.device
@@ -200,17 +231,26 @@ def _drop(pts: torch.Tensor, presence: torch.Tensor, u: torch.Tensor, gen: torch
             for j in range(1, 4):
                 pts[batch, :, mcp + j] = torch.where(fold, knuckle, pts[batch, :, mcp + j])
     missing = _runs(gen, (B, T, 2), config.hand_drop, config.hand_drop_frames, dev)
-    gone = (torch.rand((B, T), generator=gen, device=dev) < config.frame_drop if config.frame_drop > 0
-            else torch.zeros((B, T), dtype=torch.bool, device=dev))
+    gone = (
+        torch.rand((B, T), generator=gen, device=dev) < config.frame_drop
+        if config.frame_drop > 0
+        else torch.zeros((B, T), dtype=torch.bool, device=dev)
+    )
     lost = torch.stack([gone, gone | missing[..., 0], gone | missing[..., 1], gone], dim=-1)
     presence = presence & ~lost
     component = torch.as_tensor(COMPONENT_OF[:N], device=dev)
     return pts.masked_fill_(~presence[:, :, component, None], torch.nan), presence
 
 
-def augment_batch(landmarks: torch.Tensor, presence: torch.Tensor, lengths: torch.Tensor, sizes: torch.Tensor,
-                  config: AugmentConfig, generator: torch.Generator, min_lengths: torch.Tensor | None = None
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def augment_batch(
+    landmarks: torch.Tensor,
+    presence: torch.Tensor,
+    lengths: torch.Tensor,
+    sizes: torch.Tensor,
+    config: AugmentConfig,
+    generator: torch.Generator,
+    min_lengths: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One random augmentation of each utterance of a padded batch.
 
     Args:
@@ -281,8 +321,9 @@ class DeviceAugment:
         """The generator of batch ``step`` of ``epoch`` (on ``device``)."""
         return torch.Generator(device=device).manual_seed(batch_seed(self.seed, epoch, step, self.rank))
 
-    def __call__(self, batch: dict[str, Any], epoch: int, step: int,
-                 device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(
+        self, batch: dict[str, Any], epoch: int, step: int, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(features (B, T', D) float32, lengths (B,) long) on ``device`` of a :func:`collate_landmarks` batch."""
         landmarks = batch["landmarks"].to(device, non_blocking=True)
         presence, lengths = batch["presence"].to(device), batch["lengths"].to(device)
@@ -293,15 +334,22 @@ class DeviceAugment:
         for i in range(0, len(landmarks), chunk):
             part = slice(i, i + chunk)
             frames = int(lengths[part].max())
-            lm, pres, n = augment_batch(landmarks[part, :frames], presence[part, :frames], lengths[part], sizes[part],
-                                        self.config, generator, min_lengths[part])
+            lm, pres, n = augment_batch(
+                landmarks[part, :frames],
+                presence[part, :frames],
+                lengths[part],
+                sizes[part],
+                self.config,
+                generator,
+                min_lengths[part],
+            )
             parts.append((function(lm, pres, n, sizes[part]), n))
         if len(parts) == 1:
             return parts[0]
         frames = max(f.shape[1] for f, _ in parts)
         features = torch.zeros((len(landmarks), frames, parts[0][0].shape[2]), device=device)  # (B, T', D)
         for i, (f, _) in zip(range(0, len(landmarks), chunk), parts):
-            features[i:i + len(f), :f.shape[1]] = f
+            features[i : i + len(f), : f.shape[1]] = f
         return features, torch.cat([n for _, n in parts])
 
 
@@ -336,8 +384,14 @@ class LandmarkDataset(FeatureDataset):
             if self._features is not None:
                 self._features[index] = arrays
         landmarks, presence = arrays
-        return {"id": self.ids[index], "landmarks": landmarks, "presence": presence, "size": self.sizes[index],
-                "min_length": self.min_lengths[index], "targets": self.targets[index]}
+        return {
+            "id": self.ids[index],
+            "landmarks": landmarks,
+            "presence": presence,
+            "size": self.sizes[index],
+            "min_length": self.min_lengths[index],
+            "targets": self.targets[index],
+        }
 
 
 def collate_landmarks(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -356,13 +410,22 @@ def collate_landmarks(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
     landmarks = torch.full((len(batch), max(lengths), *first.shape[1:]), torch.nan, dtype=torch.float32)
     presence = torch.zeros((len(batch), max(lengths), 4), dtype=torch.bool)
     for i, item in enumerate(batch):
-        landmarks[i, :lengths[i]] = torch.from_numpy(np.asarray(item["landmarks"], dtype=np.float32))
-        presence[i, :lengths[i]] = torch.from_numpy(np.asarray(item["presence"], dtype=bool))
-    rest = [{"features": np.zeros((1, 1), np.float32), **{k: v for k, v in item.items()
-            if k not in ("landmarks", "presence", "size", "min_length")}} for item in batch]
+        landmarks[i, : lengths[i]] = torch.from_numpy(np.asarray(item["landmarks"], dtype=np.float32))
+        presence[i, : lengths[i]] = torch.from_numpy(np.asarray(item["presence"], dtype=bool))
+    rest = [
+        {
+            "features": np.zeros((1, 1), np.float32),
+            **{k: v for k, v in item.items() if k not in ("landmarks", "presence", "size", "min_length")},
+        }
+        for item in batch
+    ]
     out = collate(rest)  # ids, targets and extra fields (distillation)
-    out.update(landmarks=landmarks, presence=presence, lengths=torch.tensor(lengths, dtype=torch.long),
-               sizes=torch.tensor([item["size"] for item in batch], dtype=torch.float64),
-               min_lengths=torch.tensor([item["min_length"] for item in batch], dtype=torch.long))
+    out.update(
+        landmarks=landmarks,
+        presence=presence,
+        lengths=torch.tensor(lengths, dtype=torch.long),
+        sizes=torch.tensor([item["size"] for item in batch], dtype=torch.float64),
+        min_lengths=torch.tensor([item["min_length"] for item in batch], dtype=torch.long),
+    )
     del out["features"]
     return out

@@ -6,6 +6,7 @@ V) float32, and root attributes ``teacher_vocab`` (JSON list of the gloss tokens
 teacher's weights: an export refuses to add posteriors of another teacher) and
 ``teacher`` (JSON facts for people: arch, checkpoint path, epoch, ...).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -57,10 +58,13 @@ def check_teacher_vocab(store: FeatureStore, vocab: Vocabulary) -> None:
     """Raises StoreError unless the store's teacher vocabulary is exactly ``vocab``."""
     theirs = teacher_vocab(store)
     if theirs != vocab:
-        diff = next((i for i, (a, b) in enumerate(zip(theirs.tokens, vocab.tokens)) if a != b),
-                    min(len(theirs), len(vocab)))
-        raise StoreError(f"{store.path}: teacher vocabulary ({len(theirs)} tokens) differs from this one "
-                         f"({len(vocab)} tokens), first at index {diff}")
+        diff = next(
+            (i for i, (a, b) in enumerate(zip(theirs.tokens, vocab.tokens)) if a != b), min(len(theirs), len(vocab))
+        )
+        raise StoreError(
+            f"{store.path}: teacher vocabulary ({len(theirs)} tokens) differs from this one "
+            f"({len(vocab)} tokens), first at index {diff}"
+        )
 
 
 def claim_for_teacher(store: FeatureStore, identity: str) -> None:
@@ -74,9 +78,13 @@ def claim_for_teacher(store: FeatureStore, identity: str) -> None:
     if theirs == identity:
         return
     if theirs:
-        raise StoreError(f"{store.path}: holds the posteriors of another teacher (weights sha256 {theirs[:12]}, "
-                         f"this one {identity[:12]}); export to another --out")
+        raise StoreError(
+            f"{store.path}: holds the posteriors of another teacher (weights sha256 {theirs[:12]}, "
+            f"this one {identity[:12]}); export to another --out"
+        )
     if len(store):
-        raise StoreError(f"{store.path}: holds {len(store)} utterance(s) of an unknown teacher (no {IDENTITY_ATTR!r}); "
-                         "export to another --out")
+        raise StoreError(
+            f"{store.path}: holds {len(store)} utterance(s) of an unknown teacher (no {IDENTITY_ATTR!r}); "
+            "export to another --out"
+        )
     store.set_metadata(**{IDENTITY_ATTR: identity})

@@ -1,8 +1,9 @@
 """Length-bucketed batches, and the share of a dataset that one DDP rank loads."""
+
 from __future__ import annotations
 
 import math
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -40,9 +41,18 @@ class BucketBatchSampler(torch.utils.data.Sampler):
             one per utterance).
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, *, shuffle: bool = True, bucketing: bool = True,
-                 pool: int = 50, seed: int = 0, max_frames: int | None = None,
-                 num_batches: int | None = None) -> None:
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        bucketing: bool = True,
+        pool: int = 50,
+        seed: int = 0,
+        max_frames: int | None = None,
+        num_batches: int | None = None,
+    ) -> None:
         if batch_size < 1 or pool < 1 or (max_frames or 0) < 0:
             raise ValueError("batch_size and pool must be >= 1, max_frames >= 0")
         self.lengths = np.asarray(lengths, dtype=np.int64)
@@ -54,8 +64,10 @@ class BucketBatchSampler(torch.utils.data.Sampler):
             self.frame_batches = pack_frames(self.lengths, max_frames)
             if num_batches is not None:
                 if not len(self.frame_batches) <= num_batches <= len(self.lengths):
-                    raise ValueError(f"num_batches {num_batches} is outside {len(self.frame_batches)}.."
-                                     f"{len(self.lengths)} (the packed batches .. one per utterance)")
+                    raise ValueError(
+                        f"num_batches {num_batches} is outside {len(self.frame_batches)}.."
+                        f"{len(self.lengths)} (the packed batches .. one per utterance)"
+                    )
                 self.frame_batches = _split_to(self.frame_batches, self.lengths, num_batches)
 
     def set_epoch(self, epoch: int) -> None:
@@ -72,9 +84,17 @@ class BucketBatchSampler(torch.utils.data.Sampler):
         order = rng.permutation(n) if self.shuffle else np.arange(n)
         if self.bucketing:
             size = self.batch_size * self.pool
-            order = np.concatenate([chunk[np.argsort(self.lengths[chunk], kind="stable")]
-                                    for chunk in np.split(order, range(size, n, size))]) if n else order
-        batches = [order[i:i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
+            order = (
+                np.concatenate(
+                    [
+                        chunk[np.argsort(self.lengths[chunk], kind="stable")]
+                        for chunk in np.split(order, range(size, n, size))
+                    ]
+                )
+                if n
+                else order
+            )
+        batches = [order[i : i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
         if self.shuffle:
             batches = [batches[i] for i in rng.permutation(len(batches))]
         return batches
@@ -107,7 +127,7 @@ def _split_to(batches: list[list[int]], lengths: np.ndarray, count: int) -> list
     while len(batches) < count:
         big = max(range(len(batches)), key=lambda k: (len(batches[k]) > 1, len(batches[k]) * lengths[batches[k]].max()))
         b = batches.pop(big)
-        batches[big:big] = [b[:len(b) // 2], b[len(b) // 2:]]
+        batches[big:big] = [b[: len(b) // 2], b[len(b) // 2 :]]
     return batches
 
 

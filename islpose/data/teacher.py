@@ -1,8 +1,9 @@
 """A student's train set with its teacher's frame posteriors (``islpose distill``)."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -32,8 +33,10 @@ def check_posteriors(path: str | Path, utterances: Sequence[Utterance], vocab: V
                 continue
             shape = store.shape(u.id, TEACHER_DATASET)
             if len(shape) != 2 or shape[0] < 1 or shape[1] != len(vocab):
-                raise IslposeError(f"{path}: utterance {u.id!r}: {TEACHER_DATASET} has shape {shape}, "
-                                   f"expected (frames >= 1, {len(vocab)})")
+                raise IslposeError(
+                    f"{path}: utterance {u.id!r}: {TEACHER_DATASET} has shape {shape}, "
+                    f"expected (frames >= 1, {len(vocab)})"
+                )
     return problems
 
 
@@ -49,8 +52,9 @@ class WithTeacher(torch.utils.data.Dataset):
 
     def __init__(self, base: FeatureDataset, path: str | Path, vocab: Vocabulary, preload_gb: float = 8.0) -> None:
         self.base = base
-        self.teacher = FeatureDataset(path, [Utterance(uid) for uid in base.ids], vocab, TEACHER_DATASET,
-                                      preload_gb=preload_gb)
+        self.teacher = FeatureDataset(
+            path, [Utterance(uid) for uid in base.ids], vocab, TEACHER_DATASET, preload_gb=preload_gb
+        )
         self.ids, self.lengths, self.references = base.ids, base.lengths, base.references
         self.in_memory = base.in_memory and self.teacher.in_memory
 

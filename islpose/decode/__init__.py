@@ -9,6 +9,7 @@ Example:
     >>> score_texts({"u1": "I GO SCHOOL"}, {"u1": "I GO"}).deletions
     1
 """
+
 from __future__ import annotations
 
 import importlib
@@ -42,15 +43,24 @@ from islpose.decode.score import (
 )
 
 _LAZY = {
-    "DECODERS": "islpose.decode.decoders", "BeamSearchDecoder": "islpose.decode.decoders",
-    "Decoder": "islpose.decode.decoders", "GreedyDecoder": "islpose.decode.decoders",
-    "build_decoder": "islpose.decode.decoders", "collapse": "islpose.decode.greedy",
-    "ctc_log_likelihood": "islpose.decode.greedy", "greedy_decode": "islpose.decode.greedy",
+    "DECODERS": "islpose.decode.decoders",
+    "BeamSearchDecoder": "islpose.decode.decoders",
+    "Decoder": "islpose.decode.decoders",
+    "GreedyDecoder": "islpose.decode.decoders",
+    "build_decoder": "islpose.decode.decoders",
+    "collapse": "islpose.decode.greedy",
+    "ctc_log_likelihood": "islpose.decode.greedy",
+    "greedy_decode": "islpose.decode.greedy",
     "greedy_decode_batch": "islpose.decode.greedy",
-    "DecodeOutput": "islpose.decode.run", "EmissionReader": "islpose.decode.run",
-    "decode_store": "islpose.decode.run", "decode_to_files": "islpose.decode.run",
-    "TuneRow": "islpose.decode.tune", "collect_emissions": "islpose.decode.tune", "tune_decoder": "islpose.decode.tune",
-    "TuneResult": "islpose.decode.tune", "tune_store": "islpose.decode.tune",
+    "DecodeOutput": "islpose.decode.run",
+    "EmissionReader": "islpose.decode.run",
+    "decode_store": "islpose.decode.run",
+    "decode_to_files": "islpose.decode.run",
+    "TuneRow": "islpose.decode.tune",
+    "collect_emissions": "islpose.decode.tune",
+    "tune_decoder": "islpose.decode.tune",
+    "TuneResult": "islpose.decode.tune",
+    "tune_store": "islpose.decode.tune",
 }
 
 
@@ -60,11 +70,29 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DecoderConfig", "ErrorDetails", "NgramLM", "ScoreResult", "build_lm", "build_lm_file", "error_details",
-           "load_decoder_config", "manifest_sentences", "read_arpa", "read_glosses", "read_references",
-           "resolve_decoder_config", "score_files", "score_lists", "score_texts", "write_arpa", "write_decoder_config",
-           "write_glosses", "write_json",
-           *_LAZY]
+__all__ = [
+    "DecoderConfig",
+    "ErrorDetails",
+    "NgramLM",
+    "ScoreResult",
+    "build_lm",
+    "build_lm_file",
+    "error_details",
+    "load_decoder_config",
+    "manifest_sentences",
+    "read_arpa",
+    "read_glosses",
+    "read_references",
+    "resolve_decoder_config",
+    "score_files",
+    "score_lists",
+    "score_texts",
+    "write_arpa",
+    "write_decoder_config",
+    "write_glosses",
+    "write_json",
+    *_LAZY,
+]
 
 
 make_callable(__name__, "islpose.decode.run:decode_store")

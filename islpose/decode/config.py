@@ -1,10 +1,11 @@
 """Decoder settings (no heavy imports: the CLI reads the defaults from here)."""
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from islpose.errors import IslposeError
 
@@ -86,8 +87,9 @@ def write_decoder_config(config: DecoderConfig, path: str | Path) -> Path:
     return write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))
 
 
-def resolve_decoder_config(path: str | Path | None, options: Mapping[str, object],
-                           given: Iterable[str] = ()) -> DecoderConfig:
+def resolve_decoder_config(
+    path: str | Path | None, options: Mapping[str, object], given: Iterable[str] = ()
+) -> DecoderConfig:
     """The decoder settings of a command: ``options`` alone, or a settings file overridden by some of them.
 
     Args:

@@ -20,13 +20,15 @@ Example:
     >>> dec = build_decoder(DecoderConfig(beam_size=5), Vocabulary(["GO", "I"]))  # doctest: +SKIP
     >>> dec.decode(log_probs)  # (T, V) -> label indices  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -158,8 +160,9 @@ def _search_lm(config: DecoderConfig, vocab: Vocabulary, fold: bool) -> _SearchL
         if config.lm is not None:
             _check_vocabulary(config.lm, vocab)
         if config.lm is None or config.lm_weight == 0:  # an LM at weight 0 adds nothing
-            return _SearchLM(_load_lm(constant_lm(vocab.glosses, -abs(ws)), vocab, Dictionary),
-                             math.copysign(1.0, -ws), 0.0)
+            return _SearchLM(
+                _load_lm(constant_lm(vocab.glosses, -abs(ws)), vocab, Dictionary), math.copysign(1.0, -ws), 0.0
+            )
         if is_arpa(config.lm):
             lm = read_arpa(config.lm)
             folded = fold_scores(lm, config.lm_weight, ws)
@@ -200,8 +203,8 @@ class BeamSearchDecoder(Decoder):
         self._search_lm = search_lm  # the decoder does not own it: keep it alive
         tokens = config.beam_size_token or len(vocab)
         options = fl.LexiconFreeDecoderOptions(
-            config.beam_size, min(tokens, len(vocab)), config.beam_threshold, weight, 0.0, True,
-            fl.CriterionType.CTC)
+            config.beam_size, min(tokens, len(vocab)), config.beam_threshold, weight, 0.0, True, fl.CriterionType.CTC
+        )
         blank = vocab.blank_id
         self._decoder = fl.LexiconFreeDecoder(options, search_lm, blank, blank, [])
 
@@ -247,8 +250,11 @@ class BeamSearchDecoder(Decoder):
             key = tuple(labels)
             merged[key] = np.logaddexp(merged[key], score) if key in merged else score
         ys = list(merged)
-        exact = np.array([merged[y] for y in ys]) - np.array(_labelling_scores(*self._search_terms, ys)) \
+        exact = (
+            np.array([merged[y] for y in ys])
+            - np.array(_labelling_scores(*self._search_terms, ys))
             + np.array(_labelling_scores(*self._exact_terms, ys))
+        )
         return list(ys[int(np.argmax(exact))])
 
 
@@ -264,7 +270,7 @@ def _labelling_scores(lm, lm_weight: float, word_score: float, labellings: Seque
     stack = [(lm.start(False), 0.0)]  # stack[i]: LM state and summed score after i labels of prev
     for y in sorted(set(labellings)):
         shared = next((i for i, (a, b) in enumerate(zip(prev, y)) if a != b), min(len(prev), len(y)))
-        del stack[shared + 1:]
+        del stack[shared + 1 :]
         for tok in y[shared:]:
             state, s = lm.score(stack[-1][0], int(tok))
             stack.append((state, stack[-1][1] + s))
@@ -290,8 +296,7 @@ def _load_lm(lm: str | NgramLM, vocab: Vocabulary, Dictionary: Callable, name: s
 
     if not isinstance(lm, (str, Path)):
         with tempfile.TemporaryDirectory(prefix="islpose-lm-") as tmp:
-            return _load_lm(str(write_arpa(lm, Path(tmp) / "folded.arpa")), vocab, Dictionary,
-                            name or "folded LM")
+            return _load_lm(str(write_arpa(lm, Path(tmp) / "folded.arpa")), vocab, Dictionary, name or "folded LM")
     if name is None:
         _check_vocabulary(lm, vocab)
     try:

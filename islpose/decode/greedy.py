@@ -6,9 +6,11 @@ Example:
     >>> greedy_decode(lp)
     [1, 2]
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -45,7 +47,9 @@ def greedy_decode(log_probs: np.ndarray | torch.Tensor, blank: int = 0) -> list[
     return collapse(log_probs.argmax(axis=1), blank)  # (T,) -> (L,)
 
 
-def greedy_decode_batch(log_probs: torch.Tensor, lengths: Sequence[int] | torch.Tensor, blank: int = 0) -> list[list[int]]:
+def greedy_decode_batch(
+    log_probs: torch.Tensor, lengths: Sequence[int] | torch.Tensor, blank: int = 0
+) -> list[list[int]]:
     """Best-path decoding of a padded batch (the per-epoch dev evaluation of training).
 
     Args:
@@ -61,13 +65,14 @@ def greedy_decode_batch(log_probs: torch.Tensor, lengths: Sequence[int] | torch.
     best = log_probs.argmax(dim=-1).T.cpu()  # (T, B, V) -> (B, T)
     out = []
     for b, n in enumerate(lengths):
-        labels = torch.unique_consecutive(best[b, :int(n)])
+        labels = torch.unique_consecutive(best[b, : int(n)])
         out.append(labels[labels != blank].tolist())
     return out
 
 
-def ctc_log_likelihood(log_probs: np.ndarray | torch.Tensor, labellings: Sequence[Sequence[int]],
-                       blank: int = 0) -> np.ndarray:
+def ctc_log_likelihood(
+    log_probs: np.ndarray | torch.Tensor, labellings: Sequence[Sequence[int]], blank: int = 0
+) -> np.ndarray:
     """Exact log p(labelling | emissions), summed over all CTC alignments.
 
     Args:
@@ -86,8 +91,11 @@ def ctc_log_likelihood(log_probs: np.ndarray | torch.Tensor, labellings: Sequenc
     except ImportError:  # an app with onnxruntime and no torch
         lp = np.asarray(log_probs, dtype=np.float64)
         return np.array([_ctc_forward(lp, [int(t) for t in y], blank) for y in labellings])
-    lp = log_probs.detach().float().cpu() if isinstance(log_probs, torch.Tensor) else torch.from_numpy(
-        np.asarray(log_probs, dtype=np.float32))
+    lp = (
+        log_probs.detach().float().cpu()
+        if isinstance(log_probs, torch.Tensor)
+        else torch.from_numpy(np.asarray(log_probs, dtype=np.float32))
+    )
     # Only the blank and the labels used matter: slice them out so the cost does not grow with V.
     used = sorted({int(t) for y in labellings for t in y} | {blank})
     column = {tok: i for i, tok in enumerate(used)}
@@ -96,10 +104,16 @@ def ctc_log_likelihood(log_probs: np.ndarray | torch.Tensor, labellings: Sequenc
     lengths = torch.tensor([len(y) for y in labellings], dtype=torch.long)
     targets = torch.zeros(k, max(1, int(lengths.max())), dtype=torch.long)
     for i, y in enumerate(labellings):
-        targets[i, :len(y)] = torch.tensor([column[int(t)] for t in y], dtype=torch.long)
+        targets[i, : len(y)] = torch.tensor([column[int(t)] for t in y], dtype=torch.long)
     nll = torch.nn.functional.ctc_loss(
-        sub[:, None, :].expand(T, k, len(used)), targets, torch.full((k,), T, dtype=torch.long), lengths,
-        blank=column[blank], reduction="none", zero_infinity=False)  # (K,)
+        sub[:, None, :].expand(T, k, len(used)),
+        targets,
+        torch.full((k,), T, dtype=torch.long),
+        lengths,
+        blank=column[blank],
+        reduction="none",
+        zero_infinity=False,
+    )  # (K,)
     return -nll.double().numpy()
 
 

@@ -14,13 +14,14 @@ Example:
     >>> round(sum(lm.prob(w, ("I", "GO")) for w in lm.vocabulary), 6)
     1.0
 """
+
 from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from islpose.errors import IslposeError
 
@@ -52,8 +53,9 @@ class NgramLM:
         """log10 P(word | context) with ARPA back-off (unknown words are ``<unk>``)."""
         if (word,) not in self.probs[0]:
             word = UNK
-        context = tuple(c if (c,) in self.probs[0] else UNK for c in context)[-(self.order - 1):] \
-            if self.order > 1 else ()
+        context = (
+            tuple(c if (c,) in self.probs[0] else UNK for c in context)[-(self.order - 1) :] if self.order > 1 else ()
+        )
         backoff = 0.0
         for start in range(len(context) + 1):
             h = context[start:]
@@ -70,7 +72,7 @@ class NgramLM:
     def sentence_log10_prob(self, words: Sequence[str]) -> float:
         """log10 P(words </s> | <s>)."""
         seq = [BOS, *words, EOS]
-        return sum(self.log10_prob(w, seq[max(0, i - self.order + 1):i]) for i, w in enumerate(seq) if i > 0)
+        return sum(self.log10_prob(w, seq[max(0, i - self.order + 1) : i]) for i, w in enumerate(seq) if i > 0)
 
     def cost_per_gloss(self, sentences: Iterable[Sequence[str]]) -> float:
         """-sum log10 P(sentence) / number of glosses: the LM's average cost of one gloss
@@ -112,7 +114,7 @@ def _raw_counts(sentences: Iterable[Sequence[str]], order: int) -> list[Counter]
         seq = [BOS, *words, EOS]
         for k in range(1, order + 1):
             for i in range(len(seq) - k + 1):
-                raw[k - 1][tuple(seq[i:i + k])] += 1
+                raw[k - 1][tuple(seq[i : i + k])] += 1
     if n_sentences == 0:
         raise IslposeError("no gloss sentences to build a language model from")
     return raw
@@ -134,15 +136,16 @@ def _adjusted_counts(raw: list[Counter]) -> list[Counter]:
     return adjusted
 
 
-def _interpolate(adjusted: list[Counter], vocab: list[str]
-                 ) -> tuple[list[dict[tuple[str, ...], float]], dict[tuple[str, ...], float]]:
+def _interpolate(
+    adjusted: list[Counter], vocab: list[str]
+) -> tuple[list[dict[tuple[str, ...], float]], dict[tuple[str, ...], float]]:
     """Interpolated modified Kneser-Ney: per order P(w | h) (linear), and h -> its
     interpolation (back-off) weight."""
     interp: list[dict[tuple[str, ...], float]] = [{} for _ in adjusted]
     gammas: dict[tuple[str, ...], float] = {}
     for k, counts in enumerate(adjusted, 1):
         d = _discounts(counts)
-        discount = lambda c: d[min(c, 3) - 1]  # noqa: E731
+        discount = lambda c, d=d: d[min(c, 3) - 1]  # noqa: E731
         by_context: dict[tuple[str, ...], list[tuple[str, int]]] = defaultdict(list)
         for gram, c in counts.items():
             by_context[gram[:-1]].append((gram[-1], c))
@@ -247,9 +250,14 @@ def clamped_fold(lm: NgramLM, lm_weight: float, word_score: float) -> tuple[Ngra
     Returns:
         (folded model, the LM weight to run it at: 1.0 or -1.0).
     """
+
     def clamped(sign: float) -> int:
-        return sum(sign * (lm_weight * p + (0.0 if gram[-1] == EOS else word_score)) > 0
-                   for level in lm.probs for gram, p in level.items() if gram != (BOS,))
+        return sum(
+            sign * (lm_weight * p + (0.0 if gram[-1] == EOS else word_score)) > 0
+            for level in lm.probs
+            for gram, p in level.items()
+            if gram != (BOS,)
+        )
 
     sign = 1.0 if clamped(1.0) <= clamped(-1.0) else -1.0
     return fold_scores(lm, sign * lm_weight, sign * word_score, clamp=True), sign
@@ -327,13 +335,15 @@ def read_arpa(path: str | Path) -> NgramLM:
             parts = line.split()
             if len(parts) not in (section + 1, section + 2):
                 raise IslposeError(f"{path}:{lineno}: expected a {section}-gram line, got {line!r}")
-            gram = tuple(parts[1:section + 1])
+            gram = tuple(parts[1 : section + 1])
             probs[section - 1][gram] = float(parts[0])
             if len(parts) == section + 2:
                 backoffs[gram] = float(parts[-1])
     for n, c in counts.items():
         if n > len(probs) or len(probs[n - 1]) != c:
-            raise IslposeError(f"{path}: header says {c} {n}-grams, found {len(probs[n - 1]) if n <= len(probs) else 0}")
+            raise IslposeError(
+                f"{path}: header says {c} {n}-grams, found {len(probs[n - 1]) if n <= len(probs) else 0}"
+            )
     if not probs:
         raise IslposeError(f"{path}: no n-grams")
     return NgramLM(len(probs), probs, backoffs)
@@ -346,8 +356,9 @@ def manifest_sentences(manifest: str | Path, split: str | None = "train") -> lis
     return [u.glosses for u in select_utterances(manifest, split, require=("glosses",))]
 
 
-def build_lm_file(manifest: str | Path, out: str | Path, order: int = 3, split: str | None = "train", *,
-                  overwrite: bool = False) -> tuple[NgramLM, list[tuple[str, ...]]]:
+def build_lm_file(
+    manifest: str | Path, out: str | Path, order: int = 3, split: str | None = "train", *, overwrite: bool = False
+) -> tuple[NgramLM, list[tuple[str, ...]]]:
     """Builds a gloss LM from a manifest's split (:func:`build_lm`) and writes it to ``out`` as ARPA.
 
     Args:

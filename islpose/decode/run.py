@@ -7,12 +7,13 @@ Example:
 
 (:func:`decode_store` has an example that runs.)
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -47,9 +48,15 @@ class DecodeOutput:
     def summary(self, config: DecoderConfig, inputs: dict, hypotheses: str | Path) -> dict:
         """The JSON summary of ``islpose decode --json``: ``inputs``, the decoder settings,
         the hypotheses file, the counts, the timings and (with references) the scores."""
-        out = {**inputs, "decoder": vars(config), "hypotheses": str(hypotheses), "decoded": len(self.hypotheses),
-               "failed": [{"id": u, "reason": r} for u, r in self.failed],
-               "forward_seconds": self.forward_seconds, "search_seconds": self.search_seconds}
+        out = {
+            **inputs,
+            "decoder": vars(config),
+            "hypotheses": str(hypotheses),
+            "decoded": len(self.hypotheses),
+            "failed": [{"id": u, "reason": r} for u, r in self.failed],
+            "forward_seconds": self.forward_seconds,
+            "search_seconds": self.search_seconds,
+        }
         if self.score is not None:
             out.update(self.score.to_dict())
         return out
@@ -67,8 +74,10 @@ def _select(manifest: str | Path | None, split: str | None, store_ids: list[str]
     labelled = [u for u in utts if u.glosses is not None]
     if labelled and len(labelled) != len(utts):
         missing = [u.id for u in utts if u.glosses is None]
-        raise IslposeError(f"{manifest}: {len(missing)} of {len(utts)} utterance(s) have no 'glosses' "
-                           f"(e.g. {missing[0]!r}); label all of them or none")
+        raise IslposeError(
+            f"{manifest}: {len(missing)} of {len(utts)} utterance(s) have no 'glosses' "
+            f"(e.g. {missing[0]!r}); label all of them or none"
+        )
     refs = {u.id: list(u.glosses) for u in labelled} if labelled else None
     return [u.id for u in utts], refs
 
@@ -90,8 +99,16 @@ class EmissionReader:
         device: torch device of the model, or ``auto`` (CUDA when available).
     """
 
-    def __init__(self, checkpoint: str | Path, features: str | Path, *, manifest: str | Path | None = None,
-                 split: str | None = None, batch_size: int = 16, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        features: str | Path,
+        *,
+        manifest: str | Path | None = None,
+        split: str | None = None,
+        batch_size: int = 16,
+        device: str = "cpu",
+    ) -> None:
         from islpose.io import FeatureStore
         from islpose.models import input_dim
         from islpose.models.checkpoint import load_checkpoint
@@ -117,8 +134,10 @@ class EmissionReader:
                 else:
                     shape = store.shape(uid, feature)
                     if len(shape) != 2 or shape[1] != width:
-                        raise IslposeError(f"{features}: {feature!r} features of {uid!r} have shape {shape}, but "
-                                           f"the {ck.model_name} model of {checkpoint} needs (T, {width})")
+                        raise IslposeError(
+                            f"{features}: {feature!r} features of {uid!r} have shape {shape}, but "
+                            f"the {ck.model_name} model of {checkpoint} needs (T, {width})"
+                        )
                     if shape[0] == 0:
                         self.failed.append((uid, "no frames"))
                     else:
@@ -131,7 +150,7 @@ class EmissionReader:
         with FeatureStore(self.features) as store:
             for start in range(0, len(self.order), self.batch_size):
                 batch = []
-                for uid in self.order[start:start + self.batch_size]:
+                for uid in self.order[start : start + self.batch_size]:
                     x = store.read(uid, self.model.feature)  # (T, D)
                     if np.isfinite(x).all():
                         batch.append((uid, torch.from_numpy(x.astype(np.float32, copy=False))))
@@ -154,9 +173,16 @@ class EmissionReader:
         return IslposeError(f"{self.features}: nothing could be decoded{first}")
 
 
-def decode_store(checkpoint: str | Path, features: str | Path, *, manifest: str | Path | None = None,
-                 split: str | None = None, config: DecoderConfig | None = None, batch_size: int = 16,
-                 device: str = "cpu") -> DecodeOutput:
+def decode_store(
+    checkpoint: str | Path,
+    features: str | Path,
+    *,
+    manifest: str | Path | None = None,
+    split: str | None = None,
+    config: DecoderConfig | None = None,
+    batch_size: int = 16,
+    device: str = "cpu",
+) -> DecodeOutput:
     """Runs a checkpoint's model over utterances of a feature store and decodes them.
 
     Args:
@@ -187,8 +213,7 @@ def decode_store(checkpoint: str | Path, features: str | Path, *, manifest: str 
         (True, True)
         >>> tmp.cleanup()
     """
-    reader = EmissionReader(checkpoint, features, manifest=manifest, split=split, batch_size=batch_size,
-                            device=device)
+    reader = EmissionReader(checkpoint, features, manifest=manifest, split=split, batch_size=batch_size, device=device)
     decoder = build_decoder(config or DecoderConfig(), reader.vocab)
     out = DecodeOutput({}, None, None, reader.failed)
     labels: dict[str, list[int]] = {}
@@ -206,10 +231,19 @@ def decode_store(checkpoint: str | Path, features: str | Path, *, manifest: str 
     return out
 
 
-def decode_to_files(checkpoint: str | Path, features: str | Path, out: str | Path, *,
-                    json_out: str | Path | None = None, manifest: str | Path | None = None, split: str | None = None,
-                    config: DecoderConfig | None = None,
-                    batch_size: int = 16, device: str = "cpu", overwrite: bool = False) -> DecodeOutput:
+def decode_to_files(
+    checkpoint: str | Path,
+    features: str | Path,
+    out: str | Path,
+    *,
+    json_out: str | Path | None = None,
+    manifest: str | Path | None = None,
+    split: str | None = None,
+    config: DecoderConfig | None = None,
+    batch_size: int = 16,
+    device: str = "cpu",
+    overwrite: bool = False,
+) -> DecodeOutput:
     """:func:`decode_store`, then the hypotheses written to ``out`` (and the JSON summary to ``json_out``).
 
     Both outputs are checked before the model runs: an existing file is kept (an error)
@@ -232,8 +266,9 @@ def decode_to_files(checkpoint: str | Path, features: str | Path, out: str | Pat
         if path:
             check_output(path, overwrite)
     config = config or DecoderConfig()
-    result = decode_store(checkpoint, features, manifest=manifest, split=split, config=config,
-                          batch_size=batch_size, device=device)
+    result = decode_store(
+        checkpoint, features, manifest=manifest, split=split, config=config, batch_size=batch_size, device=device
+    )
     write_glosses(result.hypotheses, out)
     if json_out:
         inputs = {"checkpoint": checkpoint, "features": features, "manifest": manifest, "split": split}

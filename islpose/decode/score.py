@@ -5,13 +5,14 @@ Example:
     >>> (r.substitutions, r.deletions, r.insertions, r.ref_words)
     (1, 0, 1, 3)
 """
+
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from islpose.errors import IslposeError
 
@@ -32,16 +33,23 @@ class ScoreResult:
 
     def summary(self) -> str:
         """One line, e.g. ``WER 12.50% (S=3 D=1 I=1, 40 reference glosses, 8 utterances)``."""
-        return (f"WER {100 * self.wer:.2f}% (S={self.substitutions} D={self.deletions} I={self.insertions}, "
-                f"{self.ref_words} reference glosses, {self.utterances} utterances)")
+        return (
+            f"WER {100 * self.wer:.2f}% (S={self.substitutions} D={self.deletions} I={self.insertions}, "
+            f"{self.ref_words} reference glosses, {self.utterances} utterances)"
+        )
 
 
 def _words(text: str | Sequence[str]) -> str:
     return " ".join(text.split() if isinstance(text, str) else text)
 
 
-def score_texts(refs: Mapping[str, str | Sequence[str]], hyps: Mapping[str, str | Sequence[str]],
-                *, ref_name: str = "reference", hyp_name: str = "hypotheses") -> ScoreResult:
+def score_texts(
+    refs: Mapping[str, str | Sequence[str]],
+    hyps: Mapping[str, str | Sequence[str]],
+    *,
+    ref_name: str = "reference",
+    hyp_name: str = "hypotheses",
+) -> ScoreResult:
     """Scores hypotheses against references, matched by utterance id.
 
     Args:
@@ -55,15 +63,17 @@ def score_texts(refs: Mapping[str, str | Sequence[str]], hyps: Mapping[str, str 
     return score_lists(*_paired(refs, hyps, ref_name, hyp_name))
 
 
-def _paired(refs: Mapping[str, str | Sequence[str]], hyps: Mapping[str, str | Sequence[str]],
-            ref_name: str, hyp_name: str) -> tuple[list[str], list[str]]:
+def _paired(
+    refs: Mapping[str, str | Sequence[str]], hyps: Mapping[str, str | Sequence[str]], ref_name: str, hyp_name: str
+) -> tuple[list[str], list[str]]:
     """(reference strings, hypothesis strings) in the references' order, the ids checked."""
     missing = [i for i in refs if i not in hyps]
     extra = [i for i in hyps if i not in refs]
     for ids, what in ((missing, f"missing from {hyp_name}"), (extra, f"in {hyp_name} but not in {ref_name}")):
         if ids:
-            raise IslposeError(f"{len(ids)} utterance id(s) {what}: {', '.join(map(repr, ids[:5]))}"
-                               + (" ..." if len(ids) > 5 else ""))
+            raise IslposeError(
+                f"{len(ids)} utterance id(s) {what}: {', '.join(map(repr, ids[:5]))}" + (" ..." if len(ids) > 5 else "")
+            )
     ids = list(refs)
     ref_texts = [_words(refs[i]) for i in ids]
     if not any(ref_texts):
@@ -78,9 +88,14 @@ def score_lists(references: Sequence[str], hypotheses: Sequence[str]) -> ScoreRe
     if len(references) != len(hypotheses):
         raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
     out = jiwer.process_words(list(references), list(hypotheses))
-    return ScoreResult(wer=float(out.wer), substitutions=out.substitutions, deletions=out.deletions,
-                       insertions=out.insertions, ref_words=out.hits + out.substitutions + out.deletions,
-                       utterances=len(references))
+    return ScoreResult(
+        wer=float(out.wer),
+        substitutions=out.substitutions,
+        deletions=out.deletions,
+        insertions=out.insertions,
+        ref_words=out.hits + out.substitutions + out.deletions,
+        utterances=len(references),
+    )
 
 
 @dataclass
@@ -108,10 +123,15 @@ class ErrorDetails:
             if rows[2].strip():
                 lines += [uid, *(f"  {row}" for row in rows), ""]
         n_ok = sum(1 for rows in self.alignments.values() if not rows[2].strip())
-        lines.append(f"{len(self.alignments) - n_ok} of {len(self.alignments)} utterances with errors "
-                     f"({n_ok} without are not shown)")
-        tables = (("substitutions (reference -> hypothesis)", self.substitutions, lambda k: f"{k[0]} -> {k[1]}"),
-                  ("deletions", self.deletions, str), ("insertions", self.insertions, str))
+        lines.append(
+            f"{len(self.alignments) - n_ok} of {len(self.alignments)} utterances with errors "
+            f"({n_ok} without are not shown)"
+        )
+        tables = (
+            ("substitutions (reference -> hypothesis)", self.substitutions, lambda k: f"{k[0]} -> {k[1]}"),
+            ("deletions", self.deletions, str),
+            ("insertions", self.insertions, str),
+        )
         for title, counts, show in tables:
             lines += ["", f"most frequent {title}: {sum(counts.values())} in all"]
             lines += [f"{n:6d}  {show(k)}" for k, n in counts.most_common(top)] or ["     -"]
@@ -123,7 +143,7 @@ def _align_rows(ref: list[str], hyp: list[str], chunks) -> list[str]:
     top, bottom, marks = [], [], []
     mark = {"substitute": "S", "delete": "D", "insert": "I", "equal": " "}
     for c in chunks:
-        r, h = ref[c.ref_start_idx:c.ref_end_idx], hyp[c.hyp_start_idx:c.hyp_end_idx]
+        r, h = ref[c.ref_start_idx : c.ref_end_idx], hyp[c.hyp_start_idx : c.hyp_end_idx]
         for i in range(max(len(r), len(h))):
             a = r[i] if i < len(r) else "*" * len(h[i])
             b = h[i] if i < len(h) else "*" * len(r[i])
@@ -131,12 +151,16 @@ def _align_rows(ref: list[str], hyp: list[str], chunks) -> list[str]:
             top.append(a.ljust(width))
             bottom.append(b.ljust(width))
             marks.append(mark[c.type].ljust(width))
-    return ["REF: " + " ".join(top).rstrip(), "HYP: " + " ".join(bottom).rstrip(),
-            "     " + " ".join(marks).rstrip()]
+    return ["REF: " + " ".join(top).rstrip(), "HYP: " + " ".join(bottom).rstrip(), "     " + " ".join(marks).rstrip()]
 
 
-def error_details(refs: Mapping[str, str | Sequence[str]], hyps: Mapping[str, str | Sequence[str]],
-                  *, ref_name: str = "reference", hyp_name: str = "hypotheses") -> ErrorDetails:
+def error_details(
+    refs: Mapping[str, str | Sequence[str]],
+    hyps: Mapping[str, str | Sequence[str]],
+    *,
+    ref_name: str = "reference",
+    hyp_name: str = "hypotheses",
+) -> ErrorDetails:
     """Aligns each hypothesis with its reference (jiwer) and counts the errors by gloss.
 
     Args:
@@ -147,8 +171,10 @@ def error_details(refs: Mapping[str, str | Sequence[str]], hyps: Mapping[str, st
     ids = list(refs)
     ref_texts, hyp_texts = _paired(refs, hyps, ref_name, hyp_name)
     out = jiwer.process_words(ref_texts, hyp_texts)
-    alignments = {uid: _align_rows(r.split(), h.split(), chunks)
-                  for uid, r, h, chunks in zip(ids, ref_texts, hyp_texts, out.alignments)}
+    alignments = {
+        uid: _align_rows(r.split(), h.split(), chunks)
+        for uid, r, h, chunks in zip(ids, ref_texts, hyp_texts, out.alignments)
+    }
     subs, ins, dels = jiwer.collect_error_counts(out)
     return ErrorDetails(alignments, Counter(subs), Counter(dels), Counter(ins))
 
@@ -208,9 +234,16 @@ def write_json(data: Mapping, path: str | Path) -> Path:
     return _write_atomic(Path(path), json.dumps(data, indent=2) + "\n")
 
 
-def score_files(ref: str | Path, hyp: str | Path, *, split: str | None = None, json_out: str | Path | None = None,
-                details: str | Path | None = None, top: int = 20,
-                overwrite: bool = False) -> tuple[ScoreResult, str | None]:
+def score_files(
+    ref: str | Path,
+    hyp: str | Path,
+    *,
+    split: str | None = None,
+    json_out: str | Path | None = None,
+    details: str | Path | None = None,
+    top: int = 20,
+    overwrite: bool = False,
+) -> tuple[ScoreResult, str | None]:
     """Scores a hypothesis file against references and writes the requested reports.
 
     Args:

@@ -11,13 +11,15 @@ Example:
     ...                     DecoderConfig(lm="glosses.arpa"))  # doctest: +SKIP
     >>> best(rows).config  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from islpose.decode.config import DecoderConfig
 from islpose.decode.score import ScoreResult, score_texts
@@ -60,20 +62,33 @@ def collect_emissions(reader) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def grid(base: DecoderConfig, beams: Sequence[int] = BEAMS, lm_weights: Sequence[float] = LM_WEIGHTS,
-         word_scores: Sequence[float] = WORD_SCORES) -> list[DecoderConfig]:
+def grid(
+    base: DecoderConfig,
+    beams: Sequence[int] = BEAMS,
+    lm_weights: Sequence[float] = LM_WEIGHTS,
+    word_scores: Sequence[float] = WORD_SCORES,
+) -> list[DecoderConfig]:
     """Every combination (LM weights only with an LM), ``base`` first; other fields from ``base``.
     Beam 1 is greedy decoding: tried once, without LM and word score."""
     weights = lm_weights if base.lm is not None else (base.lm_weight,)
-    configs = [base] + [dataclasses.replace(base, beam_size=b, lm_weight=w, word_score=s) if b > 1 else
-                        dataclasses.replace(base, beam_size=1, lm=None, lm_weight=base.lm_weight, word_score=0.0)
-                        for b in beams for w in weights for s in word_scores]
+    configs = [base] + [
+        dataclasses.replace(base, beam_size=b, lm_weight=w, word_score=s)
+        if b > 1
+        else dataclasses.replace(base, beam_size=1, lm=None, lm_weight=base.lm_weight, word_score=0.0)
+        for b in beams
+        for w in weights
+        for s in word_scores
+    ]
     unique = list(dict.fromkeys(dataclasses.astuple(c) for c in configs))
     return [DecoderConfig(*values) for values in unique]
 
 
-def tune_decoder(emissions: Sequence[tuple[str, np.ndarray]], references: Mapping[str, Sequence[str]],
-                 vocab: Vocabulary, configs: Sequence[DecoderConfig]) -> list[TuneRow]:
+def tune_decoder(
+    emissions: Sequence[tuple[str, np.ndarray]],
+    references: Mapping[str, Sequence[str]],
+    vocab: Vocabulary,
+    configs: Sequence[DecoderConfig],
+) -> list[TuneRow]:
     """Decodes the same emissions with each setting and scores it.
 
     Args:
@@ -108,15 +123,18 @@ def best(rows: Sequence[TuneRow]) -> TuneRow:
 
 def table(rows: Sequence[TuneRow], top: int = 0) -> str:
     """The rows as a text table, best first (``top`` > 0: only that many)."""
-    ranked = sorted(rows, key=lambda r: (r.score.wer, r.config.beam_size, abs(r.config.word_score),
-                                         r.config.lm_weight))
-    lines = [f"{'beam':>4} {'lm_weight':>9} {'word_score':>10} {'WER %':>7} {'S':>5} {'D':>5} {'I':>5} "
-             f"{'search s':>8}  search"]
-    for r in ranked[:top or None]:
+    ranked = sorted(rows, key=lambda r: (r.score.wer, r.config.beam_size, abs(r.config.word_score), r.config.lm_weight))
+    lines = [
+        f"{'beam':>4} {'lm_weight':>9} {'word_score':>10} {'WER %':>7} {'S':>5} {'D':>5} {'I':>5} "
+        f"{'search s':>8}  search"
+    ]
+    for r in ranked[: top or None]:
         c, s = r.config, r.score
         weight = f"{c.lm_weight:9.2f}" if c.lm else f"{'-':>9}"
-        lines.append(f"{c.beam_size:4d} {weight} {c.word_score:10.2f} {100 * s.wer:7.2f} {s.substitutions:5d} "
-                     f"{s.deletions:5d} {s.insertions:5d} {r.seconds:8.2f}  {r.search}")
+        lines.append(
+            f"{c.beam_size:4d} {weight} {c.word_score:10.2f} {100 * s.wer:7.2f} {s.substitutions:5d} "
+            f"{s.deletions:5d} {s.insertions:5d} {r.seconds:8.2f}  {r.search}"
+        )
     return "\n".join(lines)
 
 
@@ -139,11 +157,22 @@ class TuneResult:
     failed: list[tuple[str, str]]
 
 
-def tune_store(checkpoint: str | Path, features: str | Path, manifest: str | Path, out: str | Path, *,
-               split: str = "dev", base: DecoderConfig | None = None, beams: Sequence[int] = BEAMS,
-               lm_weights: Sequence[float] = LM_WEIGHTS, word_scores: Sequence[float] = WORD_SCORES,
-               batch_size: int = 16, device: str = "cpu", overwrite: bool = False,
-               on_model_run: Callable[[int, float, int], None] | None = None) -> TuneResult:
+def tune_store(
+    checkpoint: str | Path,
+    features: str | Path,
+    manifest: str | Path,
+    out: str | Path,
+    *,
+    split: str = "dev",
+    base: DecoderConfig | None = None,
+    beams: Sequence[int] = BEAMS,
+    lm_weights: Sequence[float] = LM_WEIGHTS,
+    word_scores: Sequence[float] = WORD_SCORES,
+    batch_size: int = 16,
+    device: str = "cpu",
+    overwrite: bool = False,
+    on_model_run: Callable[[int, float, int], None] | None = None,
+) -> TuneResult:
     """Grid-searches the decoder on a manifest split and writes the best settings to ``out`` (YAML).
 
     The model runs once; every setting of :func:`grid` (``base`` first) decodes the same emissions.
@@ -170,8 +199,7 @@ def tune_store(checkpoint: str | Path, features: str | Path, manifest: str | Pat
     configs = grid(base or DecoderConfig(), beams, lm_weights, word_scores)
     for config in configs:
         config.check()
-    reader = EmissionReader(checkpoint, features, manifest=manifest, split=split, batch_size=batch_size,
-                            device=device)
+    reader = EmissionReader(checkpoint, features, manifest=manifest, split=split, batch_size=batch_size, device=device)
     if reader.references is None:
         raise IslposeError(f"{manifest}: split {split!r} has no glosses to tune on")
     emissions = collect_emissions(reader)

@@ -2,6 +2,7 @@
 
 :func:`export_onnx` loads torch and onnx on first use.
 """
+
 from __future__ import annotations
 
 import importlib

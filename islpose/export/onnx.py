@@ -12,6 +12,7 @@ Example:
     >>> export_onnx("runs/bilstm/best.pt", "bilstm.onnx")  # doctest: +SKIP
     >>> Recognizer.from_checkpoint("bilstm.onnx", beam=1).recognize("clip.mp4")  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import copy
@@ -82,10 +83,20 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, overwrite: bool = Fa
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter's notes on LSTM batch sizes etc.
             torch.onnx.export(
-                graph, example, str(tmp), dynamo=False, opset_version=OPSET,
-                input_names=["features", "lengths"], output_names=["log_probs", "out_lengths"],
-                dynamic_axes={"features": {0: "batch", 1: "frames"}, "lengths": {0: "batch"},
-                              "log_probs": {0: "batch", 1: "out_frames"}, "out_lengths": {0: "batch"}})
+                graph,
+                example,
+                str(tmp),
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=["features", "lengths"],
+                output_names=["log_probs", "out_lengths"],
+                dynamic_axes={
+                    "features": {0: "batch", 1: "frames"},
+                    "lengths": {0: "batch"},
+                    "log_probs": {0: "batch", 1: "out_frames"},
+                    "out_lengths": {0: "batch"},
+                },
+            )
         proto = onnx.load(str(tmp))
         meta = model_metadata(ck.model_name, ck.model.feature, int(ck.model.subsample), width)
         for key, value in meta.items():

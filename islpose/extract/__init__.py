@@ -9,6 +9,7 @@ resume, summary: :mod:`~islpose.extract.inputs`, :mod:`~islpose.extract.executor
 Importing this package is light; the submodules import h5py, OpenCV and MediaPipe. The
 package is also callable: ``islpose.extract(inputs, out)`` is :func:`islpose.extract.videos.extract`.
 """
+
 from islpose._callable import make_callable
 
 make_callable(__name__, "islpose.extract.videos:extract")

@@ -16,6 +16,7 @@ Executors register by name in :data:`EXECUTORS`:
   ``RAY_ADDRESS`` when set, else starts a local Ray. Every node must see the video
   files at the same paths (shared filesystem). Frames are counted per finished video.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -23,10 +24,11 @@ import os
 import queue as queue_module
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from islpose._optional import require
 from islpose.errors import IslposeError
@@ -56,14 +58,15 @@ class Executor(ABC):
         self.workers = workers
 
     @abstractmethod
-    def map_unordered(self, fn: TaskFn, tasks: Iterable[Any], on_frames: OnFrames | None = None
-                      ) -> Iterator[tuple[Any, Any]]:
+    def map_unordered(
+        self, fn: TaskFn, tasks: Iterable[Any], on_frames: OnFrames | None = None
+    ) -> Iterator[tuple[Any, Any]]:
         """Yields ``(task, fn(task, ...))`` or ``(task, exception)`` per task."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op unless the executor holds workers
         """Releases workers (idempotent)."""
 
-    def __enter__(self) -> "Executor":
+    def __enter__(self) -> Executor:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -114,8 +117,7 @@ class LocalExecutor(Executor):
         ctx = multiprocessing.get_context("spawn")
         if self._queue is None:
             self._queue = ctx.Queue()
-        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(self._queue,))
+        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(self._queue,))
 
     def _drain(self, on_frames: OnFrames | None, wait_for: int = 0, timeout: float = 5.0) -> int:
         """Hands queued frame counts to ``on_frames``; waits (up to ``timeout`` s) until at
@@ -133,8 +135,9 @@ class LocalExecutor(Executor):
             if on_frames is not None:
                 on_frames(n)
 
-    def map_unordered(self, fn: TaskFn, tasks: Iterable[Any], on_frames: OnFrames | None = None
-                      ) -> Iterator[tuple[Any, Any]]:
+    def map_unordered(
+        self, fn: TaskFn, tasks: Iterable[Any], on_frames: OnFrames | None = None
+    ) -> Iterator[tuple[Any, Any]]:
         if self.workers == 1:
             for task in tasks:
                 try:
@@ -164,8 +167,9 @@ class LocalExecutor(Executor):
                         on_frames(rest)
                 except BrokenProcessPool:
                     # Every task in flight in that pool fails; a rerun retries them.
-                    result = IslposeError("a worker process died while this video was in flight "
-                                          "(killed, out of memory or crashed)")
+                    result = IslposeError(
+                        "a worker process died while this video was in flight (killed, out of memory or crashed)"
+                    )
                     if pool is self._pool:
                         pool.shutdown(wait=False, cancel_futures=True)
                         self._pool = self._new_pool()
@@ -203,8 +207,9 @@ class RayExecutor(Executor):
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._remote = ray.remote(num_cpus=1)(_ray_call)
 
-    def map_unordered(self, fn: TaskFn, tasks: Iterable[Any], on_frames: OnFrames | None = None
-                      ) -> Iterator[tuple[Any, Any]]:
+    def map_unordered(
+        self, fn: TaskFn, tasks: Iterable[Any], on_frames: OnFrames | None = None
+    ) -> Iterator[tuple[Any, Any]]:
         ray = self._ray
         tasks = iter(tasks)
         running: dict[Any, Any] = {}

@@ -1,9 +1,11 @@
 """``islpose export-pose``: the landmarks of a feature store as pose-format ``.pose`` files."""
+
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from islpose.errors import IslposeError, StoreError
 from islpose.extract.posefile import write_pose
@@ -36,8 +38,13 @@ def pose_targets(out_dir: Path, ids: Sequence[str], overwrite: bool) -> dict[str
     return targets
 
 
-def export_poses(store_path: str | Path, out_dir: str | Path, ids: Sequence[str] | None = None,
-                 overwrite: bool = False, progress: Progress | None = None) -> Summary:
+def export_poses(
+    store_path: str | Path,
+    out_dir: str | Path,
+    ids: Sequence[str] | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> Summary:
     """Writes ``OUT_DIR/<id>.pose`` (pose-format v0.2) for utterances of a feature store.
 
     Args:
@@ -80,8 +87,10 @@ def export_poses(store_path: str | Path, out_dir: str | Path, ids: Sequence[str]
         ids = list(store.ids() if ids is None else dict.fromkeys(ids))
         unknown = [uid for uid in ids if uid not in store]
         if unknown:
-            raise StoreError(f"{store_path}: no utterance(s) {', '.join(map(repr, unknown[:5]))}"
-                             + (" ..." if len(unknown) > 5 else ""))
+            raise StoreError(
+                f"{store_path}: no utterance(s) {', '.join(map(repr, unknown[:5]))}"
+                + (" ..." if len(unknown) > 5 else "")
+            )
         if out_dir.exists() and not out_dir.is_dir():
             raise IslposeError(f"{out_dir}: not a folder")
         targets = pose_targets(out_dir, ids, overwrite)

@@ -6,6 +6,7 @@ every utterance succeeded; with ``--out``, OUT is written only when at least one
 an existing OUT is replaced only with ``overwrite`` and only when it is an islpose
 store. Building a new file also compacts it (HDF5 does not give freed space back).
 """
+
 from __future__ import annotations
 
 import time
@@ -16,8 +17,13 @@ from islpose.extract.runner import NoProgress, Progress, Summary
 from islpose.features.compute import DTYPES, compute_features
 
 
-def featurize(store_path: str | Path, out: str | Path | None = None, dtype: str = "float16",
-              progress: Progress | None = None, overwrite: bool = False) -> Summary:
+def featurize(
+    store_path: str | Path,
+    out: str | Path | None = None,
+    dtype: str = "float16",
+    progress: Progress | None = None,
+    overwrite: bool = False,
+) -> Summary:
     """Recomputes ``pose`` and ``multimodal`` from the stored ``landmarks`` (no MediaPipe).
 
     Args:
@@ -52,8 +58,10 @@ def featurize(store_path: str | Path, out: str | Path | None = None, dtype: str 
     with atomic_path(target) as tmp:
         with FeatureStore(store_path, "r") as src:
             meta = src.metadata
-            root = {"mediapipe_version": meta.get("mediapipe_version", ""),
-                    "extractor": {**meta["extractor"], "multimodal_dtype": dtype}}
+            root = {
+                "mediapipe_version": meta.get("mediapipe_version", ""),
+                "extractor": {**meta["extractor"], "multimodal_dtype": dtype},
+            }
             with FeatureStore(tmp, "w", metadata=root) as dst:
                 _featurize_all(src, dst, DTYPES[dtype], summary, progress)
         if summary.failed and (in_place or not summary.done):
@@ -74,8 +82,9 @@ def _featurize_all(src, dst, dtype, summary: Summary, progress: Progress) -> Non
                 raise StoreError(f"{src.path}: {uid}: no landmarks/presence stored")
             if "width" not in attrs or "height" not in attrs:
                 raise StoreError(f"{src.path}: {uid}: no width/height attributes")
-            arrays.update(compute_features(arrays["landmarks"], arrays["presence"], attrs["width"],
-                                           attrs["height"], dtype))
+            arrays.update(
+                compute_features(arrays["landmarks"], arrays["presence"], attrs["width"], attrs["height"], dtype)
+            )
             dst.write(uid, arrays, attrs, overwrite=True)
         except (StoreError, ValueError, TypeError) as exc:
             summary.record(progress, uid, error=str(exc))

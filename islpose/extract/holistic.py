@@ -12,12 +12,14 @@ Frames are decoded with OpenCV (``cv2.VideoCapture``) and given to MediaPipe as 
 Each video gets a fresh Holistic graph (tracking within the video, nothing carried over
 to the next one), closed when the video is done.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -70,8 +72,6 @@ class HolisticSettings:
         return {"static_image_mode": False, **asdict(self)}
 
 
-
-
 def mediapipe_version() -> str:
     """The installed MediaPipe version, without importing it ('' when not installed)."""
     from importlib.metadata import PackageNotFoundError, version
@@ -118,8 +118,9 @@ def frame_landmarks(cv2, holistic, frame: np.ndarray) -> tuple[np.ndarray, list[
     return lm, [part is not None for part in parts]
 
 
-def _run_frames(cv2, cap, holistic, path: Path, on_frames: Callable[[int], None] | None
-                ) -> tuple[list[np.ndarray], list[list[bool]], int, int]:
+def _run_frames(
+    cv2, cap, holistic, path: Path, on_frames: Callable[[int], None] | None
+) -> tuple[list[np.ndarray], list[list[bool]], int, int]:
     """Runs ``holistic`` on every frame ``cap`` decodes.
 
     Returns:
@@ -135,8 +136,9 @@ def _run_frames(cv2, cap, holistic, path: Path, on_frames: Callable[[int], None]
         if not rows:
             height, width = frame.shape[:2]
         elif frame.shape[:2] != (height, width):
-            raise VideoError(f"{path}: frame size changes within the video "
-                             f"({width}x{height} -> {frame.shape[1]}x{frame.shape[0]})")
+            raise VideoError(
+                f"{path}: frame size changes within the video ({width}x{height} -> {frame.shape[1]}x{frame.shape[0]})"
+            )
         lm, flags = frame_landmarks(cv2, holistic, frame)
         rows.append(lm)
         present.append(flags)
@@ -145,9 +147,12 @@ def _run_frames(cv2, cap, holistic, path: Path, on_frames: Callable[[int], None]
     return rows, present, width, height
 
 
-def extract_landmarks(path: str | Path, settings: HolisticSettings = HolisticSettings(),
-                      on_frames: Callable[[int], None] | None = None,
-                      graph: Callable[[Any], Any] | None = None) -> Landmarks:
+def extract_landmarks(
+    path: str | Path,
+    settings: HolisticSettings = HolisticSettings(),
+    on_frames: Callable[[int], None] | None = None,
+    graph: Callable[[Any], Any] | None = None,
+) -> Landmarks:
     """Runs MediaPipe Holistic on every frame of a video.
 
     Args:
@@ -187,9 +192,16 @@ def extract_landmarks(path: str | Path, settings: HolisticSettings = HolisticSet
         raise VideoError(f"{path}: no frame could be decoded (not a video, or corrupt)")
     exact = path.suffix.lower() in EXACT_COUNT_EXTENSIONS
     if exact and declared > 0 and declared - len(rows) > max(TRUNCATION_TOLERANCE, declared // 100):
-        raise VideoError(f"{path}: truncated or corrupt: decoded {len(rows)} of the {declared} frames "
-                         "the file declares")
+        raise VideoError(
+            f"{path}: truncated or corrupt: decoded {len(rows)} of the {declared} frames the file declares"
+        )
     landmarks = np.stack(rows)
     # a component without one finite point is not present, whatever MediaPipe said
-    return Landmarks(landmarks=landmarks, presence=np.array(present, dtype=bool) & presence_of(landmarks),
-                     fps=fps, width=int(width), height=int(height), source=str(path))
+    return Landmarks(
+        landmarks=landmarks,
+        presence=np.array(present, dtype=bool) & presence_of(landmarks),
+        fps=fps,
+        width=int(width),
+        height=int(height),
+        source=str(path),
+    )

@@ -16,14 +16,16 @@ store keeps the 468 mesh points and drops the irises, as ``import-pose`` does fo
 "left"/"right") map one to one. A component not detected in a frame is NaN there, as with
 the legacy backend.
 """
+
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 from islpose._optional import require
 from islpose.errors import IslposeError
@@ -59,9 +61,13 @@ class TasksSettings:
     def landmarker_options(self) -> dict[str, Any]:
         """The ``HolisticLandmarkerOptions`` keyword arguments these settings give (no model)."""
         det, track = self.min_detection_confidence, self.min_tracking_confidence
-        return {"min_face_detection_confidence": det, "min_pose_detection_confidence": det,
-                "min_face_landmarks_confidence": track, "min_pose_landmarks_confidence": track,
-                "min_hand_landmarks_confidence": track}
+        return {
+            "min_face_detection_confidence": det,
+            "min_pose_detection_confidence": det,
+            "min_face_landmarks_confidence": track,
+            "min_pose_landmarks_confidence": track,
+            "min_hand_landmarks_confidence": track,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {"running_mode": "VIDEO", **self.landmarker_options()}
@@ -73,7 +79,7 @@ def legacy_available() -> bool:
         import mediapipe as mp
 
         return hasattr(mp, "solutions") and hasattr(mp.solutions, "holistic")
-    except Exception:  # not installed, or a broken install: either way not usable
+    except Exception:  # noqa: BLE001 - not installed, or a broken install: either way not usable
         return False
 
 
@@ -102,8 +108,10 @@ def resolve_model(model: str | Path | None) -> Path:
     if model is None or str(model) == "":
         model = os.environ.get(MODEL_ENV) or None
     if model is None:
-        raise IslposeError(f"the tasks backend needs a Holistic Landmarker model: give --holistic-model PATH "
-                           f"or set {MODEL_ENV}; {where}")
+        raise IslposeError(
+            f"the tasks backend needs a Holistic Landmarker model: give --holistic-model PATH "
+            f"or set {MODEL_ENV}; {where}"
+        )
     path = Path(model).expanduser()
     if not path.is_file():
         raise IslposeError(f"{path}: Holistic Landmarker model not found; {where}")
@@ -130,9 +138,11 @@ def _vision() -> Any:
 
     version = mediapipe_version()
     if version and _version_tuple(version) < MIN_TASKS_MEDIAPIPE:
-        raise IslposeError(f"the tasks backend needs mediapipe >= 0.10.30 (this is {version}, whose "
-                           "HolisticLandmarker aborts the process when a hand is missing): "
-                           "pip install 'islpose[tasks]'")
+        raise IslposeError(
+            f"the tasks backend needs mediapipe >= 0.10.30 (this is {version}, whose "
+            "HolisticLandmarker aborts the process when a hand is missing): "
+            "pip install 'islpose[tasks]'"
+        )
     vision = require("mediapipe.tasks.python.vision", "tasks", "MediaPipe Tasks")
     if not hasattr(vision, "HolisticLandmarker"):
         raise IslposeError("this MediaPipe has no Tasks HolisticLandmarker: pip install 'islpose[tasks]'")
@@ -159,15 +169,18 @@ def to_legacy_result(result: Any) -> SimpleNamespace:
     """A Tasks ``HolisticLandmarkerResult`` in the shape of a legacy Holistic result: each
     component is None when not detected, else an object whose ``landmark`` lists the points
     (with ``x``, ``y``, ``z`` and, for the pose, ``visibility``)."""
+
     def part(points: list, face: bool = False) -> SimpleNamespace | None:
         if not points:
             return None
         return SimpleNamespace(landmark=face_mesh(points) if face else points)
 
-    return SimpleNamespace(pose_landmarks=part(result.pose_landmarks),
-                           left_hand_landmarks=part(result.left_hand_landmarks),
-                           right_hand_landmarks=part(result.right_hand_landmarks),
-                           face_landmarks=part(result.face_landmarks, face=True))
+    return SimpleNamespace(
+        pose_landmarks=part(result.pose_landmarks),
+        left_hand_landmarks=part(result.left_hand_landmarks),
+        right_hand_landmarks=part(result.right_hand_landmarks),
+        face_landmarks=part(result.face_landmarks, face=True),
+    )
 
 
 class FrameClock:
@@ -195,13 +208,14 @@ class TasksHolistic:
     """A Tasks Holistic Landmarker with the legacy graph's interface (``process(rgb)``, a
     context manager) that time-stamps each frame with the time ``cap`` decoded it at."""
 
-    def __init__(self, settings: TasksSettings, cap: Any, landmarker_factory: Callable[[TasksSettings], Any]
-                 | None = None) -> None:
+    def __init__(
+        self, settings: TasksSettings, cap: Any, landmarker_factory: Callable[[TasksSettings], Any] | None = None
+    ) -> None:
         self.cap = cap
         self.clock = FrameClock(float(cap.get(5) or 0.0))  # 5 = cv2.CAP_PROP_FPS
         self._landmarker = (landmarker_factory or create_landmarker)(settings)
 
-    def __enter__(self) -> "TasksHolistic":
+    def __enter__(self) -> TasksHolistic:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -223,14 +237,17 @@ def create_landmarker(settings: TasksSettings) -> Any:
     vision = _vision()
     base = require("mediapipe.tasks.python", "tasks", "MediaPipe Tasks").BaseOptions
     model = resolve_model(settings.model)
-    options = vision.HolisticLandmarkerOptions(base_options=base(model_asset_path=str(model)),
-                                               running_mode=vision.RunningMode.VIDEO,
-                                               **settings.landmarker_options())
+    options = vision.HolisticLandmarkerOptions(
+        base_options=base(model_asset_path=str(model)),
+        running_mode=vision.RunningMode.VIDEO,
+        **settings.landmarker_options(),
+    )
     return vision.HolisticLandmarker.create_from_options(options)
 
 
-def tasks_graph(settings: TasksSettings, landmarker_factory: Callable[[TasksSettings], Any] | None = None
-                ) -> Callable[[Any], TasksHolistic]:
+def tasks_graph(
+    settings: TasksSettings, landmarker_factory: Callable[[TasksSettings], Any] | None = None
+) -> Callable[[Any], TasksHolistic]:
     """The graph factory :func:`islpose.extract.holistic.extract_landmarks` takes for the
     tasks backend: ``cap -> TasksHolistic``."""
     return lambda cap: TasksHolistic(settings, cap, landmarker_factory)

@@ -6,10 +6,12 @@ summary); only the per-file loader differs: :func:`load_pose` reads a file inste
 running MediaPipe. Items stream through the executor, so a large corpus is never held
 in memory (only the list of paths is).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from islpose.errors import IslposeError
 from islpose.extract.posefile import read_pose
@@ -57,8 +59,9 @@ def _several_people(out: Path, ids: Sequence[str]) -> str | None:
     return f"{len(many)} file(s) hold more than one person; only the first person was imported ({shown})"
 
 
-def import_poses(inputs: Sequence[str | Path], out: str | Path, config: ImportConfig | None = None,
-                 progress: Progress | None = None) -> Summary:
+def import_poses(
+    inputs: Sequence[str | Path], out: str | Path, config: ImportConfig | None = None, progress: Progress | None = None
+) -> Summary:
     """Imports ``.pose`` recordings into the feature store ``out`` (the layout ``extract`` writes).
 
     Args:

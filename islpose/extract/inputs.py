@@ -3,11 +3,12 @@
 Used by ``islpose extract`` (videos) and by any other per-file import (e.g. ``.pose``
 files): :func:`find_sources` takes the file extensions to look for.
 """
+
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Collection, Sequence
 
 from islpose.errors import IslposeError
 from islpose.io.media import MANIFEST_EXTENSIONS, VIDEO_EXTENSIONS
@@ -24,10 +25,9 @@ class SourceItem:
     origin: str
 
 
-
-
-def find_sources(inputs: Sequence[str | Path], extensions: Collection[str], what: str = "video",
-                 field: str = "video") -> list[SourceItem]:
+def find_sources(
+    inputs: Sequence[str | Path], extensions: Collection[str], what: str = "video", field: str = "video"
+) -> list[SourceItem]:
     """Turns command-line inputs into a list of source files.
 
     Args:
@@ -54,8 +54,9 @@ def find_sources(inputs: Sequence[str | Path], extensions: Collection[str], what
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in extensions)
             if not found:
-                raise IslposeError(f"{path}: no {what} files in this folder "
-                                   f"(looked for {', '.join(sorted(extensions))})")
+                raise IslposeError(
+                    f"{path}: no {what} files in this folder (looked for {', '.join(sorted(extensions))})"
+                )
             items += [SourceItem(p.stem, p.resolve(), str(p)) for p in found]
         elif path.suffix.lower() in MANIFEST_EXTENSIONS:
             manifest = read_manifest(path)
@@ -71,8 +72,10 @@ def find_sources(inputs: Sequence[str | Path], extensions: Collection[str], what
     for item in items:
         first = unique.setdefault(item.uid, item)
         if first.path != item.path:
-            raise IslposeError(f"utterance id {item.uid!r} would be used twice: {first.origin} and "
-                               f"{item.origin} (rename one, or give ids in a manifest)")
+            raise IslposeError(
+                f"utterance id {item.uid!r} would be used twice: {first.origin} and "
+                f"{item.origin} (rename one, or give ids in a manifest)"
+            )
     return list(unique.values())
 
 

@@ -24,6 +24,7 @@ import -> export -> import is exact; other float32 landmarks (e.g. from ``extrac
 back within one float32 step in x and y (x·width / width is not always exact), z and
 visibility exactly.
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,7 +37,13 @@ import numpy as np
 
 from islpose.features.layout import COMPONENTS, CONNECTIONS, NUM_LANDMARKS, SLICES, Landmarks
 from islpose.io.pose.binary import (
-    Component, PoseFileError, PoseHeader, header_bytes, read_body, read_header, write_body,
+    Component,
+    PoseFileError,
+    PoseHeader,
+    header_bytes,
+    read_body,
+    read_header,
+    write_body,
 )
 
 # pose-format component name -> (islpose component, points in islpose, points a file may have)
@@ -79,15 +86,15 @@ def _holistic_rows(header: PoseHeader, name: str) -> dict[str, tuple[int, int]]:
     missing = [c for c in HOLISTIC if c not in offsets]
     if missing:
         has = ", ".join(c.name for c in header.components) or "none"
-        raise PoseFileError(f"{name}: not a MediaPipe Holistic recording (missing {', '.join(missing)}; "
-                            f"components: {has})")
+        raise PoseFileError(
+            f"{name}: not a MediaPipe Holistic recording (missing {', '.join(missing)}; components: {has})"
+        )
     rows = {}
     formats = {c.name: c.format for c in header.components}
     for cname, (ours, take, allowed) in HOLISTIC.items():
         start, count = offsets[cname]
         if count not in allowed:
-            raise PoseFileError(f"{name}: {cname} has {count} points (expected "
-                                f"{' or '.join(map(str, allowed))})")
+            raise PoseFileError(f"{name}: {cname} has {count} points (expected {' or '.join(map(str, allowed))})")
         if not formats[cname].upper().startswith("XYZ"):
             raise PoseFileError(f"{name}: {cname} has point format {formats[cname]!r} (expected XYZC)")
         rows[ours] = (start, take)
@@ -115,25 +122,36 @@ def read_pose(path: str | Path) -> PoseRecording:
             header = read_header(handle, name)
             rows = _holistic_rows(header, name)
             if header.width == 0 or header.height == 0:
-                raise PoseFileError(f"{name}: the header gives no image size ({header.width}x{header.height}), "
-                                    "so pixel coordinates cannot be normalised")
+                raise PoseFileError(
+                    f"{name}: the header gives no image size ({header.width}x{header.height}), "
+                    "so pixel coordinates cannot be normalised"
+                )
             body = read_body(handle, header, name, os.fstat(handle.fileno()).st_size)
     except OSError as exc:
         raise PoseFileError(f"{name}: cannot read ({exc.strerror or exc})") from None
     landmarks, presence = _to_layout(body.data, body.confidence, rows, header.width, header.height)
-    return PoseRecording(landmarks, presence, body.fps, header.width, header.height, source=name,
-                         people=body.people, version=header.version)
+    return PoseRecording(
+        landmarks,
+        presence,
+        body.fps,
+        header.width,
+        header.height,
+        source=name,
+        people=body.people,
+        version=header.version,
+    )
 
 
-def _to_layout(data: np.ndarray, conf: np.ndarray, rows: dict[str, tuple[int, int]], width: int, height: int
-               ) -> tuple[np.ndarray, np.ndarray]:
+def _to_layout(
+    data: np.ndarray, conf: np.ndarray, rows: dict[str, tuple[int, int]], width: int, height: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(frames, points, dims) pixels + (frames, points) confidence -> (T, 543, 4), (T, 4)."""
     landmarks = np.empty((len(data), NUM_LANDMARKS, 4), dtype=np.float32)
     presence = np.empty((len(data), len(COMPONENTS)), dtype=bool)
     for k, comp in enumerate(COMPONENTS):
         start, take = rows[comp]
-        out, c = landmarks[:, SLICES[comp]], conf[:, start:start + take]
-        out[..., :3] = data[:, start:start + take, :3]
+        out, c = landmarks[:, SLICES[comp]], conf[:, start : start + take]
+        out[..., :3] = data[:, start : start + take, :3]
         out[..., 3] = c if comp == "pose" else 1.0
         # present: some point with a confidence and finite x and y
         presence[:, k] = ((c > 0) & np.isfinite(out[..., :2]).all(-1)).any(axis=1)
@@ -158,13 +176,21 @@ def holistic_components() -> tuple[Component, ...]:
         spec = topology["HAND" if "HAND" in cname else cname]
         points = spec["points"] or [str(i) for i in range(count)]
         limbs = spec["limbs"] if ours == "face" else sorted(CONNECTIONS[ours])
-        out.append(Component(cname, "XYZC", tuple(points), np.array(limbs, dtype=np.uint16).reshape(-1, 2),
-                             np.array(spec["colors"], dtype=np.uint16).reshape(-1, 3)))
+        out.append(
+            Component(
+                cname,
+                "XYZC",
+                tuple(points),
+                np.array(limbs, dtype=np.uint16).reshape(-1, 2),
+                np.array(spec["colors"], dtype=np.uint16).reshape(-1, 3),
+            )
+        )
     return tuple(out)
 
 
-def write_pose(path: str | Path, landmarks: np.ndarray, fps: float, width: int, height: int,
-               presence: np.ndarray | None = None) -> Path:
+def write_pose(
+    path: str | Path, landmarks: np.ndarray, fps: float, width: int, height: int, presence: np.ndarray | None = None
+) -> Path:
     """Writes landmarks as a pose-format v0.2 ``.pose`` file (atomically).
 
     Args:
@@ -193,8 +219,9 @@ def write_pose(path: str | Path, landmarks: np.ndarray, fps: float, width: int, 
         k = COMPONENTS.index(ours)
         block = landmarks[:, SLICES[ours]]
         present = np.asarray(presence[:, k], dtype=bool)[:, None]
-        xyz = np.stack([_to_pixels(block[..., 0], int(width)), _to_pixels(block[..., 1], int(height)),
-                        block[..., 2]], axis=-1)
+        xyz = np.stack(
+            [_to_pixels(block[..., 0], int(width)), _to_pixels(block[..., 1], int(height)), block[..., 2]], axis=-1
+        )
         conf = block[..., 3] if ours == "pose" else np.ones(block.shape[:2], np.float32)
         keep = present & np.isfinite(xyz).all(axis=-1)
         conf_parts.append(np.where(keep, np.nan_to_num(conf), 0.0))

@@ -20,13 +20,15 @@ Data safety:
   has finished with at least one item done; a killed or failed run, or one where every
   item failed, leaves OUT exactly as it was. OUT must be an islpose store (or absent).
 """
+
 from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -37,7 +39,7 @@ from islpose.features.layout import Landmarks
 
 OnFrames = Callable[[int], None]
 #: ``load(path, options, on_frames) -> Landmarks``; must be picklable (a module-level function).
-Loader = Callable[[Path, Any, Optional[OnFrames]], Landmarks]
+Loader = Callable[[Path, Any, OnFrames | None], Landmarks]
 
 
 @dataclass(frozen=True)
@@ -78,18 +80,26 @@ def file_sha256(path: str | Path) -> str:
 def source_attrs(path: Path) -> dict[str, Any]:
     """What a rerun compares: ``source``, ``source_size``, ``source_mtime_ns``, ``source_sha256``."""
     stat = path.stat()  # before hashing: a file changed meanwhile gets a newer time and is redone
-    return {"source": str(path), "source_size": stat.st_size, "source_mtime_ns": stat.st_mtime_ns,
-            "source_sha256": file_sha256(path)}
+    return {
+        "source": str(path),
+        "source_size": stat.st_size,
+        "source_mtime_ns": stat.st_mtime_ns,
+        "source_sha256": file_sha256(path),
+    }
 
 
-def utterance_record(data: Landmarks, source: Mapping[str, Any], dtype: str = "float16"
-                     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def utterance_record(
+    data: Landmarks, source: Mapping[str, Any], dtype: str = "float16"
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """What a feature store keeps of one utterance, as ``extract``, ``import-pose`` and
     ``recognize --store`` write it: the landmarks, presence and both feature sets
     (multimodal in ``dtype``), and the attributes (fps, size, the loader's ``attrs`` and
     ``source``, the :func:`source_attrs` taken before the file was read)."""
-    arrays = {"landmarks": data.landmarks, "presence": data.presence,
-              **compute_features(data.landmarks, data.presence, data.width, data.height, DTYPES[dtype])}
+    arrays = {
+        "landmarks": data.landmarks,
+        "presence": data.presence,
+        **compute_features(data.landmarks, data.presence, data.width, data.height, DTYPES[dtype]),
+    }
     return arrays, {"fps": data.fps, "width": data.width, "height": data.height, **data.attrs, **source}
 
 
@@ -189,13 +199,20 @@ def check_settings(store: Any, out: Path, metadata: Mapping[str, Any]) -> None:
     old, new = _settings(store.metadata, metadata), _settings(metadata, metadata)
     made_by, this_run = _made_by(old), _made_by(new)
     if made_by != this_run:
-        raise StoreError(f"{out}: made by {made_by}, which {this_run} cannot add to; write to another store "
-                         "(or pass --overwrite to replace this one)")
-    diff = [f"{k} {old.get(k, 'unset')} (now {new.get(k, 'unset')})" for k in sorted(set(old) | set(new))
-            if old.get(k) != new.get(k)]
+        raise StoreError(
+            f"{out}: made by {made_by}, which {this_run} cannot add to; write to another store "
+            "(or pass --overwrite to replace this one)"
+        )
+    diff = [
+        f"{k} {old.get(k, 'unset')} (now {new.get(k, 'unset')})"
+        for k in sorted(set(old) | set(new))
+        if old.get(k) != new.get(k)
+    ]
     if diff:
-        raise StoreError(f"{out}: was made with other settings: {', '.join(diff)}; use the same options, "
-                         "--overwrite to start it afresh, or another output file")
+        raise StoreError(
+            f"{out}: was made with other settings: {', '.join(diff)}; use the same options, "
+            "--overwrite to start it afresh, or another output file"
+        )
 
 
 def _settings(meta: Mapping[str, Any], keys: Mapping[str, Any]) -> dict[str, Any]:
@@ -239,8 +256,9 @@ def unchanged(store: Any, item: SourceItem, verify: bool = False) -> bool:
     return True
 
 
-def _write_results(store: Any, jobs: Iterator[tuple[Job, Any]], summary: Summary, progress: Progress,
-                   count_frames: bool) -> None:
+def _write_results(
+    store: Any, jobs: Iterator[tuple[Job, Any]], summary: Summary, progress: Progress, count_frames: bool
+) -> None:
     """Writes each finished item into ``store``; an item that cannot be stored fails alone."""
     for job, result in jobs:
         uid, path = job.item.uid, job.item.path
@@ -256,9 +274,18 @@ def _write_results(store: Any, jobs: Iterator[tuple[Job, Any]], summary: Summary
         summary.record(progress, uid, result.num_frames if result.error is None else 0, result.error)
 
 
-def _run_into(path: Path, mode: str, items: Sequence[SourceItem], load: Loader, options: Any,
-              metadata: Mapping[str, Any], config: ImportConfig, progress: Progress, summary: Summary,
-              out: Path) -> None:
+def _run_into(
+    path: Path,
+    mode: str,
+    items: Sequence[SourceItem],
+    load: Loader,
+    options: Any,
+    metadata: Mapping[str, Any],
+    config: ImportConfig,
+    progress: Progress,
+    summary: Summary,
+    out: Path,
+) -> None:
     from islpose.extract.executors import default_workers, make_executor
     from islpose.io.store import FeatureStore
 
@@ -283,9 +310,15 @@ def _run_into(path: Path, mode: str, items: Sequence[SourceItem], load: Loader, 
             _write_results(store, results, summary, progress, count_frames=not executor.streams_frames)
 
 
-def run_items(items: Sequence[SourceItem], out: str | Path, load: Loader, options: Any,
-              metadata: Mapping[str, Any], config: ImportConfig = ImportConfig(),
-              progress: Progress | None = None) -> Summary:
+def run_items(
+    items: Sequence[SourceItem],
+    out: str | Path,
+    load: Loader,
+    options: Any,
+    metadata: Mapping[str, Any],
+    config: ImportConfig = ImportConfig(),
+    progress: Progress | None = None,
+) -> Summary:
     """Loads every item with ``load`` and writes landmarks and features into the store ``out``.
 
     Args:
@@ -331,8 +364,11 @@ def run_items(items: Sequence[SourceItem], out: str | Path, load: Loader, option
         with atomic_path(out) as tmp:
             _run_into(tmp, "w", items, load, options, metadata, config, progress, summary, out)
             if not summary.done:
-                summary.notes.append(f"{out}: no item succeeded, so the old store was kept as it was" if out.exists()
-                                     else f"{out}: no item succeeded, so no store was written")
+                summary.notes.append(
+                    f"{out}: no item succeeded, so the old store was kept as it was"
+                    if out.exists()
+                    else f"{out}: no item succeeded, so no store was written"
+                )
                 raise Discard
     summary.seconds = time.perf_counter() - start
     return summary

@@ -3,11 +3,13 @@
 :func:`load_video` is the loader that :func:`islpose.extract.runner.run_items` runs in a
 worker for every video (MediaPipe Holistic, see :mod:`islpose.extract.holistic`).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from islpose._native import silenced_stderr
 from islpose.extract.holistic import HolisticSettings, VideoError, extract_landmarks
@@ -30,7 +32,7 @@ class VideoOptions:
 
     holistic: HolisticSettings = field(default_factory=HolisticSettings)
     quiet_native_logs: bool = True
-    tasks: "TasksSettings | None" = None
+    tasks: TasksSettings | None = None
 
 
 def load_video(path: Path, options: VideoOptions, on_frames: Callable[[int], None] | None = None) -> Landmarks:

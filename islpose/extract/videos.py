@@ -10,11 +10,13 @@ This module puts the pieces together; each lives in its own module:
 
 The names below are importable from here too.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from islpose._optional import require
 from islpose.errors import IslposeError
@@ -28,8 +30,18 @@ from islpose.features.compute import DTYPES
 if TYPE_CHECKING:
     from islpose.extract.holistic_tasks import TasksSettings
 
-__all__ = ["DTYPES", "MANIFEST_EXTENSIONS", "VIDEO_EXTENSIONS", "ExtractConfig", "Progress", "Summary",
-           "extract", "featurize", "file_sha256", "find_videos"]
+__all__ = [
+    "DTYPES",
+    "MANIFEST_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
+    "ExtractConfig",
+    "Progress",
+    "Summary",
+    "extract",
+    "featurize",
+    "file_sha256",
+    "find_videos",
+]
 
 
 @dataclass(frozen=True)
@@ -65,9 +77,11 @@ class ExtractConfig(ImportConfig):
 
         if self.resolved_backend() != "tasks":
             return None
-        return TasksSettings(model=str(resolve_model(self.holistic_model)),
-                             min_detection_confidence=self.holistic.min_detection_confidence,
-                             min_tracking_confidence=self.holistic.min_tracking_confidence)
+        return TasksSettings(
+            model=str(resolve_model(self.holistic_model)),
+            min_detection_confidence=self.holistic.min_detection_confidence,
+            min_tracking_confidence=self.holistic.min_tracking_confidence,
+        )
 
     def video_options(self) -> video.VideoOptions:
         """The per-video task's options."""
@@ -79,10 +93,18 @@ class ExtractConfig(ImportConfig):
         cv2 = require("cv2", "extract", "OpenCV")
         tasks = self.tasks_settings()
         if tasks is None:
-            return {"holistic": self.holistic.to_dict(), "multimodal_dtype": self.dtype,
-                    "decoder": f"opencv {cv2.__version__}"}
-        return {"backend": "tasks", "holistic": tasks.to_dict(), "holistic_model_sha256": file_sha256(tasks.model),
-                "multimodal_dtype": self.dtype, "decoder": f"opencv {cv2.__version__}"}
+            return {
+                "holistic": self.holistic.to_dict(),
+                "multimodal_dtype": self.dtype,
+                "decoder": f"opencv {cv2.__version__}",
+            }
+        return {
+            "backend": "tasks",
+            "holistic": tasks.to_dict(),
+            "holistic_model_sha256": file_sha256(tasks.model),
+            "multimodal_dtype": self.dtype,
+            "decoder": f"opencv {cv2.__version__}",
+        }
 
     def metadata(self) -> dict[str, Any]:
         """The root attributes of a store of videos extracted with these settings (``extract``,
@@ -90,8 +112,12 @@ class ExtractConfig(ImportConfig):
         return {"mediapipe_version": mediapipe_version(), "extractor": self.extractor()}
 
 
-def extract(inputs: Sequence[str | Path], out: str | Path, config: ExtractConfig = ExtractConfig(),
-            progress: Progress | None = None) -> Summary:
+def extract(
+    inputs: Sequence[str | Path],
+    out: str | Path,
+    config: ExtractConfig = ExtractConfig(),
+    progress: Progress | None = None,
+) -> Summary:
     """Extracts landmarks and features of every video into the feature store ``out``.
 
     Args:
@@ -168,8 +194,10 @@ def check_backend(out: Path, backend: str) -> None:
             if len(store) == 0:
                 return
             stored = stored_backend(store.metadata.get("extractor"))
-    except Exception:  # not a store: run_items says so in its own words
+    except Exception:  # noqa: BLE001 - not a store: run_items says so in its own words
         return
     if stored is not None and stored != backend:
-        raise IslposeError(f"{out}: was extracted with the {stored} backend, not {backend}: use --backend {stored}, "
-                           "--overwrite to start it afresh, or another output file")
+        raise IslposeError(
+            f"{out}: was extracted with the {stored} backend, not {backend}: use --backend {stored}, "
+            "--overwrite to start it afresh, or another output file"
+        )

@@ -1,12 +1,24 @@
 """The 66-d pose and 6516-d multimodal features: pure, vectorised functions of the
 raw Holistic landmarks (no MediaPipe needed), as docs/reference/features.md describes them."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from islpose.features.layout import (
-    BLOCK, COMPONENT_OF, FACE_EYE_OUTER_A, FACE_EYE_OUTER_B, FACE_NOSE_TIP, HAND_MIDDLE_MCP,
-    HAND_WRIST, LEFT_SHOULDER, LEFT_WRIST, NUM_LANDMARKS, RIGHT_SHOULDER, RIGHT_WRIST, SLICES,
+    BLOCK,
+    COMPONENT_OF,
+    FACE_EYE_OUTER_A,
+    FACE_EYE_OUTER_B,
+    FACE_NOSE_TIP,
+    HAND_MIDDLE_MCP,
+    HAND_WRIST,
+    LEFT_SHOULDER,
+    LEFT_WRIST,
+    NUM_LANDMARKS,
+    RIGHT_SHOULDER,
+    RIGHT_WRIST,
+    SLICES,
 )
 
 # A shoulder width, hand size or eye distance below this fraction of the image's larger
@@ -105,8 +117,9 @@ def _landmark_mask(px: np.ndarray, presence: np.ndarray) -> np.ndarray:
     return presence[:, COMPONENT_OF] & np.isfinite(px).all(axis=-1)
 
 
-def _normalise_part(pts: np.ndarray, origin: np.ndarray, a: np.ndarray, b: np.ndarray,
-                    mask: np.ndarray, min_size: float) -> tuple[np.ndarray, np.ndarray]:
+def _normalise_part(
+    pts: np.ndarray, origin: np.ndarray, a: np.ndarray, b: np.ndarray, mask: np.ndarray, min_size: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(pts - origin) / |a - b|_xy per frame. pts (T, N, 3); origin, a, b (T, 3). A frame
     whose size is below ``min_size`` pixels or whose origin is unknown is masked out."""
     size = np.linalg.norm(a[:, :2] - b[:, :2], axis=-1)  # (T,)
@@ -115,8 +128,9 @@ def _normalise_part(pts: np.ndarray, origin: np.ndarray, a: np.ndarray, b: np.nd
     return out, mask & good[:, None]
 
 
-def multimodal_features(landmarks: np.ndarray, presence: np.ndarray, width: float, height: float,
-                        dtype: np.dtype = np.float16) -> np.ndarray:
+def multimodal_features(
+    landmarks: np.ndarray, presence: np.ndarray, width: float, height: float, dtype: np.dtype = np.float16
+) -> np.ndarray:
     """The 6516-d multimodal features: positions, shape coordinates, velocity, acceleration.
 
     Args:
@@ -150,11 +164,13 @@ def multimodal_features(landmarks: np.ndarray, presence: np.ndarray, width: floa
         rows = SLICES[side]
         hand = px[:, rows]
         shape[:, rows], shape_mask[:, rows] = _normalise_part(
-            hand, hand[:, HAND_WRIST], hand[:, HAND_WRIST], hand[:, HAND_MIDDLE_MCP], mask[:, rows], min_size)
+            hand, hand[:, HAND_WRIST], hand[:, HAND_WRIST], hand[:, HAND_MIDDLE_MCP], mask[:, rows], min_size
+        )
     face_rows = SLICES["face"]
     face = px[:, face_rows]
     shape[:, face_rows], shape_mask[:, face_rows] = _normalise_part(
-        face, face[:, FACE_NOSE_TIP], face[:, FACE_EYE_OUTER_A], face[:, FACE_EYE_OUTER_B], mask[:, face_rows], min_size)
+        face, face[:, FACE_NOSE_TIP], face[:, FACE_EYE_OUTER_A], face[:, FACE_EYE_OUTER_B], mask[:, face_rows], min_size
+    )
 
     np.copyto(positions, 0.0, where=~mask[..., None])
     np.copyto(shape, 0.0, where=~shape_mask[..., None])
@@ -167,11 +183,14 @@ def multimodal_features(landmarks: np.ndarray, presence: np.ndarray, width: floa
     return _finite(out.reshape(T, 4 * BLOCK), dtype)  # (T, 6516)
 
 
-def compute_features(landmarks: np.ndarray, presence: np.ndarray, width: float, height: float,
-                     dtype: np.dtype = np.float16) -> dict[str, np.ndarray]:
+def compute_features(
+    landmarks: np.ndarray, presence: np.ndarray, width: float, height: float, dtype: np.dtype = np.float16
+) -> dict[str, np.ndarray]:
     """Both feature sets: ``{"pose": (T, 66) float32, "multimodal": (T, 6516) dtype}``."""
-    return {"pose": pose_features(landmarks, presence, width, height),
-            "multimodal": multimodal_features(landmarks, presence, width, height, dtype)}
+    return {
+        "pose": pose_features(landmarks, presence, width, height),
+        "multimodal": multimodal_features(landmarks, presence, width, height, dtype),
+    }
 
 
 def signing_span(landmarks: np.ndarray, presence: np.ndarray, width: float, height: float) -> tuple[int, int] | None:

@@ -7,13 +7,25 @@ Every function takes ``lengths``: frames at and after an utterance's length are 
 They never enter a statistic (shoulder width, interpolation, velocity) and their features
 are zero, so any values there give the same valid features.
 """
+
 from __future__ import annotations
 
 import torch
 
 from islpose.features.compute import MIN_SIZE_FRACTION
-from islpose.features.layout import COMPONENT_OF, FACE_EYE_OUTER_A, FACE_EYE_OUTER_B, FACE_NOSE_TIP, HAND_MIDDLE_MCP
-from islpose.features.layout import HAND_WRIST, LEFT_SHOULDER, NUM_LANDMARKS, POSE_DIM, RIGHT_SHOULDER, SLICES
+from islpose.features.layout import (
+    COMPONENT_OF,
+    FACE_EYE_OUTER_A,
+    FACE_EYE_OUTER_B,
+    FACE_NOSE_TIP,
+    HAND_MIDDLE_MCP,
+    HAND_WRIST,
+    LEFT_SHOULDER,
+    NUM_LANDMARKS,
+    POSE_DIM,
+    RIGHT_SHOULDER,
+    SLICES,
+)
 
 POSE_ROWS = SLICES["pose"].stop  # the pose features read only these landmark rows
 
@@ -67,12 +79,20 @@ def _check(landmarks: torch.Tensor, presence: torch.Tensor, lengths: torch.Tenso
     if landmarks.ndim != 4 or landmarks.shape[2] < rows or landmarks.shape[3] not in (3, 4):
         raise ValueError(f"landmarks must be (B, T, {rows} or more, 3 or 4), got {tuple(landmarks.shape)}")
     if presence.shape != (B, T, 4) or lengths.shape != (B,):
-        raise ValueError(f"presence must be (B, T, 4) and lengths (B,) for landmarks {tuple(landmarks.shape)}, "
-                         f"got {tuple(presence.shape)} and {tuple(lengths.shape)}")
+        raise ValueError(
+            f"presence must be (B, T, 4) and lengths (B,) for landmarks {tuple(landmarks.shape)}, "
+            f"got {tuple(presence.shape)} and {tuple(lengths.shape)}"
+        )
 
 
-def body_frame(landmarks: torch.Tensor, presence: torch.Tensor, valid: torch.Tensor, width: torch.Tensor,
-               height: torch.Tensor, min_size: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def body_frame(
+    landmarks: torch.Tensor,
+    presence: torch.Tensor,
+    valid: torch.Tensor,
+    width: torch.Tensor,
+    height: torch.Tensor,
+    min_size: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-frame shoulder centre (B, T, 2) in pixels, interpolated over frames without a usable
     pose, the median shoulder width (B,) in pixels and the frames with a usable pose (B, T),
     float64 (as compute._body_frame; a quarter of the width and the image centre without any)."""
@@ -81,8 +101,9 @@ def body_frame(landmarks: torch.Tensor, presence: torch.Tensor, valid: torch.Ten
     ok = valid & presence[..., 0] & torch.isfinite(shoulders).all(dim=-1).all(dim=-1)
     widths = torch.linalg.vector_norm(shoulders[:, :, 0] - shoulders[:, :, 1], dim=-1)  # (B, T)
     ok = ok & (widths >= min_size[:, None])
-    mid = torch.where(ok[..., None], shoulders.mean(dim=2), torch.zeros((), dtype=torch.float64,
-                                                                         device=landmarks.device))
+    mid = torch.where(
+        ok[..., None], shoulders.mean(dim=2), torch.zeros((), dtype=torch.float64, device=landmarks.device)
+    )
     centre = interpolate(mid, ok)
     scale = torch.nanquantile(torch.where(ok, widths, torch.nan), 0.5, dim=1)  # the median, as numpy's
     anyone = ok.any(dim=1)
@@ -91,8 +112,9 @@ def body_frame(landmarks: torch.Tensor, presence: torch.Tensor, valid: torch.Ten
     return centre, scale, ok
 
 
-def pose_features(landmarks: torch.Tensor, presence: torch.Tensor, lengths: torch.Tensor,
-                  sizes: torch.Tensor) -> torch.Tensor:
+def pose_features(
+    landmarks: torch.Tensor, presence: torch.Tensor, lengths: torch.Tensor, sizes: torch.Tensor
+) -> torch.Tensor:
     """The 66-d pose features of a padded batch (:func:`islpose.features.compute.pose_features`).
 
     Args:
@@ -119,8 +141,14 @@ def pose_features(landmarks: torch.Tensor, presence: torch.Tensor, lengths: torc
     return _finite(interpolate(feats, ok), torch.float32) * valid[..., None]
 
 
-def _normalise_part(pts: torch.Tensor, origin: torch.Tensor, a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor,
-                    min_size: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _normalise_part(
+    pts: torch.Tensor,
+    origin: torch.Tensor,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    mask: torch.Tensor,
+    min_size: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(pts - origin) / |a - b|_xy per frame. pts (B, T, N, 3); origin, a, b (B, T, 3); mask (B, T, N)."""
     size = torch.linalg.vector_norm(a[..., :2] - b[..., :2], dim=-1)  # (B, T)
     good = torch.isfinite(size) & (size >= min_size[:, None]) & torch.isfinite(origin).all(dim=-1)
@@ -128,8 +156,9 @@ def _normalise_part(pts: torch.Tensor, origin: torch.Tensor, a: torch.Tensor, b:
     return out, mask & good[..., None]
 
 
-def multimodal_features(landmarks: torch.Tensor, presence: torch.Tensor, lengths: torch.Tensor,
-                        sizes: torch.Tensor) -> torch.Tensor:
+def multimodal_features(
+    landmarks: torch.Tensor, presence: torch.Tensor, lengths: torch.Tensor, sizes: torch.Tensor
+) -> torch.Tensor:
     """The 6516-d multimodal features of a padded batch
     (:func:`islpose.features.compute.multimodal_features` with float32 output).
 
@@ -159,13 +188,16 @@ def multimodal_features(landmarks: torch.Tensor, presence: torch.Tensor, lengths
     positions.div_(scale.to(torch.float32)[:, None, None, None])
     shape.copy_(positions)
     shape_mask = mask.clone()
-    parts = [(SLICES["left_hand"], HAND_WRIST, HAND_WRIST, HAND_MIDDLE_MCP),
-             (SLICES["right_hand"], HAND_WRIST, HAND_WRIST, HAND_MIDDLE_MCP),
-             (SLICES["face"], FACE_NOSE_TIP, FACE_EYE_OUTER_A, FACE_EYE_OUTER_B)]
+    parts = [
+        (SLICES["left_hand"], HAND_WRIST, HAND_WRIST, HAND_MIDDLE_MCP),
+        (SLICES["right_hand"], HAND_WRIST, HAND_WRIST, HAND_MIDDLE_MCP),
+        (SLICES["face"], FACE_NOSE_TIP, FACE_EYE_OUTER_A, FACE_EYE_OUTER_B),
+    ]
     for rows, o, a, b in parts:
         part = px[:, :, rows]
         shape[:, :, rows], shape_mask[:, :, rows] = _normalise_part(
-            part, part[:, :, o], part[:, :, a], part[:, :, b], mask[:, :, rows], min_size)
+            part, part[:, :, o], part[:, :, a], part[:, :, b], mask[:, :, rows], min_size
+        )
     positions.masked_fill_(~mask[..., None], 0.0)
     shape.masked_fill_(~shape_mask[..., None], 0.0)
     velocity[:, :1] = 0.0

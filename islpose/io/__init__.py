@@ -4,6 +4,7 @@ format and media file extensions. The lowest layer: it imports no other islpose 
 The store (and h5py) is imported on first use of its names, so the light modules here
 (:mod:`~islpose.io.media`, :mod:`~islpose.io.atomic`, :mod:`~islpose.io.jsonl`) stay light.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -6,13 +6,15 @@ target at once never share a temporary file), flushed to disk, and renamed over 
 target in one step, so a reader or a killed writer sees either the old file or the new
 one, never half of one.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from islpose.errors import IslposeError
 
@@ -87,8 +89,9 @@ def _remove_empty(folders: list[Path]) -> None:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8",
-                 newline: str | None = None) -> Iterator[IO]:
+def atomic_write(
+    path: str | Path, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None
+) -> Iterator[IO]:
     """Opens a temporary file beside ``path`` for writing; renames it over ``path`` on success.
 
     Args:

@@ -16,6 +16,7 @@ little-endian uint64 and the ``length`` old bytes. A record is written completel
 before the store bytes it protects, so a partial last record is one whose write never
 happened and is ignored.
 """
+
 from __future__ import annotations
 
 import io
@@ -66,8 +67,10 @@ def recover(path: Path) -> bool:
     try:
         fd = os.open(path, os.O_RDWR)
     except OSError as exc:
-        raise StoreError(f"{path}: an interrupted write must be rolled back, but the file cannot be "
-                         f"opened for writing ({exc.strerror})") from exc
+        raise StoreError(
+            f"{path}: an interrupted write must be rolled back, but the file cannot be "
+            f"opened for writing ({exc.strerror})"
+        ) from exc
     try:
         lock(fd, path)
         data = journal.read_bytes()
@@ -79,7 +82,7 @@ def recover(path: Path) -> bool:
                 pos += _RECORD.size
                 if pos + length > len(data):
                     break  # the write this record protects never happened
-                records.append((offset, data[pos:pos + length]))
+                records.append((offset, data[pos : pos + length]))
                 pos += length
             for offset, old in reversed(records):  # the oldest copy of a byte is written last
                 os.pwrite(fd, old, offset)
@@ -137,7 +140,7 @@ class JournaledFile(io.RawIOBase):
 
     def _read_into(self, buffer) -> int:
         data = os.pread(self._fd, len(buffer), self._pos)
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         return len(data)
 
     def write(self, data) -> int:

@@ -5,17 +5,20 @@ Example:
     >>> for lineno, record in read_jsonl("runs/a/metrics.jsonl"):            # doctest: +SKIP
     ...     print(lineno, record["epoch"])
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import IO
 
 from islpose.errors import IslposeError
 
 
-def jsonl_records(lines: Iterable[str], name: str | Path, what: str | None = None,
-                  error: type[IslposeError] = IslposeError) -> Iterator[tuple[int, dict]]:
+def jsonl_records(
+    lines: Iterable[str], name: str | Path, what: str | None = None, error: type[IslposeError] = IslposeError
+) -> Iterator[tuple[int, dict]]:
     """Yields ``(line number, record)`` for each non-empty line of a JSONL text.
 
     Args:
@@ -44,8 +47,9 @@ def jsonl_records(lines: Iterable[str], name: str | Path, what: str | None = Non
         raise error(f"{name}:{lineno}: " + (plain if what is None else f"not {what} ({reason})"))
 
 
-def read_jsonl(path: str | Path, what: str | None = None,
-               error: type[IslposeError] = IslposeError) -> Iterator[tuple[int, dict]]:
+def read_jsonl(
+    path: str | Path, what: str | None = None, error: type[IslposeError] = IslposeError
+) -> Iterator[tuple[int, dict]]:
     """Yields ``(line number, record)`` for each non-empty line of a JSONL file (see
     :func:`jsonl_records` for ``what``, ``error`` and the errors raised)."""
     with Path(path).open(encoding="utf-8") as handle:

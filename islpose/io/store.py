@@ -18,12 +18,14 @@ metadata when killed during a flush, so writes also go through an undo journal
 (``<file>-journal``, :mod:`islpose.io.journal`) that rolls the file back to its last
 flush when it is next opened.
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import h5py
 import numpy as np
@@ -152,14 +154,21 @@ class FeatureStore:
             raise StoreError(f"{self.path}: not an islpose feature store (format={fmt!r}, expected {FORMAT!r})")
         version = _attr(self._f.attrs.get("format_version"))
         if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise StoreError(f"{self.path}: store format version {version!r} is not supported "
-                             f"(this islpose reads version <= {FORMAT_VERSION}; upgrade islpose)")
+            raise StoreError(
+                f"{self.path}: store format version {version!r} is not supported "
+                f"(this islpose reads version <= {FORMAT_VERSION}; upgrade islpose)"
+            )
 
     def _init_root(self, metadata: Mapping[str, Any]) -> None:
         from islpose._version import __version__
 
-        attrs = {"format": FORMAT, "format_version": FORMAT_VERSION, "islpose_version": __version__,
-                 "mediapipe_version": "", "extractor": "{}"}
+        attrs = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "islpose_version": __version__,
+            "mediapipe_version": "",
+            "extractor": "{}",
+        }
         self._f.attrs.update(attrs)
         self.set_metadata(**metadata)
         self._f.require_group(_UTT)
@@ -247,8 +256,15 @@ class FeatureStore:
         if self.mode == "r":
             raise StoreError(f"{self.path}: opened read-only")
 
-    def write(self, uid: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any] | None = None,
-              *, overwrite: bool = False, compression: str | None = None) -> None:
+    def write(
+        self,
+        uid: str,
+        arrays: Mapping[str, np.ndarray],
+        attrs: Mapping[str, Any] | None = None,
+        *,
+        overwrite: bool = False,
+        compression: str | None = None,
+    ) -> None:
         """Writes one utterance completely, or not at all.
 
         Args:
@@ -276,8 +292,9 @@ class FeatureStore:
         for name, arr in arrays.items():
             if name in _COMPRESSED or compression:
                 chunks = (min(arr.shape[0], 256),) + arr.shape[1:]
-                group.create_dataset(name, data=arr, chunks=chunks, compression=compression or "lzf",
-                                     shuffle=arr.dtype != np.bool_)
+                group.create_dataset(
+                    name, data=arr, chunks=chunks, compression=compression or "lzf", shuffle=arr.dtype != np.bool_
+                )
             else:
                 group.create_dataset(name, data=arr)
         attrs = dict(attrs or {})
@@ -308,7 +325,8 @@ class FeatureStore:
             return arr
         frame_shape, dtype = spec
         ok = arr.ndim == 1 + len(frame_shape) and all(
-            want is None or got == want for got, want in zip(arr.shape[1:], frame_shape))
+            want is None or got == want for got, want in zip(arr.shape[1:], frame_shape)
+        )
         if not ok or arr.shape[0] == 0:
             want = ", ".join("*" if d is None else str(d) for d in frame_shape)
             raise StoreError(f"{uid}: {name} must have shape (T>0, {want}), got {arr.shape}")
@@ -334,7 +352,7 @@ class FeatureStore:
         if self._journal is not None:
             self._journal.close()
 
-    def __enter__(self) -> "FeatureStore":
+    def __enter__(self) -> FeatureStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,4 +1,5 @@
 """Utterance manifests (JSONL or CSV): reading, writing and validation."""
+
 from islpose.manifests.manifest import (
     FIELDS,
     SPLITS,

@@ -5,12 +5,13 @@ One utterance per line (JSONL) or row (CSV) with these fields: ``id``
 Checks against a feature store live in :mod:`islpose.manifests.validate`, which
 imports this module (never the other way round).
 """
+
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 from islpose.errors import ManifestError
 
@@ -46,9 +47,15 @@ class Utterance:
 
     def to_record(self) -> dict:
         """The manifest record (glosses joined by spaces; empty fields left out)."""
-        rec = {"id": self.id, "video": self.video, "pose": self.pose,
-               "glosses": None if self.glosses is None else " ".join(self.glosses),
-               "split": self.split, "signer": self.signer, "text": self.text}
+        rec = {
+            "id": self.id,
+            "video": self.video,
+            "pose": self.pose,
+            "glosses": None if self.glosses is None else " ".join(self.glosses),
+            "split": self.split,
+            "signer": self.signer,
+            "text": self.text,
+        }
         return {k: v for k, v in rec.items() if v is not None}
 
 
@@ -125,18 +132,23 @@ def check_manifest(
     """
     problems: list[Problem] = []
     for lineno, uid, names in manifest.unknown_fields:
-        problems.append(Problem("unknown-field", uid, lineno,
-                                f"{uid}: unknown field(s) {', '.join(names)} (known: {', '.join(FIELDS)})"))
+        problems.append(
+            Problem(
+                "unknown-field", uid, lineno, f"{uid}: unknown field(s) {', '.join(names)} (known: {', '.join(FIELDS)})"
+            )
+        )
     first_line: dict[str, int] = {}
     for u in manifest:
         if u.id in first_line:
-            problems.append(Problem("duplicate-id", u.id, u.line,
-                                    f"duplicate id {u.id!r} (first on line {first_line[u.id]})"))
+            problems.append(
+                Problem("duplicate-id", u.id, u.line, f"duplicate id {u.id!r} (first on line {first_line[u.id]})")
+            )
         else:
             first_line[u.id] = u.line
         if u.split is not None and u.split not in SPLITS:
-            problems.append(Problem("unknown-split", u.id, u.line,
-                                    f"{u.id}: unknown split {u.split!r} (use {', '.join(SPLITS)})"))
+            problems.append(
+                Problem("unknown-split", u.id, u.line, f"{u.id}: unknown split {u.split!r} (use {', '.join(SPLITS)})")
+            )
         for name in require:
             if getattr(u, name) in (None, ()):
                 problems.append(Problem(f"missing-{name}", u.id, u.line, f"{u.id}: missing field {name!r}"))
@@ -188,8 +200,16 @@ def _parse(path: Path, lineno: int, rec: dict) -> Utterance:
     if glosses is not None:
         glosses = tuple(glosses.split() if isinstance(glosses, str) else (str(g) for g in glosses))
     text = lambda key: None if rec.get(key) is None else str(rec[key])  # noqa: E731
-    return Utterance(id=uid, video=_resolved(path, rec.get("video")), glosses=glosses, split=text("split"),
-                     signer=text("signer"), text=text("text"), pose=_resolved(path, rec.get("pose")), line=lineno)
+    return Utterance(
+        id=uid,
+        video=_resolved(path, rec.get("video")),
+        glosses=glosses,
+        split=text("split"),
+        signer=text("signer"),
+        text=text("text"),
+        pose=_resolved(path, rec.get("pose")),
+        line=lineno,
+    )
 
 
 def _resolved(manifest: Path, value: object) -> str | None:

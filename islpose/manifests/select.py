@@ -1,16 +1,18 @@
 """Choosing the utterances of a manifest split: the one place that rejects an empty split
 or utterances lacking a field a command needs (glosses for training, scoring and LMs)."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from islpose.errors import ManifestError
 from islpose.manifests.manifest import Manifest, Utterance, read_manifest
 
 
-def select_utterances(manifest: Manifest | str | Path, split: str | None = None, *, require: Sequence[str] = (),
-                      hint: str = "") -> list[Utterance]:
+def select_utterances(
+    manifest: Manifest | str | Path, split: str | None = None, *, require: Sequence[str] = (), hint: str = ""
+) -> list[Utterance]:
     """The utterances of one split of a manifest, in manifest order.
 
     Args:
@@ -36,6 +38,7 @@ def select_utterances(manifest: Manifest | str | Path, split: str | None = None,
         lacking = [u.id for u in utts if getattr(u, name) in (None, "", ())]
         if lacking:
             part = f" {split}" if split else ""
-            raise ManifestError(f"{where}: {len(lacking)} of {len(utts)}{part} utterance(s) have no {name!r}, "
-                                f"e.g. {lacking[0]!r}{hint}")
+            raise ManifestError(
+                f"{where}: {len(lacking)} of {len(utts)}{part} utterance(s) have no {name!r}, e.g. {lacking[0]!r}{hint}"
+            )
     return utts

@@ -1,11 +1,13 @@
 """Manifest checks against a feature store; each returns a list of :class:`Problem` so a
 command can report all. The checks of a manifest on its own (:func:`check_manifest`,
 :func:`raise_problems`) live in :mod:`islpose.manifests.manifest` and are re-exported here."""
+
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from islpose.ctc import min_ctc_frames, subsampled_length
 from islpose.manifests.manifest import Manifest, Problem, check_manifest, raise_problems
@@ -18,7 +20,7 @@ __all__ = ["Problem", "check_against_store", "check_manifest", "raise_problems",
 
 def check_against_store(
     manifest: Manifest,
-    store: "FeatureStore",
+    store: FeatureStore,
     *,
     subsample: int = 1,
     splits: Iterable[str] | None = None,
@@ -46,10 +48,15 @@ def check_against_store(
         out_len = subsampled_length(frames, subsample)
         need = min_ctc_frames(u.glosses)
         if out_len < need:
-            problems.append(Problem(
-                "ctc-too-short", u.id, u.line,
-                f"{u.id}: {len(u.glosses)} glosses need {need} output frames but {frames} frames "
-                f"give {out_len} at subsampling {subsample}"))
+            problems.append(
+                Problem(
+                    "ctc-too-short",
+                    u.id,
+                    u.line,
+                    f"{u.id}: {len(u.glosses)} glosses need {need} output frames but {frames} frames "
+                    f"give {out_len} at subsampling {subsample}",
+                )
+            )
     return problems
 
 
@@ -58,9 +65,14 @@ def summarize(problems: Sequence[Problem]) -> Counter:
     return Counter(p.kind for p in problems)
 
 
-def validate_manifest(manifest: str | Path, features: str | Path | None = None, *, subsample: int = 1,
-                      splits: Iterable[str] | None = None,
-                      require: Sequence[str] = ()) -> tuple[Manifest, list[Problem]]:
+def validate_manifest(
+    manifest: str | Path,
+    features: str | Path | None = None,
+    *,
+    subsample: int = 1,
+    splits: Iterable[str] | None = None,
+    require: Sequence[str] = (),
+) -> tuple[Manifest, list[Problem]]:
     """Everything wrong with a manifest file (:func:`check_manifest`, videos included) and, given
     a store, with its utterances there (:func:`check_against_store`).
 

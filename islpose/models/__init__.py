@@ -15,13 +15,23 @@ Example:
     >>> from islpose.models import build_model
     >>> model = build_model("bilstm_optimized", {"dropout": 0.1}, vocab_size=30)  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
+# Importing the architectures registers them.
+from islpose.models import bilstm_optimized, lstm_lookahead, mobilenet_v3_1d  # noqa: F401
 from islpose.models.common import PaddedBiLSTM, count_parameters, lengths_mask, run_bilstm
 from islpose.models.registry import MODELS, build_model, input_dim, model_class, model_config_class, register_model
 
-# Importing the architectures registers them.
-from islpose.models import bilstm_optimized, lstm_lookahead, mobilenet_v3_1d  # noqa: E402,F401,I001
-
-__all__ = ["MODELS", "PaddedBiLSTM", "build_model", "count_parameters", "input_dim", "lengths_mask", "model_class",
-           "model_config_class", "register_model", "run_bilstm"]
+__all__ = [
+    "MODELS",
+    "PaddedBiLSTM",
+    "build_model",
+    "count_parameters",
+    "input_dim",
+    "lengths_mask",
+    "model_class",
+    "model_config_class",
+    "register_model",
+    "run_bilstm",
+]

@@ -9,6 +9,7 @@ packed sequences keep padding out of the LSTM states, and padded frames are zero
 before the subsampling convolution, so a padded batch gives the same outputs as each
 utterance alone.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,11 +24,11 @@ from islpose.models.registry import register_model
 @dataclass
 class BiLSTMOptimizedConfig:
     """Attributes:
-        input_dim: feature size (66 pose features).
-        projection_dim: size of the input projection.
-        hidden_dim: LSTM hidden size per direction.
-        num_layers: stacked BiLSTM layers (each with LayerNorm; residual from the 2nd on).
-        dropout: dropout after the projection and after every BiLSTM layer.
+    input_dim: feature size (66 pose features).
+    projection_dim: size of the input projection.
+    hidden_dim: LSTM hidden size per direction.
+    num_layers: stacked BiLSTM layers (each with LayerNorm; residual from the 2nd on).
+    dropout: dropout after the projection and after every BiLSTM layer.
     """
 
     input_dim: int = 66
@@ -51,13 +52,14 @@ class BiLSTMOptimized(nn.Module):
         self.config = config
         c = config
         self.projection = nn.Sequential(
-            nn.Linear(c.input_dim, c.projection_dim), nn.LayerNorm(c.projection_dim), nn.ReLU(),
-            nn.Dropout(c.dropout))
+            nn.Linear(c.input_dim, c.projection_dim), nn.LayerNorm(c.projection_dim), nn.ReLU(), nn.Dropout(c.dropout)
+        )
         self.subsampling = nn.Conv1d(c.projection_dim, c.projection_dim, kernel_size=3, stride=2, padding=1)
         width = 2 * c.hidden_dim
         self.lstms = nn.ModuleList(
             nn.LSTM(c.projection_dim if i == 0 else width, c.hidden_dim, batch_first=True, bidirectional=True)
-            for i in range(c.num_layers))
+            for i in range(c.num_layers)
+        )
         self.norms = nn.ModuleList(nn.LayerNorm(width) for _ in range(c.num_layers))
         self.dropout = nn.Dropout(c.dropout)
         self.classifier = nn.Linear(width, vocab_size)

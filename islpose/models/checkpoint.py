@@ -11,6 +11,7 @@ A checkpoint file is a dict of plain Python values and tensors::
     model_state     the model's state dict
     training_state  optional (last.pt): optimizer, scheduler, RNG states, early stopping
 """
+
 from __future__ import annotations
 
 import warnings
@@ -50,8 +51,9 @@ class Checkpoint:
     meta: dict
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, vocab: Vocabulary, config: dict, meta: dict,
-                    training_state: dict | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path, model: nn.Module, vocab: Vocabulary, config: dict, meta: dict, training_state: dict | None = None
+) -> Path:
     """Writes a checkpoint atomically (temporary file, then rename).
 
     Args:
@@ -65,8 +67,12 @@ def save_checkpoint(path: str | Path, model: nn.Module, vocab: Vocabulary, confi
     from islpose._version import __version__
 
     payload = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "model_name": config["model"], "config": config,
-        "vocab": list(vocab.tokens), "meta": {**meta, "islpose_version": __version__},
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_name": config["model"],
+        "config": config,
+        "vocab": list(vocab.tokens),
+        "meta": {**meta, "islpose_version": __version__},
         "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
     return write_payload(path, payload, training_state)
@@ -82,8 +88,9 @@ def write_payload(path: str | Path, payload: dict, training_state: dict | None =
     return path
 
 
-def read_payload(path: str | Path, fmt: str, version: int, required: tuple[str, ...],
-                 map_location: Any = "cpu") -> dict:
+def read_payload(
+    path: str | Path, fmt: str, version: int, required: tuple[str, ...], map_location: Any = "cpu"
+) -> dict:
     """Loads a checkpoint dict safely (``torch.load(weights_only=True)``) and checks its format.
 
     Raises:
@@ -97,16 +104,19 @@ def read_payload(path: str | Path, fmt: str, version: int, required: tuple[str, 
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception:  # noqa: BLE001 - the weights-only unpickler raises many kinds on foreign files
         # its messages (e.g. a bare magic number) tell a user nothing: say what to pass instead
-        raise IslposeError(f"{path}: cannot be read as {KINDS[fmt]} (a weights-only PyTorch file); pass the "
-                           "best.pt or last.pt that training wrote in its --out folder") from None
+        raise IslposeError(
+            f"{path}: cannot be read as {KINDS[fmt]} (a weights-only PyTorch file); pass the "
+            "best.pt or last.pt that training wrote in its --out folder"
+        ) from None
     kind = data.get("format") if isinstance(data, dict) else None
     if kind != fmt:
         found = f"{KINDS[kind]} ({data.get('model_name')!r})" if kind in KINDS else "not an islpose checkpoint"
         raise IslposeError(f"{path}: {found}, expected {KINDS[fmt]}")
     found_version = data.get("format_version")
     if not isinstance(found_version, int) or found_version > version:
-        raise IslposeError(f"{path}: checkpoint format version {found_version!r} is not supported "
-                           f"(this islpose reads <= {version})")
+        raise IslposeError(
+            f"{path}: checkpoint format version {found_version!r} is not supported (this islpose reads <= {version})"
+        )
     missing = [k for k in required if k not in data]
     if missing:
         raise IslposeError(f"{path}: checkpoint lacks {', '.join(missing)}")
@@ -123,8 +133,9 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
     Raises:
         IslposeError: missing file, not a (safe) islpose checkpoint, or a newer format.
     """
-    data = read_payload(path, FORMAT, FORMAT_VERSION, ("model_name", "config", "vocab", "meta", "model_state"),
-                        map_location)
+    data = read_payload(
+        path, FORMAT, FORMAT_VERSION, ("model_name", "config", "vocab", "meta", "model_state"), map_location
+    )
     from islpose.models import MODELS
 
     model = MODELS.get(data["model_name"])
@@ -170,5 +181,6 @@ def load_weights(model: nn.Module, state: dict, path: str | Path) -> None:
         model.load_state_dict(state)
     except RuntimeError as exc:
         detail = " ".join(str(exc).split())
-        raise IslposeError(f"{path}: weights do not fit the model {getattr(model, 'name', '')!r} "
-                           f"({detail[:300]})") from None
+        raise IslposeError(
+            f"{path}: weights do not fit the model {getattr(model, 'name', '')!r} ({detail[:300]})"
+        ) from None

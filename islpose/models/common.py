@@ -1,4 +1,5 @@
 """Small pieces the CTC models (and the teachers) share."""
+
 from __future__ import annotations
 
 import torch

@@ -11,6 +11,7 @@ after it happened, where a BiLSTM needs the rest of the utterance. Padded frames
 zeroed before both convolutions, so a padded batch gives the same outputs as each
 utterance alone.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,12 +27,12 @@ from islpose.models.registry import register_model
 @dataclass
 class LSTMLookaheadConfig:
     """Attributes:
-        input_dim: feature size (66 pose features).
-        projection_dim: size of the input projection.
-        hidden_dim: LSTM hidden size (one direction).
-        num_layers: stacked LSTM layers (each with LayerNorm; residual from the 2nd on).
-        lookahead: output frames (2 input frames each) the model sees ahead of the frame it labels.
-        dropout: dropout after the projection and after every LSTM layer.
+    input_dim: feature size (66 pose features).
+    projection_dim: size of the input projection.
+    hidden_dim: LSTM hidden size (one direction).
+    num_layers: stacked LSTM layers (each with LayerNorm; residual from the 2nd on).
+    lookahead: output frames (2 input frames each) the model sees ahead of the frame it labels.
+    dropout: dropout after the projection and after every LSTM layer.
     """
 
     input_dim: int = 66
@@ -62,13 +63,14 @@ class LSTMLookahead(nn.Module):
         self.config = config
         c = config
         self.projection = nn.Sequential(
-            nn.Linear(c.input_dim, c.projection_dim), nn.LayerNorm(c.projection_dim), nn.ReLU(),
-            nn.Dropout(c.dropout))
+            nn.Linear(c.input_dim, c.projection_dim), nn.LayerNorm(c.projection_dim), nn.ReLU(), nn.Dropout(c.dropout)
+        )
         self.subsampling = nn.Conv1d(c.projection_dim, c.projection_dim, kernel_size=3, stride=2, padding=1)
         self.lookahead = nn.Conv1d(c.projection_dim, c.projection_dim, kernel_size=c.lookahead + 1)
         self.lstms = nn.ModuleList(
             nn.LSTM(c.projection_dim if i == 0 else c.hidden_dim, c.hidden_dim, batch_first=True)
-            for i in range(c.num_layers))
+            for i in range(c.num_layers)
+        )
         self.norms = nn.ModuleList(nn.LayerNorm(c.hidden_dim) for _ in range(c.num_layers))
         self.dropout = nn.Dropout(c.dropout)
         self.classifier = nn.Linear(c.hidden_dim, vocab_size)

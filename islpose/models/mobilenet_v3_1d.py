@@ -19,6 +19,7 @@ statistics (:class:`MaskedBatchNorm1d`), and the BiLSTM runs on packed sequences
 padded batch equals each utterance alone in eval mode, and in training mode the output
 of a batch does not depend on how much padding it carries.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,12 +39,12 @@ BLOCKS = ((384, 96, 3, 1), (192, 64, 5, 2), (192, 64, 5, 1), (192, 48, 5, 2), (1
 @dataclass
 class MobileNetV31DConfig:
     """Attributes:
-        pose_dim, hands_dim, face_dim, temporal_dim: modality encoder sizes.
-        upsample_dim: channels after the ConvTranspose1d upsampling.
-        lstm_hidden: BiLSTM hidden size per direction.
-        dropout: dropout after the encoders and before the classifier.
-        logit_scale: constant factor on the classifier's output (a softmax temperature of
-            1 / logit_scale); checkpoints written before it existed use 1.
+    pose_dim, hands_dim, face_dim, temporal_dim: modality encoder sizes.
+    upsample_dim: channels after the ConvTranspose1d upsampling.
+    lstm_hidden: BiLSTM hidden size per direction.
+    dropout: dropout after the encoders and before the classifier.
+    logit_scale: constant factor on the classifier's output (a softmax temperature of
+        1 / logit_scale); checkpoints written before it existed use 1.
     """
 
     pose_dim: int = 64
@@ -87,11 +88,14 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         return y * self.weight[None, :, None] + self.bias[None, :, None]
 
 
-def _conv_bn_act(cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1,
-                 act: type[nn.Module] | None = nn.Hardswish) -> nn.Sequential:
+def _conv_bn_act(
+    cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1, act: type[nn.Module] | None = nn.Hardswish
+) -> nn.Sequential:
     """Conv1d (no bias) -> MaskedBatchNorm1d [-> activation], run by :func:`_run_conv_bn`."""
-    layers = [nn.Conv1d(cin, cout, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False),
-              MaskedBatchNorm1d(cout)]
+    layers = [
+        nn.Conv1d(cin, cout, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False),
+        MaskedBatchNorm1d(cout),
+    ]
     return nn.Sequential(*layers, act()) if act is not None else nn.Sequential(*layers)
 
 
@@ -103,7 +107,7 @@ def _run_conv_bn(layers: nn.Sequential, x: torch.Tensor, mask: torch.Tensor) -> 
         mask: (B, L') valid output frames; the conv output is trimmed to L'.
     """
     conv, norm, *act = layers
-    h = conv(x)[..., :mask.shape[-1]]
+    h = conv(x)[..., : mask.shape[-1]]
     h = norm(h, mask)
     return act[0](h) if act else h
 
@@ -114,8 +118,7 @@ class SqueezeExcite(nn.Module):
     def __init__(self, channels: int, reduction: int = 4) -> None:
         super().__init__()
         hidden = max(8, channels // reduction)
-        self.gate = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Linear(hidden, channels),
-                                  nn.Hardsigmoid())
+        self.gate = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Linear(hidden, channels), nn.Hardsigmoid())
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         m = mask[:, None, :].to(x.dtype)
@@ -155,8 +158,14 @@ class MobileNetV31D(nn.Module):
     feature = "multimodal"
     subsample = 1
     config_class = MobileNetV31DConfig
-    train_defaults: dict = {"lr": 3e-3, "weight_decay": 1e-4, "grad_clip": 1.0, "warmup_epochs": 1,
-                            "patience": 15, "num_workers": 1}
+    train_defaults: dict = {
+        "lr": 3e-3,
+        "weight_decay": 1e-4,
+        "grad_clip": 1.0,
+        "warmup_epochs": 1,
+        "patience": 15,
+        "num_workers": 1,
+    }
     # Landmark augmentation is on by default for this model; its features are then computed in
     # the DataLoader worker.
     augment_defaults: dict = {"enabled": True}
@@ -172,17 +181,21 @@ class MobileNetV31D(nn.Module):
         sizes = {"pose": c.pose_dim, "hands": c.hands_dim, "face": c.face_dim, "temporal": c.temporal_dim}
         for name, cols in columns.items():
             self.register_buffer(f"cols_{name}", torch.as_tensor(cols, dtype=torch.long), persistent=False)
-        self.encoders = nn.ModuleDict({
-            name: nn.Sequential(nn.Linear(len(columns[name]), size), nn.LayerNorm(size), nn.Hardswish())
-            for name, size in sizes.items()})
+        self.encoders = nn.ModuleDict(
+            {
+                name: nn.Sequential(nn.Linear(len(columns[name]), size), nn.LayerNorm(size), nn.Hardswish())
+                for name, size in sizes.items()
+            }
+        )
         self.dropout = nn.Dropout(c.dropout)
         blocks, cin = [], sum(sizes.values())
         for cexp, cout, kernel, stride in BLOCKS:
             blocks.append(InvertedResidual1d(cin, cexp, cout, kernel, stride))
             cin = cout
         self.blocks = nn.ModuleList(blocks)
-        self.upsample = nn.Sequential(nn.ConvTranspose1d(cin, c.upsample_dim, 4, stride=4),
-                                      MaskedBatchNorm1d(c.upsample_dim), nn.ReLU())
+        self.upsample = nn.Sequential(
+            nn.ConvTranspose1d(cin, c.upsample_dim, 4, stride=4), MaskedBatchNorm1d(c.upsample_dim), nn.ReLU()
+        )
         self.temporal_projection = _conv_bn_act(c.upsample_dim, c.upsample_dim, 3, act=nn.ReLU)
         self.lstm = nn.LSTM(c.upsample_dim, c.lstm_hidden, batch_first=True, bidirectional=True)
         self.norm = nn.LayerNorm(2 * c.lstm_hidden)

@@ -3,10 +3,12 @@
 Kept apart from the architectures (as timm's ``_registry``): an architecture imports
 this module to register itself, this module imports no architecture.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from torch import nn
 

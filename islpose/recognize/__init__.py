@@ -6,9 +6,22 @@ decoded labelling into timed segments; :mod:`islpose.recognize.writers` writes t
 records as JSONL, ELAN ``.eaf`` and ``.srt``; :mod:`islpose.recognize.stream` recognises live
 streams (committed glosses while the signer signs).
 """
+
 from islpose.recognize.recognizer import Landmarks, Recognizer, presence_of, read_input
 from islpose.recognize.segments import Recognition, Segment, forced_align, gloss_segments, segment_frames
 from islpose.recognize.stream import LiveEvent, StreamConfig, StreamingRecognizer
 
-__all__ = ["Landmarks", "LiveEvent", "Recognition", "Recognizer", "Segment", "StreamConfig", "StreamingRecognizer",
-           "forced_align", "gloss_segments", "presence_of", "read_input", "segment_frames"]
+__all__ = [
+    "Landmarks",
+    "LiveEvent",
+    "Recognition",
+    "Recognizer",
+    "Segment",
+    "StreamConfig",
+    "StreamingRecognizer",
+    "forced_align",
+    "gloss_segments",
+    "presence_of",
+    "read_input",
+    "segment_frames",
+]

@@ -6,14 +6,16 @@ goes to a callback, and the stream is flushed when the source ends (or on Ctrl-C
 :func:`live_sources`, behind ``islpose live``, runs several sources in turn and writes the
 committed glosses as JSON lines.
 """
+
 from __future__ import annotations
 
 import contextlib
 import json
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence, TextIO
+from typing import TextIO
 
 from islpose.errors import IslposeError
 from islpose.io.atomic import Discard, atomic_path, check_output
@@ -61,9 +63,14 @@ class LiveStats:
         return round(self.events[-1].emitted_at - self.events[-1].end, 4) if self.events else None
 
 
-def run_live(source: FrameSource, recognizer: Recognizer, config: StreamConfig | None = None, *,
-             on_events: Callable[[list[LiveEvent], LiveStats], None] | None = None,
-             on_frame: Callable[[LiveStats], None] | None = None) -> LiveStats:
+def run_live(
+    source: FrameSource,
+    recognizer: Recognizer,
+    config: StreamConfig | None = None,
+    *,
+    on_events: Callable[[list[LiveEvent], LiveStats], None] | None = None,
+    on_frame: Callable[[LiveStats], None] | None = None,
+) -> LiveStats:
     """Recognises a source live until it ends; Ctrl-C ends it early (and is not raised).
 
     Args:
@@ -168,13 +175,20 @@ def _events_file(out: str | Path | None, summary: LiveSummary) -> Iterator[TextI
             raise Discard
 
 
-def live_sources(inputs: Sequence[str], recognizer: Recognizer, config: StreamConfig | None = None, *,
-                 out: str | Path | None = None, overwrite: bool = False, realtime: bool = False,
-                 max_seconds: float | None = None,
-                 on_events: Callable[[list[LiveEvent], LiveStats], None] | None = None,
-                 on_frame: Callable[[LiveStats], None] | None = None,
-                 on_source: Callable[[LiveStats], None] | None = None,
-                 on_error: Callable[[str, str], None] | None = None) -> LiveSummary:
+def live_sources(
+    inputs: Sequence[str],
+    recognizer: Recognizer,
+    config: StreamConfig | None = None,
+    *,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    realtime: bool = False,
+    max_seconds: float | None = None,
+    on_events: Callable[[list[LiveEvent], LiveStats], None] | None = None,
+    on_frame: Callable[[LiveStats], None] | None = None,
+    on_source: Callable[[LiveStats], None] | None = None,
+    on_error: Callable[[str, str], None] | None = None,
+) -> LiveSummary:
     """Recognises each source live, in turn, and writes every committed gloss to ``out``.
 
     Args:
@@ -221,8 +235,9 @@ def live_sources(inputs: Sequence[str], recognizer: Recognizer, config: StreamCo
 
         for uid, name in todo:
             try:
-                source = open_source(name, realtime=realtime, uid=None if uid.startswith("cam") else uid,
-                                     max_seconds=max_seconds)
+                source = open_source(
+                    name, realtime=realtime, uid=None if uid.startswith("cam") else uid, max_seconds=max_seconds
+                )
                 stats = run_live(source, recognizer, config, on_events=committed, on_frame=on_frame)
             except IslposeError as exc:
                 fail(name, str(exc) if name in str(exc) else f"{name}: {exc}")

@@ -7,10 +7,12 @@ Example:
     >>> result.glosses, result.segments[0]  # doctest: +SKIP
     ('I GO SCHOOL', Segment(gloss='I', start=0.24, end=0.68, score=0.97))
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -101,9 +103,16 @@ class Recognizer:
             self._decode = build_decoder(self.config, model.vocab).decode
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, *, beam: int = 5, lm: str | Path | None = None,
-                        lm_weight: float = DecoderConfig.lm_weight, word_score: float = DecoderConfig.word_score,
-                        **decoder: Any) -> "Recognizer":
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        *,
+        beam: int = 5,
+        lm: str | Path | None = None,
+        lm_weight: float = DecoderConfig.lm_weight,
+        word_score: float = DecoderConfig.word_score,
+        **decoder: Any,
+    ) -> Recognizer:
         """A recognizer for a ``.pt`` checkpoint of ``islpose train`` or a ``.onnx`` of ``islpose export``.
 
         Args:
@@ -113,13 +122,15 @@ class Recognizer:
             lm_weight, word_score: as in ``islpose decode``.
             decoder: other :class:`DecoderConfig` fields (``beam_size_token``, ``beam_threshold``).
         """
-        config = DecoderConfig(beam_size=beam, lm=None if lm is None else str(lm), lm_weight=lm_weight,
-                               word_score=word_score, **decoder)
+        config = DecoderConfig(
+            beam_size=beam, lm=None if lm is None else str(lm), lm_weight=lm_weight, word_score=word_score, **decoder
+        )
         config.check()
         return cls(load_student(path), config)
 
-    def stream(self, fps: float, width: int, height: int, config: Any = None, *,
-               uid: str = "live") -> "StreamingRecognizer":
+    def stream(
+        self, fps: float, width: int, height: int, config: Any = None, *, uid: str = "live"
+    ) -> StreamingRecognizer:
         """A live stream over this model: landmarks go in frame by frame, committed glosses
         come out (:class:`~islpose.recognize.stream.StreamingRecognizer`; ``config`` is its
         :class:`~islpose.recognize.stream.StreamConfig`)."""
@@ -131,9 +142,17 @@ class Recognizer:
         """Recognises a video (MediaPipe Holistic runs on it) or a ``.pose`` file."""
         return self.recognize_input(read_input(path), uid=uid or Path(path).stem)
 
-    def recognize_landmarks(self, landmarks: np.ndarray, fps: float, width: int, height: int, *,
-                            presence: np.ndarray | None = None, uid: str = "input",
-                            source: str | None = None) -> Recognition:
+    def recognize_landmarks(
+        self,
+        landmarks: np.ndarray,
+        fps: float,
+        width: int,
+        height: int,
+        *,
+        presence: np.ndarray | None = None,
+        uid: str = "input",
+        source: str | None = None,
+    ) -> Recognition:
         """Recognises landmarks a caller already has (e.g. a live camera app).
 
         Args:
@@ -151,8 +170,9 @@ class Recognizer:
         if presence is not None and np.shape(presence) != finite.shape:
             raise IslposeError(f"presence must be {finite.shape} (frames, components), got {np.shape(presence)}")
         presence = finite if presence is None else np.asarray(presence, dtype=bool) & finite
-        return self.recognize_input(Landmarks(landmarks, presence, float(fps), int(width), int(height),
-                                              source=source), uid=uid)
+        return self.recognize_input(
+            Landmarks(landmarks, presence, float(fps), int(width), int(height), source=source), uid=uid
+        )
 
     def features(self, data: Landmarks) -> np.ndarray:
         """The (T, D) float32 features the model reads, computed from the landmarks."""
@@ -178,8 +198,15 @@ class Recognizer:
         signing = signing_span(data.landmarks, data.presence, data.width, data.height)
         return self.decode_features(features, data.fps, uid=uid, source=data.source, signing=signing)
 
-    def decode_features(self, features: np.ndarray, fps: float, *, uid: str, source: str | None = None,
-                        signing: tuple[int, int] | None = None) -> tuple[Recognition, np.ndarray]:
+    def decode_features(
+        self,
+        features: np.ndarray,
+        fps: float,
+        *,
+        uid: str,
+        source: str | None = None,
+        signing: tuple[int, int] | None = None,
+    ) -> tuple[Recognition, np.ndarray]:
         """What is recognised in features the model reads (e.g. from a feature store), and
         the model's log-probabilities behind it.
 
@@ -198,7 +225,14 @@ class Recognizer:
         log_probs = self.model.log_probs(features)  # (T', V)
         labels = self._decode(log_probs)
         num_frames = len(features)
-        segments = gloss_segments(log_probs, labels, self.model.vocab.tokens, fps=fps,
-                                  subsample=self.model.subsample, num_frames=num_frames,
-                                  blank=self.model.vocab.blank_id, signing=signing)
+        segments = gloss_segments(
+            log_probs,
+            labels,
+            self.model.vocab.tokens,
+            fps=fps,
+            subsample=self.model.subsample,
+            num_frames=num_frames,
+            blank=self.model.vocab.blank_id,
+            signing=signing,
+        )
         return Recognition(uid, source, round(num_frames / fps, 4), tuple(segments)), log_probs

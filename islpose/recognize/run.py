@@ -5,12 +5,14 @@ Example:
     >>> summary = recognize_files(rec, ["clips/"], "out.jsonl", eaf_dir="eaf")  # doctest: +SKIP
     >>> summary.done, summary.failed  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from islpose.errors import IslposeError
 from islpose.io.atomic import Discard, atomic_path, check_output
@@ -24,8 +26,8 @@ from islpose.recognize.writers import write_eaf, write_srt
 Plotter = Callable[[Any, Recognition, Any, float, Path], None]
 
 if TYPE_CHECKING:
-    from islpose.extract.videos import ExtractConfig
     from islpose.extract.video import VideoOptions
+    from islpose.extract.videos import ExtractConfig
 
 
 @dataclass(frozen=True)
@@ -64,14 +66,21 @@ def find_inputs(inputs: Sequence[str | Path]) -> tuple[list[InputItem], list[tup
         for source in found:
             first = items.setdefault(source.uid, InputItem(source.uid, source.path))
             if first.path.resolve() != source.path.resolve():
-                failed.append((source.origin, f"{source.origin}: id {source.uid!r} is already used by "
-                                              f"{first.path} (rename one)"))
+                failed.append(
+                    (source.origin, f"{source.origin}: id {source.uid!r} is already used by {first.path} (rename one)")
+                )
     return list(items.values()), failed
 
 
-def _outputs(items: list[InputItem], jsonl: str | Path, store: str | Path | None, eaf_dir: str | Path | None,
-             srt_dir: str | Path | None, plot_dir: str | Path | None,
-             overwrite: bool) -> dict[str, list[tuple[Callable, Path]]]:
+def _outputs(
+    items: list[InputItem],
+    jsonl: str | Path,
+    store: str | Path | None,
+    eaf_dir: str | Path | None,
+    srt_dir: str | Path | None,
+    plot_dir: str | Path | None,
+    overwrite: bool,
+) -> dict[str, list[tuple[Callable, Path]]]:
     """uid -> (writer, path) of its EAF and SRT files; refuses existing files (the JSONL,
     the store and the pictures too) unless ``overwrite``, and a missing [viz] extra for
     pictures, before any work."""
@@ -83,7 +92,11 @@ def _outputs(items: list[InputItem], jsonl: str | Path, store: str | Path | None
     if store is not None:
         check_output(store, overwrite, "feature store")
     out: dict[str, list[tuple[Callable, Path]]] = {item.uid: [] for item in items}
-    for folder, suffix, writer in ((eaf_dir, ".eaf", write_eaf), (srt_dir, ".srt", write_srt), (plot_dir, ".png", None)):
+    for folder, suffix, writer in (
+        (eaf_dir, ".eaf", write_eaf),
+        (srt_dir, ".srt", write_srt),
+        (plot_dir, ".png", None),
+    ):
         if folder is None:
             continue
         folder = Path(folder)
@@ -99,12 +112,21 @@ def _outputs(items: list[InputItem], jsonl: str | Path, store: str | Path | None
     return out
 
 
-def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: str | Path, *,
-                    eaf_dir: str | Path | None = None, srt_dir: str | Path | None = None,
-                    store: str | Path | None = None, plot_dir: str | Path | None = None, overwrite: bool = False,
-                    on_start: Callable[[int], None] | None = None,
-                    on_done: Callable[[str, Recognition | None, str | None], None] | None = None,
-                    plot: Plotter | None = None, extract: ExtractConfig | None = None) -> RecognizeSummary:
+def recognize_files(
+    recognizer: Recognizer,
+    inputs: Sequence[str | Path],
+    out: str | Path,
+    *,
+    eaf_dir: str | Path | None = None,
+    srt_dir: str | Path | None = None,
+    store: str | Path | None = None,
+    plot_dir: str | Path | None = None,
+    overwrite: bool = False,
+    on_start: Callable[[int], None] | None = None,
+    on_done: Callable[[str, Recognition | None, str | None], None] | None = None,
+    plot: Plotter | None = None,
+    extract: ExtractConfig | None = None,
+) -> RecognizeSummary:
     """Recognises every input and writes one JSON line per recognised input to ``out``.
 
     Args:
@@ -153,8 +175,9 @@ def recognize_files(recognizer: Recognizer, inputs: Sequence[str | Path], out: s
             handle = None
             for item in items:
                 try:
-                    record = _recognize_one(recognizer, item, writers[item.uid], feature_store, plot_dir, plot,
-                                            video_options)
+                    record = _recognize_one(
+                        recognizer, item, writers[item.uid], feature_store, plot_dir, plot, video_options
+                    )
                 except Exception as exc:  # noqa: BLE001 - one bad input must not stop the run
                     reason = str(exc) if isinstance(exc, IslposeError) else f"{type(exc).__name__}: {exc}"
                     if not reason.startswith(str(item.path)):
@@ -191,9 +214,15 @@ def _new_store(store: str | Path | None, items: Sequence[InputItem], extract: Ex
     return FeatureStore(store, "w", metadata=extract.metadata() if videos else import_metadata())
 
 
-def _recognize_one(recognizer: Recognizer, item: InputItem, writers: list[tuple[Callable, Path]], feature_store,
-                   plot_dir: str | Path | None, plot: Plotter | None,
-                   video_options: VideoOptions | None = None) -> Recognition:
+def _recognize_one(
+    recognizer: Recognizer,
+    item: InputItem,
+    writers: list[tuple[Callable, Path]],
+    feature_store,
+    plot_dir: str | Path | None,
+    plot: Plotter | None,
+    video_options: VideoOptions | None = None,
+) -> Recognition:
     """Recognises one input, keeps it in ``feature_store`` and writes its EAF, SRT and
     picture; returns its record (raises on any failure)."""
     from islpose.extract.runner import source_attrs, utterance_record

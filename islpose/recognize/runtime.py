@@ -5,6 +5,7 @@ no torch needed).
 Both give the same interface: ``feature`` (the feature set the model reads), ``subsample``
 (input frames per output frame), ``input_dim``, ``vocab`` and :meth:`log_probs`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,8 +17,12 @@ from islpose.errors import IslposeError
 from islpose.vocab import Vocabulary
 
 # Keys of the ONNX model's metadata (written by islpose.export.onnx).
-META_FEATURE, META_SUBSAMPLE, META_MODEL, META_INPUT_DIM = ("islpose_feature", "islpose_subsample",
-                                                            "islpose_model", "islpose_input_dim")
+META_FEATURE, META_SUBSAMPLE, META_MODEL, META_INPUT_DIM = (
+    "islpose_feature",
+    "islpose_subsample",
+    "islpose_model",
+    "islpose_input_dim",
+)
 
 
 def tokens_path(onnx_path: str | Path) -> Path:
@@ -41,8 +46,9 @@ class StudentModel:
     def _check(self, features: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(features, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != self.input_dim or x.shape[0] == 0:
-            raise IslposeError(f"features of shape {x.shape} do not fit the {self.name} model "
-                               f"(it needs (T > 0, {self.input_dim}))")
+            raise IslposeError(
+                f"features of shape {x.shape} do not fit the {self.name} model (it needs (T > 0, {self.input_dim}))"
+            )
         if not np.isfinite(x).all():
             raise IslposeError("NaN or inf in the features")
         return x
@@ -85,8 +91,9 @@ class OnnxStudent(StudentModel):
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception:  # noqa: BLE001 - onnxruntime raises its own exception types
-            raise IslposeError(f"{path}: not a loadable ONNX model; pass a model written by "
-                               "`islpose export --format onnx`") from None
+            raise IslposeError(
+                f"{path}: not a loadable ONNX model; pass a model written by `islpose export --format onnx`"
+            ) from None
         meta = self.session.get_modelmeta().custom_metadata_map
         missing = [k for k in (META_FEATURE, META_SUBSAMPLE, META_MODEL, META_INPUT_DIM) if k not in meta]
         if missing:
@@ -103,8 +110,9 @@ class OnnxStudent(StudentModel):
 
     def run(self, features: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A padded batch: features (B, T, D) float32, lengths (B,) int64 -> (B, T', V), (B,)."""
-        return tuple(self.session.run(["log_probs", "out_lengths"],
-                                      {"features": features, "lengths": lengths.astype(np.int64)}))
+        return tuple(
+            self.session.run(["log_probs", "out_lengths"], {"features": features, "lengths": lengths.astype(np.int64)})
+        )
 
     def log_probs(self, features: np.ndarray) -> np.ndarray:
         x = self._check(features)[None]  # (1, T, D)
@@ -119,5 +127,4 @@ def load_student(path: str | Path) -> StudentModel:
 
 def model_metadata(name: str, feature: str, subsample: int, input_dim: int) -> dict[str, str]:
     """The metadata an exported model carries (all values are strings in ONNX)."""
-    return {META_MODEL: name, META_FEATURE: feature, META_SUBSAMPLE: str(subsample),
-            META_INPUT_DIM: str(input_dim)}
+    return {META_MODEL: name, META_FEATURE: feature, META_SUBSAMPLE: str(subsample), META_INPUT_DIM: str(input_dim)}

@@ -31,10 +31,11 @@ Example:
     ...                                                   fps=4, subsample=1, num_frames=4)]
     [('A', 0.25, 0.75), ('B', 0.75, 1.0)]
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -96,14 +97,23 @@ class Recognition:
     def to_dict(self) -> dict:
         """The JSON record (a line of ``islpose recognize --out``): ``{"id", "source",
         "duration", "glosses", "segments": [{"gloss", "start", "end", "score"}, ...]}``."""
-        return {"id": self.id, "source": self.source, "duration": self.duration, "glosses": self.glosses,
-                "segments": [s.to_dict() for s in self.segments]}
+        return {
+            "id": self.id,
+            "source": self.source,
+            "duration": self.duration,
+            "glosses": self.glosses,
+            "segments": [s.to_dict() for s in self.segments],
+        }
 
     @classmethod
-    def from_dict(cls, record: dict) -> "Recognition":
+    def from_dict(cls, record: dict) -> Recognition:
         """The recognition of a JSON record (e.g. a line read back from ``islpose recognize --out``)."""
-        return cls(record["id"], record.get("source"), float(record["duration"]),
-                   tuple(Segment(**seg) for seg in record["segments"]))
+        return cls(
+            record["id"],
+            record.get("source"),
+            float(record["duration"]),
+            tuple(Segment(**seg) for seg in record["segments"]),
+        )
 
 
 def forced_align(log_probs: np.ndarray, labels: Sequence[int], blank: int = 0) -> list[tuple[int, int]]:
@@ -134,8 +144,9 @@ def forced_align(log_probs: np.ndarray, labels: Sequence[int], blank: int = 0) -
     score[:2] = lp[0, ext[:2]]
     back = np.zeros((T, S), dtype=np.int8)  # 0 stay, 1 from s-1, 2 from s-2
     for t in range(1, T):
-        cand = np.stack([score, np.r_[-np.inf, score[:-1]], np.where(skip, np.r_[-np.inf, -np.inf, score[:-2]],
-                                                                       -np.inf)])  # (3, S)
+        cand = np.stack(
+            [score, np.r_[-np.inf, score[:-1]], np.where(skip, np.r_[-np.inf, -np.inf, score[:-2]], -np.inf)]
+        )  # (3, S)
         back[t] = cand.argmax(axis=0)
         score = cand.max(axis=0) + lp[t, ext]
     end = S - 1 if score[S - 1] >= score[S - 2] else S - 2
@@ -181,23 +192,23 @@ def _monotonic_runs(emit: np.ndarray) -> list[list[int]] | None:
     return [[int(first[k]), int(last[k])] for k in range(1, K - 1)]
 
 
-def _pinned(emit: np.ndarray, anchors: list[tuple[int, int] | None],
-            signing: tuple[int, int] | None) -> np.ndarray:
+def _pinned(emit: np.ndarray, anchors: list[tuple[int, int] | None], signing: tuple[int, int] | None) -> np.ndarray:
     """``emit`` (T, L + 2) with the other states ruled out on each anchor's frames (label k)
     and outside ``signing`` (the rests)."""
     allowed = np.ones(emit.shape, dtype=bool)
     if signing is not None:
-        allowed[:signing[0], 1:] = False
-        allowed[signing[1] + 1:, :-1] = False
+        allowed[: signing[0], 1:] = False
+        allowed[signing[1] + 1 :, :-1] = False
     for k, anchor in enumerate(anchors):
         if anchor is not None:
-            allowed[anchor[0]:anchor[1] + 1] = False
-            allowed[anchor[0]:anchor[1] + 1, k + 1] = True
+            allowed[anchor[0] : anchor[1] + 1] = False
+            allowed[anchor[0] : anchor[1] + 1, k + 1] = True
     return np.where(allowed, emit, -np.inf)
 
 
-def _share_equal_neighbours(runs: list[list[int]], labels: Sequence[int],
-                            anchors: list[tuple[int, int] | None]) -> None:
+def _share_equal_neighbours(
+    runs: list[list[int]], labels: Sequence[int], anchors: list[tuple[int, int] | None]
+) -> None:
     """Equal neighbours (the posteriors cannot tell them apart) share their joint run in
     equal parts, each keeping its anchor frames. Changes ``runs`` in place."""
     k = 0
@@ -220,8 +231,9 @@ def _share_equal_neighbours(runs: list[list[int]], labels: Sequence[int],
         k += m
 
 
-def segment_frames(log_probs: np.ndarray, labels: Sequence[int], blank: int = 0,
-                   signing: tuple[int, int] | None = None) -> list[tuple[int, int]]:
+def segment_frames(
+    log_probs: np.ndarray, labels: Sequence[int], blank: int = 0, signing: tuple[int, int] | None = None
+) -> list[tuple[int, int]]:
     """Cuts the frames into one run per label, in order (see the module docstring).
 
     Args:
@@ -259,9 +271,17 @@ def segment_frames(log_probs: np.ndarray, labels: Sequence[int], blank: int = 0,
     return [(a, b) for a, b in runs]
 
 
-def gloss_segments(log_probs: np.ndarray, labels: Sequence[int], tokens: Sequence[str], *, fps: float,
-                   subsample: int, num_frames: int, blank: int = 0,
-                   signing: tuple[int, int] | None = None) -> list[Segment]:
+def gloss_segments(
+    log_probs: np.ndarray,
+    labels: Sequence[int],
+    tokens: Sequence[str],
+    *,
+    fps: float,
+    subsample: int,
+    num_frames: int,
+    blank: int = 0,
+    signing: tuple[int, int] | None = None,
+) -> list[Segment]:
     """One :class:`Segment` per label of the chosen labelling, in order.
 
     Args:
@@ -287,6 +307,6 @@ def gloss_segments(log_probs: np.ndarray, labels: Sequence[int], tokens: Sequenc
     for (a, b), label in zip(segment_frames(lp, labels, blank, signing), labels):
         start = a * subsample / fps
         end = min((b + 1) * subsample, num_frames) / fps
-        score = float(np.exp(lp[a:b + 1, label].max()))
+        score = float(np.exp(lp[a : b + 1, label].max()))
         out.append(Segment(tokens[label], round(start, 4), round(end, 4), min(1.0, score)))
     return out

@@ -15,12 +15,13 @@ tracking from frame to frame; :func:`islpose.extract.holistic.frame_landmarks`).
 Files run as fast as the machine allows; with ``realtime=True`` they are paced at their
 frame rate (a frame is not handed out before its media time has passed).
 """
+
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -61,8 +62,9 @@ class FrameSource:
 class _Pacer:
     """Holds frames back until their media time has passed on the wall clock."""
 
-    def __init__(self, realtime: bool, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, realtime: bool, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.realtime, self.clock, self.sleep = realtime, clock, sleep
         self.start: float | None = None
 
@@ -109,8 +111,14 @@ def _open_capture(cv2, capture, what: str):
 class VideoSource(FrameSource):
     """The frames of a video file through Holistic (``realtime``: paced at its frame rate)."""
 
-    def __init__(self, path: str | Path, *, uid: str | None = None, realtime: bool = False,
-                 settings: HolisticSettings = HolisticSettings()) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        uid: str | None = None,
+        realtime: bool = False,
+        settings: HolisticSettings = HolisticSettings(),
+    ) -> None:
         self._cv2 = require("cv2", "extract", "OpenCV")
         require("mediapipe", "extract", "MediaPipe")
         path = Path(path)
@@ -156,9 +164,16 @@ class CameraSource(FrameSource):
         max_seconds: stop after this many seconds (None: until the capture ends or :meth:`close`).
     """
 
-    def __init__(self, index: int, *, capture_factory: Callable | None = None, fps: float = 30.0,
-                 max_seconds: float | None = None, settings: HolisticSettings = HolisticSettings(),
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        index: int,
+        *,
+        capture_factory: Callable | None = None,
+        fps: float = 30.0,
+        max_seconds: float | None = None,
+        settings: HolisticSettings = HolisticSettings(),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._cv2 = require("cv2", "extract", "OpenCV")
         require("mediapipe", "extract", "MediaPipe")
         self.uid = f"cam{index}"
@@ -231,8 +246,14 @@ def camera_index(source: str) -> int | None:
     return None
 
 
-def open_source(item: str | Path, *, realtime: bool = False, uid: str | None = None,
-                capture_factory: Callable | None = None, max_seconds: float | None = None) -> FrameSource:
+def open_source(
+    item: str | Path,
+    *,
+    realtime: bool = False,
+    uid: str | None = None,
+    capture_factory: Callable | None = None,
+    max_seconds: float | None = None,
+) -> FrameSource:
     """The source for a camera index, a ``.pose`` file or a video file.
 
     Raises:

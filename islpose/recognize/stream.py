@@ -37,10 +37,12 @@ Example:
     ...     print([e.gloss for e in stream.partial()])
     >>> final = stream.flush()  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -74,8 +76,14 @@ class LiveEvent:
 
     def to_dict(self) -> dict:
         """``{"id", "gloss", "start", "end", "score", "emitted_at"}``, plus ``"final": false`` for a partial."""
-        out = {"id": self.id, "gloss": self.gloss, "start": self.start, "end": self.end, "score": self.score,
-               "emitted_at": self.emitted_at}
+        out = {
+            "id": self.id,
+            "gloss": self.gloss,
+            "start": self.start,
+            "end": self.end,
+            "score": self.score,
+            "emitted_at": self.emitted_at,
+        }
         if not self.final:
             out["final"] = False
         return out
@@ -106,8 +114,10 @@ class StreamConfig:
         if not self.window >= 0:
             raise IslposeError(f"window must be >= 0 seconds (0: all), got {self.window!r}")
         if self.window and self.window < 2 * self.right_context + self.hop:
-            raise IslposeError(f"window ({self.window} s) must be at least 2 x right_context + hop "
-                               f"({2 * self.right_context + self.hop} s)")
+            raise IslposeError(
+                f"window ({self.window} s) must be at least 2 x right_context + hop "
+                f"({2 * self.right_context + self.hop} s)"
+            )
         if not self.right_context >= 0:
             raise IslposeError(f"right_context must be >= 0 seconds, got {self.right_context!r}")
         if not self.max_flush > 0:
@@ -144,8 +154,16 @@ class StreamingRecognizer:
         uid: the events' ``id``.
     """
 
-    def __init__(self, recognizer: Recognizer, fps: float, width: int, height: int,
-                 config: StreamConfig | None = None, *, uid: str = "live") -> None:
+    def __init__(
+        self,
+        recognizer: Recognizer,
+        fps: float,
+        width: int,
+        height: int,
+        config: StreamConfig | None = None,
+        *,
+        uid: str = "live",
+    ) -> None:
         if not fps > 0:
             raise IslposeError(f"frame rate must be > 0, got {fps!r}")
         if not (width > 0 and height > 0):
@@ -177,8 +195,7 @@ class StreamingRecognizer:
         """Media time of the newest frame (-inf before the first)."""
         return self._times[-1] if self._times else -np.inf
 
-    def push(self, landmarks: np.ndarray, times: float | Sequence[float] | np.ndarray | None = None
-             ) -> list[LiveEvent]:
+    def push(self, landmarks: np.ndarray, times: float | Sequence[float] | np.ndarray | None = None) -> list[LiveEvent]:
         """Adds frames; returns the glosses this commits (often none).
 
         Args:
@@ -223,7 +240,7 @@ class StreamingRecognizer:
         if not self._frames:
             return []
         hypothesis = self._decode(0)
-        events = hypothesis[self._matched(hypothesis, self._times[0], limit=False):]
+        events = hypothesis[self._matched(hypothesis, self._times[0], limit=False) :]
         self._committed.extend(events)
         return events
 
@@ -240,15 +257,16 @@ class StreamingRecognizer:
         window = self.config.window
         begin = 0 if not window else int(np.searchsorted(self._times, self.newest - window, side="left"))
         hypothesis = self._decode(begin)
-        candidates = hypothesis[self._matched(hypothesis, self._times[begin], limit=True):]
+        candidates = hypothesis[self._matched(hypothesis, self._times[begin], limit=True) :]
         new: list[LiveEvent] = []
         for event in candidates:
             if event.end > self.newest - self.config.right_context:
                 break
             new.append(event)
         self._committed.extend(new)
-        self._partial = [LiveEvent(e.id, e.gloss, e.start, e.end, e.score, e.emitted_at, final=False)
-                         for e in candidates[len(new):]]
+        self._partial = [
+            LiveEvent(e.id, e.gloss, e.start, e.end, e.score, e.emitted_at, final=False) for e in candidates[len(new) :]
+        ]
         return new
 
     def _matched(self, hypothesis: list[LiveEvent], since: float, limit: bool) -> int:
@@ -280,6 +298,7 @@ class StreamingRecognizer:
             first = min(int(round(seg.start * self.fps)), len(times) - 1)
             last = min(max(int(round(seg.end * self.fps)), first + 1), len(times)) - 1  # inclusive
             start, end = times[first], times[last] + 1.0 / self.fps
-            events.append(LiveEvent(self.uid, seg.gloss, round(start, 4), round(end, 4), seg.score,
-                                    round(self.newest, 4)))
+            events.append(
+                LiveEvent(self.uid, seg.gloss, round(start, 4), round(end, 4), seg.score, round(self.newest, 4))
+            )
         return events

@@ -9,6 +9,7 @@ Example:
     >>> from islpose.serve import ServeSettings, create_app
     >>> app = create_app(Recognizer.from_checkpoint("best.pt"), ServeSettings(workers=2))  # doctest: +SKIP
 """
+
 from islpose.serve.settings import ServeSettings
 
 

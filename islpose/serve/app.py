@@ -16,6 +16,7 @@ Example:
     >>> app = create_app(Recognizer.from_checkpoint("best.pt", beam=1))  # doctest: +SKIP
     >>> # uvicorn.run(app, host="127.0.0.1", port=8000)
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -48,13 +49,23 @@ def describe_model(recognizer: Recognizer, checkpoint: str | None = None) -> dic
     """What ``GET /model`` answers: architecture, vocabulary, feature kind and decoder settings."""
     model, config = recognizer.model, recognizer.config
     blank = model.vocab.blank_id
-    return {"architecture": model.name, "format": "onnx" if type(model).__name__ == "OnnxStudent" else "pytorch",
-            "checkpoint": None if checkpoint is None else Path(checkpoint).name,
-            "feature": model.feature, "input_dim": model.input_dim, "subsample": model.subsample,
-            "vocabulary_size": len(model.vocab),
-            "glosses": [t for i, t in enumerate(model.vocab.tokens) if i != blank],
-            "decoder": {"method": config.method, "beam": config.beam_size, "lm": config.lm is not None,
-                        "lm_weight": config.lm_weight, "word_score": config.word_score}}
+    return {
+        "architecture": model.name,
+        "format": "onnx" if type(model).__name__ == "OnnxStudent" else "pytorch",
+        "checkpoint": None if checkpoint is None else Path(checkpoint).name,
+        "feature": model.feature,
+        "input_dim": model.input_dim,
+        "subsample": model.subsample,
+        "vocabulary_size": len(model.vocab),
+        "glosses": [t for i, t in enumerate(model.vocab.tokens) if i != blank],
+        "decoder": {
+            "method": config.method,
+            "beam": config.beam_size,
+            "lm": config.lm is not None,
+            "lm_weight": config.lm_weight,
+            "word_score": config.word_score,
+        },
+    }
 
 
 def create_app(recognizer: Recognizer, settings: ServeSettings | None = None, *, checkpoint: str | None = None):
@@ -104,16 +115,25 @@ def create_app(recognizer: Recognizer, settings: ServeSettings | None = None, *,
     @app.middleware("http")
     async def _token(request: Request, call_next):
         if request.url.path in ("/model", "/recognize") and not authorised(request.headers.get("authorization")):
-            return JSONResponse({"error": "missing or wrong bearer token (Authorization: Bearer ...)"},
-                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+            return JSONResponse(
+                {"error": "missing or wrong bearer token (Authorization: Bearer ...)"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         response = await call_next(request)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "model": model_info["architecture"], "auth": bool(settings.token),
-                "live": settings.live, "pending": pool.pending, "max_upload_mb": settings.max_upload_mb}
+        return {
+            "status": "ok",
+            "model": model_info["architecture"],
+            "auth": bool(settings.token),
+            "live": settings.live,
+            "pending": pool.pending,
+            "max_upload_mb": settings.max_upload_mb,
+        }
 
     @app.get("/model")
     async def model():
@@ -127,14 +147,16 @@ def create_app(recognizer: Recognizer, settings: ServeSettings | None = None, *,
         name = display_name(upload.filename)
         with temp_upload(upload_suffix(name)) as path:
             await _save(upload, path)
-            record = await pool.recognize(path, uid=Path(name).stem or "upload", source=name,
-                                          landmarks=landmarks and format == "json")
+            record = await pool.recognize(
+                path, uid=Path(name).stem or "upload", source=name, landmarks=landmarks and format == "json"
+            )
         if FORMATS[format] is None:
             return record
         media, suffix = FORMATS[format]
         text = eaf_text({**record, "source": None}) if format == "eaf" else srt_text(record)
-        return Response(text, media_type=media,
-                        headers={"Content-Disposition": f'attachment; filename="{record["id"]}{suffix}"'})
+        return Response(
+            text, media_type=media, headers={"Content-Disposition": f'attachment; filename="{record["id"]}{suffix}"'}
+        )
 
     if settings.live:
         from islpose.serve.live import add_live_route

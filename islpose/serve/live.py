@@ -20,6 +20,7 @@ Protocol (one connection = one signer, its own MediaPipe Holistic in video mode)
 The client sends a frame after the answer to the previous one, so a slow server makes the
 client drop frames instead of queueing them.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -53,8 +54,9 @@ class LiveSession:
     def __init__(self, recognizer, fps: float) -> None:
         from islpose.recognize import Recognizer
 
-        self.recognizer = recognizer if recognizer.config.method == "greedy" else \
-            Recognizer(recognizer.model, recognizer.config)  # a beam decoder keeps state: one per connection
+        self.recognizer = (
+            recognizer if recognizer.config.method == "greedy" else Recognizer(recognizer.model, recognizer.config)
+        )  # a beam decoder keeps state: one per connection
         self.fps = fps
         self.holistic = None
         self.stream = None
@@ -82,8 +84,16 @@ class LiveSession:
         height, width = pixels.shape[:2]
         lm = self._landmarks(cv2, pixels)  # (543, 4)
         xy = np.round(lm[DRAWN, :2].astype(np.float64), 4).reshape(-1)
-        out = {"frame": {"type": "frame", "t": t, "width": width, "height": height,
-                         "points": [None if not np.isfinite(v) else float(v) for v in xy]}, "events": None}
+        out = {
+            "frame": {
+                "type": "frame",
+                "t": t,
+                "width": width,
+                "height": height,
+                "points": [None if not np.isfinite(v) else float(v) for v in xy],
+            },
+            "events": None,
+        }
         if not self.streaming:
             return out
         flushed = []
@@ -120,8 +130,7 @@ class LiveSession:
 
 
 def _events(committed, partial) -> dict:
-    return {"type": "events", "committed": [e.to_dict() for e in committed],
-            "partial": [e.to_dict() for e in partial]}
+    return {"type": "events", "committed": [e.to_dict() for e in committed], "partial": [e.to_dict() for e in partial]}
 
 
 def add_live_route(app, pool, authorised) -> None:
@@ -178,8 +187,12 @@ async def _frames(ws, session: LiveSession, executor) -> None:
             continue
         data = message.get("bytes") or b""
         if len(data) <= 8 or len(data) > MAX_FRAME_BYTES:
-            await ws.send_json({"type": "error", "error": f"a frame is 8 bytes of time then an image "
-                                                          f"(at most {MAX_FRAME_BYTES} bytes)"})
+            await ws.send_json(
+                {
+                    "type": "error",
+                    "error": f"a frame is 8 bytes of time then an image (at most {MAX_FRAME_BYTES} bytes)",
+                }
+            )
             continue
         (t,) = struct.unpack("<d", data[:8])
         try:

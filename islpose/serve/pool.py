@@ -5,6 +5,7 @@ keeps state while it searches) and all share the model (PyTorch inference and
 onnxruntime sessions may run from several threads). Requests beyond the workers wait
 in a queue of at most ``max_queue``; beyond that the pool refuses with 503.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -104,8 +105,9 @@ class RecognitionPool:
             raise UploadError(422, str(exc).replace(str(path), source)) from None
         except Exception as exc:
             log.warning("%s: recognition failed", source, exc_info=True)
-            raise UploadError(422, f"{source}: cannot be read as a video or .pose file "
-                                   f"({type(exc).__name__})") from None
+            raise UploadError(
+                422, f"{source}: cannot be read as a video or .pose file ({type(exc).__name__})"
+            ) from None
         finally:
             self._pending -= 1
 

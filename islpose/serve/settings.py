@@ -1,4 +1,5 @@
 """Settings of the recognition server (``islpose serve``), checked before anything listens."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -65,4 +66,5 @@ class ServeSettings:
             raise IslposeError(
                 f"refusing to listen on {self.host} without a token: anyone who can reach this machine could "
                 f"use the server. Give --token (or set {TOKEN_ENV}), or listen on 127.0.0.1 and put a "
-                "reverse proxy with authentication in front")
+                "reverse proxy with authentication in front"
+            )

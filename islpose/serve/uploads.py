@@ -4,6 +4,7 @@ An upload's name is only ever shown (in the record's ``id`` and ``source``), nev
 as a path: the file is written to a new temporary folder under a generated name that
 keeps only an allowed suffix, and the folder is removed when the request ends.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -47,8 +48,9 @@ def upload_suffix(name: str) -> str:
     suffix = Path(name).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
         allowed = ", ".join(sorted(UPLOAD_SUFFIXES))
-        raise UploadError(415, f"{name}: unsupported file type {suffix or '(no suffix)'}; "
-                               f"send a video or .pose file ({allowed})")
+        raise UploadError(
+            415, f"{name}: unsupported file type {suffix or '(no suffix)'}; send a video or .pose file ({allowed})"
+        )
     return suffix
 
 
@@ -101,7 +103,15 @@ async def _send_json(send, status: int, message: str) -> None:
     import json
 
     body = json.dumps({"error": message}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

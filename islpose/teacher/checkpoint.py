@@ -15,6 +15,7 @@ A file is a dict of plain values and tensors::
     model_state     the model's state dict
     training_state  optional (last.pt): optimizer, scheduler, RNG, early stopping
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,9 +45,15 @@ class TeacherCheckpoint:
     meta: dict
 
 
-def save_teacher_checkpoint(path: str | Path, model: nn.Module, config: TeacherConfig, vocab: Vocabulary,
-                            text_vocab: TextVocabulary | None, meta: dict,
-                            training_state: dict | None = None) -> Path:
+def save_teacher_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    config: TeacherConfig,
+    vocab: Vocabulary,
+    text_vocab: TextVocabulary | None,
+    meta: dict,
+    training_state: dict | None = None,
+) -> Path:
     """Writes a teacher checkpoint atomically (temporary file, then rename).
 
     Args:
@@ -60,11 +67,16 @@ def save_teacher_checkpoint(path: str | Path, model: nn.Module, config: TeacherC
     """
     from islpose._version import __version__
 
-    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "model_name": config.model,
-               "config": config.to_dict(), "vocab": list(vocab.tokens),
-               "text_vocab": list(text_vocab.tokens) if text_vocab is not None else [],
-               "meta": {**meta, "islpose_version": __version__},
-               "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_name": config.model,
+        "config": config.to_dict(),
+        "vocab": list(vocab.tokens),
+        "text_vocab": list(text_vocab.tokens) if text_vocab is not None else [],
+        "meta": {**meta, "islpose_version": __version__},
+        "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
     return write_payload(path, payload, training_state)
 
 
@@ -74,8 +86,9 @@ def read_teacher_checkpoint(path: str | Path) -> dict:
     Raises:
         IslposeError: missing file, not a teacher checkpoint (e.g. a student's), or a newer format.
     """
-    return read_payload(path, FORMAT, FORMAT_VERSION,
-                        ("model_name", "config", "vocab", "text_vocab", "meta", "model_state"))
+    return read_payload(
+        path, FORMAT, FORMAT_VERSION, ("model_name", "config", "vocab", "text_vocab", "meta", "model_state")
+    )
 
 
 def rebuild(data: dict, path: str | Path) -> tuple[TeacherConfig, Vocabulary, TextVocabulary | None]:
@@ -100,7 +113,11 @@ def load_teacher_checkpoint(path: str | Path, map_location: Any = "cpu") -> Teac
 
     data = read_teacher_checkpoint(path)
     config, vocab, text_vocab = rebuild(data, path)
-    model = build_teacher(config.model, config.model_config, vocab_size=len(vocab),
-                          text_vocab_size=len(text_vocab) if text_vocab is not None else 0)
+    model = build_teacher(
+        config.model,
+        config.model_config,
+        vocab_size=len(vocab),
+        text_vocab_size=len(text_vocab) if text_vocab is not None else 0,
+    )
     load_weights(model, data["model_state"], path)
     return TeacherCheckpoint(model.to(map_location).eval(), vocab, text_vocab, config, data["meta"])

@@ -7,12 +7,14 @@ these dataclasses (an unknown key anywhere is an error)::
     loss: {...}                     # HybridLossConfig
     train: {...}                    # TeacherTrainConfig
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from islpose.config import from_dict, read_yaml
 from islpose.errors import IslposeError
@@ -55,15 +57,26 @@ class TeacherTrainConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        bad = [k for k, ok in {
-            "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "grad_accum": self.grad_accum >= 1,
-            "encoder_lr": self.encoder_lr > 0, "decoder_lr": self.decoder_lr > 0,
-            "weight_decay": self.weight_decay >= 0, "warmup_epochs": self.warmup_epochs >= 0,
-            "grad_clip": self.grad_clip >= 0, "patience": self.patience >= 0, "num_workers": self.num_workers >= 0,
-        }.items() if not ok]
+        bad = [
+            k
+            for k, ok in {
+                "epochs": self.epochs >= 1,
+                "batch_size": self.batch_size >= 1,
+                "grad_accum": self.grad_accum >= 1,
+                "encoder_lr": self.encoder_lr > 0,
+                "decoder_lr": self.decoder_lr > 0,
+                "weight_decay": self.weight_decay >= 0,
+                "warmup_epochs": self.warmup_epochs >= 0,
+                "grad_clip": self.grad_clip >= 0,
+                "patience": self.patience >= 0,
+                "num_workers": self.num_workers >= 0,
+            }.items()
+            if not ok
+        ]
         if bad:
-            raise IslposeError(f"teacher train config: invalid value for "
-                               f"{', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}")
+            raise IslposeError(
+                f"teacher train config: invalid value for {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}"
+            )
 
 
 @dataclass
@@ -78,8 +91,10 @@ class TeacherConfig:
 
     def to_dict(self) -> dict:
         """Plain nested dicts (YAML and ``torch.load(weights_only=True)`` safe)."""
-        return {"model": self.model, **{k: dataclasses.asdict(getattr(self, k))
-                                        for k in ("model_config", "video", "loss", "train")}}
+        return {
+            "model": self.model,
+            **{k: dataclasses.asdict(getattr(self, k)) for k in ("model_config", "video", "loss", "train")},
+        }
 
 
 def teacher_config(data: Mapping[str, Any] | None, model: str | None = None, where: str = "config") -> TeacherConfig:
@@ -101,10 +116,12 @@ def teacher_config(data: Mapping[str, Any] | None, model: str | None = None, whe
     if not name:
         raise IslposeError(f"{where}: no teacher model given (available: {', '.join(sorted(TEACHERS))})")
     config = TeacherConfig(
-        name, from_dict(teacher_config_class(name), data.get("model_config"), f"{where}: model_config"),
+        name,
+        from_dict(teacher_config_class(name), data.get("model_config"), f"{where}: model_config"),
         from_dict(VideoConfig, data.get("video"), f"{where}: video"),
         from_dict(HybridLossConfig, data.get("loss"), f"{where}: loss"),
-        from_dict(TeacherTrainConfig, data.get("train"), f"{where}: train"))
+        from_dict(TeacherTrainConfig, data.get("train"), f"{where}: train"),
+    )
     size = getattr(config.model_config, "image_size", None)
     if size is not None and size != config.video.size:
         raise IslposeError(f"{where}: model_config.image_size ({size}) differs from video.size ({config.video.size})")

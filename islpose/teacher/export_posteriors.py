@@ -12,18 +12,26 @@ Example:
     >>> ckpt = load_teacher_checkpoint("runs/teacher/best.pt")  # doctest: +SKIP
     >>> export_posteriors(ckpt.model, ckpt.vocab, VideoSource(utts, ckpt.config.video), "post.h5")  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from islpose.data.posteriors import (IDENTITY_ATTR, TEACHER_DATASET, VOCAB_ATTR, check_teacher_vocab,
-                                     claim_for_teacher, weights_sha256)
+from islpose.data.posteriors import (
+    IDENTITY_ATTR,
+    TEACHER_DATASET,
+    VOCAB_ATTR,
+    check_teacher_vocab,
+    claim_for_teacher,
+    weights_sha256,
+)
 from islpose.errors import IslposeError, StoreError
 from islpose.io import FeatureStore
 from islpose.vocab import Vocabulary
@@ -35,9 +43,9 @@ Batch = tuple[list[tuple[str, np.ndarray, dict]], list[tuple[str, str]]]
 @dataclass
 class ExportReport:
     """Attributes:
-        written: ids written in this run.
-        skipped: ids already in the store (not recomputed).
-        failures: ``(id, message)`` of the utterances that could not be exported.
+    written: ids written in this run.
+    skipped: ids already in the store (not recomputed).
+    failures: ``(id, message)`` of the utterances that could not be exported.
     """
 
     written: list = field(default_factory=list)
@@ -58,14 +66,20 @@ class VideoSource:
         self.utterances = {u.id: u for u in utterances}
         self.ids, self.video, self.num_workers = list(self.utterances), video, num_workers
 
-    def batches(self, model: torch.nn.Module, ids: Sequence[str], batch_size: int, device: torch.device,
-                amp: bool) -> Iterator[Batch]:
+    def batches(
+        self, model: torch.nn.Module, ids: Sequence[str], batch_size: int, device: torch.device, amp: bool
+    ) -> Iterator[Batch]:
         from islpose.teacher.video import VideoDataset, make_loader, normalize_frames
 
-        loader = make_loader(VideoDataset([self.utterances[i] for i in ids], self.video, skip_errors=True),
-                             batch_size, num_workers=self.num_workers, pin_memory=device.type == "cuda")
-        autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda"
-                    else contextlib.nullcontext())
+        loader = make_loader(
+            VideoDataset([self.utterances[i] for i in ids], self.video, skip_errors=True),
+            batch_size,
+            num_workers=self.num_workers,
+            pin_memory=device.type == "cuda",
+        )
+        autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda" else contextlib.nullcontext()
+        )
         for batch in loader:
             written = []
             if batch.ids:
@@ -73,8 +87,10 @@ class VideoSource:
                 with torch.inference_mode(), autocast:
                     out = model(normalize_frames(batch.frames, self.video.mean, self.video.std), batch.lengths)
                 log_probs = out.log_probs.float().cpu()  # (T, B, V)
-                written = [(uid, log_probs[:int(out.lengths[b]), b].numpy(), {"source": self.utterances[uid].video})
-                           for b, uid in enumerate(batch.ids)]
+                written = [
+                    (uid, log_probs[: int(out.lengths[b]), b].numpy(), {"source": self.utterances[uid].video})
+                    for b, uid in enumerate(batch.ids)
+                ]
             yield written, list(batch.failures)
 
 
@@ -92,8 +108,9 @@ class FeatureSource:
             self.ids = list(store.ids() if ids is None else ids)
             self.stored = {uid for uid in self.ids if uid in store}
 
-    def batches(self, model: torch.nn.Module, ids: Sequence[str], batch_size: int, device: torch.device,
-                amp: bool) -> Iterator[Batch]:
+    def batches(
+        self, model: torch.nn.Module, ids: Sequence[str], batch_size: int, device: torch.device, amp: bool
+    ) -> Iterator[Batch]:
         from islpose.data import FeatureDataset, collate
         from islpose.manifests import Utterance
 
@@ -105,19 +122,33 @@ class FeatureSource:
             return
         dataset = FeatureDataset(self.features, todo, Vocabulary(), model.feature)
         order = np.argsort(dataset.lengths, kind="stable")
-        for index in [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]:
+        for index in [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]:
             batch = collate([dataset[i] for i in index])
             with torch.inference_mode():
                 log_probs, out_lengths = model(batch["features"].to(device), batch["lengths"].to(device))
             log_probs = log_probs.float().cpu()  # (T', B, V)
-            yield [(uid, log_probs[:int(out_lengths[b]), b].numpy(), {"source": str(self.features)})
-                   for b, uid in enumerate(batch["ids"])], []
+            yield (
+                [
+                    (uid, log_probs[: int(out_lengths[b]), b].numpy(), {"source": str(self.features)})
+                    for b, uid in enumerate(batch["ids"])
+                ],
+                [],
+            )
 
 
-def export_posteriors(model: torch.nn.Module, vocab: Vocabulary, source: VideoSource | FeatureSource,
-                      out: str | Path, *, batch_size: int = 4, device: str | torch.device = "cpu", amp: bool = True,
-                      overwrite: bool = False, teacher: dict | None = None,
-                      progress: Callable[[int, int], None] | None = None) -> ExportReport:
+def export_posteriors(
+    model: torch.nn.Module,
+    vocab: Vocabulary,
+    source: VideoSource | FeatureSource,
+    out: str | Path,
+    *,
+    batch_size: int = 4,
+    device: str | torch.device = "cpu",
+    amp: bool = True,
+    overwrite: bool = False,
+    teacher: dict | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ExportReport:
     """Runs a teacher over its inputs and writes ``teacher_logprobs`` into ``out``.
 
     Args:
@@ -151,7 +182,7 @@ def export_posteriors(model: torch.nn.Module, vocab: Vocabulary, source: VideoSo
         report.skipped = [uid for uid in source.ids if uid in store and not overwrite]
         todo = [uid for uid in source.ids if overwrite or uid not in store]
         done = 0
-        for written, failures in (source.batches(model, todo, batch_size, device, amp) if todo else ()):
+        for written, failures in source.batches(model, todo, batch_size, device, amp) if todo else ():
             report.failures += failures
             for uid, log_probs, attrs in written:
                 try:
@@ -165,8 +196,16 @@ def export_posteriors(model: torch.nn.Module, vocab: Vocabulary, source: VideoSo
     return report
 
 
-def export_teacher(checkpoint: str | Path, manifest: str | Path, out: str | Path, *, split: str | None = None,
-                   device: str = "auto", batch_size: int = 4, overwrite: bool = False) -> tuple[ExportReport, int]:
+def export_teacher(
+    checkpoint: str | Path,
+    manifest: str | Path,
+    out: str | Path,
+    *,
+    split: str | None = None,
+    device: str = "auto",
+    batch_size: int = 4,
+    overwrite: bool = False,
+) -> tuple[ExportReport, int]:
     """Runs a video teacher checkpoint over a manifest's videos and writes its posteriors (:func:`export_posteriors`).
 
     Args:
@@ -194,8 +233,19 @@ def export_teacher(checkpoint: str | Path, manifest: str | Path, out: str | Path
     if not utts:
         raise IslposeError(f"{manifest}: no utterance{f' of split {split!r}' if split else ''} has a 'video'")
     report = export_posteriors(
-        ckpt.model, ckpt.vocab, VideoSource(utts, ckpt.config.video), out, batch_size=batch_size, device=dev,
-        amp=ckpt.config.train.amp, overwrite=overwrite,
-        teacher={"arch": ckpt.config.model, "checkpoint": str(checkpoint), "epoch": ckpt.meta.get("epoch"),
-                 "dev_wer": ckpt.meta.get("dev_wer")})
+        ckpt.model,
+        ckpt.vocab,
+        VideoSource(utts, ckpt.config.video),
+        out,
+        batch_size=batch_size,
+        device=dev,
+        amp=ckpt.config.train.amp,
+        overwrite=overwrite,
+        teacher={
+            "arch": ckpt.config.model,
+            "checkpoint": str(checkpoint),
+            "epoch": ckpt.meta.get("epoch"),
+            "dev_wer": ckpt.meta.get("dev_wer"),
+        },
+    )
     return report, len(utts)

@@ -4,6 +4,7 @@ It encodes the clips once and runs the decoder over the growing prefix (no cache
 are short). Results are token id lists without ``<bos>``/``<eos>``;
 ``TextVocabulary.decode`` turns them into words.
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,12 +24,13 @@ def _max_len(model: torch.nn.Module, max_len: int | None) -> int:
 
 def _strip(seq: list[int]) -> list[int]:
     seq = seq[1:]  # <bos>
-    return seq[:seq.index(EOS)] if EOS in seq else seq
+    return seq[: seq.index(EOS)] if EOS in seq else seq
 
 
 @torch.no_grad()
-def greedy_generate(model: torch.nn.Module, frames: torch.Tensor, lengths: torch.Tensor,
-                    max_len: int | None = None) -> list[list[int]]:
+def greedy_generate(
+    model: torch.nn.Module, frames: torch.Tensor, lengths: torch.Tensor, max_len: int | None = None
+) -> list[list[int]]:
     """Most likely next token at every step.
 
     Args:

@@ -1,18 +1,26 @@
 """Run resolution of ``islpose teacher train``: the config of a new teacher run, or of one to
 resume from its ``last.pt``."""
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from islpose.errors import IslposeError
 from islpose.teacher.config import TeacherConfig, load_teacher_config, teacher_config
 
 
-def resolve_teacher_run(arch: str | None = None, config_path: str | Path | None = None,
-                        overrides: Mapping[str, Any] | None = None, *, resume: bool = False,
-                        out: str | Path | None = None, fixed: Mapping[str, object] | None = None) -> TeacherConfig:
+def resolve_teacher_run(
+    arch: str | None = None,
+    config_path: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    resume: bool = False,
+    out: str | Path | None = None,
+    fixed: Mapping[str, object] | None = None,
+) -> TeacherConfig:
     """The resolved config of a teacher run.
 
     Args:

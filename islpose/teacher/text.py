@@ -4,11 +4,12 @@ No tokenizer download: the spoken-language translations of the training split ar
 lower-cased and split into words and punctuation marks, and every word seen at least
 ``min_count`` times gets an index after the four special tokens.
 """
+
 from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
 
 from islpose.errors import VocabularyError
 from islpose.vocab import TokenList
@@ -39,7 +40,7 @@ class TextVocabulary(TokenList):
         self._set_tokens(list(SPECIALS) + sorted(set(words) - set(SPECIALS)))
 
     @classmethod
-    def from_texts(cls, texts: Iterable[str], min_count: int = 1) -> "TextVocabulary":
+    def from_texts(cls, texts: Iterable[str], min_count: int = 1) -> TextVocabulary:
         """Words of ``texts`` that occur at least ``min_count`` times."""
         counts = Counter(w for t in texts for w in tokenize(t))
         return cls(w for w, c in counts.items() if c >= min_count)

@@ -8,6 +8,7 @@ every epoch rank 0 measures dev WER (CTC head, greedy) and BLEU (text head, gree
 ``sacrebleu``), keeps ``best.pt`` (lowest dev WER) and ``last.pt`` (resume), and stops
 early after ``patience`` epochs without a better WER.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -56,8 +57,15 @@ class TeacherTrainResult:
     failures: list
 
 
-def train_teacher(config: TeacherConfig, manifest: str | Path, out_dir: str | Path, *, resume: bool = False,
-                  init_weights: str | Path | None = None, console: Console | None = None) -> TeacherTrainResult:
+def train_teacher(
+    config: TeacherConfig,
+    manifest: str | Path,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    init_weights: str | Path | None = None,
+    console: Console | None = None,
+) -> TeacherTrainResult:
     """Trains ``config.model`` on the manifest's ``train`` videos, selecting checkpoints on dev WER.
 
     Args:
@@ -86,16 +94,25 @@ def train_teacher(config: TeacherConfig, manifest: str | Path, out_dir: str | Pa
 class TeacherTrainer(EpochLoop):
     """Set-up and epochs of one teacher run; :func:`train_teacher` is the entry point."""
 
-    def __init__(self, config: TeacherConfig, manifest_path: Path, out: Path, resume: bool,
-                 init_weights: str | Path | None, ctx: DistContext, console: Console | None) -> None:
+    def __init__(
+        self,
+        config: TeacherConfig,
+        manifest_path: Path,
+        out: Path,
+        resume: bool,
+        init_weights: str | Path | None,
+        ctx: DistContext,
+        console: Console | None,
+    ) -> None:
         self.config, self.tc, self.out, self.ctx, self.device = config, config.train, out, ctx, ctx.device
         self.console = console or Console(stderr=True)
         if resume and init_weights:
             raise IslposeError("--init-weights starts a new run; it cannot be combined with --resume")
         if not resume:
             refuse_finished_run(out)
-        state = self._resume_state(read_teacher_checkpoint, ("model", "model_config", "video", "loss")) if resume \
-            else None
+        state = (
+            self._resume_state(read_teacher_checkpoint, ("model", "model_config", "video", "loss")) if resume else None
+        )
         seed_everything(self.tc.seed)
         self._read_data(manifest_path, state)
         cuda = self.device.type == "cuda"
@@ -127,27 +144,42 @@ class TeacherTrainer(EpochLoop):
             limit = config.model_config.decoder.max_len
             long = [u.id for u in train if len(self.text_vocab.encode(u.text)) > limit]
             if long:
-                raise IslposeError(f"{manifest_path}: {len(long)} train text(s) are longer than "
-                                   f"model_config.decoder.max_len={limit} tokens, e.g. {long[0]!r}")
+                raise IslposeError(
+                    f"{manifest_path}: {len(long)} train text(s) are longer than "
+                    f"model_config.decoder.max_len={limit} tokens, e.g. {long[0]!r}"
+                )
         # Under DDP each rank reads (and caches) only its own share of the videos, every epoch.
         share = [train[i] for i in shard([0] * len(train), self.ctx.world_size, self.ctx.rank)]
         self.n_train = len(train)
-        self.train_set = VideoDataset(share, config.video, gloss_vocab=self.vocab, text_vocab=self.text_vocab,
-                                      skip_errors=True)
-        self.sampler = DistributedSampler(self.train_set, num_replicas=1, rank=0, shuffle=True,
-                                          seed=self.tc.seed)
+        self.train_set = VideoDataset(
+            share, config.video, gloss_vocab=self.vocab, text_vocab=self.text_vocab, skip_errors=True
+        )
+        self.sampler = DistributedSampler(self.train_set, num_replicas=1, rank=0, shuffle=True, seed=self.tc.seed)
         cuda = self.device.type == "cuda"
-        self.loader = make_loader(self.train_set, self.tc.batch_size, num_workers=self.tc.num_workers,
-                                  sampler=self.sampler, pin_memory=cuda)
+        self.loader = make_loader(
+            self.train_set, self.tc.batch_size, num_workers=self.tc.num_workers, sampler=self.sampler, pin_memory=cuda
+        )
         self.dev = dev
-        self.dev_loader = make_loader(VideoDataset(dev, config.video, skip_errors=True), self.tc.batch_size,
-                                      num_workers=self.tc.num_workers, pin_memory=cuda) if self.ctx.is_main else None
+        self.dev_loader = (
+            make_loader(
+                VideoDataset(dev, config.video, skip_errors=True),
+                self.tc.batch_size,
+                num_workers=self.tc.num_workers,
+                pin_memory=cuda,
+            )
+            if self.ctx.is_main
+            else None
+        )
 
     def _build_model(self, init_weights: str | Path | None) -> str:
         """The teacher on its device (``net``: wrapped in DDP when distributed); returns a note
         on the pretrained weights loaded, for the run's first message."""
-        self.model = build_teacher(self.config.model, self.config.model_config, vocab_size=len(self.vocab),
-                                   text_vocab_size=len(self.text_vocab) if self.use_text else 0)
+        self.model = build_teacher(
+            self.config.model,
+            self.config.model_config,
+            vocab_size=len(self.vocab),
+            text_vocab_size=len(self.text_vocab) if self.use_text else 0,
+        )
         init_note = ""
         if init_weights:
             loaded = load_init_weights(self.model, init_weights)
@@ -188,12 +220,22 @@ class TeacherTrainer(EpochLoop):
         self.console.print(
             f"teacher {self.config.model}: {params:,} parameters{init_note}, gloss vocabulary {len(self.vocab)}, "
             f"{text}, {self.n_train} train / {len(self.dev)} dev videos, device {self.device}{processes}"
-            f"{', bf16' if self.amp else ''}", highlight=False, soft_wrap=True)
+            f"{', bf16' if self.amp else ''}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
     # ------------------------------------------------------------------ loop
     def _result(self, epoch: int) -> TeacherTrainResult:
-        return TeacherTrainResult(self.out, self.best_wer, self.best_epoch, self.best_bleu, epoch,
-                                  bool(self.stopped), sorted(self.failures.items()))
+        return TeacherTrainResult(
+            self.out,
+            self.best_wer,
+            self.best_epoch,
+            self.best_bleu,
+            epoch,
+            bool(self.stopped),
+            sorted(self.failures.items()),
+        )
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
@@ -224,8 +266,9 @@ class TeacherTrainer(EpochLoop):
                     loss = hybrid_loss(out, batch.targets, batch.target_lengths, batch.text, self.config.loss)
                     (loss.loss / accum).backward()
                 n = len(batch.ids)
-                sums += torch.tensor([loss.loss.item() * n, loss.ctc.item() * n, loss.ce.item() * n, n],
-                                     dtype=torch.float64)
+                sums += torch.tensor(
+                    [loss.loss.item() * n, loss.ctc.item() * n, loss.ce.item() * n, n], dtype=torch.float64
+                )
                 frames += int(batch.lengths.sum())
                 skipped += loss.skipped
             if last_micro:
@@ -237,16 +280,25 @@ class TeacherTrainer(EpochLoop):
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scheduler.step()
         seconds = time.perf_counter() - start
-        loss, ctc, ce, clips, frames, skipped, bad_steps = all_sum(sums.tolist() + [frames, skipped, bad_steps],
-                                                                   self.ctx)
+        loss, ctc, ce, clips, frames, skipped, bad_steps = all_sum(
+            sums.tolist() + [frames, skipped, bad_steps], self.ctx
+        )
         failures = self._gather(failures)
         self.failures.update(failures)
         if clips == 0:
             raise IslposeError(f"no train video could be read, e.g. {failures[0][0]}: {failures[0][1]}")
-        return {"train_loss": loss / clips, "train_ctc": ctc / clips, "train_ce": ce / clips,
-                "ctc_skipped": int(skipped), "bad_steps": int(bad_steps), "unreadable": len(failures),
-                "encoder_lr": self.optimizer.param_groups[0]["lr"], "time_s": seconds,
-                "clips_per_s": clips / seconds, "frames_per_s": frames / seconds}
+        return {
+            "train_loss": loss / clips,
+            "train_ctc": ctc / clips,
+            "train_ce": ce / clips,
+            "ctc_skipped": int(skipped),
+            "bad_steps": int(bad_steps),
+            "unreadable": len(failures),
+            "encoder_lr": self.optimizer.param_groups[0]["lr"],
+            "time_s": seconds,
+            "clips_per_s": clips / seconds,
+            "frames_per_s": frames / seconds,
+        }
 
     def _gather(self, items: list) -> list:
         if not self.ctx.distributed:
@@ -275,8 +327,11 @@ class TeacherTrainer(EpochLoop):
                 if generated is not None:
                     texts[uid] = self.text_vocab.decode(generated[b])
         result = score_lists([" ".join(u.glosses) for u in self.dev], [glosses[u.id] for u in self.dev]).to_dict()
-        result["bleu"] = self._bleu([" ".join(tokenize(u.text)) for u in self.dev],
-                                    [texts[u.id] for u in self.dev]) if self.use_text else None
+        result["bleu"] = (
+            self._bleu([" ".join(tokenize(u.text)) for u in self.dev], [texts[u.id] for u in self.dev])
+            if self.use_text
+            else None
+        )
         return result
 
     def _bleu(self, references: list[str], hypotheses: list[str]) -> float | None:
@@ -295,26 +350,51 @@ class TeacherTrainer(EpochLoop):
         improved = self._track(dev["wer"], epoch)
         if improved:
             self.best_bleu = dev["bleu"]
-        record = {"epoch": epoch, **stats, "decoder_lr": self.optimizer.param_groups[-1]["lr"],
-                  "dev_wer": dev["wer"], "dev_bleu": dev["bleu"], "dev_substitutions": dev["substitutions"],
-                  "dev_deletions": dev["deletions"], "dev_insertions": dev["insertions"],
-                  "best_wer": self.best_wer, "best_epoch": self.best_epoch}
+        record = {
+            "epoch": epoch,
+            **stats,
+            "decoder_lr": self.optimizer.param_groups[-1]["lr"],
+            "dev_wer": dev["wer"],
+            "dev_bleu": dev["bleu"],
+            "dev_substitutions": dev["substitutions"],
+            "dev_deletions": dev["deletions"],
+            "dev_insertions": dev["insertions"],
+            "best_wer": self.best_wer,
+            "best_epoch": self.best_epoch,
+        }
         self._log(record)
         if self.failures:
             lines = "".join(f"{uid}\t{msg}\n" for uid, msg in sorted(self.failures.items()))
             write_text_atomic(self.out / "failures.tsv", "id\tmessage\n" + lines)
-        meta = {"epoch": epoch, "dev_wer": dev["wer"], "dev_bleu": dev["bleu"], "best_wer": self.best_wer,
-                "best_epoch": self.best_epoch, "train_loss": stats["train_loss"]}
-        self._save(epoch, improved, lambda path, meta, state=None: save_teacher_checkpoint(
-            path, self.model, self.config, self.vocab, self.text_vocab, meta, state), meta)
+        meta = {
+            "epoch": epoch,
+            "dev_wer": dev["wer"],
+            "dev_bleu": dev["bleu"],
+            "best_wer": self.best_wer,
+            "best_epoch": self.best_epoch,
+            "train_loss": stats["train_loss"],
+        }
+        self._save(
+            epoch,
+            improved,
+            lambda path, meta, state=None: save_teacher_checkpoint(
+                path, self.model, self.config, self.vocab, self.text_vocab, meta, state
+            ),
+            meta,
+        )
         bleu = f"  BLEU {dev['bleu']:.1f}" if dev["bleu"] is not None else ""
-        notes = [f"{stats['ctc_skipped']} clip(s) too short for their glosses left out of CTC"] * bool(
-            stats["ctc_skipped"]) + [f"{stats['bad_steps']} update(s) with non-finite gradients skipped"] * bool(
-            stats["bad_steps"]) + [f"{len(self.failures)} unreadable video(s), see failures.tsv"] * bool(self.failures)
+        notes = (
+            [f"{stats['ctc_skipped']} clip(s) too short for their glosses left out of CTC"] * bool(stats["ctc_skipped"])
+            + [f"{stats['bad_steps']} update(s) with non-finite gradients skipped"] * bool(stats["bad_steps"])
+            + [f"{len(self.failures)} unreadable video(s), see failures.tsv"] * bool(self.failures)
+        )
         self.console.print(
             f"epoch {epoch}/{self.tc.epochs}  loss {stats['train_loss']:.4f} (ctc {stats['train_ctc']:.3f}, "
             f"ce {stats['train_ce']:.3f})  dev WER {100 * dev['wer']:.2f}%{bleu}{' *' if improved else ''}  "
             f"(best {100 * self.best_wer:.2f}% @ {self.best_epoch})  {stats['time_s']:.1f}s  "
-            f"{stats['frames_per_s']:.0f} frames/s" + "".join(f"; {n}" for n in notes), highlight=False, soft_wrap=True)
+            f"{stats['frames_per_s']:.0f} frames/s" + "".join(f"; {n}" for n in notes),
+            highlight=False,
+            soft_wrap=True,
+        )
         if self.stopped:
             self.console.print(f"early stop: no better dev WER for {self.bad_epochs} epochs")

@@ -10,12 +10,14 @@ that many frames (frames repeat when the clip is shorter); otherwise every
 subsampled to it, and the collate pads each batch to the smallest of ``buckets`` that
 holds its longest clip (fixed shapes for compiled models, less padding than one size).
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,13 +59,21 @@ class VideoConfig:
     cache_mb: float = 0.0
 
     def __post_init__(self) -> None:
-        bad = [name for name, ok in {
-            "size": self.size >= 16, "num_frames": self.num_frames >= 0, "frame_stride": self.frame_stride >= 1,
-            "max_frames": self.max_frames >= 1, "fit": self.fit in ("stretch", "pad"),
-            "cache_mb": self.cache_mb >= 0,
-            "buckets": all(isinstance(b, int) and b >= 1 for b in self.buckets),
-            "mean": len(self.mean) == 3, "std": len(self.std) == 3 and all(s > 0 for s in self.std),
-        }.items() if not ok]
+        bad = [
+            name
+            for name, ok in {
+                "size": self.size >= 16,
+                "num_frames": self.num_frames >= 0,
+                "frame_stride": self.frame_stride >= 1,
+                "max_frames": self.max_frames >= 1,
+                "fit": self.fit in ("stretch", "pad"),
+                "cache_mb": self.cache_mb >= 0,
+                "buckets": all(isinstance(b, int) and b >= 1 for b in self.buckets),
+                "mean": len(self.mean) == 3,
+                "std": len(self.std) == 3 and all(s > 0 for s in self.std),
+            }.items()
+            if not ok
+        ]
         if bad:
             raise IslposeError(f"video config: invalid value for {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}")
         self.buckets = sorted(set(self.buckets))
@@ -71,6 +81,7 @@ class VideoConfig:
 
 def sample_indices(num_source: int, config: VideoConfig) -> np.ndarray:
     """Which source frames a clip of ``num_source`` frames is sampled to: (T,) int64, sorted."""
+
     def uniform(n: int, k: int) -> np.ndarray:  # centres of k equal segments of [0, n)
         return ((np.arange(k) + 0.5) * n / k).astype(np.int64)
 
@@ -95,7 +106,7 @@ def _resize(img: np.ndarray, config: VideoConfig) -> np.ndarray:
         out = np.empty((s, s, 3), np.uint8)
         out[:] = np.round(np.array(config.mean[::-1]) * 255).astype(np.uint8)  # BGR order here
         top, left = (s - nh) // 2, (s - nw) // 2
-        out[top:top + nh, left:left + nw] = small
+        out[top : top + nh, left : left + nw] = small
     return cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
 
 
@@ -109,8 +120,11 @@ def _decode(path: Path, config: VideoConfig, sample: bool) -> tuple[np.ndarray, 
         if not cap.isOpened():
             raise IslposeError(f"{path}: cannot open video (not a video file, or an unsupported codec)")
         hint = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        info = {"fps": float(cap.get(cv2.CAP_PROP_FPS) or 0.0), "width": int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
-                "height": int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))}
+        info = {
+            "fps": float(cap.get(cv2.CAP_PROP_FPS) or 0.0),
+            "width": int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            "height": int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        }
         wanted = sample_indices(hint, config) if sample and hint > 0 else None
         keep = None if wanted is None else set(wanted.tolist())
         frames: dict[int, np.ndarray] = {}
@@ -156,8 +170,9 @@ def read_video(path: str | Path, config: VideoConfig | None = None) -> tuple[np.
     return _decode(path, config or VideoConfig(), sample=True)
 
 
-def normalize_frames(frames: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN,
-                     std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
+def normalize_frames(
+    frames: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> torch.Tensor:
     """uint8 frames (..., 3, H, W) -> float32 ``(x / 255 - mean) / std`` on the same device."""
     mean_t = torch.tensor(mean, device=frames.device).view(3, 1, 1)
     std_t = torch.tensor(std, device=frames.device).view(3, 1, 1)
@@ -204,8 +219,15 @@ class VideoDataset(Dataset):
             under ``failures``) instead of raising.
     """
 
-    def __init__(self, utterances: Sequence[Any], config: VideoConfig, *, gloss_vocab: Any = None,
-                 text_vocab: Any = None, skip_errors: bool = False) -> None:
+    def __init__(
+        self,
+        utterances: Sequence[Any],
+        config: VideoConfig,
+        *,
+        gloss_vocab: Any = None,
+        text_vocab: Any = None,
+        skip_errors: bool = False,
+    ) -> None:
         needed = ["video"] + ["glosses"] * (gloss_vocab is not None) + ["text"] * (text_vocab is not None)
         for name in needed:
             missing = [u.id for u in utterances if not getattr(u, name)]
@@ -267,16 +289,22 @@ class VideoBatch:
     text: torch.Tensor | None = None
     failures: list = field(default_factory=list)
 
-    def to(self, device: Any, non_blocking: bool = False) -> "VideoBatch":
+    def to(self, device: Any, non_blocking: bool = False) -> VideoBatch:
         move = lambda t: None if t is None else t.to(device, non_blocking=non_blocking)  # noqa: E731
-        return replace(self, frames=move(self.frames), lengths=move(self.lengths), targets=move(self.targets),
-                       target_lengths=move(self.target_lengths), text=move(self.text))
+        return replace(
+            self,
+            frames=move(self.frames),
+            lengths=move(self.lengths),
+            targets=move(self.targets),
+            target_lengths=move(self.target_lengths),
+            text=move(self.text),
+        )
 
 
 def _pad(seqs: list[torch.Tensor], length: int, value: int = 0) -> torch.Tensor:
     out = seqs[0].new_full((len(seqs), length) + tuple(seqs[0].shape[1:]), value)
     for i, s in enumerate(seqs):
-        out[i, :len(s)] = s
+        out[i, : len(s)] = s
     return out
 
 
@@ -300,8 +328,9 @@ class VideoCollate:
         lengths = torch.tensor([len(it["frames"]) for it in items], dtype=torch.long)
         longest = int(lengths.max())
         padded = next((b for b in self.buckets if b >= longest), longest)
-        batch = VideoBatch([it["id"] for it in items], _pad([it["frames"] for it in items], padded), lengths,
-                           failures=failures)
+        batch = VideoBatch(
+            [it["id"] for it in items], _pad([it["frames"] for it in items], padded), lengths, failures=failures
+        )
         if "glosses" in items[0]:
             glosses = [it["glosses"] for it in items]
             batch.target_lengths = torch.tensor([len(g) for g in glosses], dtype=torch.long)
@@ -319,16 +348,40 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
-def make_loader(dataset: VideoDataset, batch_size: int, *, num_workers: int = 0, shuffle: bool = False,
-                sampler: Any = None, pin_memory: bool = False, prefetch_factor: int = 4,
-                drop_last: bool = False) -> DataLoader:
+def make_loader(
+    dataset: VideoDataset,
+    batch_size: int,
+    *,
+    num_workers: int = 0,
+    shuffle: bool = False,
+    sampler: Any = None,
+    pin_memory: bool = False,
+    prefetch_factor: int = 4,
+    drop_last: bool = False,
+) -> DataLoader:
     """A DataLoader that decodes in ``num_workers`` processes (persistent, so caches survive epochs).
 
     Workers are spawned, not forked: OpenCV's thread pool does not survive ``fork`` (a
     forked worker of a process that already used cv2 deadlocks in its first cv2 call).
     """
-    extra = {"prefetch_factor": prefetch_factor, "persistent_workers": True, "worker_init_fn": _worker_init,
-             "multiprocessing_context": "spawn"} if num_workers > 0 else {}
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-                      num_workers=num_workers, collate_fn=VideoCollate(dataset.config.buckets),
-                      pin_memory=pin_memory, drop_last=drop_last, **extra)
+    extra = (
+        {
+            "prefetch_factor": prefetch_factor,
+            "persistent_workers": True,
+            "worker_init_fn": _worker_init,
+            "multiprocessing_context": "spawn",
+        }
+        if num_workers > 0
+        else {}
+    )
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=VideoCollate(dataset.config.buckets),
+        pin_memory=pin_memory,
+        drop_last=drop_last,
+        **extra,
+    )

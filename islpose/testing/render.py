@@ -7,6 +7,7 @@ different colours) and writes one mp4 per utterance plus a manifest that adds th
 ``video`` and a ``text`` field (the glosses as a lower-case sentence) to the corpus
 manifest. Missing landmarks (NaN) are simply not drawn, like a detector that lost a hand.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -65,8 +66,9 @@ def render_frame(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
     return img
 
 
-def render_synthetic_videos(corpus: SyntheticCorpus, out_dir: str | Path, *, width: int = 160, height: int = 120,
-                            fps: float = FPS) -> Path:
+def render_synthetic_videos(
+    corpus: SyntheticCorpus, out_dir: str | Path, *, width: int = 160, height: int = 120, fps: float = FPS
+) -> Path:
     """Renders every utterance of ``corpus`` into ``out_dir/videos/<id>.mp4``.
 
     Args:

@@ -15,6 +15,7 @@ The output is what ``islpose extract`` would write: a feature store with raw
 ``landmarks`` (T, 543, 4), ``presence`` (T, 4), ``pose`` (T, 66) and optionally
 ``multimodal`` (T, 6516), plus a JSONL manifest with train/dev/test splits.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -31,14 +32,43 @@ WIDTH, HEIGHT, FPS = 640, 480, 25.0
 
 # Body template in shoulder-width units, origin at the shoulder mid-point, y down.
 # MediaPipe's "left" is the signer's left, which a front camera shows on the image right (+x).
-_POSE = np.array([
-    (0.0, -0.9), (0.07, -1.0), (0.11, -1.0), (0.15, -1.0), (-0.07, -1.0), (-0.11, -1.0), (-0.15, -1.0),
-    (0.24, -0.95), (-0.24, -0.95), (0.06, -0.78), (-0.06, -0.78), (0.5, 0.0), (-0.5, 0.0),
-    (0.6, 0.7), (-0.6, 0.7), (0.5, 1.2), (-0.5, 1.2),  # elbows, wrists (replaced per frame)
-    (0.5, 1.3), (-0.5, 1.3), (0.5, 1.3), (-0.5, 1.3), (0.5, 1.3), (-0.5, 1.3),  # hand points (replaced)
-    (0.35, 1.6), (-0.35, 1.6), (0.4, 2.6), (-0.4, 2.6), (0.4, 3.5), (-0.4, 3.5),
-    (0.42, 3.6), (-0.42, 3.6), (0.5, 3.7), (-0.5, 3.7),
-])
+_POSE = np.array(
+    [
+        (0.0, -0.9),
+        (0.07, -1.0),
+        (0.11, -1.0),
+        (0.15, -1.0),
+        (-0.07, -1.0),
+        (-0.11, -1.0),
+        (-0.15, -1.0),
+        (0.24, -0.95),
+        (-0.24, -0.95),
+        (0.06, -0.78),
+        (-0.06, -0.78),
+        (0.5, 0.0),
+        (-0.5, 0.0),
+        (0.6, 0.7),
+        (-0.6, 0.7),
+        (0.5, 1.2),
+        (-0.5, 1.2),  # elbows, wrists (replaced per frame)
+        (0.5, 1.3),
+        (-0.5, 1.3),
+        (0.5, 1.3),
+        (-0.5, 1.3),
+        (0.5, 1.3),
+        (-0.5, 1.3),  # hand points (replaced)
+        (0.35, 1.6),
+        (-0.35, 1.6),
+        (0.4, 2.6),
+        (-0.4, 2.6),
+        (0.4, 3.5),
+        (-0.4, 3.5),
+        (0.42, 3.6),
+        (-0.42, 3.6),
+        (0.5, 3.7),
+        (-0.5, 3.7),
+    ]
+)
 _REST = {"left": np.array([0.45, 1.25]), "right": np.array([-0.45, 1.25])}
 # Hand skeleton: wrist, then thumb (1-4), index (5-8), middle (9-12), ring (13-16), pinky (17-20).
 _FINGER_BASE_ANGLE = np.array([-0.9, -0.3, 0.0, 0.25, 0.5])  # radians from the palm axis
@@ -80,15 +110,17 @@ class SyntheticCorpus:
 def _make_glosses(n: int, rng: np.random.Generator) -> list[_Gloss]:
     glosses = []
     for i in range(n):
-        glosses.append(_Gloss(
-            name=f"G{i:03d}",
-            centre=np.array([rng.uniform(-0.6, 0.5), rng.uniform(-0.9, 0.9)]),
-            coeffs=rng.normal(0.0, 0.22, size=(2, 2, 2)),
-            curl=rng.uniform(0.0, 1.0, size=(2, 5)),
-            palm=rng.uniform(-0.8, 0.8, size=2) + np.pi / 2 + np.pi,
-            frames=int(rng.integers(8, 15)),
-            two_handed=bool(rng.random() < 0.35),
-        ))
+        glosses.append(
+            _Gloss(
+                name=f"G{i:03d}",
+                centre=np.array([rng.uniform(-0.6, 0.5), rng.uniform(-0.9, 0.9)]),
+                coeffs=rng.normal(0.0, 0.22, size=(2, 2, 2)),
+                curl=rng.uniform(0.0, 1.0, size=(2, 5)),
+                palm=rng.uniform(-0.8, 0.8, size=2) + np.pi / 2 + np.pi,
+                frames=int(rng.integers(8, 15)),
+                two_handed=bool(rng.random() < 0.35),
+            )
+        )
     return glosses
 
 
@@ -102,8 +134,7 @@ def _bigram(n: int, rng: np.random.Generator) -> np.ndarray:
     return probs / probs.sum(axis=1, keepdims=True)
 
 
-def _hand_points(wrist: np.ndarray, palm: np.ndarray, curl: np.ndarray, mirror: float,
-                 size: float = 1.0) -> np.ndarray:
+def _hand_points(wrist: np.ndarray, palm: np.ndarray, curl: np.ndarray, mirror: float, size: float = 1.0) -> np.ndarray:
     """21 hand points. wrist (T, 2), palm (T,), curl (T, 5) -> (T, 21, 2) body units;
     ``size`` scales the hand."""
     T = len(wrist)
@@ -126,8 +157,9 @@ def _ease(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
     return a + w[:, None] * (b - a)
 
 
-def _sentence_tracks(glosses: list[_Gloss], seq: list[int], signer: dict,
-                     rng: np.random.Generator) -> tuple[dict[str, np.ndarray], list[tuple[int, int]]]:
+def _sentence_tracks(
+    glosses: list[_Gloss], seq: list[int], signer: dict, rng: np.random.Generator
+) -> tuple[dict[str, np.ndarray], list[tuple[int, int]]]:
     """Per-frame tracks of one sentence, in body units: right/left wrist ``rw``/``lw``
     (T, 2), palm angles ``rp``/``lp`` (T,), finger curls ``rc``/``lc`` (T, 5); and the
     (first, end) frames of each sign."""
@@ -150,8 +182,10 @@ def _sentence_tracks(glosses: list[_Gloss], seq: list[int], signer: dict,
         n = max(4, int(round(g.frames / signer["speed"] * rng.uniform(0.85, 1.15))))
         u = np.linspace(0.0, 1.0, n)[:, None]  # (n, 1)
         phase = 2 * np.pi * u * np.arange(1, 3)  # (n, K=2)
-        offset = (np.sin(phase)[:, None, :] * g.coeffs[None, :, :, 0]
-                  + (np.cos(phase)[:, None, :] - 1) * g.coeffs[None, :, :, 1]).sum(-1)  # (n, 2)
+        offset = (
+            np.sin(phase)[:, None, :] * g.coeffs[None, :, :, 0]
+            + (np.cos(phase)[:, None, :] - 1) * g.coeffs[None, :, :, 1]
+        ).sum(-1)  # (n, 2)
         rw = g.centre * signer["reach"] + signer["style"] + offset * signer["sign_size"]
         rc = g.curl[0] + u * (g.curl[1] - g.curl[0])  # (n, 5)
         rp = g.palm[0] + u * (g.palm[1] - g.palm[0])  # (n, 1)
@@ -171,8 +205,14 @@ def _sentence_tracks(glosses: list[_Gloss], seq: list[int], signer: dict,
     return tracks, spans
 
 
-def _render(tracks: dict[str, np.ndarray], face: np.ndarray, signer: dict, noise: float,
-            drop_rate: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _render(
+    tracks: dict[str, np.ndarray],
+    face: np.ndarray,
+    signer: dict,
+    noise: float,
+    drop_rate: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
     """Tracks in body units -> (landmarks (T, 543, 4), presence (T, 4)) as Holistic gives them."""
     T = len(tracks["rw"])
     body = np.zeros((T, 543, 2))
@@ -213,7 +253,7 @@ def _render(tracks: dict[str, np.ndarray], face: np.ndarray, signer: dict, noise
         while t < T:
             if rng.random() < drop_rate:
                 run = int(rng.integers(1, 5))
-                presence[t:t + run, comp] = False
+                presence[t : t + run, comp] = False
                 t += run
             t += 1
     for comp, rows in enumerate(SLICES.values()):
@@ -325,8 +365,9 @@ def make_synthetic_corpus(
                 uid = f"s{s:02d}_u{k:04d}"
                 spans[uid] = sign_spans
                 store.write(uid, arrays, {"fps": FPS, "width": WIDTH, "height": HEIGHT, "source": "synthetic"})
-                utterances.append(Utterance(uid, glosses=tuple(glosses[i].name for i in seq),
-                                            split=split, signer=f"signer{s:02d}"))
+                utterances.append(
+                    Utterance(uid, glosses=tuple(glosses[i].name for i in seq), split=split, signer=f"signer{s:02d}")
+                )
     manifest = write_manifest(utterances, out / "corpus.jsonl")
     splits = {name: sum(u.split == name for u in utterances) for name in ("train", "dev", "test")}
     return SyntheticCorpus(store_path, manifest, tuple(g.name for g in glosses), splits, spans)

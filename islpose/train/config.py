@@ -11,14 +11,16 @@ A run config YAML has four top-level keys, and a fifth for distillation runs::
 An unknown key anywhere is an error. Values resolve in this order (later wins): the
 dataclass defaults, the model's ``train_defaults``, the YAML file, command-line options.
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from islpose.config import from_dict, read_yaml
+from islpose.config import from_dict, read_yaml  # noqa: F401 - read_yaml is part of this module's API
 from islpose.data.augment import AugmentConfig
 from islpose.errors import IslposeError
 
@@ -75,12 +77,18 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = {
-            "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "lr": self.lr > 0,
             "max_frames": (self.max_frames or 0) >= 0,
-            "weight_decay": self.weight_decay >= 0, "warmup_epochs": self.warmup_epochs >= 0,
-            "grad_clip": self.grad_clip >= 0, "patience": self.patience >= 0,
-            "bucket_pool": self.bucket_pool >= 1, "num_workers": self.num_workers >= 0,
-            "preload_gb": self.preload_gb >= 0, "threads": self.threads >= 0,
+            "weight_decay": self.weight_decay >= 0,
+            "warmup_epochs": self.warmup_epochs >= 0,
+            "grad_clip": self.grad_clip >= 0,
+            "patience": self.patience >= 0,
+            "bucket_pool": self.bucket_pool >= 1,
+            "num_workers": self.num_workers >= 0,
+            "preload_gb": self.preload_gb >= 0,
+            "threads": self.threads >= 0,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -107,11 +115,14 @@ class DistillConfig:
 
     def __post_init__(self) -> None:
         if not (self.alpha >= 0 and self.temperature > 0):
-            raise IslposeError(f"distill config: need alpha >= 0 and temperature > 0, got alpha={self.alpha!r}, "
-                               f"temperature={self.temperature!r}")
+            raise IslposeError(
+                f"distill config: need alpha >= 0 and temperature > 0, got alpha={self.alpha!r}, "
+                f"temperature={self.temperature!r}"
+            )
         if self.missing_teacher not in ("error", "skip"):
-            raise IslposeError(f"distill config: missing_teacher must be 'error' or 'skip', "
-                               f"not {self.missing_teacher!r}")
+            raise IslposeError(
+                f"distill config: missing_teacher must be 'error' or 'skip', not {self.missing_teacher!r}"
+            )
 
 
 @dataclass
@@ -134,8 +145,12 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         """Plain nested dicts (safe for YAML and ``torch.load(weights_only=True)``)."""
-        out = {"model": self.model, "model_config": dataclasses.asdict(self.model_config),
-               "train": dataclasses.asdict(self.train), "augment": dataclasses.asdict(self.augment)}
+        out = {
+            "model": self.model,
+            "model_config": dataclasses.asdict(self.model_config),
+            "train": dataclasses.asdict(self.train),
+            "augment": dataclasses.asdict(self.augment),
+        }
         if self.distill is not None:
             out["distill"] = dataclasses.asdict(self.distill)
         return out
@@ -176,24 +191,27 @@ def resolve_config(
     yaml_data = dict(yaml_data or {})
     unknown = sorted(set(yaml_data) - {"model", "model_config", "train", "augment", "distill"})
     if unknown:
-        raise IslposeError(f"{where}: unknown key(s) {', '.join(unknown)} "
-                           "(known: model, model_config, train, augment, distill)")
+        raise IslposeError(
+            f"{where}: unknown key(s) {', '.join(unknown)} (known: model, model_config, train, augment, distill)"
+        )
     name = model or yaml_data.get("model")
     if not name:
-        raise IslposeError("no model given: use --model NAME or `model:` in the config "
-                           f"(available: {', '.join(sorted(MODELS))})")
+        raise IslposeError(
+            f"no model given: use --model NAME or `model:` in the config (available: {', '.join(sorted(MODELS))})"
+        )
     model_config = from_dict(model_config_class(name), yaml_data.get("model_config"), f"{where}: model_config")
     train_data = {**getattr(MODELS[name], "train_defaults", {}), **dict(yaml_data.get("train") or {})}
     train_data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     distill_config = None
     if distill is not None or "distill" in yaml_data:
-        distill_data = {**dict(yaml_data.get("distill") or {}),
-                        **{k: v for k, v in (distill or {}).items() if v is not None}}
+        distill_data = {
+            **dict(yaml_data.get("distill") or {}),
+            **{k: v for k, v in (distill or {}).items() if v is not None},
+        }
         distill_config = from_dict(DistillConfig, distill_data, f"{where}: distill")
     augment_data = {**getattr(MODELS[name], "augment_defaults", {}), **dict(yaml_data.get("augment") or {})}
     augment = from_dict(AugmentConfig, augment_data, f"{where}: augment")
-    return RunConfig(name, model_config, from_dict(TrainConfig, train_data, f"{where}: train"), distill_config,
-                     augment)
+    return RunConfig(name, model_config, from_dict(TrainConfig, train_data, f"{where}: train"), distill_config, augment)
 
 
 def write_yaml(config: RunConfig | Any, path: str | Path) -> None:

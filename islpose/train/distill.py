@@ -17,10 +17,11 @@ Example:
     >>> config = resolve_config("bilstm_optimized", distill={"alpha": 1.0, "temperature": 2.0})
     >>> distill(config, "feats.h5", "teacher.h5", "corpus.jsonl", "runs/kd")  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -60,8 +61,10 @@ class Distiller:
         self.vocab = vocab
         problems = check_posteriors(self.path, utterances, vocab)
         if problems and self.config.missing_teacher == "error":
-            raise IslposeError(f"{self.path}: {len(problems)} train utterance(s) have no teacher posteriors, "
-                               f"e.g. {problems[0].uid!r} (use --missing-teacher skip to train without them)")
+            raise IslposeError(
+                f"{self.path}: {len(problems)} train utterance(s) have no teacher posteriors, "
+                f"e.g. {problems[0].uid!r} (use --missing-teacher skip to train without them)"
+            )
         return problems
 
     def dataset(self, base: FeatureDataset) -> torch.utils.data.Dataset:
@@ -76,8 +79,16 @@ class Distiller:
         return c.alpha * kd_loss(log_probs, out_lengths, batch["teacher"], batch["teacher_lengths"], c.temperature)
 
 
-def distill(config: RunConfig, features: str | Path, teacher: str | Path, manifest: str | Path,
-            out_dir: str | Path, *, resume: bool = False, console=None) -> TrainResult:
+def distill(
+    config: RunConfig,
+    features: str | Path,
+    teacher: str | Path,
+    manifest: str | Path,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    console=None,
+) -> TrainResult:
     """Trains ``config.model`` with CTC plus distillation from ``teacher`` (see module docstring).
 
     Args:

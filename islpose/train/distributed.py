@@ -1,4 +1,5 @@
 """Device choice and DDP set-up under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment)."""
+
 from __future__ import annotations
 
 import os

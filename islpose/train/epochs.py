@@ -8,13 +8,14 @@ any moment therefore has a readable ``last.pt`` of its last complete epoch; resu
 from it drops the metric rows of later (unfinished) epochs and adopts a ``best.pt``
 that the killed epoch wrote after the ``last.pt`` it resumes from.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import random
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -86,8 +87,9 @@ def refuse_finished_run(out: Path) -> None:
     """
     found = [name for name in ("last.pt", "best.pt") if (out / name).exists()]
     if found:
-        raise IslposeError(f"{out}: already holds a run ({', '.join(found)}); use --resume to continue it "
-                           "or choose another --out")
+        raise IslposeError(
+            f"{out}: already holds a run ({', '.join(found)}); use --resume to continue it or choose another --out"
+        )
 
 
 def seed_everything(seed: int) -> None:
@@ -106,10 +108,12 @@ def rank_seed(seed: int, epoch: int, rank: int) -> int:
 def rng_state() -> dict:
     """Python, numpy, torch and CUDA RNG states (for an exact resume)."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"python": random.getstate(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss,
-                                                   cached],
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+    return {
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
 
 
 def set_rng_state(state: dict) -> None:
@@ -140,8 +144,11 @@ class EpochLoop:
         self.stopped = broadcast(self.stopped, self.ctx)  # rank 0 alone may have adopted a newer best.pt
         if self.stopped or self.start_epoch > self.tc.epochs:
             if self.ctx.is_main:
-                why = f"early stop after {self.bad_epochs} epochs without a better dev WER (raise --patience " \
-                      "to go on)" if self.stopped else f"--epochs {self.tc.epochs} reached"
+                why = (
+                    f"early stop after {self.bad_epochs} epochs without a better dev WER (raise --patience to go on)"
+                    if self.stopped
+                    else f"--epochs {self.tc.epochs} reached"
+                )
                 self.console.print(f"nothing to do: the run already ended at epoch {epoch} ({why})")
         else:
             for epoch in range(self.start_epoch, self.tc.epochs + 1):
@@ -207,9 +214,16 @@ class EpochLoop:
 
     def _training_state(self, epoch: int) -> dict:
         """What ``last.pt`` needs for an exact resume."""
-        return {"epoch": epoch, "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "schedule": self.schedule.state(), "rng": rng_state(), "best_wer": self.best_wer,
-                "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
+        return {
+            "epoch": epoch,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "schedule": self.schedule.state(),
+            "rng": rng_state(),
+            "best_wer": self.best_wer,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+        }
 
     def _load_state(self, state: dict) -> None:
         """Restores weights, optimizer, LR schedule, RNG and early stopping from ``last.pt``; trims
@@ -224,8 +238,12 @@ class EpochLoop:
         self.optimizer.load_state_dict(ts["optimizer"])
         self.scheduler.load_state_dict(ts["scheduler"])
         saved_epochs = state["config"]["train"]["epochs"]
-        self.schedule = LRSchedule(**ts.get("schedule", {"warmup_steps": self.schedule.warmup_steps,
-                                                          "total_steps": saved_epochs * self.steps_per_epoch}))
+        self.schedule = LRSchedule(
+            **ts.get(
+                "schedule",
+                {"warmup_steps": self.schedule.warmup_steps, "total_steps": saved_epochs * self.steps_per_epoch},
+            )
+        )
         step = self.scheduler.last_epoch
         self.schedule.extend(step, self.tc.epochs * self.steps_per_epoch)
         for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
@@ -265,5 +283,9 @@ class EpochLoop:
         if meta.get("epoch", 0) > epoch and meta.get("dev_wer") is not None:
             self.adopted_best = meta
             self.best_wer, self.best_epoch, self.bad_epochs, self.stopped = meta["dev_wer"], meta["epoch"], 0, False
-            self.console.print(f"{best} is from epoch {meta['epoch']}, after last.pt (epoch {epoch}): "
-                               "kept as the best checkpoint so far", highlight=False, soft_wrap=True)
+            self.console.print(
+                f"{best} is from epoch {meta['epoch']}, after last.pt (epoch {epoch}): "
+                "kept as the best checkpoint so far",
+                highlight=False,
+                soft_wrap=True,
+            )

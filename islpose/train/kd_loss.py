@@ -12,6 +12,7 @@
 * The KL is summed over the vocabulary and averaged over the valid student frames of the
   batch: padding (of the student or of the teacher) never enters the loss.
 """
+
 from __future__ import annotations
 
 import torch
@@ -45,8 +46,13 @@ def resample_frames(x: torch.Tensor, lengths: torch.Tensor, out_lengths: torch.T
     return rows(lo) * (1 - w) + rows(hi) * w
 
 
-def kd_loss(student_log_probs: torch.Tensor, out_lengths: torch.Tensor, teacher_logprobs: torch.Tensor,
-            teacher_lengths: torch.Tensor, temperature: float) -> torch.Tensor:
+def kd_loss(
+    student_log_probs: torch.Tensor,
+    out_lengths: torch.Tensor,
+    teacher_logprobs: torch.Tensor,
+    teacher_lengths: torch.Tensor,
+    temperature: float,
+) -> torch.Tensor:
     """``T**2 * KL(teacher_T || student_T)`` averaged over the valid student frames.
 
     Args:
@@ -67,4 +73,4 @@ def kd_loss(student_log_probs: torch.Tensor, out_lengths: torch.Tensor, teacher_
     teacher = resample_frames(teacher, teacher_lengths, out_lengths, student.shape[1])  # (B, T', V)
     kl = (torch.xlogy(teacher, teacher) - teacher * student).sum(-1)  # (B, T'), 0 log 0 = 0
     mask = torch.arange(student.shape[1], device=device)[None, :] < out_lengths[:, None]  # (B, T')
-    return kl.masked_fill(~mask, 0.0).sum() / mask.sum().clamp(min=1) * temperature ** 2
+    return kl.masked_fill(~mask, 0.0).sum() / mask.sum().clamp(min=1) * temperature**2

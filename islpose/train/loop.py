@@ -1,10 +1,12 @@
 """The training loop behind ``islpose train`` (single process, or DDP under ``torchrun``)."""
+
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -56,8 +58,16 @@ class LossTerm(Protocol):
         """The term (a scalar) for log_probs (T', B, V) float32 and out_lengths (B,)."""
 
 
-def train(config: RunConfig, features: str | Path, manifest: str | Path, out_dir: str | Path, *,
-          resume: bool = False, console: Console | None = None, loss_term: LossTerm | None = None) -> TrainResult:
+def train(
+    config: RunConfig,
+    features: str | Path,
+    manifest: str | Path,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    console: Console | None = None,
+    loss_term: LossTerm | None = None,
+) -> TrainResult:
     """Trains ``config.model`` on the ``train`` split, selecting checkpoints on dev WER.
 
     Args:
@@ -96,8 +106,9 @@ def train(config: RunConfig, features: str | Path, manifest: str | Path, out_dir
     finished = False
     try:
         with torch_threads(config.train.threads):
-            result = Trainer(config, Path(features), Path(manifest), Path(out_dir), resume, ctx, console,
-                             loss_term).fit()
+            result = Trainer(
+                config, Path(features), Path(manifest), Path(out_dir), resume, ctx, console, loss_term
+            ).fit()
         finished = True
         return result
     finally:
@@ -110,8 +121,17 @@ class Trainer(EpochLoop):
     Args: as :func:`train`, plus ``ctx``, the :class:`DistContext` of this process.
     """
 
-    def __init__(self, config: RunConfig, features: Path, manifest_path: Path, out: Path, resume: bool,
-                 ctx: DistContext, console: Console | None, loss_term: LossTerm | None = None) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        features: Path,
+        manifest_path: Path,
+        out: Path,
+        resume: bool,
+        ctx: DistContext,
+        console: Console | None,
+        loss_term: LossTerm | None = None,
+    ) -> None:
         if config.distill is not None and loss_term is None:
             raise IslposeError("this run config has a `distill` section: run it with `islpose distill`")
         self.config, self.tc, self.out, self.ctx = config, config.train, out, ctx
@@ -125,12 +145,16 @@ class Trainer(EpochLoop):
         self._read_data(features, manifest_path, state)
         cuda = self.device.type == "cuda"
         self.loader = torch.utils.data.DataLoader(
-            self.train_set, batch_sampler=EpochBatches(self.sampler),
+            self.train_set,
+            batch_sampler=EpochBatches(self.sampler),
             collate_fn=collate_landmarks if self.augmenter is not None else collate,
-            num_workers=self.tc.num_workers, pin_memory=cuda, persistent_workers=self.tc.num_workers > 0,
+            num_workers=self.tc.num_workers,
+            pin_memory=cuda,
+            persistent_workers=self.tc.num_workers > 0,
             # its own generator: starting (persistent) workers must not draw from the seeded global RNG,
             # or a resumed run (whose workers start in a later epoch) would train on other dropout draws
-            generator=torch.Generator().manual_seed(self.tc.seed))
+            generator=torch.Generator().manual_seed(self.tc.seed),
+        )
         self.amp = self.tc.amp and cuda and torch.cuda.is_bf16_supported()
         self.net = self.model
         if ctx.distributed:
@@ -148,10 +172,14 @@ class Trainer(EpochLoop):
     def _read_data(self, features: Path, manifest_path: Path, state: dict | None) -> None:
         """The vocabulary, the model, the utterances to skip and this rank's datasets."""
         manifest = read_manifest(manifest_path)
-        splits = {name: select_utterances(manifest, name, require=("glosses",), hint=SPLITS_HINT)
-                  for name in ("train", "dev")}
-        self.vocab = (Vocabulary.from_tokens(state["vocab"]) if state
-                      else Vocabulary(g for u in splits["train"] for g in u.glosses))
+        splits = {
+            name: select_utterances(manifest, name, require=("glosses",), hint=SPLITS_HINT) for name in ("train", "dev")
+        }
+        self.vocab = (
+            Vocabulary.from_tokens(state["vocab"])
+            if state
+            else Vocabulary(g for u in splits["train"] for g in u.glosses)
+        )
         self.model = build_model(self.config.model, self.config.model_config, vocab_size=len(self.vocab))
         self.model.to(self.device)
         feature = self.model.feature
@@ -165,8 +193,10 @@ class Trainer(EpochLoop):
             skip = {p.uid for p in self.skipped}
             keep = {name: [u for u in utts if u.id not in skip] for name, utts in splits.items()}
             if not keep["train"] or not keep["dev"]:
-                raise IslposeError(f"{manifest_path}: no usable {'train' if not keep['train'] else 'dev'} "
-                                   f"utterances ({len(self.skipped)} skipped, e.g. {self.skipped[0]})")
+                raise IslposeError(
+                    f"{manifest_path}: no usable {'train' if not keep['train'] else 'dev'} "
+                    f"utterances ({len(self.skipped)} skipped, e.g. {self.skipped[0]})"
+                )
             self._check_width(store, keep["train"][0].id)
             lengths = [store.shape(u.id, feature)[0] for u in keep["train"]]
         self.counts = {name: (len(keep[name]), len(utts)) for name, utts in splits.items()}
@@ -176,25 +206,44 @@ class Trainer(EpochLoop):
         # augmenting: the loader reads raw landmarks, augmented with their features computed per batch on the device
         augment = self.config.augment.enabled
         self.train_set = (LandmarkDataset if augment else FeatureDataset)(
-            features, share, self.vocab, feature, preload_gb=self.tc.preload_gb, augment=self.config.augment,
-            seed=self.tc.seed, subsample=self.model.subsample)
+            features,
+            share,
+            self.vocab,
+            feature,
+            preload_gb=self.tc.preload_gb,
+            augment=self.config.augment,
+            seed=self.tc.seed,
+            subsample=self.model.subsample,
+        )
         self.augmenter = DeviceAugment(self.config.augment, feature, self.tc.seed, self.ctx.rank) if augment else None
         if self.loss_term is not None:
             self.train_set = self.loss_term.dataset(self.train_set)
-        self.dev_set = FeatureDataset(features, keep["dev"], self.vocab, feature,
-                                      preload_gb=self.tc.preload_gb) if self.ctx.is_main else None
-        num_batches = (frame_batch_count(lengths, self.tc.max_frames, self.ctx.world_size)
-                       if self.tc.max_frames else None)
-        self.sampler = BucketBatchSampler(self.train_set.lengths, self.tc.batch_size, bucketing=self.tc.bucketing,
-                                          pool=self.tc.bucket_pool, seed=self.tc.seed, max_frames=self.tc.max_frames,
-                                          num_batches=num_batches)
+        self.dev_set = (
+            FeatureDataset(features, keep["dev"], self.vocab, feature, preload_gb=self.tc.preload_gb)
+            if self.ctx.is_main
+            else None
+        )
+        num_batches = (
+            frame_batch_count(lengths, self.tc.max_frames, self.ctx.world_size) if self.tc.max_frames else None
+        )
+        self.sampler = BucketBatchSampler(
+            self.train_set.lengths,
+            self.tc.batch_size,
+            bucketing=self.tc.bucketing,
+            pool=self.tc.bucket_pool,
+            seed=self.tc.seed,
+            max_frames=self.tc.max_frames,
+            num_batches=num_batches,
+        )
 
     def _check_width(self, store: FeatureStore, uid: str) -> None:
         """The store's features must have the width the model reads."""
         shape, width = store.shape(uid, self.model.feature), input_dim(self.model)
         if len(shape) != 2 or shape[1] != width:
-            raise IslposeError(f"{store.path}: {self.model.feature!r} features of {uid!r} have shape {shape}, but "
-                               f"{self.config.model} with this model_config reads (T, {width})")
+            raise IslposeError(
+                f"{store.path}: {self.model.feature!r} features of {uid!r} have shape {shape}, but "
+                f"{self.config.model} with this model_config reads (T, {width})"
+            )
 
     def _prepare_out_dir(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -206,8 +255,9 @@ class Trainer(EpochLoop):
         if self.skipped:
             lines = [f"{p.uid}\t{p.kind}\t{p.message}\n" for p in self.skipped]
             write_text_atomic(self.out / "skipped.tsv", "id\tkind\tmessage\n" + "".join(lines))
-            self.console.print(f"[yellow]skipping {len(self.skipped)} utterance(s)[/] "
-                               f"(all listed in {self.out / 'skipped.tsv'}):")
+            self.console.print(
+                f"[yellow]skipping {len(self.skipped)} utterance(s)[/] (all listed in {self.out / 'skipped.tsv'}):"
+            )
             for p in self.skipped[:5]:
                 self.console.print(f"  {p.message}", markup=False, highlight=False, soft_wrap=True)
         try:
@@ -222,7 +272,10 @@ class Trainer(EpochLoop):
         self.console.print(
             f"{self.config.model}: {count_parameters(self.model):,} parameters, vocabulary {len(self.vocab)}, "
             f"{n_train}/{all_train} train and {n_dev}/{all_dev} dev utterances ({memory}), "
-            f"device {self.device}{processes}{', bf16' if self.amp else ''}", highlight=False, soft_wrap=True)
+            f"device {self.device}{processes}{', bf16' if self.amp else ''}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
     # ------------------------------------------------------------------ loop
     def _result(self, epoch: int) -> TrainResult:
@@ -238,9 +291,15 @@ class Trainer(EpochLoop):
         utts = frames = bad_steps = stepped_utts = 0
         start = time.perf_counter()
         show = self.ctx.is_main and self.tc.progress
-        columns = (TextColumn(f"epoch {epoch}/{self.tc.epochs}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[speed]} utt/s"),
-                   TimeElapsedColumn(), TimeRemainingColumn())
+        columns = (
+            TextColumn(f"epoch {epoch}/{self.tc.epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("{task.fields[speed]} utt/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
         with Progress(*columns, console=self.console, transient=True, disable=not show) as progress:
             task = progress.add_task("train", total=len(self.sampler), loss="-", speed="-")
             for step, batch in enumerate(self.loader):
@@ -261,11 +320,18 @@ class Trainer(EpochLoop):
                 progress.advance(task)
         seconds = time.perf_counter() - start
         loss_total, utts_total, frames_total, bad_total, stepped_total = all_sum(
-            [loss_sum.item(), utts, frames, bad_steps, stepped_utts], self.ctx)
+            [loss_sum.item(), utts, frames, bad_steps, stepped_utts], self.ctx
+        )
         # train_loss: the mean over the steps taken (a skipped step's utterances do not dilute it)
-        return {"train_loss": loss_total / max(1.0, stepped_total), "bad_steps": int(bad_total),
-                "lr": self.optimizer.param_groups[0]["lr"], "time_s": seconds, "train_utterances": int(utts_total),
-                "utt_per_s": utts_total / seconds, "frames_per_s": frames_total / seconds}
+        return {
+            "train_loss": loss_total / max(1.0, stepped_total),
+            "bad_steps": int(bad_total),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "time_s": seconds,
+            "train_utterances": int(utts_total),
+            "utt_per_s": utts_total / seconds,
+            "frames_per_s": frames_total / seconds,
+        }
 
     def _step(self, batch: dict) -> tuple[torch.Tensor, bool]:
         """One optimisation step; returns the batch's mean CTC loss (per target token, plus the
@@ -276,8 +342,9 @@ class Trainer(EpochLoop):
             log_probs, out_lengths = self.net(x, lengths)  # (T', B, V), (B,)
         log_probs = log_probs.float()  # the losses in fp32
         targets, target_lengths = batch["targets"].to(self.device), batch["target_lengths"].to(self.device)
-        loss = F.ctc_loss(log_probs, targets, out_lengths, target_lengths, blank=0, reduction="mean",
-                          zero_infinity=True)
+        loss = F.ctc_loss(
+            log_probs, targets, out_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=True
+        )
         if self.loss_term is not None:
             loss = loss + self.loss_term(log_probs, out_lengths, batch)
         self.optimizer.zero_grad(set_to_none=True)
@@ -296,8 +363,9 @@ class Trainer(EpochLoop):
         falls while the model still emits only blanks, when WER cannot show learning).
         Dev utterances without features count as empty hypotheses (all their glosses deleted)."""
         self.model.eval()
-        sampler = BucketBatchSampler(self.dev_set.lengths, self.tc.batch_size, shuffle=False,
-                                     max_frames=self.tc.max_frames)
+        sampler = BucketBatchSampler(
+            self.dev_set.lengths, self.tc.batch_size, shuffle=False, max_frames=self.tc.max_frames
+        )
         hyps: dict[str, str] = {}
         losses: list[torch.Tensor] = []
         for batch in torch.utils.data.DataLoader(self.dev_set, batch_sampler=sampler, collate_fn=collate):
@@ -305,34 +373,55 @@ class Trainer(EpochLoop):
                 log_probs, out_lengths = self.model(batch["features"].to(self.device), batch["lengths"].to(self.device))
             log_probs = log_probs.float()
             target_lengths = batch["target_lengths"].to(self.device)
-            loss = F.ctc_loss(log_probs, batch["targets"].to(self.device), out_lengths, target_lengths,
-                              blank=0, reduction="none") / target_lengths.clamp(min=1)  # (B,), inf: cannot align
+            loss = F.ctc_loss(
+                log_probs, batch["targets"].to(self.device), out_lengths, target_lengths, blank=0, reduction="none"
+            ) / target_lengths.clamp(min=1)  # (B,), inf: cannot align
             losses.append(loss[torch.isfinite(loss)].cpu())
             for uid, labels in zip(batch["ids"], greedy_decode_batch(log_probs, out_lengths)):
                 hyps[uid] = " ".join(self.vocab.decode(labels))
         references = self.dev_set.references + [" ".join(u.glosses) for u in self.dev_missing]
         hypotheses = [hyps[uid] for uid in self.dev_set.ids] + [""] * len(self.dev_missing)
         aligned = torch.cat(losses) if losses else torch.zeros(0)
-        return {**score_lists(references, hypotheses).to_dict(),
-                "loss": float(aligned.mean()) if len(aligned) else None}
+        return {
+            **score_lists(references, hypotheses).to_dict(),
+            "loss": float(aligned.mean()) if len(aligned) else None,
+        }
 
     def _end_epoch(self, epoch: int, stats: dict) -> None:
         dev = self.evaluate()
         improved = self._track(dev["wer"], epoch)
-        record = {"epoch": epoch, **stats, "dev_loss": dev["loss"], "dev_wer": dev["wer"],
-                  "dev_substitutions": dev["substitutions"], "dev_deletions": dev["deletions"],
-                  "dev_insertions": dev["insertions"],
-                  "dev_without_features": len(self.dev_missing), "best_wer": self.best_wer,
-                  "best_epoch": self.best_epoch}
+        record = {
+            "epoch": epoch,
+            **stats,
+            "dev_loss": dev["loss"],
+            "dev_wer": dev["wer"],
+            "dev_substitutions": dev["substitutions"],
+            "dev_deletions": dev["deletions"],
+            "dev_insertions": dev["insertions"],
+            "dev_without_features": len(self.dev_missing),
+            "best_wer": self.best_wer,
+            "best_epoch": self.best_epoch,
+        }
         self._log(record)
         if self.writer is not None:
             for key in ("train_loss", "dev_loss", "dev_wer", "lr", "utt_per_s"):
                 if record[key] is not None:
                     self.writer.add_scalar(key, record[key], epoch)
-        meta = {"epoch": epoch, "dev_wer": dev["wer"], "best_wer": self.best_wer, "best_epoch": self.best_epoch,
-                "train_loss": stats["train_loss"]}
-        self._save(epoch, improved, lambda path, meta, state=None: save_checkpoint(
-            path, self.model, self.vocab, self.config.to_dict(), meta, state), meta)
+        meta = {
+            "epoch": epoch,
+            "dev_wer": dev["wer"],
+            "best_wer": self.best_wer,
+            "best_epoch": self.best_epoch,
+            "train_loss": stats["train_loss"],
+        }
+        self._save(
+            epoch,
+            improved,
+            lambda path, meta, state=None: save_checkpoint(
+                path, self.model, self.vocab, self.config.to_dict(), meta, state
+            ),
+            meta,
+        )
         mark = " [green]*[/]" if improved else ""
         bad = f", {stats['bad_steps']} step(s) with non-finite gradients skipped" if stats["bad_steps"] else ""
         if self.dev_missing:
@@ -342,6 +431,9 @@ class Trainer(EpochLoop):
             f"epoch {epoch}/{self.tc.epochs}  loss {stats['train_loss']:.4f}{dev_loss}"
             f"  dev WER {100 * dev['wer']:.2f}%{mark}"
             f"  (best {100 * self.best_wer:.2f}% @ {self.best_epoch})  lr {stats['lr']:.2e}"
-            f"  {stats['time_s']:.1f}s  {stats['utt_per_s']:.0f} utt/s{bad}", highlight=False, soft_wrap=True)
+            f"  {stats['time_s']:.1f}s  {stats['utt_per_s']:.0f} utt/s{bad}",
+            highlight=False,
+            soft_wrap=True,
+        )
         if self.stopped:
             self.console.print(f"early stop: no better dev WER for {self.bad_epochs} epochs")

@@ -9,11 +9,13 @@ Example:
     >>> config.model, config.train.epochs, config.train.lr
     ('bilstm_optimized', 3, 0.001)
 """
+
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from islpose.errors import IslposeError
 from islpose.train.config import RunConfig, read_yaml, resolve_config
@@ -73,18 +75,27 @@ def resumable(out: str | Path | None, fixed: Mapping[str, object] | None = None)
     out = Path(out)
     changed = [name for name, value in (fixed or {}).items() if value is not None]
     if changed:
-        raise IslposeError(f"{', '.join(changed)} cannot change when resuming; the run's config is "
-                           f"{out / 'config.yaml'} (only --epochs, --patience, --device and a student's "
-                           "--threads may be given)")
+        raise IslposeError(
+            f"{', '.join(changed)} cannot change when resuming; the run's config is "
+            f"{out / 'config.yaml'} (only --epochs, --patience, --device and a student's "
+            "--threads may be given)"
+        )
     last = out / "last.pt"
     if not last.is_file():
         raise IslposeError(f"{out}: nothing to resume (no last.pt)")
     return last
 
 
-def resolve_run(model: str | None = None, config_path: str | Path | None = None,
-                overrides: Mapping[str, Any] | None = None, *, resume: bool = False, out: str | Path | None = None,
-                fixed: Mapping[str, object] | None = None, distill: Mapping[str, Any] | None = None) -> RunConfig:
+def resolve_run(
+    model: str | None = None,
+    config_path: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    resume: bool = False,
+    out: str | Path | None = None,
+    fixed: Mapping[str, object] | None = None,
+    distill: Mapping[str, Any] | None = None,
+) -> RunConfig:
     """The resolved config of a student run.
 
     A new run merges the model's defaults, the YAML file and ``overrides``; a resumed run
@@ -106,8 +117,15 @@ def resolve_run(model: str | None = None, config_path: str | Path | None = None,
     if not resume:
         yaml_data = read_yaml(config_path) if config_path else None
         return resolve_config(model, yaml_data, overrides, where=str(config_path or "config"), distill=distill)
-    last = resumable(out, {"--model": model, "--config": config_path, **(fixed or {}),
-                           **{f"--{k.replace('_', '-')}": v for k, v in (distill or {}).items()}})
+    last = resumable(
+        out,
+        {
+            "--model": model,
+            "--config": config_path,
+            **(fixed or {}),
+            **{f"--{k.replace('_', '-')}": v for k, v in (distill or {}).items()},
+        },
+    )
     return resolve_config(yaml_data=stored_config(last), overrides=overrides, where=str(last), distill=distill)
 
 
@@ -121,8 +139,11 @@ def model_summary(config: RunConfig, manifest: str | Path) -> str:
 
     vocab = Vocabulary.from_manifest(manifest, "train")
     model = build_model(config.model, config.model_config, vocab_size=len(vocab))
-    lines = [str(model), "", f"vocabulary: {len(vocab)} tokens; input: {model.feature} features; "
-             f"temporal subsampling: {model.subsample}x"]
+    lines = [
+        str(model),
+        "",
+        f"vocabulary: {len(vocab)} tokens; input: {model.feature} features; temporal subsampling: {model.subsample}x",
+    ]
     lines += [f"  {name:<22} {count_parameters(child):>12,}" for name, child in model.named_children()]
     lines += [f"  {'total':<22} {count_parameters(model):>12,} parameters", ""]
     return "\n".join(lines) + "\n" + yaml.safe_dump(config.to_dict(), sort_keys=False)

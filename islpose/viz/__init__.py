@@ -6,13 +6,23 @@ Example:
     >>> from islpose.viz import clip_from_store, render_clip        # doctest: +SKIP
     >>> render_clip(clip_from_store("feats.h5", "utt1"), "utt1.png")  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import importlib
 
 _MODULES = {
-    "islpose.viz.show": ("Clip", "ShowResult", "clip_from_pose", "clip_from_store", "iter_pictures",
-                         "read_segments", "render_clip", "render_frames", "show_clip"),
+    "islpose.viz.show": (
+        "Clip",
+        "ShowResult",
+        "clip_from_pose",
+        "clip_from_store",
+        "iter_pictures",
+        "read_segments",
+        "render_clip",
+        "render_frames",
+        "show_clip",
+    ),
     "islpose.viz.skeleton": ("draw_skeleton", "status_panel"),
     "islpose.viz.media": ("contact_sheet", "iter_frames", "write_image", "write_video"),
     "islpose.viz.curves": ("plot_run_dirs", "plot_runs", "read_metrics", "run_names"),

@@ -4,11 +4,13 @@ Example:
     >>> plot_posteriorgram(log_probs, vocab.tokens, "utt1.png", segments=result.segments,
     ...                    reference="I GO SCHOOL".split(), frame_seconds=2 / 25)  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -54,10 +56,18 @@ def _band(ax, spans: Sequence[tuple[str, float, float]], colour: str, label: str
     ax.tick_params(labelbottom=False)
 
 
-def plot_posteriorgram(log_probs: np.ndarray, tokens: Sequence[str], out: str | Path, *,
-                       segments: Sequence[Any] = (), reference: Sequence[Any] | None = None,
-                       frame_seconds: float | None = None, top: int = 12, title: str = "",
-                       blank: int = 0) -> Path:
+def plot_posteriorgram(
+    log_probs: np.ndarray,
+    tokens: Sequence[str],
+    out: str | Path,
+    *,
+    segments: Sequence[Any] = (),
+    reference: Sequence[Any] | None = None,
+    frame_seconds: float | None = None,
+    top: int = 12,
+    title: str = "",
+    blank: int = 0,
+) -> Path:
     """Draws frames x glosses (with the blank) of one utterance's CTC posteriors.
 
     Args:
@@ -81,12 +91,17 @@ def plot_posteriorgram(log_probs: np.ndarray, tokens: Sequence[str], out: str | 
     probs = np.exp(lp)
     hyp = [(str(_field(s, "gloss")), float(_field(s, "start")), float(_field(s, "end"))) for s in segments]
     timed = bool(reference) and not isinstance(reference[0], str)
-    ref = [(str(_field(s, "gloss")), float(_field(s, "start")), float(_field(s, "end"))) for s in reference] \
-        if timed else [(str(g), 0.0, 0.0) for g in reference or ()]
+    ref = (
+        [(str(_field(s, "gloss")), float(_field(s, "start")), float(_field(s, "end"))) for s in reference]
+        if timed
+        else [(str(g), 0.0, 0.0) for g in reference or ()]
+    )
     rows = choose_rows(probs, tokens, [g for g, _, _ in hyp + ref], top, blank)
     x_max = len(lp) * (frame_seconds or 1.0)
-    fig = deps.figure(figsize=(max(8.0, min(16.0, 0.12 * len(lp) + 4)), 1.6 + 0.28 * len(rows) + 0.5 * (1 + timed)),
-                      layout="constrained")
+    fig = deps.figure(
+        figsize=(max(8.0, min(16.0, 0.12 * len(lp) + 4)), 1.6 + 0.28 * len(rows) + 0.5 * (1 + timed)),
+        layout="constrained",
+    )
     grid = fig.add_gridspec(2 + timed, 1, height_ratios=[0.5] * (1 + timed) + [0.28 * len(rows)])
     heat = fig.add_subplot(grid[-1])
     _heatmap(fig, heat, probs, rows, tokens, hyp, {g for g, _, _ in ref}, x_max)
@@ -105,11 +120,27 @@ def plot_posteriorgram(log_probs: np.ndarray, tokens: Sequence[str], out: str | 
     return Path(out)
 
 
-def _heatmap(fig, heat, probs: np.ndarray, rows: list[int], tokens: Sequence[str],
-             hyp: list[tuple[str, float, float]], refs: set[str], x_max: float) -> None:
+def _heatmap(
+    fig,
+    heat,
+    probs: np.ndarray,
+    rows: list[int],
+    tokens: Sequence[str],
+    hyp: list[tuple[str, float, float]],
+    refs: set[str],
+    x_max: float,
+) -> None:
     """The posteriors of ``rows`` (T x rows), reference rows labelled green, decoded segments outlined red."""
-    image = heat.imshow(probs[:, rows].T, aspect="auto", origin="upper", cmap="Blues", vmin=0, vmax=1,
-                        extent=(0, x_max, len(rows) - 0.5, -0.5), interpolation="nearest")
+    image = heat.imshow(
+        probs[:, rows].T,
+        aspect="auto",
+        origin="upper",
+        cmap="Blues",
+        vmin=0,
+        vmax=1,
+        extent=(0, x_max, len(rows) - 0.5, -0.5),
+        interpolation="nearest",
+    )
     heat.set_yticks(range(len(rows)), [tokens[i] for i in rows], fontsize="small")
     for label, i in zip(heat.get_yticklabels(), rows):
         if tokens[i] in refs:
@@ -167,8 +198,7 @@ def align_utterance(checkpoint: str | Path, store: str | Path, uid: str) -> Alig
         features, fps = fs.read(uid, model.feature), float(attrs.get("fps") or 0.0)
         signing = None
         if {"landmarks", "presence"} <= set(fs.datasets(uid)) and attrs.get("width") and attrs.get("height"):
-            signing = signing_span(fs.read(uid, "landmarks"), fs.read(uid, "presence"), attrs["width"],
-                                   attrs["height"])
+            signing = signing_span(fs.read(uid, "landmarks"), fs.read(uid, "presence"), attrs["width"], attrs["height"])
     if not fps > 0:
         raise IslposeError(f"{store}: utterance {uid!r} has no frame rate, so no times can be given")
     result, log_probs = recognizer.decode_features(features, fps, uid=uid, signing=signing)
@@ -186,12 +216,26 @@ def plot_recognition(model: Any, result: Any, log_probs: np.ndarray, fps: float,
         fps: frames per second of the input.
         out: the picture to write.
     """
-    return plot_posteriorgram(log_probs, model.vocab.tokens, out, segments=result.segments,
-                              frame_seconds=model.subsample / fps, title=result.id, blank=model.vocab.blank_id)
+    return plot_posteriorgram(
+        log_probs,
+        model.vocab.tokens,
+        out,
+        segments=result.segments,
+        frame_seconds=model.subsample / fps,
+        title=result.id,
+        blank=model.vocab.blank_id,
+    )
 
 
-def show_posteriors(checkpoint: str | Path, store: str | Path, uid: str, out: str | Path, *,
-                    manifest: str | Path | None = None, overwrite: bool = False) -> Alignment:
+def show_posteriors(
+    checkpoint: str | Path,
+    store: str | Path,
+    uid: str,
+    out: str | Path,
+    *,
+    manifest: str | Path | None = None,
+    overwrite: bool = False,
+) -> Alignment:
     """Draws a student's posteriorgram of one stored utterance (:func:`align_utterance`,
     :func:`plot_posteriorgram`) with its greedy segments and, from ``manifest``, the reference.
 
@@ -220,6 +264,13 @@ def show_posteriors(checkpoint: str | Path, store: str | Path, uid: str, out: st
             raise IslposeError(f"{manifest}: no glosses for {uid!r}")
         reference = list(utts[uid].glosses)
     a = align_utterance(checkpoint, store, uid)
-    plot_posteriorgram(a.log_probs, a.tokens, out, segments=a.segments, reference=reference,
-                       frame_seconds=a.frame_seconds, title=f"{uid} ({Path(checkpoint).name})")
+    plot_posteriorgram(
+        a.log_probs,
+        a.tokens,
+        out,
+        segments=a.segments,
+        reference=reference,
+        frame_seconds=a.frame_seconds,
+        title=f"{uid} ({Path(checkpoint).name})",
+    )
     return a

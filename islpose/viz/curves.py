@@ -4,11 +4,12 @@ Example:
     >>> runs = {name: read_metrics(d) for name, d in run_names(["runs/a", "runs/b"]).items()}  # doctest: +SKIP
     >>> plot_runs(runs, "curves.png")                                                           # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from islpose.errors import IslposeError
 from islpose.io.atomic import atomic_write
@@ -17,8 +18,11 @@ from islpose.viz import deps
 
 # Learning-rate keys: the students log "lr", the teacher its encoder's and its text decoder's.
 LR_KEYS = {"lr": "-", "encoder_lr": "-", "decoder_lr": "--"}
-ERRORS = (("dev_substitutions", "substitutions", "#e15759"), ("dev_deletions", "deletions", "#4e79a7"),
-          ("dev_insertions", "insertions", "#f28e2b"))
+ERRORS = (
+    ("dev_substitutions", "substitutions", "#e15759"),
+    ("dev_deletions", "deletions", "#4e79a7"),
+    ("dev_insertions", "insertions", "#f28e2b"),
+)
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
@@ -86,7 +90,7 @@ def plot_runs(runs: Mapping[str, list[dict]], out: str | Path, title: str = "") 
     fig = deps.figure(figsize=(13, 3.6 * rows), layout="constrained")
     grid = fig.add_gridspec(rows, 3 * per_row)
     span = per_row  # each top panel spans a third of the width
-    loss, wer, lr = (fig.add_subplot(grid[0, i * span:(i + 1) * span]) for i in range(3))
+    loss, wer, lr = (fig.add_subplot(grid[0, i * span : (i + 1) * span]) for i in range(3))
     colours = [f"C{i}" for i in range(len(runs))]
     for (name, records), colour in zip(runs.items(), colours):
         loss.plot(*_series(records, "train_loss"), color=colour, marker=".", label=name)
@@ -135,21 +139,28 @@ def _error_panels(fig, grid, runs: Mapping[str, list[dict]], colours: list[str],
     first = None
     for i, ((name, records), colour) in enumerate(zip(runs.items(), colours)):
         r, c = divmod(i, per_row)
-        ax = fig.add_subplot(grid[1 + r, c * 3:(c + 1) * 3], sharey=first)
+        ax = fig.add_subplot(grid[1 + r, c * 3 : (c + 1) * 3], sharey=first)
         first = first or ax
         scored = [rec for rec in records if rec.get("dev_wer") is not None]
         epochs = [rec["epoch"] for rec in scored]
         parts = list(zip(*[_error_rates(rec) for rec in scored])) or [[], [], []]
-        ax.stackplot(epochs, *parts, labels=[label for _, label, _ in ERRORS], colors=[c for _, _, c in ERRORS],
-                     alpha=0.85)
+        ax.stackplot(
+            epochs, *parts, labels=[label for _, label, _ in ERRORS], colors=[c for _, _, c in ERRORS], alpha=0.85
+        )
         ax.set_title(f"{name}: dev errors", color=colour)
         ax.set(xlabel="epoch", ylabel="% of reference glosses")
         if i == 0:
             ax.legend(fontsize="small", loc="upper right")
 
 
-def plot_run_dirs(run_dirs: Sequence[str | Path], out: str | Path, *, title: str = "", overwrite: bool = False,
-                  on_error: Callable[[IslposeError], None] | None = None) -> tuple[dict[str, list[dict]], list[str]]:
+def plot_run_dirs(
+    run_dirs: Sequence[str | Path],
+    out: str | Path,
+    *,
+    title: str = "",
+    overwrite: bool = False,
+    on_error: Callable[[IslposeError], None] | None = None,
+) -> tuple[dict[str, list[dict]], list[str]]:
     """Reads the metrics of run folders and plots them (:func:`plot_runs`); an unreadable folder is skipped.
 
     Args:

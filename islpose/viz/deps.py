@@ -1,4 +1,5 @@
 """The optional libraries of the pictures (the ``[viz]`` extra), imported on first use."""
+
 from __future__ import annotations
 
 from islpose._optional import require

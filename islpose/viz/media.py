@@ -3,11 +3,12 @@
 Every file is written atomically (:mod:`islpose.io.atomic`). Images are OpenCV's
 (H, W, 3) uint8 BGR.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -55,8 +56,9 @@ def iter_frames(path: str | Path, indices: Iterable[int]) -> Iterator[np.ndarray
             while t <= want:
                 ok = cap.grab()
                 if not ok:
-                    raise IslposeError(f"{path}: ends after {t} frames, before frame {want + 1} (not the video "
-                                       "of these landmarks?)")
+                    raise IslposeError(
+                        f"{path}: ends after {t} frames, before frame {want + 1} (not the video of these landmarks?)"
+                    )
                 t += 1
             ok, frame = cap.retrieve()
             if not ok:
@@ -81,13 +83,24 @@ def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: float) -> P
 
         # One fast octree palette per frame, no dithering: much faster than Pillow's default
         # conversion, and as clear.
-        images = [Image.fromarray(np.ascontiguousarray(f[..., ::-1])).quantize(
-            256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE) for f in frames]
+        images = [
+            Image.fromarray(np.ascontiguousarray(f[..., ::-1])).quantize(
+                256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
+            )
+            for f in frames
+        ]
         if not images:
             raise IslposeError(f"{path}: no frames to write")
         with atomic_write(path, "wb") as handle:
-            images[0].save(handle, format="GIF", save_all=True, append_images=images[1:], loop=0,
-                           duration=round(1000 / fps), optimize=False)
+            images[0].save(
+                handle,
+                format="GIF",
+                save_all=True,
+                append_images=images[1:],
+                loop=0,
+                duration=round(1000 / fps),
+                optimize=False,
+            )
         return path
     cv2 = deps.cv2()
     with atomic_path(path, keep_suffix=True) as tmp:
@@ -118,8 +131,7 @@ def write_image(image: np.ndarray, path: str | Path) -> Path:
     return Path(path)
 
 
-def contact_sheet(tiles: Sequence[np.ndarray], columns: int | None = None, gap: int = 4,
-                  title: str = "") -> np.ndarray:
+def contact_sheet(tiles: Sequence[np.ndarray], columns: int | None = None, gap: int = 4, title: str = "") -> np.ndarray:
     """Tiles equal-sized images in rows (about 4:3 overall unless ``columns`` is given).
 
     Args:
@@ -139,7 +151,7 @@ def contact_sheet(tiles: Sequence[np.ndarray], columns: int | None = None, gap: 
     for i, tile in enumerate(tiles):
         r, c = divmod(i, columns)
         y, x = gap + r * (h + gap), gap + c * (w + gap)
-        sheet[y:y + h, x:x + w] = tile
+        sheet[y : y + h, x : x + w] = tile
     if title:
         cv2 = deps.cv2()
         head = np.full((28, sheet.shape[1], 3), 255, np.uint8)

@@ -4,11 +4,12 @@ Example:
     >>> clip = clip_from_store("feats.h5", "utt1")                        # doctest: +SKIP
     >>> render_clip(clip, "utt1.png", frames=12)                          # doctest: +SKIP
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -64,8 +65,15 @@ def clip_from_store(path: str | Path, uid: str | None = None) -> Clip:
         attrs = store.attrs(uid)
         landmarks = store.read(uid, "landmarks")
         presence = store.read(uid, "presence") if "presence" in store.datasets(uid) else presence_of(landmarks)
-    return Clip(landmarks, presence, float(attrs.get("fps") or 0.0), int(attrs.get("width") or 640),
-                int(attrs.get("height") or 480), source=attrs.get("source") or None, name=uid)
+    return Clip(
+        landmarks,
+        presence,
+        float(attrs.get("fps") or 0.0),
+        int(attrs.get("width") or 640),
+        int(attrs.get("height") or 480),
+        source=attrs.get("source") or None,
+        name=uid,
+    )
 
 
 def clip_from_pose(path: str | Path) -> Clip:
@@ -90,7 +98,9 @@ def read_segments(path: str | Path, clip: Clip) -> list[dict]:
             try:
                 return [dict(s, start=float(s["start"]), end=float(s["end"])) for s in record["segments"]]
             except (ValueError, TypeError, KeyError) as exc:
-                raise IslposeError(f"{path}:{lineno}: not a recognize record ({exc.__class__.__name__}: {exc})") from None
+                raise IslposeError(
+                    f"{path}:{lineno}: not a recognize record ({exc.__class__.__name__}: {exc})"
+                ) from None
     raise IslposeError(f"{path}: no record for {clip.name!r}")
 
 
@@ -125,8 +135,9 @@ def _video_for(clip: Clip, video: str | Path | None, last: int) -> str | None:
     return None
 
 
-def iter_pictures(clip: Clip, indices: Sequence[int], width: int, *, video: str | Path | None = None,
-                  segments: Sequence[Mapping] = ()) -> Iterator[np.ndarray]:
+def iter_pictures(
+    clip: Clip, indices: Sequence[int], width: int, *, video: str | Path | None = None, segments: Sequence[Mapping] = ()
+) -> Iterator[np.ndarray]:
     """Draws the clip's frames ``indices`` (increasing) one at a time, each with its status panel.
 
     Args:
@@ -145,8 +156,11 @@ def iter_pictures(clip: Clip, indices: Sequence[int], width: int, *, video: str 
     captions = _captions(segments, np.asarray(indices), clip.fps)
     backgrounds = iter_frames(video, indices) if video is not None else None
     for t in indices:
-        image = (cv2.resize(next(backgrounds), (width, height), interpolation=cv2.INTER_AREA) if backgrounds
-                 else blank_canvas(width, height))
+        image = (
+            cv2.resize(next(backgrounds), (width, height), interpolation=cv2.INTER_AREA)
+            if backgrounds
+            else blank_canvas(width, height)
+        )
         draw_skeleton(image, clip.landmarks[t], clip.presence[t])
         if t in captions:
             caption(image, captions[t])
@@ -155,8 +169,9 @@ def iter_pictures(clip: Clip, indices: Sequence[int], width: int, *, video: str 
         yield np.concatenate([image, status_panel(width, t, clip.presence)], axis=0)
 
 
-def render_frames(clip: Clip, indices: Sequence[int], width: int, *, video: str | Path | None = None,
-                  segments: Sequence[Mapping] = ()) -> tuple[list[np.ndarray], str]:
+def render_frames(
+    clip: Clip, indices: Sequence[int], width: int, *, video: str | Path | None = None, segments: Sequence[Mapping] = ()
+) -> tuple[list[np.ndarray], str]:
     """:func:`iter_pictures` as a list, over ``video`` or else the clip's source when it
     exists (else a blank canvas); also returns the video's path, or "blank"."""
     indices = [int(t) for t in indices]
@@ -164,8 +179,15 @@ def render_frames(clip: Clip, indices: Sequence[int], width: int, *, video: str 
     return list(iter_pictures(clip, indices, width, video=used, segments=segments)), used or "blank"
 
 
-def render_clip(clip: Clip, out: str | Path, *, video: str | Path | None = None, frames: int | None = None,
-                segments: Sequence[Mapping] = (), width: int | None = None) -> ShowResult:
+def render_clip(
+    clip: Clip,
+    out: str | Path,
+    *,
+    video: str | Path | None = None,
+    frames: int | None = None,
+    segments: Sequence[Mapping] = (),
+    width: int | None = None,
+) -> ShowResult:
     """Writes the clip as ``.mp4``, ``.gif`` or a ``.png`` contact sheet.
 
     Args:
@@ -195,9 +217,17 @@ def render_clip(clip: Clip, out: str | Path, *, video: str | Path | None = None,
     return ShowResult(Path(out), len(pictures), used)
 
 
-def show_clip(source: str | Path, out: str | Path, uid: str | None = None, *, video: str | Path | None = None,
-              frames: int | None = None, width: int | None = None, recognized: str | Path | None = None,
-              overwrite: bool = False) -> tuple[ShowResult, Clip]:
+def show_clip(
+    source: str | Path,
+    out: str | Path,
+    uid: str | None = None,
+    *,
+    video: str | Path | None = None,
+    frames: int | None = None,
+    width: int | None = None,
+    recognized: str | Path | None = None,
+    overwrite: bool = False,
+) -> tuple[ShowResult, Clip]:
     """Draws the landmarks of a stored utterance or a ``.pose`` file (:func:`render_clip`).
 
     Args:
@@ -224,8 +254,10 @@ def show_clip(source: str | Path, out: str | Path, uid: str | None = None, *, vi
         raise IslposeError(f"--width must be >= 16 pixels, not {width}")
     name = str(source).lower()
     if name.endswith(tuple(VIDEO_EXTENSIONS)):
-        raise IslposeError(f"{source}: a video; show draws landmarks, so extract them first: `islpose extract "
-                           f"{source} feats.h5`, then `islpose show feats.h5 --video {source} --out {out}`")
+        raise IslposeError(
+            f"{source}: a video; show draws landmarks, so extract them first: `islpose extract "
+            f"{source} feats.h5`, then `islpose show feats.h5 --video {source} --out {out}`"
+        )
     if name.endswith(".pose"):
         if uid is not None:
             raise IslposeError(f"{source}: a .pose file holds one recording; give no ID")

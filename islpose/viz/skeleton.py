@@ -7,9 +7,10 @@ panel's timeline shows each component's detections over the whole clip (coloured
 detected, red where not) with the current frame marked, so a lost hand is seen at once.
 Images are OpenCV's (H, W, 3) uint8 BGR.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -17,8 +18,7 @@ from islpose.features.layout import COMPONENTS, CONNECTIONS, POSE_CONNECTIONS, S
 from islpose.viz import deps
 
 # BGR colours of the components, and of what is missing.
-COLOURS = {"pose": (245, 165, 66), "left_hand": (83, 200, 0), "right_hand": (0, 145, 255),
-           "face": (216, 147, 206)}
+COLOURS = {"pose": (245, 165, 66), "left_hand": (83, 200, 0), "right_hand": (0, 145, 255), "face": (216, 147, 206)}
 MISSING = (53, 57, 229)
 LABELS = {"pose": "pose", "left_hand": "left hand", "right_hand": "right hand", "face": "face"}
 VISIBILITY = 0.5  # pose points MediaPipe rates less visible than this are not drawn (as its own drawing does)
@@ -72,8 +72,16 @@ def draw_skeleton(image: np.ndarray, landmarks: np.ndarray, presence: Sequence[b
     return image
 
 
-def _bones(image: np.ndarray, pts: np.ndarray, ok: np.ndarray, start: int, edges: Sequence[tuple[int, int]],
-           colour: tuple[int, int, int], width: int, dots: bool = True) -> None:
+def _bones(
+    image: np.ndarray,
+    pts: np.ndarray,
+    ok: np.ndarray,
+    start: int,
+    edges: Sequence[tuple[int, int]],
+    colour: tuple[int, int, int],
+    width: int,
+    dots: bool = True,
+) -> None:
     """Draws ``edges`` (landmark pairs counted from ``start``) whose ends are both ``ok``;
     thick ones with a dark outline (visible on any background) and a dot on each joint."""
     cv2 = deps.cv2()
@@ -88,8 +96,9 @@ def _bones(image: np.ndarray, pts: np.ndarray, ok: np.ndarray, start: int, edges
             cv2.circle(image, (int(pts[i, 0]), int(pts[i, 1])), width * 16, colour, -1, cv2.LINE_AA, shift=4)
 
 
-def text(image: np.ndarray, line: str, org: tuple[int, int], scale: float, colour: tuple[int, int, int],
-         thickness: int = 1) -> None:
+def text(
+    image: np.ndarray, line: str, org: tuple[int, int], scale: float, colour: tuple[int, int, int], thickness: int = 1
+) -> None:
     """Writes ASCII ``line`` at ``org`` (bottom-left) with a dark outline, readable on any background."""
     cv2 = deps.cv2()
     line = line.encode("ascii", "replace").decode()
@@ -143,7 +152,7 @@ def status_panel(width: int, t: int, presence: np.ndarray) -> np.ndarray:
     cols = (np.arange(width) * T // width).clip(0, T - 1)  # pixel column -> frame
     for c, comp in enumerate(COMPONENTS):
         y = top + c * (row + gap)
-        panel[y:y + row] = np.where(presence[cols, c][:, None], COLOURS[comp], MISSING).astype(np.uint8)
+        panel[y : y + row] = np.where(presence[cols, c][:, None], COLOURS[comp], MISSING).astype(np.uint8)
     x = min(width - 1, int((t + 0.5) * width / T))
     cv2.line(panel, (x, top - 2), (x, panel.shape[0] - 1), (255, 255, 255), max(1, width // 320))
     return panel

@@ -1,6 +1,7 @@
 """What the training benchmarks (``bench_train.py``, ``bench_augment.py``) share: their
 command-line options, the synthetic corpus they train on, their trainers and the timed
 epochs. Imported as ``_common`` (the script's own folder is on ``sys.path``)."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,9 @@ from islpose.train.distributed import init_distributed
 from islpose.train.loop import Trainer
 
 
-def training_parser(doc: str, *, batch_size: int, signers: int, utterances: int, threads: int,
-                    repeats_of: str) -> argparse.ArgumentParser:
+def training_parser(
+    doc: str, *, batch_size: int, signers: int, utterances: int, threads: int, repeats_of: str
+) -> argparse.ArgumentParser:
     """The options of a training benchmark (with these defaults); ``repeats_of`` names
     what is timed side by side ("setting", "mode")."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -32,23 +34,37 @@ def training_parser(doc: str, *, batch_size: int, signers: int, utterances: int,
 def synthetic_corpus(work: Path, args: argparse.Namespace, multimodal: bool, console: Console):
     """Generates the corpus of ``args`` in ``work/corpus`` and prints its size and the run's settings."""
     start = time.perf_counter()
-    corpus = make_synthetic_corpus(work / "corpus", num_signers=args.signers, utterances_per_signer=args.utterances,
-                                   multimodal=multimodal)
-    console.print(f"corpus: {corpus.splits['train']} train utterances ({time.perf_counter() - start:.0f}s to "
-                  f"generate); device {args.device}, {args.threads} training thread(s), batch {args.batch_size}",
-                  soft_wrap=True)
+    corpus = make_synthetic_corpus(
+        work / "corpus", num_signers=args.signers, utterances_per_signer=args.utterances, multimodal=multimodal
+    )
+    console.print(
+        f"corpus: {corpus.splits['train']} train utterances ({time.perf_counter() - start:.0f}s to "
+        f"generate); device {args.device}, {args.threads} training thread(s), batch {args.batch_size}",
+        soft_wrap=True,
+    )
     return corpus
 
 
-def make_trainer(name: str, corpus, out: Path, args: argparse.Namespace, yaml_data: dict | None = None,
-            **overrides: object) -> Trainer:
+def make_trainer(
+    name: str, corpus, out: Path, args: argparse.Namespace, yaml_data: dict | None = None, **overrides: object
+) -> Trainer:
     """A ``Trainer`` of model ``name`` for a warm-up epoch and ``args.repeats`` timed ones
     (``yaml_data`` and ``overrides`` as for ``resolve_config``)."""
-    config = resolve_config(name, yaml_data, overrides={
-        "epochs": args.repeats + 1, "batch_size": args.batch_size, "progress": False, "device": args.device,
-        "warmup_epochs": 0, **overrides})
-    return Trainer(config, corpus.store, corpus.manifest, out, False, init_distributed(args.device),
-                   Console(quiet=True))
+    config = resolve_config(
+        name,
+        yaml_data,
+        overrides={
+            "epochs": args.repeats + 1,
+            "batch_size": args.batch_size,
+            "progress": False,
+            "device": args.device,
+            "warmup_epochs": 0,
+            **overrides,
+        },
+    )
+    return Trainer(
+        config, corpus.store, corpus.manifest, out, False, init_distributed(args.device), Console(quiet=True)
+    )
 
 
 def best_epochs(trainers: dict, repeats: int) -> dict:

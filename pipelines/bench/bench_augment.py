@@ -11,6 +11,7 @@ to training without augmentation.
     python pipelines/bench/bench_augment.py                         # CPU, both models
     python pipelines/bench/bench_augment.py --models bilstm_optimized --workers 2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,15 +19,16 @@ import tempfile
 from pathlib import Path
 
 import torch
-from rich.console import Console
-
 from _common import best_epochs, make_trainer, synthetic_corpus, training_parser  # this script's folder
+from rich.console import Console
 
 
 def settings(args: argparse.Namespace) -> dict[str, dict]:
     """Name -> (augment enabled, DataLoader workers)."""
-    out = {"no augmentation": {"augment": False, "workers": args.plain_workers},
-           f"augmentation, {args.workers} worker(s)": {"augment": True, "workers": args.workers}}
+    out = {
+        "no augmentation": {"augment": False, "workers": args.plain_workers},
+        f"augmentation, {args.workers} worker(s)": {"augment": True, "workers": args.workers},
+    }
     if args.workers:
         out["augmentation, main process"] = {"augment": True, "workers": 0}
     return out
@@ -34,9 +36,12 @@ def settings(args: argparse.Namespace) -> dict[str, dict]:
 
 def throughput(name: str, corpus, args: argparse.Namespace, work: Path) -> dict[str, dict]:
     """Best of ``args.repeats`` epochs per setting, the settings interleaved."""
-    trainers = {label: make_trainer(name, corpus, work / f"{name}-{k}", args, {"augment": {"enabled": s["augment"]}},
-                                    num_workers=s["workers"])
-                for k, (label, s) in enumerate(settings(args).items())}
+    trainers = {
+        label: make_trainer(
+            name, corpus, work / f"{name}-{k}", args, {"augment": {"enabled": s["augment"]}}, num_workers=s["workers"]
+        )
+        for k, (label, s) in enumerate(settings(args).items())
+    }
     return best_epochs(trainers, args.repeats)
 
 
@@ -57,8 +62,11 @@ def main() -> None:
             rows = throughput(name, corpus, args, work)
             base = rows["no augmentation"]["utt_per_s"]
             for label, row in rows.items():
-                console.print(f"| {name} | {label} | {row['utt_per_s']:.1f} | {row['frames_per_s']:.0f} | "
-                              f"{row['time_s']:.1f} | {row['utt_per_s'] / base:.2f}x |", soft_wrap=True)
+                console.print(
+                    f"| {name} | {label} | {row['utt_per_s']:.1f} | {row['frames_per_s']:.0f} | "
+                    f"{row['time_s']:.1f} | {row['utt_per_s'] / base:.2f}x |",
+                    soft_wrap=True,
+                )
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ Example:
         --legacy-python .venv/bin/python --tasks-python .venv-tasks/bin/python \\
         --model holistic_test.task
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,8 +68,7 @@ class NoisyHolistic:
         return self.graph.process(np.clip(rgb + moved * step, 0, 255).astype(np.uint8))
 
 
-def worker(backend: str, model: str | None, clips: list[str], repeats: int, out: Path,
-           noise: float = 0.0) -> None:
+def worker(backend: str, model: str | None, clips: list[str], repeats: int, out: Path, noise: float = 0.0) -> None:
     """Extracts every clip with ``backend`` and saves landmarks and best times to ``out`` (.npz)."""
     from islpose._native import silenced_stderr
     from islpose.extract.holistic import extract_landmarks, mediapipe_version
@@ -76,8 +76,10 @@ def worker(backend: str, model: str | None, clips: list[str], repeats: int, out:
 
     graph = tasks_graph(TasksSettings(model=model)) if backend == "tasks" else None
     if backend == "legacy-noise":
+
         def graph(cap):
             return NoisyHolistic(noise)
+
     arrays, info = {}, {"mediapipe": mediapipe_version(), "clips": []}
     for i, clip in enumerate(clips):
         best = float("inf")
@@ -87,13 +89,15 @@ def worker(backend: str, model: str | None, clips: list[str], repeats: int, out:
                 data = extract_landmarks(clip, graph=graph)
             best = min(best, time.perf_counter() - start)
         arrays[f"lm{i}"], arrays[f"pr{i}"] = data.landmarks, data.presence
-        info["clips"].append({"clip": clip, "frames": len(data.landmarks), "seconds": best,
-                              "width": data.width, "height": data.height})
+        info["clips"].append(
+            {"clip": clip, "frames": len(data.landmarks), "seconds": best, "width": data.width, "height": data.height}
+        )
     np.savez(out, info=json.dumps(info), **arrays)
 
 
-def run_worker(python: str, backend: str, model: str | None, clips: list[str], repeats: int, work: Path,
-               noise: float = 0.0) -> dict:
+def run_worker(
+    python: str, backend: str, model: str | None, clips: list[str], repeats: int, work: Path, noise: float = 0.0
+) -> dict:
     out = work / f"{backend}.npz"
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     cmd = [python, __file__, "--worker", backend, "--repeats", str(repeats), "--noise-floor", str(noise), *clips]
@@ -127,8 +131,11 @@ def report(legacy: dict, tasks: dict) -> None:
     print(f"legacy: mediapipe {legacy['mediapipe']}; tasks: mediapipe {tasks['mediapipe']}")
     print("other jobs may have shared this machine's CPUs during the run")
     all_d, all_counts, frames, t_leg, t_tas = [[] for _ in COMPONENTS], 0, 0, 0.0, 0.0
-    header = "clip".ljust(28) + "frames  legacy f/s  tasks f/s  ratio | median px " + " ".join(
-        f"{c:>10}" for c in COMPONENTS)
+    header = (
+        "clip".ljust(28)
+        + "frames  legacy f/s  tasks f/s  ratio | median px "
+        + " ".join(f"{c:>10}" for c in COMPONENTS)
+    )
     print(header)
     for a, b in zip(legacy["clips"], tasks["clips"]):
         dists, counts = agreement(a, b)
@@ -140,13 +147,19 @@ def report(legacy: dict, tasks: dict) -> None:
         fl, ft = a["frames"] / a["seconds"], b["frames"] / b["seconds"]
         med = " ".join(f"{np.median(d):10.2f}" if len(d) else f"{'-':>10}" for d in dists)
         print(f"{Path(a['clip']).name[:27]:28}{a['frames']:6}  {fl:10.1f}  {ft:9.1f}  {ft / fl:5.2f} | {'':9}{med}")
-        print(f"{'':28}detected legacy/tasks: " + "  ".join(
-            f"{c} {counts[0, i]}/{counts[1, i]}" for i, c in enumerate(COMPONENTS)))
+        print(
+            f"{'':28}detected legacy/tasks: "
+            + "  ".join(f"{c} {counts[0, i]}/{counts[1, i]}" for i, c in enumerate(COMPONENTS))
+        )
     med = " ".join(f"{np.median(np.concatenate(d)):10.2f}" if sum(map(len, d)) else f"{'-':>10}" for d in all_d)
     fl, ft = frames / t_leg, frames / t_tas
     print(f"{'all clips':28}{frames:6}  {fl:10.1f}  {ft:9.1f}  {ft / fl:5.2f} | {'':9}{med}")
-    print("detection rate legacy/tasks: " + "  ".join(
-        f"{c} {all_counts[0, i] / frames:.1%}/{all_counts[1, i] / frames:.1%}" for i, c in enumerate(COMPONENTS)))
+    print(
+        "detection rate legacy/tasks: "
+        + "  ".join(
+            f"{c} {all_counts[0, i] / frames:.1%}/{all_counts[1, i] / frames:.1%}" for i, c in enumerate(COMPONENTS)
+        )
+    )
 
 
 def report_noise_floor(legacy: dict, noisy: dict, fraction: float) -> None:
@@ -162,8 +175,12 @@ def report_noise_floor(legacy: dict, noisy: dict, fraction: float) -> None:
         print(f"{Path(a['clip']).name[:27]:28}{a['frames']:6} | {'':9}{med}")
     med = " ".join(f"{np.median(np.concatenate(d)):10.2f}" if sum(map(len, d)) else f"{'-':>10}" for d in all_d)
     print(f"{'all clips':28}{frames:6} | {'':9}{med}")
-    print("detection rate legacy/noisy legacy: " + "  ".join(
-        f"{c} {all_counts[0, i] / frames:.1%}/{all_counts[1, i] / frames:.1%}" for i, c in enumerate(COMPONENTS)))
+    print(
+        "detection rate legacy/noisy legacy: "
+        + "  ".join(
+            f"{c} {all_counts[0, i] / frames:.1%}/{all_counts[1, i] / frames:.1%}" for i, c in enumerate(COMPONENTS)
+        )
+    )
 
 
 def main() -> None:
@@ -173,8 +190,13 @@ def main() -> None:
     parser.add_argument("--tasks-python", default=sys.executable, help="interpreter with the current mediapipe")
     parser.add_argument("--model", help="the tasks backend's .task file")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved passes per backend (the best counts)")
-    parser.add_argument("--noise-floor", type=float, default=0.0, metavar="F",
-                        help="also run legacy with a fraction F of pixel values moved by one grey level")
+    parser.add_argument(
+        "--noise-floor",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="also run legacy with a fraction F of pixel values moved by one grey level",
+    )
     parser.add_argument("--worker", choices=["legacy", "tasks", "legacy-noise"], help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()

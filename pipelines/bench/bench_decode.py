@@ -23,6 +23,7 @@ turns, with the ratio to greedy.
 
     python pipelines/bench/bench_decode.py --utterances 50 --threads 1
 """
+
 from __future__ import annotations
 
 import argparse
@@ -87,9 +88,11 @@ def main() -> None:
     V = len(vocab)
     frames = rng.integers(args.min_frames, args.max_frames + 1, size=args.utterances)
     out_frames = [(int(t) + 1) // 2 for t in frames]
-    print(f"{args.utterances} utterances, T = {args.min_frames}-{args.max_frames} input frames "
-          f"(mean {frames.mean():.0f}; {np.mean(out_frames):.0f} after 2x subsampling), V = {V}, "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"{args.utterances} utterances, T = {args.min_frames}-{args.max_frames} input frames "
+        f"(mean {frames.mean():.0f}; {np.mean(out_frames):.0f} after 2x subsampling), V = {V}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
 
     model = build_model("bilstm_optimized", None, vocab_size=V).eval()
     feats = [torch.randn(int(t), 66) for t in frames]
@@ -97,7 +100,7 @@ def main() -> None:
     def forward() -> None:
         with torch.inference_mode():
             for i in range(0, len(feats), args.batch_size):
-                chunk = feats[i:i + args.batch_size]
+                chunk = feats[i : i + args.batch_size]
                 x = torch.nn.utils.rnn.pad_sequence(chunk, batch_first=True)  # (B, T, 66)
                 model(x, torch.tensor([len(f) for f in chunk]))
 
@@ -124,15 +127,20 @@ def main() -> None:
         decoders[callback] = BeamSearchDecoder(configs["beam 5 + LM + word score 0.5"], vocab, fold=False)
         for kind, make in (("flat", _flat), ("peaky", _peaky)):
             emissions = [make(rng, t, V) for t in out_frames]
-            rates = _best_rates(len(emissions), {name: (lambda d=d: [d.decode(e) for e in emissions])
-                                                 for name, d in decoders.items()}, args.rounds)
+            rates = _best_rates(
+                len(emissions),
+                {name: (lambda d=d: [d.decode(e) for e in emissions]) for name, d in decoders.items()},
+                args.rounds,
+            )
             print(f"\nsearch on {kind} emissions (utt/s, ratio to greedy):")
             for name, r in rates.items():
                 print(f"  {name:40s} {r:10.1f}  {r / rates['greedy']:8.4f}  {decoders[name].search}")
             clamped = decoders["beam 5 + LM + word score 0.5"]
             same = sum(clamped.decode(e) == decoders[callback].decode(e) for e in emissions)
-            print(f"  word score 0.5: C++ (rescored) and Python LM give the same labelling on "
-                  f"{same} of {len(emissions)} utterances")
+            print(
+                f"  word score 0.5: C++ (rescored) and Python LM give the same labelling on "
+                f"{same} of {len(emissions)} utterances"
+            )
 
 
 if __name__ == "__main__":

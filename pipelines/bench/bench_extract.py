@@ -10,6 +10,7 @@ Measures, on the same clips (each used ``--copies`` times under different names)
 and prints frames/s, the overhead ratio (extract 1 worker / bare) and the speed-up
 (N workers / 1 worker). Default clips: the signing clips of tests/data/videos.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,12 @@ def bare_loop(paths: list[Path]) -> int:
     frames = 0
     for path in paths:
         cap = cv2.VideoCapture(str(path))
-        with silenced_stderr(), mp.solutions.holistic.Holistic(static_image_mode=False, model_complexity=1,
-                                                               refine_face_landmarks=False) as holistic:
+        with (
+            silenced_stderr(),
+            mp.solutions.holistic.Holistic(
+                static_image_mode=False, model_complexity=1, refine_face_landmarks=False
+            ) as holistic,
+        ):
             while True:
                 ok, frame = cap.read()
                 if not ok:
@@ -82,8 +87,11 @@ def main() -> None:
             return bare_loop(paths)
 
         bare_loop(paths[:1])  # warm-up: imports, model load, file cache
-        runs = {"bare loop (decode + Holistic)": bare, "islpose extract, 1 worker": lambda: run(1),
-                f"islpose extract, {workers} workers": lambda: run(workers)}
+        runs = {
+            "bare loop (decode + Holistic)": bare,
+            "islpose extract, 1 worker": lambda: run(1),
+            f"islpose extract, {workers} workers": lambda: run(workers),
+        }
         results: dict[str, tuple[float, int]] = {}
         for _ in range(args.repeats):  # interleaved, best of each: the cores are shared
             for name, fn in runs.items():
@@ -91,6 +99,7 @@ def main() -> None:
                 results[name] = min(results.get(name, (seconds, frames)), (seconds, frames))
     try:
         import pose_format  # noqa: F401
+
         print("pose-format is installed but not benchmarked here")
     except ImportError:
         print("(pose-format not installed: its video_to_pose is not compared)")

@@ -20,6 +20,7 @@ model, commit rule) on a real clip resized to 640x480 and prints its real-time f
 Example:
     nice python pipelines/bench/bench_live.py --seeds 0 1 2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,10 +49,19 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--hop", type=float, default=0.25)
     parser.add_argument("--window", type=float, default=12.0)
-    parser.add_argument("--video", type=Path, default=Path(__file__).resolve().parents[2] / "tests/data/videos/gestures_720p.mp4", help="real clip for the real-time factor (resized to 640x480)")
+    parser.add_argument(
+        "--video",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "tests/data/videos/gestures_720p.mp4",
+        help="real clip for the real-time factor (resized to 640x480)",
+    )
     parser.add_argument("--work", type=Path, help="folder for the corpus and runs (default: a temporary one)")
-    parser.add_argument("--rtf-only", type=Path, metavar="CHECKPOINT",
-                        help="only time the live path on --video with this checkpoint (no training)")
+    parser.add_argument(
+        "--rtf-only",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="only time the live path on --video with this checkpoint (no training)",
+    )
     return parser.parse_args()
 
 
@@ -65,9 +75,24 @@ def train_students(corpus, args: argparse.Namespace, work: Path) -> dict[tuple[s
         for name, model_config in STUDENTS.items():
             out = work / f"{name}_s{seed}"
             if not (out / "best.pt").is_file():
-                config = resolve_config(name, {"model_config": model_config, "train": {
-                    "epochs": args.epochs, "batch_size": 8, "warmup_epochs": 1, "lr": 3e-3, "device": "cpu",
-                    "progress": False, "amp": False, "patience": 0, "seed": seed, "threads": args.threads}})
+                config = resolve_config(
+                    name,
+                    {
+                        "model_config": model_config,
+                        "train": {
+                            "epochs": args.epochs,
+                            "batch_size": 8,
+                            "warmup_epochs": 1,
+                            "lr": 3e-3,
+                            "device": "cpu",
+                            "progress": False,
+                            "amp": False,
+                            "patience": 0,
+                            "seed": seed,
+                            "threads": args.threads,
+                        },
+                    },
+                )
                 start = time.perf_counter()
                 train(config, corpus.store, corpus.manifest, out, console=Console(quiet=True))
                 print(f"trained {name} seed {seed} in {time.perf_counter() - start:.0f}s", flush=True)
@@ -98,8 +123,9 @@ def _aligned_latencies(events, refs: list[tuple[str, float]]) -> list[float]:
     latencies = []
     for chunk in out.alignments[0]:
         if chunk.type == "equal":
-            for i, j in zip(range(chunk.ref_start_idx, chunk.ref_end_idx), range(chunk.hyp_start_idx,
-                                                                                     chunk.hyp_end_idx)):
+            for i, j in zip(
+                range(chunk.ref_start_idx, chunk.ref_end_idx), range(chunk.hyp_start_idx, chunk.hyp_end_idx)
+            ):
                 latencies.append(events[j].emitted_at - refs[i][1])
     return latencies
 
@@ -134,18 +160,27 @@ def evaluate(checkpoint: Path, sentences, contexts, args: argparse.Namespace) ->
             one = rec.stream(FPS, WIDTH, HEIGHT, StreamConfig(hop=args.hop, window=args.window, right_context=context))
             glosses = [e.gloss for t in range(len(lm)) for e in one.push(lm[t])] + [e.gloss for e in one.flush()]
             same += glosses == off.split()
-        rows.append({"context": context, "offline_wer": offline_wer,
-                     "stream_wer": score_lists([" ".join(refs)], [" ".join(e.gloss for e in events)]).wer,
-                     "p50": float(np.percentile(latencies, 50)) if len(latencies) else float("nan"),
-                     "p95": float(np.percentile(latencies, 95)) if len(latencies) else float("nan"),
-                     "live": len(live) / max(1, len(events)), "same": same, "sentences": len(sentences),
-                     "decode_rtf": len(session) / FPS / seconds})
+        rows.append(
+            {
+                "context": context,
+                "offline_wer": offline_wer,
+                "stream_wer": score_lists([" ".join(refs)], [" ".join(e.gloss for e in events)]).wer,
+                "p50": float(np.percentile(latencies, 50)) if len(latencies) else float("nan"),
+                "p95": float(np.percentile(latencies, 95)) if len(latencies) else float("nan"),
+                "live": len(live) / max(1, len(events)),
+                "same": same,
+                "sentences": len(sentences),
+                "decode_rtf": len(session) / FPS / seconds,
+            }
+        )
     return rows
 
 
 def print_table(results: dict[str, list[dict]]) -> dict[tuple[str, float], dict]:
-    print(f"\n{'model':18} {'right ctx':>9} {'offline WER':>12} {'stream WER':>11} {'gap':>6} {'lat p50':>8} "
-          f"{'lat p95':>8} {'live':>6} {'flush=offline':>14} {'decode x RT':>12}")
+    print(
+        f"\n{'model':18} {'right ctx':>9} {'offline WER':>12} {'stream WER':>11} {'gap':>6} {'lat p50':>8} "
+        f"{'lat p95':>8} {'live':>6} {'flush=offline':>14} {'decode x RT':>12}"
+    )
     means = {}
     for name, rows in results.items():
         for context in sorted({r["context"] for r in rows}):
@@ -157,9 +192,11 @@ def print_table(results: dict[str, list[dict]]) -> dict[tuple[str, float], dict]
             m = {k: mean(k) for k in ("offline_wer", "stream_wer", "p50", "p95", "live", "decode_rtf")}
             m["same"], m["sentences"] = sum(r["same"] for r in sel), sum(r["sentences"] for r in sel)
             means[name, context] = m
-            print(f"{name:18} {context:8.1f}s {100 * m['offline_wer']:11.2f}% {100 * m['stream_wer']:10.2f}% "
-                  f"{100 * (m['stream_wer'] - m['offline_wer']):+6.2f} {m['p50']:7.2f}s {m['p95']:7.2f}s "
-                  f"{100 * m['live']:5.1f}% {m['same']:6d}/{m['sentences']:<7d} {m['decode_rtf']:11.0f}x")
+            print(
+                f"{name:18} {context:8.1f}s {100 * m['offline_wer']:11.2f}% {100 * m['stream_wer']:10.2f}% "
+                f"{100 * (m['stream_wer'] - m['offline_wer']):+6.2f} {m['p50']:7.2f}s {m['p95']:7.2f}s "
+                f"{100 * m['live']:5.1f}% {m['same']:6d}/{m['sentences']:<7d} {m['decode_rtf']:11.0f}x"
+            )
     return means
 
 
@@ -192,12 +229,14 @@ def realtime_factor(checkpoint: Path, video: Path, work: Path, args: argparse.Na
     config = StreamConfig(hop=args.hop, window=args.window, right_context=CONTEXTS["lstm_lookahead"][1])
     stats = run_live(VideoSource(clip), rec, config)
     print(f"\nMediaPipe Holistic alone (decoding and landmarks): {holistic:.1f} frames/s")
-    print(f"whole live path on {video.name} resized to 640x480 ({stats.frames} frames at {fps:.0f} fps, "
-          f"Holistic model_complexity 1, {os.cpu_count()} CPUs): {stats.wall_seconds:.1f}s for "
-          f"{stats.media_seconds:.1f}s of media = real-time factor {stats.realtime_factor:.2f} "
-          f"({stats.fps:.1f} frames/s: model and commit rule cost {100 * (1 - stats.fps / holistic):.0f}% of the "
-          f"frame rate); a camera would drop about {max(0.0, 1 - stats.realtime_factor):.0%} "
-          "of its frames")
+    print(
+        f"whole live path on {video.name} resized to 640x480 ({stats.frames} frames at {fps:.0f} fps, "
+        f"Holistic model_complexity 1, {os.cpu_count()} CPUs): {stats.wall_seconds:.1f}s for "
+        f"{stats.media_seconds:.1f}s of media = real-time factor {stats.realtime_factor:.2f} "
+        f"({stats.fps:.1f} frames/s: model and commit rule cost {100 * (1 - stats.fps / holistic):.0f}% of the "
+        f"frame rate); a camera would drop about {max(0.0, 1 - stats.realtime_factor):.0%} "
+        "of its frames"
+    )
 
 
 def main() -> None:
@@ -212,10 +251,17 @@ def main() -> None:
     if args.rtf_only:
         print(f"other jobs may share this machine ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})")
         return realtime_factor(args.rtf_only, args.video, work, args)
-    print(f"work folder {work}; other jobs may share this machine ({os.cpu_count()} CPUs, "
-          f"load {os.getloadavg()[0]:.1f})", flush=True)
-    corpus = make_synthetic_corpus(work / "corpus", num_glosses=args.glosses, num_signers=args.signers,
-                                   utterances_per_signer=args.utterances, seed=0)
+    print(
+        f"work folder {work}; other jobs may share this machine ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})",
+        flush=True,
+    )
+    corpus = make_synthetic_corpus(
+        work / "corpus",
+        num_glosses=args.glosses,
+        num_signers=args.signers,
+        utterances_per_signer=args.utterances,
+        seed=0,
+    )
     print(f"corpus: {corpus.splits} utterances, {args.glosses} glosses; test = 1 held-out signer", flush=True)
     runs = train_students(corpus, args, work / "runs")
     sentences = test_sentences(corpus)
@@ -223,9 +269,11 @@ def main() -> None:
     for (name, seed), checkpoint in runs.items():
         results[name] += evaluate(checkpoint, sentences, CONTEXTS[name], args)
         print(f"evaluated {name} seed {seed}", flush=True)
-    print(f"\nheld-out test signer: {len(sentences)} sentences played back to back as one session "
-          f"({sum(len(s[1]) for s in sentences) / 25:.0f}s); greedy decoding; hop {args.hop}s, window {args.window}s; "
-          f"means over seeds {args.seeds}")
+    print(
+        f"\nheld-out test signer: {len(sentences)} sentences played back to back as one session "
+        f"({sum(len(s[1]) for s in sentences) / 25:.0f}s); greedy decoding; hop {args.hop}s, window {args.window}s; "
+        f"means over seeds {args.seeds}"
+    )
     print_table(results)
     realtime_factor(runs["lstm_lookahead", args.seeds[0]], args.video, work, args)
 

@@ -10,6 +10,7 @@ onnxruntime. Both use the same number of threads (``--threads``).
 
     python pipelines/bench/bench_onnx.py --threads 1 --rounds 20
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,9 @@ SHAPES = ((1, 150), (32, 150))
 
 def _student(name: str, vocab: Vocabulary, folder: Path, threads: int) -> tuple[torch.nn.Module, OnnxStudent]:
     model = build_model(name, None, vocab_size=len(vocab)).eval()
-    ck = save_checkpoint(folder / f"{name}.pt", model, vocab, {"model": name, "model_config": {}, "train": {}},
-                         {"epoch": 0})
+    ck = save_checkpoint(
+        folder / f"{name}.pt", model, vocab, {"model": name, "model_config": {}, "train": {}}, {"epoch": 0}
+    )
     return model, OnnxStudent(export_onnx(ck, folder / f"{name}.onnx"), threads=threads)
 
 
@@ -53,8 +55,10 @@ def main() -> None:
     vocab = Vocabulary([f"G{i:04d}" for i in range(args.vocab - 2)])  # + <blank>, <unk>
     rng = np.random.default_rng(0)
     print(f"threads {args.threads}, rounds {args.rounds}, V = {len(vocab)}; milliseconds per forward pass")
-    print(f"{'model':<18} {'batch x frames':>14} {'torch median':>13} {'onnx median':>12} {'torch best':>11} "
-          f"{'onnx best':>10} {'speed-up':>9}")
+    print(
+        f"{'model':<18} {'batch x frames':>14} {'torch median':>13} {'onnx median':>12} {'torch best':>11} "
+        f"{'onnx best':>10} {'speed-up':>9}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("bilstm_optimized", "mobilenet_v3_1d"):
             model, onnx_model = _student(name, vocab, Path(tmp), args.threads)
@@ -77,8 +81,10 @@ def main() -> None:
                     times["onnx"].append(_ms(run_onnx))
                 med = {k: statistics.median(v) for k, v in times.items()}
                 best = {k: min(v) for k, v in times.items()}
-                print(f"{name:<18} {f'{batch} x {frames}':>14} {med['torch']:>13.1f} {med['onnx']:>12.1f} "
-                      f"{best['torch']:>11.1f} {best['onnx']:>10.1f} {med['torch'] / med['onnx']:>8.2f}x")
+                print(
+                    f"{name:<18} {f'{batch} x {frames}':>14} {med['torch']:>13.1f} {med['onnx']:>12.1f} "
+                    f"{best['torch']:>11.1f} {best['onnx']:>10.1f} {med['torch'] / med['onnx']:>8.2f}x"
+                )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ of ``--repeats`` runs:
 
     python pipelines/bench/bench_pose_import.py --files 200 --repeats 3
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,13 +80,16 @@ def main() -> None:
         paths = sorted((tmp / "poses").glob("*.pose"))
         frames = sum(read_pose(p).num_frames for p in paths)  # also the warm-up pass
         megabytes = sum(p.stat().st_size for p in paths) / 1e6
-        runs = {"pose-format Pose.read": lambda: [Pose.read(p.read_bytes()) for p in paths],
-                "islpose read_pose": lambda: [read_pose(p) for p in paths],
-                "read_pose + features": lambda: [features(read_pose(p)) for p in paths]}
+        runs = {
+            "pose-format Pose.read": lambda: [Pose.read(p.read_bytes()) for p in paths],
+            "islpose read_pose": lambda: [read_pose(p) for p in paths],
+            "read_pose + features": lambda: [features(read_pose(p)) for p in paths],
+        }
         counter = iter(range(10**6))
         for w in args.workers:
             runs[f"import-pose -j {w}"] = lambda w=w: import_poses(
-                [tmp / "poses"], tmp / f"store{next(counter)}.h5", ImportConfig(workers=w))
+                [tmp / "poses"], tmp / f"store{next(counter)}.h5", ImportConfig(workers=w)
+            )
         seconds = {name: timed(fn, args.repeats) for name, fn in runs.items()}
 
     base = seconds["pose-format Pose.read"]

@@ -13,6 +13,7 @@ on a cold cache or a network filesystem hashing costs far more.
 
     python pipelines/bench/bench_resume.py --videos 1000 --size-mb 1 --repeats 3
 """
+
 from __future__ import annotations
 
 import argparse

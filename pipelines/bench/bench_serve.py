@@ -18,6 +18,7 @@ Every loop is bounded by time or count and only talks to 127.0.0.1.
 
     nice python pipelines/bench/bench_serve.py --seconds 20 --load-seconds 600
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,9 @@ def _checkpoint(folder: Path, vocab_size: int) -> Path:
 
     vocab = Vocabulary([f"G{i:04d}" for i in range(vocab_size - 2)])
     model = build_model("bilstm_optimized", None, vocab_size=len(vocab)).eval()
-    return save_checkpoint(folder / "bilstm.pt", model, vocab,
-                           {"model": "bilstm_optimized", "model_config": {}, "train": {}}, {"epoch": 0})
+    return save_checkpoint(
+        folder / "bilstm.pt", model, vocab, {"model": "bilstm_optimized", "model_config": {}, "train": {}}, {"epoch": 0}
+    )
 
 
 def _free_port() -> int:
@@ -64,8 +66,20 @@ def _rss_mb(pid: int) -> float:
 
 
 def _start_server(checkpoint: Path, port: int, args) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "islpose.cli.main", "serve", "--checkpoint", str(checkpoint), "--port", str(port),
-           "--workers", str(args.workers), "--beam", str(args.beam)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "islpose.cli.main",
+        "serve",
+        "--checkpoint",
+        str(checkpoint),
+        "--port",
+        str(port),
+        "--workers",
+        str(args.workers),
+        "--beam",
+        str(args.beam),
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -100,7 +114,8 @@ def _load(url: str, clients: int, seconds: float, files: list[Path], on_tick=Non
                     status = type(exc).__name__
                 with lock:
                     (latencies if status == 200 else errors).append(
-                        (time.monotonic() - t0) if status == 200 else (time.monotonic() - start, status))
+                        (time.monotonic() - t0) if status == 200 else (time.monotonic() - start, status)
+                    )
 
     threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
     for t in threads:
@@ -121,18 +136,28 @@ def _latency_row(what: str, clients: int, out: dict) -> str:
         return f"{what:<8} {clients:>7} {'-':>7} {'-':>9} {'-':>9} {len(out['errors']):>7}"
     p50 = statistics.median(lat) * 1000
     p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))] * 1000
-    return (f"{what:<8} {clients:>7} {len(lat) / out['elapsed']:>7.2f} {p50:>9.0f} {p95:>9.0f} "
-            f"{len(out['errors']):>7}   ({len(lat)} requests in {out['elapsed']:.0f} s)")
+    return (
+        f"{what:<8} {clients:>7} {len(lat) / out['elapsed']:>7.2f} {p50:>9.0f} {p95:>9.0f} "
+        f"{len(out['errors']):>7}   ({len(lat)} requests in {out['elapsed']:.0f} s)"
+    )
 
 
 def _bad_uploads(limit_bytes: int) -> list[tuple[str, bytes]]:
     video, pose = VIDEO.read_bytes(), POSE.read_bytes()
-    kinds = [("junk.mp4", os.urandom(4096)), ("junk.pose", os.urandom(4096)),
-             ("cut.mp4", video[: len(video) // 3]), ("cut.pose", pose[: len(pose) // 2]),
-             ("empty.mp4", b""), ("empty.pose", b""), ("notes.txt", b"hello"),
-             ("photo.jpg", (DATA / "images" / "full_body.jpg").read_bytes()),
-             ("../../etc/passwd", b"root:x:0:0:root:/root:/bin/bash\n"), ("..\\..\\boot.ini", b"[boot]"),
-             ("clip", pose), ("big.mp4", b"\0" * (limit_bytes + 1))]
+    kinds = [
+        ("junk.mp4", os.urandom(4096)),
+        ("junk.pose", os.urandom(4096)),
+        ("cut.mp4", video[: len(video) // 3]),
+        ("cut.pose", pose[: len(pose) // 2]),
+        ("empty.mp4", b""),
+        ("empty.pose", b""),
+        ("notes.txt", b"hello"),
+        ("photo.jpg", (DATA / "images" / "full_body.jpg").read_bytes()),
+        ("../../etc/passwd", b"root:x:0:0:root:/root:/bin/bash\n"),
+        ("..\\..\\boot.ini", b"[boot]"),
+        ("clip", pose),
+        ("big.mp4", b"\0" * (limit_bytes + 1)),
+    ]
     return [kinds[i % len(kinds)] for i in range(120)]
 
 
@@ -150,8 +175,10 @@ def _bad_phase(url: str) -> None:
         good = c.post("/recognize", files={"file": (POSE.name, POSE.read_bytes())}).status_code
     every = [s for v in statuses.values() for s in v]
     four = sum(isinstance(s, int) and 400 <= s < 500 for s in every)
-    print(f"bad uploads: {len(every)} sent, {four} answered 4xx, {len(every) - four} otherwise; "
-          f"then /health {health}, a good upload {good}")
+    print(
+        f"bad uploads: {len(every)} sent, {four} answered 4xx, {len(every) - four} otherwise; "
+        f"then /health {health}, a good upload {good}"
+    )
     for name, v in statuses.items():
         print(f"  {name!r:<22} {sorted(set(map(str, v)))} x{len(v)}")
 
@@ -174,8 +201,10 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         server = _start_server(checkpoint, port, args)
         try:
-            print(f"islpose serve: {checkpoint.name}, {args.workers} workers, beam {args.beam}, "
-                  f"{os.cpu_count()} CPUs (shared with other jobs: see the load average below)")
+            print(
+                f"islpose serve: {checkpoint.name}, {args.workers} workers, beam {args.beam}, "
+                f"{os.cpu_count()} CPUs (shared with other jobs: see the load average below)"
+            )
             print(f"load average before: {os.getloadavg()[0]:.1f}")
             print(f"{'upload':<8} {'clients':>7} {'req/s':>7} {'p50 ms':>9} {'p95 ms':>9} {'errors':>7}")
             phases = set(args.phases.split(","))
@@ -188,19 +217,28 @@ def main() -> None:
                 return
             samples: list[tuple[float, float]] = []  # (seconds into the load, RSS MB), one a second
             rss_start = _rss_mb(server.pid)
-            out = _load(url, 8, args.load_seconds, [POSE, VIDEO],
-                        lambda t: samples.append((t, _rss_mb(server.pid))) if t <= args.load_seconds else None)
+            out = _load(
+                url,
+                8,
+                args.load_seconds,
+                [POSE, VIDEO],
+                lambda t: samples.append((t, _rss_mb(server.pid))) if t <= args.load_seconds else None,
+            )
             early = [e for e in out["errors"] if e[0] <= 60]
-            print(f"load: 8 clients, pose and video alternating, {args.load_seconds:.0f} s (+ the requests in flight "
-                  f"then): {len(out['latencies'])} requests answered 200, {len(early)} errors in the first 60 s, "
-                  f"{len(out['errors'])} in all {sorted({str(e[1]) for e in out['errors']})}")
+            print(
+                f"load: 8 clients, pose and video alternating, {args.load_seconds:.0f} s (+ the requests in flight "
+                f"then): {len(out['latencies'])} requests answered 200, {len(early)} errors in the first 60 s, "
+                f"{len(out['errors'])} in all {sorted({str(e[1]) for e in out['errors']})}"
+            )
             first = [m for t, m in samples if 45 <= t <= 75]
             last = [m for t, m in samples if t >= args.load_seconds - 30]
             mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")  # noqa: E731
             change = 100 * (mean(last) / mean(first) - 1)
-            print(f"server RSS (MB): {rss_start:.0f} before the load; mean of 45-75 s {mean(first):.0f}, mean of the "
-                  f"last 30 s ({args.load_seconds / 60:.1f} min) {mean(last):.0f} ({change:+.1f}%); "
-                  f"min {min(m for _, m in samples):.0f}, max {max(m for _, m in samples):.0f} over the load")
+            print(
+                f"server RSS (MB): {rss_start:.0f} before the load; mean of 45-75 s {mean(first):.0f}, mean of the "
+                f"last 30 s ({args.load_seconds / 60:.1f} min) {mean(last):.0f} ({change:+.1f}%); "
+                f"min {min(m for _, m in samples):.0f}, max {max(m for _, m in samples):.0f} over the load"
+            )
             print(f"load average after: {os.getloadavg()[0]:.1f}")
         finally:
             server.terminate()

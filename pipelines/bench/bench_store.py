@@ -10,6 +10,7 @@ copy speed, not the disk.
 
     python pipelines/bench/bench_store.py --signers 6 --per-signer 50 --repeats 5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,15 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        corpus = make_synthetic_corpus(tmp / "corpus", num_signers=args.signers, utterances_per_signer=args.per_signer,
-                                       min_glosses=4, max_glosses=10, multimodal=True, seed=args.seed)
+        corpus = make_synthetic_corpus(
+            tmp / "corpus",
+            num_signers=args.signers,
+            utterances_per_signer=args.per_signer,
+            min_glosses=4,
+            max_glosses=10,
+            multimodal=True,
+            seed=args.seed,
+        )
         with FeatureStore(corpus.store) as s:
             data = {u: {n: s.read(u, n) for n in ("pose", "multimodal")} for u in s.ids()}
         lengths = np.array([a["pose"].shape[0] for a in data.values()])
@@ -74,7 +82,10 @@ def main() -> None:
                 s.close()
         sizes = {label: path.stat().st_size / 1e6 for label, (path, _) in stores.items()}
 
-    print(f"{len(data)} utterances, mean {lengths.mean():.0f} frames, best of {args.repeats} warm reads, readers interleaved")
+    print(
+        f"{len(data)} utterances, mean {lengths.mean():.0f} frames, best of {args.repeats} warm reads, "
+        "readers interleaved"
+    )
     print(f"{'dataset':<11} {'reader':<10} {'MB/s':>9} {'vs .npy':>8}")
     for (name, label), (mbs, ratio) in results.items():
         print(f"{name:<11} {label:<10} {mbs:9.0f} {ratio:7.2f}x")

@@ -15,6 +15,7 @@ is derived: ``--epoch-videos`` clips of ``--frames`` frames at the measured mode
     python pipelines/bench/bench_teacher.py --config configs/teacher_dense_vit.yaml \\
         --device cuda --batch-size 16 --frames 64 --workers 16 --peak-tflops 989
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,13 @@ def bench_loader(manifest: Path, video, clips: int, batch_size: int, workers: in
     for batch in it:
         frames += int(batch.lengths.sum())
     total = time.perf_counter() - t0
-    return {"clips": clips, "frames": frames, "seconds": total, "first_batch_s": t_first,
-            "frames_per_s": frames / total}
+    return {
+        "clips": clips,
+        "frames": frames,
+        "seconds": total,
+        "first_batch_s": t_first,
+        "frames_per_s": frames / total,
+    }
 
 
 def train_step(model, opt, cfg, frames, lengths, text, targets, tlens, autocast) -> None:
@@ -64,8 +70,9 @@ def train_step(model, opt, cfg, frames, lengths, text, targets, tlens, autocast)
         opt.zero_grad(set_to_none=True)
 
 
-def bench_model(cfg, device: torch.device, batch_size: int, num_frames: int, steps: int, warmup: int,
-                vocab: int, text_vocab: int) -> dict:
+def bench_model(
+    cfg, device: torch.device, batch_size: int, num_frames: int, steps: int, warmup: int, vocab: int, text_vocab: int
+) -> dict:
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -99,10 +106,16 @@ def bench_model(cfg, device: torch.device, batch_size: int, num_frames: int, ste
     with FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH):  # math: attention is counted
         train_step(model, None, *args[2:])
     model.zero_grad(set_to_none=True)
-    return {"params": sum(p.numel() for p in model.parameters()), "batch": batch_size, "frames_per_clip": num_frames,
-            "step_s": step_s, "frames_per_s": batch_size * num_frames / step_s,
-            "flops_per_step": counter.get_total_flops(), "amp_bf16": use_amp,
-            "peak_mem_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None}
+    return {
+        "params": sum(p.numel() for p in model.parameters()),
+        "batch": batch_size,
+        "frames_per_clip": num_frames,
+        "step_s": step_s,
+        "frames_per_s": batch_size * num_frames / step_s,
+        "flops_per_step": counter.get_total_flops(),
+        "amp_bf16": use_amp,
+        "peak_mem_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None,
+    }
 
 
 def main() -> None:
@@ -111,8 +124,9 @@ def main() -> None:
     ap.add_argument("--manifest", type=Path, default=REPO / "data_manifests" / "real_clips.jsonl")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch-size", type=int, help="clips per step (default: the config's train.batch_size)")
-    ap.add_argument("--frames", type=int, help="frames per clip in the model step (default: video.num_frames "
-                    "or video.max_frames)")
+    ap.add_argument(
+        "--frames", type=int, help="frames per clip in the model step (default: video.num_frames or video.max_frames)"
+    )
     ap.add_argument("--steps", type=int, default=5, help="timed training steps")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     ap.add_argument("--clips", type=int, default=16, help="clips the loader decodes")
@@ -129,16 +143,24 @@ def main() -> None:
     cfg = load_teacher_config(args.config)
     if args.grad_checkpointing:
         cfg.model_config.grad_checkpointing = True
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if args.device == "auto" else args.device)
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else "cpu"
+        if args.device == "auto"
+        else args.device
+    )
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     batch_size = args.batch_size or cfg.train.batch_size
     num_frames = args.frames or cfg.video.num_frames or cfg.video.max_frames
 
-    results = {"config": str(args.config), "device": torch.cuda.get_device_name(device) if device.type == "cuda"
-               else "cpu", "torch": torch.__version__}
+    results = {
+        "config": str(args.config),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch": torch.__version__,
+    }
     if not args.skip_loader:
         results["loader"] = bench_loader(args.manifest, cfg.video, args.clips, batch_size, args.workers)
     model = bench_model(cfg, device, batch_size, num_frames, args.steps, args.warmup, args.vocab, args.text_vocab)
@@ -150,17 +172,25 @@ def main() -> None:
     print(f"config {args.config.name} on {results['device']} (torch {torch.__version__})")
     if "loader" in results:
         ld = results["loader"]
-        print(f"loader: {ld['frames_per_s']:9.1f} frames/s  ({ld['clips']} clips, {ld['frames']} frames, "
-              f"{args.workers} workers, first batch {ld['first_batch_s']:.2f} s)")
-    print(f"model:  {model['frames_per_s']:9.1f} frames/s  ({model['params'] / 1e6:.1f} M params, batch "
-          f"{batch_size} x {num_frames} frames, {model['step_s'] * 1e3:.1f} ms/step, bf16={model['amp_bf16']}"
-          + (f", peak {model['peak_mem_gib']:.1f} GiB)" if model["peak_mem_gib"] is not None else ")"))
+        print(
+            f"loader: {ld['frames_per_s']:9.1f} frames/s  ({ld['clips']} clips, {ld['frames']} frames, "
+            f"{args.workers} workers, first batch {ld['first_batch_s']:.2f} s)"
+        )
+    print(
+        f"model:  {model['frames_per_s']:9.1f} frames/s  ({model['params'] / 1e6:.1f} M params, batch "
+        f"{batch_size} x {num_frames} frames, {model['step_s'] * 1e3:.1f} ms/step, bf16={model['amp_bf16']}"
+        + (f", peak {model['peak_mem_gib']:.1f} GiB)" if model["peak_mem_gib"] is not None else ")")
+    )
     if "loader" in results:
         print(f"loader / model frames/s: {results['loader']['frames_per_s'] / model['frames_per_s']:.2f}")
-    print(f"model FLOPs/step {model['flops_per_step'] / 1e9:.3f} GFLOP -> {model['achieved_tflops']:.4f} TFLOP/s, "
-          f"MFU {100 * model['mfu']:.3f}% of {args.peak_tflops:g} TFLOP/s")
-    print(f"epoch of {args.epoch_videos} videos x {num_frames} frames at this rate: "
-          f"{model['epoch_minutes_est']:.1f} min (derived)")
+    print(
+        f"model FLOPs/step {model['flops_per_step'] / 1e9:.3f} GFLOP -> {model['achieved_tflops']:.4f} TFLOP/s, "
+        f"MFU {100 * model['mfu']:.3f}% of {args.peak_tflops:g} TFLOP/s"
+    )
+    print(
+        f"epoch of {args.epoch_videos} videos x {num_frames} frames at this rate: "
+        f"{model['epoch_minutes_est']:.1f} min (derived)"
+    )
     if args.json:
         write_text_atomic(args.json, json.dumps(results, indent=2))
 

@@ -10,6 +10,7 @@ resident set size; CUDA: ``max_memory_allocated``).
     python pipelines/bench/bench_train.py                  # CPU, small corpus
     python pipelines/bench/bench_train.py --device cuda --signers 10 --utterances 600
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -18,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import best_epochs, make_trainer, synthetic_corpus, training_parser  # this script's folder
 from rich.console import Console
 
 from islpose.models import MODELS, build_model
-
-from _common import best_epochs, make_trainer, synthetic_corpus, training_parser  # this script's folder
 
 
 def throughput(name: str, corpus, args, work: Path) -> dict[bool, dict]:
@@ -63,8 +63,7 @@ def _peak_memory(name: str, device: str, frames: int, batch: int, queue) -> None
     for _ in range(2):
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
             log_probs, out_lengths = model(x, lengths)
-        loss = torch.nn.functional.ctc_loss(log_probs.float(), targets, out_lengths, target_lengths,
-                                            zero_infinity=True)
+        loss = torch.nn.functional.ctc_loss(log_probs.float(), targets, out_lengths, target_lengths, zero_infinity=True)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -87,24 +86,29 @@ def peak_memory(name: str, device: str, frames: int = 150, batch: int = 32) -> t
 
 
 def main() -> None:
-    parser = training_parser(__doc__, batch_size=32, signers=6, utterances=60, threads=torch.get_num_threads(),
-                             repeats_of="mode")
+    parser = training_parser(
+        __doc__, batch_size=32, signers=6, utterances=60, threads=torch.get_num_threads(), repeats_of="mode"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     console = Console()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         corpus = synthetic_corpus(work, args, True, console)
-        console.print("| model | batching | utterances/s | frames/s | padding | epoch s | bucketed speed-up |",
-                      soft_wrap=True)
+        console.print(
+            "| model | batching | utterances/s | frames/s | padding | epoch s | bucketed speed-up |", soft_wrap=True
+        )
         console.print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
         for name in sorted(MODELS):
             rows = throughput(name, corpus, args, work)
             for bucketing, row in rows.items():
                 gain = f"{row['utt_per_s'] / rows[False]['utt_per_s']:.2f}x" if bucketing else ""
-                console.print(f"| {name} | {'bucketed' if bucketing else 'random'} | {row['utt_per_s']:.1f} | "
-                              f"{row['frames_per_s']:.0f} | {100 * row['padding']:.0f}% | {row['time_s']:.1f} | "
-                              f"{gain} |", soft_wrap=True)
+                console.print(
+                    f"| {name} | {'bucketed' if bucketing else 'random'} | {row['utt_per_s']:.1f} | "
+                    f"{row['frames_per_s']:.0f} | {100 * row['padding']:.0f}% | {row['time_s']:.1f} | "
+                    f"{gain} |",
+                    soft_wrap=True,
+                )
     console.print("\n| model | training step at batch 32 x 150 frames: added memory | peak |")
     console.print("| --- | ---: | ---: |")
     for name in sorted(MODELS):

@@ -15,6 +15,7 @@ the share of the machine's CPU time that other processes took while each setting
     nice python pipelines/bench/bench_train_augment.py                  # 1000 train utterances
     nice python pipelines/bench/bench_train_augment.py --train 200 --epochs 1 --rounds 1
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,7 +81,8 @@ def _held_bytes(dataset) -> int:
         return 0
     item = dataset[0]
     per_frame = sum(item[k].nbytes for k in ("features", "landmarks", "presence") if k in item) / len(
-        item["landmarks" if "landmarks" in item else "features"])
+        item["landmarks" if "landmarks" in item else "features"]
+    )
     return int(sum(dataset.lengths) * per_frame)
 
 
@@ -95,12 +97,22 @@ def child(args: argparse.Namespace) -> None:
     from islpose.train.distributed import init_distributed
     from islpose.train.loop import Trainer
 
-    config = resolve_config(args.model, {"augment": {"enabled": args.child == "on"}},
-                            overrides={"epochs": args.epochs, "progress": False, "device": "cpu"})
+    config = resolve_config(
+        args.model,
+        {"augment": {"enabled": args.child == "on"}},
+        overrides={"epochs": args.epochs, "progress": False, "device": "cpu"},
+    )
     with tempfile.TemporaryDirectory() as out, torch_threads(config.train.threads):
         built = time.time()
-        trainer = Trainer(config, Path(args.store), Path(args.manifest), Path(out), False, init_distributed("cpu"),
-                          Console(quiet=True))
+        trainer = Trainer(
+            config,
+            Path(args.store),
+            Path(args.manifest),
+            Path(out),
+            False,
+            init_distributed("cpu"),
+            Console(quiet=True),
+        )
         ready = time.time()
         epochs = []
         for epoch in range(1, args.epochs + 1):
@@ -116,11 +128,23 @@ def child(args: argparse.Namespace) -> None:
     memory.running = False
     memory.join()
     usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-    print(json.dumps({
-        "startup_s": ready - args.spawned, "trainer_init_s": ready - built, "epochs": epochs,
-        "evaluate_s": evaluate_s, "peak_pss": memory.peak, "peak_rss_main": usage[0].ru_maxrss * 1024,
-        "held_bytes": held, "cpu_s": sum(u.ru_utime + u.ru_stime for u in usage), "threads": config.train.threads,
-        "workers": workers, "train_utterances": train_n}))
+    print(
+        json.dumps(
+            {
+                "startup_s": ready - args.spawned,
+                "trainer_init_s": ready - built,
+                "epochs": epochs,
+                "evaluate_s": evaluate_s,
+                "peak_pss": memory.peak,
+                "peak_rss_main": usage[0].ru_maxrss * 1024,
+                "held_bytes": held,
+                "cpu_s": sum(u.ru_utime + u.ru_stime for u in usage),
+                "threads": config.train.threads,
+                "workers": workers,
+                "train_utterances": train_n,
+            }
+        )
+    )
 
 
 def _busy_seconds() -> float:
@@ -134,8 +158,22 @@ def _busy_seconds() -> float:
 def run_setting(setting: str, corpus, args: argparse.Namespace) -> dict:
     """Runs one setting in a child process; adds the CPU seconds other processes used meanwhile."""
     busy, wall = _busy_seconds(), time.time()
-    cmd = [sys.executable, __file__, "--child", setting, "--store", str(corpus.store), "--manifest",
-           str(corpus.manifest), "--model", args.model, "--epochs", str(args.epochs), "--spawned", str(wall)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        setting,
+        "--store",
+        str(corpus.store),
+        "--manifest",
+        str(corpus.manifest),
+        "--model",
+        args.model,
+        "--epochs",
+        str(args.epochs),
+        "--spawned",
+        str(wall),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"setting {setting!r} failed:\n{done.stderr[-3000:]}")
@@ -156,28 +194,36 @@ def _fastest(row: dict) -> float:
 def report(rows: dict[str, list[dict]], args: argparse.Namespace, feature_bytes: int) -> None:
     """Prints the table of the best round per setting and the ratios."""
     best = {s: max(runs, key=lambda r: max(e["utt_per_s"] for e in r["epochs"])) for s, runs in rows.items()}
-    print("\n| augmentation | utt/s (best epoch) | utt/s (epoch 1) | epoch s | dev eval s | start-up s | "
-          "peak PSS | peak RSS main | held in memory | peak / held | 30 epochs (extrapolated) | "
-          "other processes' CPU |")
+    print(
+        "\n| augmentation | utt/s (best epoch) | utt/s (epoch 1) | epoch s | dev eval s | start-up s | "
+        "peak PSS | peak RSS main | held in memory | peak / held | 30 epochs (extrapolated) | "
+        "other processes' CPU |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for setting, r in best.items():
         fast = max(r["epochs"], key=lambda e: e["utt_per_s"])
         total = r["startup_s"] + args.full_epochs * (fast["time_s"] + r["evaluate_s"])
         others = sum(x["other_cpu_s"] for x in rows[setting]) / sum(x["wall_s"] for x in rows[setting])
-        print(f"| {setting} | {fast['utt_per_s']:.1f} | {r['epochs'][0]['utt_per_s']:.1f} | {fast['time_s']:.1f} | "
-              f"{r['evaluate_s']:.1f} | {r['startup_s']:.1f} | {_gb(r['peak_pss'])} | {_gb(r['peak_rss_main'])} | "
-              f"{_gb(r['held_bytes'])} | {r['peak_pss'] / max(1, r['held_bytes']):.2f}x | {total / 60:.1f} min | "
-              f"{others:.2f} cores |")
+        print(
+            f"| {setting} | {fast['utt_per_s']:.1f} | {r['epochs'][0]['utt_per_s']:.1f} | {fast['time_s']:.1f} | "
+            f"{r['evaluate_s']:.1f} | {r['startup_s']:.1f} | {_gb(r['peak_pss'])} | {_gb(r['peak_rss_main'])} | "
+            f"{_gb(r['held_bytes'])} | {r['peak_pss'] / max(1, r['held_bytes']):.2f}x | {total / 60:.1f} min | "
+            f"{others:.2f} cores |"
+        )
     if {"on", "off"} <= best.keys():
         speed = {s: max(e["utt_per_s"] for e in best[s]["epochs"]) for s in ("on", "off")}
         rounds = ", ".join(f"{_fastest(a) / _fastest(b):.2f}x" for a, b in zip(rows["on"], rows["off"]))
         print(f"\naugmentation on / off: {speed['on'] / speed['off']:.2f}x utterances/s (per round: {rounds})")
         per_cpu = {s: min(e["cpu_s"] / e["train_utterances"] for e in best[s]["epochs"]) for s in ("on", "off")}
-        print(f"CPU seconds per utterance (training process + workers, least of the epochs): on "
-              f"{1e3 * per_cpu['on']:.1f} ms, off {1e3 * per_cpu['off']:.1f} ms: on / off utterances per CPU "
-              f"second {per_cpu['off'] / per_cpu['on']:.2f}x (less sensitive to other jobs than wall time)")
-    print(f"multimodal features of train + dev in the store: {_gb(feature_bytes)}; settings: "
-          f"threads {best['off']['threads'] or 'torch default'}, DataLoader workers {best['off']['workers']}")
+        print(
+            f"CPU seconds per utterance (training process + workers, least of the epochs): on "
+            f"{1e3 * per_cpu['on']:.1f} ms, off {1e3 * per_cpu['off']:.1f} ms: on / off utterances per CPU "
+            f"second {per_cpu['off'] / per_cpu['on']:.2f}x (less sensitive to other jobs than wall time)"
+        )
+    print(
+        f"multimodal features of train + dev in the store: {_gb(feature_bytes)}; settings: "
+        f"threads {best['off']['threads'] or 'torch default'}, DataLoader workers {best['off']['workers']}"
+    )
 
 
 def main() -> None:
@@ -201,26 +247,37 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         start = time.perf_counter()
         per_signer = 100
-        corpus = make_synthetic_corpus(Path(tmp) / "corpus", num_glosses=28, num_signers=args.train // per_signer + 2,
-                                       utterances_per_signer=per_signer, min_glosses=5, max_glosses=9,
-                                       multimodal=True)
+        corpus = make_synthetic_corpus(
+            Path(tmp) / "corpus",
+            num_glosses=28,
+            num_signers=args.train // per_signer + 2,
+            utterances_per_signer=per_signer,
+            min_glosses=5,
+            max_glosses=9,
+            multimodal=True,
+        )
         with FeatureStore(corpus.store) as store:
             ids = [i for i in store.ids() if int(i[1:3]) < args.train // per_signer + 1]  # train and dev signers
             lengths = [store.shape(i, "multimodal")[0] for i in ids]
         feature_bytes = sum(lengths) * 6516 * 2
-        print(f"corpus: {corpus.splits} utterances, mean {sum(lengths) / len(lengths):.0f} frames "
-              f"({time.perf_counter() - start:.0f} s to generate); model {args.model}; "
-              f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} cores",
-              flush=True)
+        print(
+            f"corpus: {corpus.splits} utterances, mean {sum(lengths) / len(lengths):.0f} frames "
+            f"({time.perf_counter() - start:.0f} s to generate); model {args.model}; "
+            f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} cores",
+            flush=True,
+        )
         rows: dict[str, list[dict]] = {"off": [], "on": []}
         for k in range(args.rounds):
             for setting in ("off", "on") if k % 2 == 0 else ("on", "off"):
                 rows[setting].append(run_setting(setting, corpus, args))
                 r = rows[setting][-1]
                 speeds = ", ".join(f"{e['utt_per_s']:.1f}" for e in r["epochs"])
-                print(f"round {k + 1} {setting}: {speeds} utt/s, "
-                      f"start-up {r['startup_s']:.1f} s, other processes {r['other_cpu_s'] / r['wall_s']:.2f} "
-                      f"cores, load average {os.getloadavg()[0]:.2f}", flush=True)
+                print(
+                    f"round {k + 1} {setting}: {speeds} utt/s, "
+                    f"start-up {r['startup_s']:.1f} s, other processes {r['other_cpu_s'] / r['wall_s']:.2f} "
+                    f"cores, load average {os.getloadavg()[0]:.2f}",
+                    flush=True,
+                )
         report(rows, args, feature_bytes)
 
 

@@ -14,6 +14,7 @@ Usage::
 The PNGs are reduced to 256-colour palettes so that the three stay a few hundred KB.
 Every CLI command is printed before it runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,11 +66,24 @@ def training(work: Path, out: Path, epochs: int) -> tuple:
     for lr in ("2e-3", "5e-4"):
         run = work / f"bilstm_lr{lr}"
         config = work / f"lr{lr}.yaml"
-        config.write_text(yaml.safe_dump({"model": "bilstm_optimized", "train": {
-            "epochs": epochs, "batch_size": 8, "lr": float(lr), "warmup_epochs": 1, "progress": False}}))
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "model": "bilstm_optimized",
+                    "train": {
+                        "epochs": epochs,
+                        "batch_size": 8,
+                        "lr": float(lr),
+                        "warmup_epochs": 1,
+                        "progress": False,
+                    },
+                }
+            )
+        )
         if not (run / "best.pt").exists():
-            islpose("train", "--config", config, "--features", corpus.store, "--manifest", corpus.manifest,
-                    "--out", run)
+            islpose(
+                "train", "--config", config, "--features", corpus.store, "--manifest", corpus.manifest, "--out", run
+            )
         runs.append(run)
     islpose("plot", *runs, "--out", out, "--title", "bilstm_optimized on the synthetic corpus", "--overwrite")
     palette(out)
@@ -85,8 +99,15 @@ def posteriorgram(corpus, run: Path, out: Path) -> None:
     utt = read_manifest(corpus.manifest).split("dev")[0]
     a = align_utterance(run / "best.pt", corpus.store, utt.id)
     truth = [{"gloss": g, "start": s / FPS, "end": e / FPS} for g, (s, e) in zip(utt.glosses, corpus.spans[utt.id])]
-    plot_posteriorgram(a.log_probs, a.tokens, out, segments=a.segments, reference=truth,
-                       frame_seconds=a.frame_seconds, title=f"{utt.id} (dev signer), {run.name}/best.pt")
+    plot_posteriorgram(
+        a.log_probs,
+        a.tokens,
+        out,
+        segments=a.segments,
+        reference=truth,
+        frame_seconds=a.frame_seconds,
+        title=f"{utt.id} (dev signer), {run.name}/best.pt",
+    )
     print(f"  {utt.id}: decoded {' '.join(s.gloss for s in a.segments)}; reference {' '.join(utt.glosses)}")
     palette(out)
 

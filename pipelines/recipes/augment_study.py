@@ -11,6 +11,7 @@ stdout and ``OUT/results.jsonl``.
     python pipelines/recipes/augment_study.py --out runs/augment --model bilstm_optimized
     python pipelines/recipes/augment_study.py --out /tmp/aug --seeds 0 --epochs 2 --utterances 6   # smoke test
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,34 +34,62 @@ from islpose.train.loop import train
 
 def run_one(model: str, corpus, seed: int, augment: dict, args: argparse.Namespace, out: Path) -> dict:
     """Trains one run and greedy-decodes its best checkpoint on dev and test."""
-    yaml_data = {"model_config": dict(args.model_config), "augment": augment,
-                 "train": {"epochs": args.epochs, "warmup_epochs": args.warmup, "batch_size": args.batch_size,
-                           "seed": seed, "patience": 0, "progress": False, "device": "cpu",
-                           "num_workers": args.workers}}
+    yaml_data = {
+        "model_config": dict(args.model_config),
+        "augment": augment,
+        "train": {
+            "epochs": args.epochs,
+            "warmup_epochs": args.warmup,
+            "batch_size": args.batch_size,
+            "seed": seed,
+            "patience": 0,
+            "progress": False,
+            "device": "cpu",
+            "num_workers": args.workers,
+        },
+    }
     config = resolve_config(model, yaml_data, where="augment_study")
     start = time.perf_counter()
     result = train(config, corpus.store, corpus.manifest, out, console=Console(quiet=True))
     seconds = time.perf_counter() - start
-    wer = {split: decode_store(out / "best.pt", corpus.store, manifest=corpus.manifest, split=split,
-                               config=DecoderConfig(beam_size=1)).score.wer for split in ("dev", "test")}
-    return {"model": model, "seed": seed, "augment": bool(augment.get("enabled")), "dev_wer": wer["dev"],
-            "test_wer": wer["test"], "best_epoch": result.best_epoch, "train_seconds": round(seconds, 1)}
+    wer = {
+        split: decode_store(
+            out / "best.pt", corpus.store, manifest=corpus.manifest, split=split, config=DecoderConfig(beam_size=1)
+        ).score.wer
+        for split in ("dev", "test")
+    }
+    return {
+        "model": model,
+        "seed": seed,
+        "augment": bool(augment.get("enabled")),
+        "dev_wer": wer["dev"],
+        "test_wer": wer["test"],
+        "best_epoch": result.best_epoch,
+        "train_seconds": round(seconds, 1),
+    }
 
 
 def table(rows: list[dict]) -> str:
     """Markdown: mean (min-max) dev and test WER and test/dev per model and setting."""
-    lines = ["| model | augmentation | seeds | dev WER % | test WER % | test / dev |",
-             "| --- | --- | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| model | augmentation | seeds | dev WER % | test WER % | test / dev |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
     for model in dict.fromkeys(r["model"] for r in rows):
         for aug in (False, True):
             sel = [r for r in rows if r["model"] == model and r["augment"] == aug]
             if not sel:
                 continue
-            cell = lambda k: f"{100 * statistics.mean(r[k] for r in sel):.1f} " \
-                f"({100 * min(r[k] for r in sel):.1f}-{100 * max(r[k] for r in sel):.1f})"  # noqa: E731
+
+            def cell(k: str, sel: list = sel) -> str:
+                values = [100 * r[k] for r in sel]
+                return f"{statistics.mean(values):.1f} ({min(values):.1f}-{max(values):.1f})"
+
             ratio = statistics.mean(r["test_wer"] for r in sel) / max(1e-9, statistics.mean(r["dev_wer"] for r in sel))
-            lines.append(f"| {model} | {'on' if aug else 'off'} | {len(sel)} | {cell('dev_wer')} | "
-                         f"{cell('test_wer')} | {ratio:.2f} |")
+            lines.append(
+                f"| {model} | {'on' if aug else 'off'} | {len(sel)} | {cell('dev_wer')} | "
+                f"{cell('test_wer')} | {ratio:.2f} |"
+            )
     return "\n".join(lines)
 
 
@@ -77,10 +106,20 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--workers", type=int, default=0)
-    parser.add_argument("--augment", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="AugmentConfig values of the augmented runs (YAML values)")
-    parser.add_argument("--settings", nargs="+", choices=("plain", "aug"), default=["plain", "aug"],
-                        help="which runs per seed: without (plain) and with (aug) augmentation")
+    parser.add_argument(
+        "--augment",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="AugmentConfig values of the augmented runs (YAML values)",
+    )
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        choices=("plain", "aug"),
+        default=["plain", "aug"],
+        help="which runs per seed: without (plain) and with (aug) augmentation",
+    )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -89,8 +128,14 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         multimodal = any(m != "bilstm_optimized" for m in args.model or [])
-        corpus = make_synthetic_corpus(args.out / f"corpus{seed}", num_glosses=args.glosses, num_signers=args.signers,
-                                       utterances_per_signer=args.utterances, multimodal=multimodal, seed=seed)
+        corpus = make_synthetic_corpus(
+            args.out / f"corpus{seed}",
+            num_glosses=args.glosses,
+            num_signers=args.signers,
+            utterances_per_signer=args.utterances,
+            multimodal=multimodal,
+            seed=seed,
+        )
         for model in args.model or ["bilstm_optimized"]:
             for augment in [{"plain": {"enabled": False}, "aug": augment_on}[k] for k in args.settings]:
                 name = f"{model}-seed{seed}-{'aug' if augment['enabled'] else 'plain'}"

@@ -13,6 +13,7 @@ JSON line per run go to stdout and ``OUT/results.jsonl``.
         --setting new:model_config.logit_scale=3 --setting old:model_config.logit_scale=1 \\
         --setting warm3:warmup_epochs=3
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,9 +50,23 @@ def parse_setting(text: str) -> tuple[str, dict]:
 
 def first_epochs(model: str, corpus, seed: int, setting: dict, args: argparse.Namespace, out: Path) -> dict:
     """Trains the first ``args.epochs`` epochs; returns the dev WER and loss of each."""
-    config = resolve_config(model, {"model_config": setting["model_config"], "train": {
-        **setting["train"], "epochs": args.schedule, "batch_size": args.batch_size, "seed": seed, "patience": 0,
-        "progress": False, "device": "cpu", "num_workers": args.workers}}, where="plateau_study")
+    config = resolve_config(
+        model,
+        {
+            "model_config": setting["model_config"],
+            "train": {
+                **setting["train"],
+                "epochs": args.schedule,
+                "batch_size": args.batch_size,
+                "seed": seed,
+                "patience": 0,
+                "progress": False,
+                "device": "cpu",
+                "num_workers": args.workers,
+            },
+        },
+        where="plateau_study",
+    )
     trainer = Trainer(config, corpus.store, corpus.manifest, out, False, init_distributed("cpu"), Console(quiet=True))
     wer, loss = [], []
     for epoch in range(1, args.epochs + 1):
@@ -67,8 +82,10 @@ def table(rows: list[dict], epochs: int) -> str:
     """Markdown: dev WER per epoch and the epoch it leaves 100%, per run; a count per setting."""
     lines = ["| setting | corpus | seed | dev WER % by epoch | leaves at |", "| --- | ---: | ---: | --- | ---: |"]
     for r in rows:
-        lines.append(f"| {r['setting']} | {r['corpus_seed']} | {r['seed']} | {' / '.join(map(str, r['dev_wer']))} | "
-                     f"{r['leaves'] or f'> {epochs}'} |")
+        lines.append(
+            f"| {r['setting']} | {r['corpus_seed']} | {r['seed']} | {' / '.join(map(str, r['dev_wer']))} | "
+            f"{r['leaves'] or f'> {epochs}'} |"
+        )
     lines.append("")
     for name in dict.fromkeys(r["setting"] for r in rows):
         sel = [r for r in rows if r["setting"] == name]
@@ -91,23 +108,38 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--setting", action="append", default=None, metavar="NAME:key=value,...",
-                        help="train (or model_config.) keys of one setting (repeat the option; default: the "
-                             "model's defaults)")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=None,
+        metavar="NAME:key=value,...",
+        help="train (or model_config.) keys of one setting (repeat the option; default: the model's defaults)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     settings = [parse_setting(s) for s in args.setting or ["defaults:"]]
     multimodal = MODELS[args.model].feature == "multimodal"
     rows = []
     for corpus_seed in args.corpus_seeds:
-        corpus = make_synthetic_corpus(args.out / f"corpus{corpus_seed}", num_glosses=args.glosses,
-                                       num_signers=args.signers, utterances_per_signer=args.utterances,
-                                       multimodal=multimodal, seed=corpus_seed)
+        corpus = make_synthetic_corpus(
+            args.out / f"corpus{corpus_seed}",
+            num_glosses=args.glosses,
+            num_signers=args.signers,
+            utterances_per_signer=args.utterances,
+            multimodal=multimodal,
+            seed=corpus_seed,
+        )
         for seed in args.seeds if args.seeds is not None else [corpus_seed]:
             for name, setting in settings:
                 run = args.out / f"{name}-corpus{corpus_seed}-seed{seed}"
-                row = {"model": args.model, "setting": name, **setting, "corpus_seed": corpus_seed, "seed": seed,
-                       **first_epochs(args.model, corpus, seed, setting, args, run)}
+                row = {
+                    "model": args.model,
+                    "setting": name,
+                    **setting,
+                    "corpus_seed": corpus_seed,
+                    "seed": seed,
+                    **first_epochs(args.model, corpus, seed, setting, args, run),
+                }
                 print(json.dumps(row), flush=True)
                 append_jsonl(args.out / "results.jsonl", row)
                 rows.append(row)

@@ -28,6 +28,7 @@ Usage:
     pip download --no-deps mediapipe==0.10.21 -d wheels/
     python pipelines/tools/holistic_bundle.py --wheel wheels/mediapipe-0.10.21-*.whl --out holistic.task
 """
+
 from __future__ import annotations
 
 import argparse
@@ -125,8 +126,11 @@ def pad_face_mesh(model: bytes, points: int = 478) -> bytes:
         return len(graph.tensors) - 1
 
     def op(code: int, inputs: list[int], output: int, options_type: int, options: object) -> None:
-        codes = [i for i, c in enumerate(tflite.operatorCodes)
-                 if max(c.builtinCode, c.deprecatedBuiltinCode) == code and c.version == 1]
+        codes = [
+            i
+            for i, c in enumerate(tflite.operatorCodes)
+            if max(c.builtinCode, c.deprecatedBuiltinCode) == code and c.version == 1
+        ]
         if not codes:
             c = fb.OperatorCodeT()
             c.builtinCode = c.deprecatedBuiltinCode = code
@@ -158,8 +162,7 @@ def pad_face_mesh(model: bytes, points: int = 478) -> bytes:
     new_out = tensor("face_mesh_478", shape[:-1] + [points * 3])
     concat = fb.ConcatenationOptionsT()
     concat.axis = len(shape) - 1
-    op(fb.BuiltinOperator.CONCATENATION, [old_out, iris_flat], new_out, fb.BuiltinOptions.ConcatenationOptions,
-       concat)
+    op(fb.BuiltinOperator.CONCATENATION, [old_out, iris_flat], new_out, fb.BuiltinOptions.ConcatenationOptions, concat)
     outputs = np.array(graph.outputs, dtype=np.int32)
     outputs[0] = new_out
     graph.outputs = outputs

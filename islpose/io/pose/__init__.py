@@ -4,6 +4,7 @@ The mapping of MediaPipe Holistic recordings onto islpose's landmark layout live
 :mod:`islpose.extract.posefile`; the ``pose-format`` package itself is not needed (tests
 check against it).
 """
+
 from islpose.io.pose.binary import PoseFileError, PoseHeader
 
 POSE_EXTENSIONS = frozenset({".pose"})  # what counts as a pose-format file in folders and inputs

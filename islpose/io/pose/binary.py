@@ -15,6 +15,7 @@ Layout (little endian; ``str`` = uint16 byte length + UTF-8 bytes)::
 components share it. This module knows nothing about MediaPipe: see
 :mod:`islpose.extract.posefile` for the mapping to islpose's landmark layout.
 """
+
 from __future__ import annotations
 
 import struct
@@ -100,7 +101,7 @@ class _Cursor:
     def take(self, n: int) -> memoryview:
         if self.pos + n > len(self.data):
             raise EOFError
-        out = self.data[self.pos:self.pos + n]
+        out = self.data[self.pos : self.pos + n]
         self.pos += n
         return out
 
@@ -159,7 +160,7 @@ def read_header(handle: BinaryIO, name: str) -> PoseHeader:
         except (UnicodeDecodeError, struct.error) as exc:
             raise PoseFileError(f"{name}: not a .pose file ({exc})") from None
         handle.seek(header.size)
-        _last[:] = [bytes(data[:header.size]), header]
+        _last[:] = [bytes(data[: header.size]), header]
         return header
 
 
@@ -199,8 +200,7 @@ def read_body(handle: BinaryIO, header: PoseHeader, name: str, file_size: int, p
     if frames == 0 or people == 0 or points == 0:
         raise PoseFileError(f"{name}: empty recording ({frames} frames, {people} people, {points} points)")
     if left < frames * per_frame:
-        raise PoseFileError(f"{name}: truncated ({frames} frames declared, "
-                            f"{left / per_frame:.1f} in the file)")
+        raise PoseFileError(f"{name}: truncated ({frames} frames declared, {left / per_frame:.1f} in the file)")
     if not 0 <= person < people:
         raise PoseFileError(f"{name}: no person {person} (the file has {people})")
     data = np.fromfile(handle, dtype="<f4", count=frames * people * points * dims)

@@ -13,6 +13,7 @@ A label that names one sign (an INCLUDE word folder) becomes one gloss this way;
 sequence (ISL-CSLTR's ``SIGN GLOSSES``) is first split on spaces and commas and each
 part normalised.
 """
+
 from __future__ import annotations
 
 import dataclasses

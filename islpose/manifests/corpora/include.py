@@ -13,6 +13,7 @@ The release names no signers, so ``signer`` is left empty. Each clip is one utte
 whose single gloss is the word folder's name, normalised (see
 :mod:`islpose.manifests.corpora.common`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,7 +24,10 @@ from pathlib import Path
 from islpose.errors import IslposeError
 from islpose.io.media import VIDEO_EXTENSIONS
 from islpose.manifests.corpora.common import (
-    Prepared, drop_duplicate_ids, normalize_gloss, slug,
+    Prepared,
+    drop_duplicate_ids,
+    normalize_gloss,
+    slug,
 )
 from islpose.manifests.manifest import Utterance
 
@@ -46,8 +50,10 @@ def find_lists(root: Path, subset: str, lists: Path | None = None) -> dict[str, 
         if "train" in found and "test" in found:
             return found
     where = str(lists) if lists is not None else f"{root}/train_test_paths"
-    raise IslposeError(f"{where}: INCLUDE's official split lists {subset}_train.txt and {subset}_test.txt not "
-                       f"found (they are in train_test_paths/ of {REPO}; pass their folder with --lists)")
+    raise IslposeError(
+        f"{where}: INCLUDE's official split lists {subset}_train.txt and {subset}_test.txt not "
+        f"found (they are in train_test_paths/ of {REPO}; pass their folder with --lists)"
+    )
 
 
 def _index_videos(root: Path, result: Prepared) -> dict[str, Path]:
@@ -122,8 +128,9 @@ def prepare_include(root: str | Path, subset: str = "include", lists: str | Path
             else:
                 listed.add(_key(parts))
                 uid = "include-" + slug(f"{parts[0]}-{gloss}-{Path(parts[2]).stem}")
-                result.utterances.append(Utterance(uid, video=str(index[_key(parts)].resolve()), glosses=(gloss,),
-                                                   split=_SPLITS[name]))
+                result.utterances.append(
+                    Utterance(uid, video=str(index[_key(parts)].resolve()), glosses=(gloss,), split=_SPLITS[name])
+                )
     for key, path in index.items():
         if key not in listed:
             result.skip(str(path), f"clip in none of the {subset} split lists")

@@ -15,18 +15,22 @@ signer variant, numbered by the file name (no number = 1, ``(k)`` = k). That num
 the ``signer`` of the manifest, and the split holds variants out: test = variant 1,
 dev = variant 2, train = the rest (``--test-signers`` / ``--dev-signers`` change it).
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from islpose.errors import IslposeError
 from islpose.io.media import VIDEO_EXTENSIONS
 from islpose.manifests.corpora.common import (
-    Prepared, drop_duplicate_ids, normalize_glosses, slug,
+    Prepared,
+    drop_duplicate_ids,
+    normalize_glosses,
+    slug,
 )
 from islpose.manifests.manifest import Utterance
 
@@ -41,8 +45,10 @@ def _find(root: Path, name: str, folder: bool) -> Path:
         return direct
     found = sorted(p for p in root.rglob(name) if (p.is_dir() if folder else p.is_file()))
     if not found:
-        raise IslposeError(f"{root}: no {'folder' if folder else 'file'} {name!r} in it; expected the "
-                           f"ISL_CSLRT_Corpus release ({VIDEO_DIR}/ and corpus_csv_files/{GLOSS_CSV})")
+        raise IslposeError(
+            f"{root}: no {'folder' if folder else 'file'} {name!r} in it; expected the "
+            f"ISL_CSLRT_Corpus release ({VIDEO_DIR}/ and corpus_csv_files/{GLOSS_CSV})"
+        )
     return found[0]
 
 
@@ -64,8 +70,10 @@ def read_gloss_table(path: Path, result: Prepared) -> dict[str, tuple[str, tuple
     reader = csv.DictReader(_open_csv(path))
     columns = {(name or "").strip().lower(): name for name in reader.fieldnames or []}
     if "sentence" not in columns or "sign glosses" not in columns:
-        raise IslposeError(f"{path}: expected the columns 'Sentence' and 'SIGN GLOSSES', found "
-                           f"{', '.join(map(repr, reader.fieldnames or []))}")
+        raise IslposeError(
+            f"{path}: expected the columns 'Sentence' and 'SIGN GLOSSES', found "
+            f"{', '.join(map(repr, reader.fieldnames or []))}"
+        )
     table: dict[str, tuple[str, tuple[str, ...]]] = {}
     for row in reader:
         where = f"{path}:{reader.line_num}"
@@ -88,8 +96,9 @@ def variant(stem: str) -> int:
     return int(match.group(1)) if match else 1
 
 
-def prepare_isl_csltr(root: str | Path, test_signers: Iterable[int] = (1,),
-                      dev_signers: Iterable[int] = (2,)) -> Prepared:
+def prepare_isl_csltr(
+    root: str | Path, test_signers: Iterable[int] = (1,), dev_signers: Iterable[int] = (2,)
+) -> Prepared:
     """Builds the ISL-CSLTR manifest rows (one per sentence video) from a downloaded release.
 
     Args:
@@ -131,8 +140,16 @@ def prepare_isl_csltr(root: str | Path, test_signers: Iterable[int] = (1,),
                 used.add(sentence_key(sentence))
                 k = variant(path.stem)
                 split = "test" if k in test else "dev" if k in dev else "train"
-                result.utterances.append(Utterance(f"csltr-{slug(sentence)}-{k}", video=str(path.resolve()),
-                                                   glosses=glosses, split=split, signer=str(k), text=sentence))
+                result.utterances.append(
+                    Utterance(
+                        f"csltr-{slug(sentence)}-{k}",
+                        video=str(path.resolve()),
+                        glosses=glosses,
+                        split=split,
+                        signer=str(k),
+                        text=sentence,
+                    )
+                )
     for key, (sentence, _) in table.items():
         if key not in used:
             result.skip(sentence, f"sentence in {GLOSS_CSV} without videos")

@@ -9,12 +9,12 @@ Example:
     >>> from islpose.teacher.models import build_teacher
     >>> model = build_teacher("dense_vit", None, vocab_size=1229, text_vocab_size=3000)  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
+# Importing the architectures registers them.
+from islpose.teacher.models import cnn_transformer, dense_vit, timesformer  # noqa: F401
 from islpose.teacher.models.pretrained import load_init_weights
 from islpose.teacher.models.registry import TEACHERS, build_teacher, register_teacher, teacher_config_class
-
-# Importing the architectures registers them.
-from islpose.teacher.models import cnn_transformer, dense_vit, timesformer  # noqa: E402,F401,I001
 
 __all__ = ["TEACHERS", "build_teacher", "load_init_weights", "register_teacher", "teacher_config_class"]

@@ -6,6 +6,7 @@ names, so a local torchvision ``resnet50`` state dict loads with ``--init-weight
 -> ``depth`` pre-norm transformer blocks with padding masks -> LayerNorm => memory
 -> CTC gloss head and text decoder.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,25 +16,24 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from islpose.errors import IslposeError
+from islpose.teacher.models.common import Block, TextDecoderConfig, VideoTeacher, init_weights, per_frame, run_blocks
 from islpose.teacher.models.registry import register_teacher
-from islpose.teacher.models.common import (Block, TextDecoderConfig, VideoTeacher, init_weights, per_frame,
-                                           run_blocks)
 
 
 @dataclass
 class CNNTransformerConfig:
     """Attributes:
-        resnet_layers: bottleneck blocks per stage ([3, 4, 6, 3] = ResNet-50).
-        resnet_width: channels of the first stage (64 = ResNet-50; output = 32 x width).
-        embed_dim: transformer width.
-        depth: transformer blocks.
-        num_heads: attention heads.
-        mlp_dim: transformer MLP width.
-        dropout: transformer dropout.
-        max_frames: longest clip (size of the learned time positions).
-        grad_checkpointing: recompute ResNet stage and transformer block activations.
-        attn_chunk: > 0: attention in chunks of this many queries.
-        decoder: the text decoder.
+    resnet_layers: bottleneck blocks per stage ([3, 4, 6, 3] = ResNet-50).
+    resnet_width: channels of the first stage (64 = ResNet-50; output = 32 x width).
+    embed_dim: transformer width.
+    depth: transformer blocks.
+    num_heads: attention heads.
+    mlp_dim: transformer MLP width.
+    dropout: transformer dropout.
+    max_frames: longest clip (size of the learned time positions).
+    grad_checkpointing: recompute ResNet stage and transformer block activations.
+    attn_chunk: > 0: attention in chunks of this many queries.
+    decoder: the text decoder.
     """
 
     resnet_layers: list = field(default_factory=lambda: [3, 4, 6, 3])
@@ -90,7 +90,7 @@ class ResNet(nn.Module):
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         inplanes = width
         for i, blocks in enumerate(layers):
-            planes, stride = width * 2 ** i, 1 if i == 0 else 2
+            planes, stride = width * 2**i, 1 if i == 0 else 2
             stage = [Bottleneck(inplanes, planes, stride)]
             inplanes = planes * Bottleneck.expansion
             stage += [Bottleneck(inplanes, planes) for _ in range(blocks - 1)]
@@ -103,7 +103,11 @@ class ResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (N, w, H/4, W/4)
         for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
-            x = checkpoint(stage, x, use_reentrant=False) if self.checkpointing and torch.is_grad_enabled() else stage(x)
+            x = (
+                checkpoint(stage, x, use_reentrant=False)
+                if self.checkpointing and torch.is_grad_enabled()
+                else stage(x)
+            )
         return x.mean(dim=(2, 3))  # (N, 32 w)
 
 
@@ -121,8 +125,9 @@ class CNNTransformerTeacher(VideoTeacher):
         self.embed = nn.Linear(self.backbone.out_dim, c.embed_dim)
         self.time_embed = nn.Parameter(torch.zeros(1, c.max_frames, c.embed_dim))
         self.drop = nn.Dropout(c.dropout)
-        self.blocks = nn.ModuleList(Block(c.embed_dim, c.num_heads, c.mlp_dim, c.dropout, c.attn_chunk)
-                                    for _ in range(c.depth))
+        self.blocks = nn.ModuleList(
+            Block(c.embed_dim, c.num_heads, c.mlp_dim, c.dropout, c.attn_chunk) for _ in range(c.depth)
+        )
         self.norm = nn.LayerNorm(c.embed_dim)
         self.add_heads(c.embed_dim, vocab_size, text_vocab_size, c.decoder)
         for name, module in self.named_modules():

@@ -1,10 +1,11 @@
 """Parts shared by the teacher models: SDPA attention (optionally chunked), pre-norm
 transformer blocks, the per-frame backbone helper, the text decoder and the base class
 that adds the CTC gloss head and the text head to a video encoder."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -15,8 +16,14 @@ from islpose.errors import IslposeError
 from islpose.models.common import lengths_mask
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_mask: torch.Tensor | None = None,
-              chunk: int = 0, dropout: float = 0.0) -> torch.Tensor:
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    key_mask: torch.Tensor | None = None,
+    chunk: int = 0,
+    dropout: float = 0.0,
+) -> torch.Tensor:
     """``scaled_dot_product_attention``, optionally over chunks of ``chunk`` queries.
 
     Args:
@@ -32,8 +39,13 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_mask: torch
     mask = None if key_mask is None else key_mask[:, None, None, :]  # (B, 1, 1, N)
     if chunk <= 0 or q.shape[2] <= chunk:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
-    return torch.cat([F.scaled_dot_product_attention(q[:, :, i:i + chunk], k, v, attn_mask=mask, dropout_p=dropout)
-                      for i in range(0, q.shape[2], chunk)], dim=2)
+    return torch.cat(
+        [
+            F.scaled_dot_product_attention(q[:, :, i : i + chunk], k, v, attn_mask=mask, dropout_p=dropout)
+            for i in range(0, q.shape[2], chunk)
+        ],
+        dim=2,
+    )
 
 
 class SelfAttention(nn.Module):
@@ -56,8 +68,9 @@ class SelfAttention(nn.Module):
 
 
 def mlp(dim: int, hidden: int, dropout: float) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim),
-                         nn.Dropout(dropout))
+    return nn.Sequential(
+        nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim), nn.Dropout(dropout)
+    )
 
 
 class Block(nn.Module):
@@ -76,8 +89,9 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-def run_blocks(blocks: nn.ModuleList, x: torch.Tensor, key_mask: torch.Tensor | None, use_checkpoint: bool
-               ) -> torch.Tensor:
+def run_blocks(
+    blocks: nn.ModuleList, x: torch.Tensor, key_mask: torch.Tensor | None, use_checkpoint: bool
+) -> torch.Tensor:
     """Applies ``blocks`` in turn, each under activation checkpointing when ``use_checkpoint``."""
     for block in blocks:
         if use_checkpoint and torch.is_grad_enabled():
@@ -145,11 +159,12 @@ class TextDecoder(nn.Module):
         self.embed = nn.Embedding(vocab_size, c.hidden_dim)
         self.pos = nn.Parameter(torch.zeros(1, c.max_len, c.hidden_dim))
         self.memory_proj = nn.Linear(memory_dim, c.hidden_dim) if memory_dim != c.hidden_dim else nn.Identity()
-        layer = nn.TransformerDecoderLayer(c.hidden_dim, c.num_heads, c.ff_dim, c.dropout, activation="gelu",
-                                           batch_first=True, norm_first=True)
+        layer = nn.TransformerDecoderLayer(
+            c.hidden_dim, c.num_heads, c.ff_dim, c.dropout, activation="gelu", batch_first=True, norm_first=True
+        )
         self.layers = nn.TransformerDecoder(layer, c.num_layers)
         self.norm = nn.LayerNorm(c.hidden_dim)
-        self.scale = c.hidden_dim ** 0.5
+        self.scale = c.hidden_dim**0.5
         nn.init.trunc_normal_(self.pos, std=0.02)
 
     def forward(self, tokens: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
@@ -163,21 +178,21 @@ class TextDecoder(nn.Module):
         """
         length = tokens.shape[1]
         if length > self.config.max_len:
-            raise IslposeError(f"text of {length} tokens is longer than the decoder's max_len "
-                               f"{self.config.max_len}")
+            raise IslposeError(f"text of {length} tokens is longer than the decoder's max_len {self.config.max_len}")
         x = self.embed(tokens) * self.scale + self.pos[:, :length]  # (B, L, H)
         causal = nn.Transformer.generate_square_subsequent_mask(length, device=tokens.device, dtype=x.dtype)
-        x = self.layers(x, self.memory_proj(memory), tgt_mask=causal, tgt_is_causal=True,
-                        memory_key_padding_mask=~memory_mask)
+        x = self.layers(
+            x, self.memory_proj(memory), tgt_mask=causal, tgt_is_causal=True, memory_key_padding_mask=~memory_mask
+        )
         return self.norm(x) @ self.embed.weight.t()  # (B, L, V)
 
 
 @dataclass
 class TeacherOutput:
     """Attributes:
-        log_probs: (T', B, V) float32 CTC log-posteriors over the gloss vocabulary.
-        lengths: (B,) valid output frames (T' = input frames; the teachers do not subsample).
-        text_logits: (B, L-1, V_text) next-token logits for ``text[:, 1:]``, or None.
+    log_probs: (T', B, V) float32 CTC log-posteriors over the gloss vocabulary.
+    lengths: (B,) valid output frames (T' = input frames; the teachers do not subsample).
+    text_logits: (B, L-1, V_text) next-token logits for ``text[:, 1:]``, or None.
     """
 
     log_probs: torch.Tensor
@@ -219,8 +234,7 @@ class VideoTeacher(nn.Module):
             raise IslposeError(f"{type(self).__name__} was built without a text decoder")
         return self.decoder(tokens, memory, mask)
 
-    def forward(self, frames: torch.Tensor, lengths: torch.Tensor, text: torch.Tensor | None = None
-                ) -> TeacherOutput:
+    def forward(self, frames: torch.Tensor, lengths: torch.Tensor, text: torch.Tensor | None = None) -> TeacherOutput:
         """Args:
             frames: (B, T, 3, H, W) normalised float frames (:func:`normalize_frames`).
             lengths: (B,) valid frames per clip.
@@ -242,6 +256,12 @@ class VideoTeacher(nn.Module):
             if p.requires_grad:
                 no_decay = p.ndim < 2 or name.endswith(("pos", "pos_embed", "time_embed", "cls_token"))
                 groups.setdefault((id(p) in head_ids, no_decay), []).append(p)
-        return [{"params": ps, "lr": decoder_lr if head else encoder_lr, "weight_decay": 0.0 if nd else weight_decay,
-                 "name": f"{'decoder' if head else 'encoder'}{'_no_decay' if nd else ''}"}
-                for (head, nd), ps in sorted(groups.items())]
+        return [
+            {
+                "params": ps,
+                "lr": decoder_lr if head else encoder_lr,
+                "weight_decay": 0.0 if nd else weight_decay,
+                "name": f"{'decoder' if head else 'encoder'}{'_no_decay' if nd else ''}",
+            }
+            for (head, nd), ps in sorted(groups.items())
+        ]

@@ -10,6 +10,7 @@ frames (B, T, 3, 224, 224) -> per valid frame: Conv2d patch embedding (16x16) + 
 
 The ViT alone has ~303 M parameters (ViT-Large; ViT-Base has 86 M).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,30 +19,38 @@ import torch
 from torch import nn
 
 from islpose.errors import IslposeError
+from islpose.teacher.models.common import (
+    Block,
+    SelfAttention,
+    TextDecoderConfig,
+    VideoTeacher,
+    init_weights,
+    mlp,
+    per_frame,
+    run_blocks,
+)
 from islpose.teacher.models.registry import register_teacher
-from islpose.teacher.models.common import (Block, SelfAttention, TextDecoderConfig, VideoTeacher, init_weights, mlp,
-                                           per_frame, run_blocks)
 
 
 @dataclass
 class DenseViTConfig:
     """Attributes:
-        image_size: input frame size (must equal ``video.size``).
-        patch_size: ViT patch size.
-        hidden_dim: ViT width.
-        num_layers: ViT blocks.
-        num_heads: ViT attention heads.
-        mlp_dim: ViT MLP width.
-        vit_dropout: dropout inside the ViT.
-        output_dim: per-frame feature size after the projection.
-        num_temporal_conv: dense temporal conv blocks.
-        temporal_kernel: their kernel size.
-        temporal_heads: heads of the temporal attention pooling.
-        temporal_mlp_dim: MLP width of the pooling and its refinement (seed: 4 x output_dim).
-        dropout: dropout of the temporal part.
-        grad_checkpointing: recompute ViT block activations in the backward pass.
-        attn_chunk: > 0: attention in chunks of this many queries (bounded memory).
-        decoder: the text decoder.
+    image_size: input frame size (must equal ``video.size``).
+    patch_size: ViT patch size.
+    hidden_dim: ViT width.
+    num_layers: ViT blocks.
+    num_heads: ViT attention heads.
+    mlp_dim: ViT MLP width.
+    vit_dropout: dropout inside the ViT.
+    output_dim: per-frame feature size after the projection.
+    num_temporal_conv: dense temporal conv blocks.
+    temporal_kernel: their kernel size.
+    temporal_heads: heads of the temporal attention pooling.
+    temporal_mlp_dim: MLP width of the pooling and its refinement (seed: 4 x output_dim).
+    dropout: dropout of the temporal part.
+    grad_checkpointing: recompute ViT block activations in the backward pass.
+    attn_chunk: > 0: attention in chunks of this many queries (bounded memory).
+    decoder: the text decoder.
     """
 
     image_size: int = 224
@@ -73,8 +82,9 @@ class DenseViT(nn.Module):
         self.patch_embed = nn.Conv2d(3, c.hidden_dim, kernel_size=c.patch_size, stride=c.patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, c.hidden_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, (c.image_size // c.patch_size) ** 2 + 1, c.hidden_dim))
-        self.blocks = nn.ModuleList(Block(c.hidden_dim, c.num_heads, c.mlp_dim, c.vit_dropout, c.attn_chunk)
-                                    for _ in range(c.num_layers))
+        self.blocks = nn.ModuleList(
+            Block(c.hidden_dim, c.num_heads, c.mlp_dim, c.vit_dropout, c.attn_chunk) for _ in range(c.num_layers)
+        )
         self.norm = nn.LayerNorm(c.hidden_dim)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
@@ -82,8 +92,10 @@ class DenseViT(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(images).flatten(2).transpose(1, 2)  # (N, P, D)
         if x.shape[1] + 1 != self.pos_embed.shape[1]:
-            raise IslposeError(f"frames of {tuple(images.shape[-2:])} pixels do not fit this ViT "
-                               f"({self.pos_embed.shape[1] - 1} patches); set video.size = model_config.image_size")
+            raise IslposeError(
+                f"frames of {tuple(images.shape[-2:])} pixels do not fit this ViT "
+                f"({self.pos_embed.shape[1] - 1} patches); set video.size = model_config.image_size"
+            )
         x = torch.cat([self.cls_token.expand(len(x), -1, -1), x], dim=1) + self.pos_embed  # (N, P+1, D)
         x = run_blocks(self.blocks, x, None, self.checkpointing)
         return self.norm(x).mean(dim=1)  # (N, D)
@@ -113,8 +125,9 @@ class DenseTemporalAttentionPooling(nn.Module):
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn = SelfAttention(dim, heads, dropout, chunk)
         self.ffn = mlp(dim, mlp_dim, dropout)
-        self.refinement = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Dropout(dropout),
-                                        nn.Linear(mlp_dim, dim), nn.LayerNorm(dim))
+        self.refinement = nn.Sequential(
+            nn.Linear(dim, mlp_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp_dim, dim), nn.LayerNorm(dim)
+        )
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, T, D), (B, T) -> (B, T, D), zero on padding."""
@@ -135,10 +148,12 @@ class DenseViTTeacher(VideoTeacher):
         c = self.config = config
         self.vit = DenseViT(c)
         self.projection = nn.Sequential(nn.Linear(c.hidden_dim, c.output_dim), nn.LayerNorm(c.output_dim))
-        self.temporal_convs = nn.ModuleList(TemporalConvBlock(c.output_dim, c.temporal_kernel, c.dropout)
-                                            for _ in range(c.num_temporal_conv))
-        self.pooling = DenseTemporalAttentionPooling(c.output_dim, c.temporal_heads, c.temporal_mlp_dim, c.dropout,
-                                                     c.attn_chunk)
+        self.temporal_convs = nn.ModuleList(
+            TemporalConvBlock(c.output_dim, c.temporal_kernel, c.dropout) for _ in range(c.num_temporal_conv)
+        )
+        self.pooling = DenseTemporalAttentionPooling(
+            c.output_dim, c.temporal_heads, c.temporal_mlp_dim, c.dropout, c.attn_chunk
+        )
         self.add_heads(c.output_dim, vocab_size, text_vocab_size, c.decoder)
         self.apply(init_weights)
 

@@ -1,8 +1,9 @@
 """Local pretrained weights for a teacher (never a download)."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import torch
 from torch import nn
@@ -50,7 +51,9 @@ def load_init_weights(model: nn.Module, path: str | Path) -> dict:
         if name is None:
             ignored.append(key)
         elif own[name].shape != value.shape:
-            raise IslposeError(f"{path}: {key} has shape {tuple(value.shape)}, the model expects {tuple(own[name].shape)}")
+            raise IslposeError(
+                f"{path}: {key} has shape {tuple(value.shape)}, the model expects {tuple(own[name].shape)}"
+            )
         else:
             mapped[name] = value
     if not mapped:

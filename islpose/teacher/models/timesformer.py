@@ -7,6 +7,7 @@ residuals -> LayerNorm -> mean over each frame's patches => memory (B, T, D)
 -> CTC gloss head and text decoder. Padded frames never reach a valid frame: they are
 masked out as keys of the temporal attention, and the spatial attention stays inside a frame.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,24 +17,24 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from islpose.errors import IslposeError
-from islpose.teacher.models.registry import register_teacher
 from islpose.teacher.models.common import SelfAttention, TextDecoderConfig, VideoTeacher, init_weights, mlp
+from islpose.teacher.models.registry import register_teacher
 
 
 @dataclass
 class TimeSformerConfig:
     """Attributes:
-        image_size: input frame size (must equal ``video.size``).
-        patch_size: patch size.
-        embed_dim: width.
-        depth: divided space-time blocks.
-        num_heads: attention heads.
-        mlp_dim: MLP width.
-        dropout: dropout.
-        max_frames: longest clip (size of the learned time positions).
-        grad_checkpointing: recompute block activations in the backward pass.
-        attn_chunk: > 0: attention in chunks of this many queries.
-        decoder: the text decoder.
+    image_size: input frame size (must equal ``video.size``).
+    patch_size: patch size.
+    embed_dim: width.
+    depth: divided space-time blocks.
+    num_heads: attention heads.
+    mlp_dim: MLP width.
+    dropout: dropout.
+    max_frames: longest clip (size of the learned time positions).
+    grad_checkpointing: recompute block activations in the backward pass.
+    attn_chunk: > 0: attention in chunks of this many queries.
+    decoder: the text decoder.
     """
 
     image_size: int = 224
@@ -85,8 +86,9 @@ class TimeSformerTeacher(VideoTeacher):
         self.patch_embed = nn.Conv2d(3, c.embed_dim, kernel_size=c.patch_size, stride=c.patch_size)
         self.pos_embed = nn.Parameter(torch.zeros(1, 1, (c.image_size // c.patch_size) ** 2, c.embed_dim))
         self.time_embed = nn.Parameter(torch.zeros(1, c.max_frames, 1, c.embed_dim))
-        self.blocks = nn.ModuleList(DividedBlock(c.embed_dim, c.num_heads, c.mlp_dim, c.dropout, c.attn_chunk)
-                                    for _ in range(c.depth))
+        self.blocks = nn.ModuleList(
+            DividedBlock(c.embed_dim, c.num_heads, c.mlp_dim, c.dropout, c.attn_chunk) for _ in range(c.depth)
+        )
         self.norm = nn.LayerNorm(c.embed_dim)
         self.add_heads(c.embed_dim, vocab_size, text_vocab_size, c.decoder)
         self.apply(init_weights)
@@ -101,8 +103,10 @@ class TimeSformerTeacher(VideoTeacher):
             raise IslposeError(f"clip of {t} frames is longer than model_config.max_frames={self.config.max_frames}")
         x = self.patch_embed(frames.flatten(0, 1)).flatten(2).transpose(1, 2)  # (B T, P, D)
         if x.shape[1] != self.pos_embed.shape[2]:
-            raise IslposeError(f"frames of {tuple(frames.shape[-2:])} pixels do not fit this model "
-                               f"({self.pos_embed.shape[2]} patches); set video.size = model_config.image_size")
+            raise IslposeError(
+                f"frames of {tuple(frames.shape[-2:])} pixels do not fit this model "
+                f"({self.pos_embed.shape[2]} patches); set video.size = model_config.image_size"
+            )
         x = x.view(b, t, x.shape[1], -1) + self.pos_embed + self.time_embed[:, :t]  # (B, T, P, D)
         for block in self.blocks:
             if self.config.grad_checkpointing and torch.is_grad_enabled():

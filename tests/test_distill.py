@@ -30,6 +30,7 @@ from islpose.vocab import Vocabulary
 REPO = Path(__file__).resolve().parents[1]
 TINY = {
     "bilstm_optimized": {"projection_dim": 16, "hidden_dim": 16, "num_layers": 2, "dropout": 0.1},
+    "lstm_lookahead": {"projection_dim": 16, "hidden_dim": 16, "num_layers": 2, "lookahead": 2},
     "mobilenet_v3_1d": {
         "pose_dim": 8,
         "hands_dim": 8,
@@ -180,7 +181,7 @@ def test_positive_alpha_changes_training(small_corpus, posteriors, tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_distill_cli_trains_both_students(name, mm_corpus, tmp_path):
+def test_distill_cli_trains_each_student(name, mm_corpus, tmp_path):
     # Teacher at a third of the frame rate: resampled up to each student's rate (2x subsampled or not).
     post = teacher_store(tmp_path / "post.h5", mm_corpus, rate=1 / 3)
     out = tmp_path / "run"

@@ -1,4 +1,5 @@
 """The second synthetic generator: signer-disjoint splits, reproducibility, and that its signers really vary."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,14 +7,22 @@ import pytest
 
 from islpose.io import FeatureStore
 from islpose.manifests import read_manifest
-from islpose.testing.synthetic_wild import (WIDTH, _face_template, _make_signs, _render, _sentence_states,
-                                            make_wild_corpus, make_wild_signer)
+from islpose.testing.synthetic_wild import (
+    WIDTH,
+    _face_template,
+    _make_signs,
+    _render,
+    _sentence_states,
+    make_wild_corpus,
+    make_wild_signer,
+)
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    return make_wild_corpus(tmp_path_factory.mktemp("wild"), num_glosses=12, signers=(4, 1, 2),
-                            sentences=(16, 4, 6), seed=3)
+    return make_wild_corpus(
+        tmp_path_factory.mktemp("wild"), num_glosses=12, signers=(4, 1, 2), sentences=(16, 4, 6), seed=3
+    )
 
 
 def test_splits_hold_out_whole_signers(corpus):

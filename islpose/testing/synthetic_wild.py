@@ -20,6 +20,7 @@ The output is what the first generator writes: ``features.h5`` (``landmarks`` (T
 manifest ``corpus.jsonl`` with train/dev/test splits that hold out whole signers, and every
 sign's true frame span.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -35,15 +36,32 @@ from islpose.testing.synthetic import SyntheticCorpus
 
 WIDTH, HEIGHT, FPS = 720, 540, 25.0
 # Hand shapes: flexion of thumb, index, middle, ring, pinky (0 straight, 1 fist) and finger spread.
-_HANDSHAPES = np.array([
-    [0.0, 0.0, 0.0, 0.0, 0.0, 1.0], [0.9, 1.0, 1.0, 1.0, 1.0, 0.2], [0.8, 0.0, 1.0, 1.0, 1.0, 0.3],
-    [0.8, 0.0, 0.0, 1.0, 1.0, 0.6], [0.0, 1.0, 1.0, 1.0, 0.0, 0.8], [0.5, 0.5, 0.5, 0.5, 0.5, 0.4],
-    [0.0, 0.0, 1.0, 1.0, 1.0, 0.9], [0.9, 1.0, 1.0, 1.0, 0.0, 0.5], [0.3, 0.0, 0.0, 0.0, 0.0, 0.0],
-    [0.6, 0.3, 0.6, 0.9, 1.0, 0.5], [0.9, 0.0, 0.0, 0.0, 1.0, 0.7], [0.0, 0.8, 0.8, 0.0, 0.0, 0.6],
-])
+_HANDSHAPES = np.array(
+    [
+        [0.0, 0.0, 0.0, 0.0, 0.0, 1.0],
+        [0.9, 1.0, 1.0, 1.0, 1.0, 0.2],
+        [0.8, 0.0, 1.0, 1.0, 1.0, 0.3],
+        [0.8, 0.0, 0.0, 1.0, 1.0, 0.6],
+        [0.0, 1.0, 1.0, 1.0, 0.0, 0.8],
+        [0.5, 0.5, 0.5, 0.5, 0.5, 0.4],
+        [0.0, 0.0, 1.0, 1.0, 1.0, 0.9],
+        [0.9, 1.0, 1.0, 1.0, 0.0, 0.5],
+        [0.3, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [0.6, 0.3, 0.6, 0.9, 1.0, 0.5],
+        [0.9, 0.0, 0.0, 0.0, 1.0, 0.7],
+        [0.0, 0.8, 0.8, 0.0, 0.0, 0.6],
+    ]
+)
 _FAN = np.array([-1.1, -0.35, 0.0, 0.3, 0.6])  # finger directions from the hand axis, times the spread
-_BONES = np.array([[0.05, 0.05, 0.04, 0.03], [0.1, 0.06, 0.035, 0.03], [0.1, 0.065, 0.04, 0.03],
-                   [0.095, 0.06, 0.035, 0.03], [0.09, 0.045, 0.03, 0.025]])  # per finger, shoulder widths
+_BONES = np.array(
+    [
+        [0.05, 0.05, 0.04, 0.03],
+        [0.1, 0.06, 0.035, 0.03],
+        [0.1, 0.065, 0.04, 0.03],
+        [0.095, 0.06, 0.035, 0.03],
+        [0.09, 0.045, 0.03, 0.025],
+    ]
+)  # per finger, shoulder widths
 _BEND = np.array([0.2, 0.9, 0.8, 0.6])  # radians of bend per bone at full flexion
 _UPPER_ARM, _FOREARM = 0.62, 0.55
 
@@ -74,12 +92,19 @@ def _make_signs(n: int, rng: np.random.Generator) -> list[_Sign]:
     for _ in range(n):
         k = int(rng.integers(2, 5))
         centre = np.array([rng.uniform(-0.85, 0.35), rng.uniform(-1.05, 0.95)])
-        signs.append(_Sign(
-            keys=centre + rng.normal(0.0, 0.2, size=(k, 2)), shapes=rng.integers(0, len(_HANDSHAPES), size=k),
-            palms=rng.uniform(-2.4, -0.7, size=k), trill=float(rng.uniform(0.02, 0.05) * (rng.random() < 0.2)),
-            repeatable=bool(rng.random() < 0.4), other=int(rng.choice(3, p=[0.55, 0.3, 0.15])),
-            base=np.array([rng.uniform(0.05, 0.45), rng.uniform(-0.2, 0.9)]),
-            base_shape=int(rng.integers(len(_HANDSHAPES))), frames=int(rng.integers(9, 17))))
+        signs.append(
+            _Sign(
+                keys=centre + rng.normal(0.0, 0.2, size=(k, 2)),
+                shapes=rng.integers(0, len(_HANDSHAPES), size=k),
+                palms=rng.uniform(-2.4, -0.7, size=k),
+                trill=float(rng.uniform(0.02, 0.05) * (rng.random() < 0.2)),
+                repeatable=bool(rng.random() < 0.4),
+                other=int(rng.choice(3, p=[0.55, 0.3, 0.15])),
+                base=np.array([rng.uniform(0.05, 0.45), rng.uniform(-0.2, 0.9)]),
+                base_shape=int(rng.integers(len(_HANDSHAPES))),
+                frames=int(rng.integers(9, 17)),
+            )
+        )
     return signs
 
 
@@ -118,7 +143,7 @@ def _spline(points: np.ndarray, n: int) -> np.ndarray:
     i = np.minimum(u.astype(int), len(points) - 2)
     t = (u - i)[:, None]
     p0, p1, p2, p3 = p[i], p[i + 1], p[i + 2], p[i + 3]
-    return 0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t ** 2 + (3 * p1 - p0 - 3 * p2 + p3) * t ** 3)
+    return 0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2 + (3 * p1 - p0 - 3 * p2 + p3) * t**3)
 
 
 def _sign_frames(sign: _Sign, index: int, signer: dict, start: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -138,7 +163,7 @@ def _sign_frames(sign: _Sign, index: int, signer: dict, start: np.ndarray, rng: 
         track[:, :2] += sign.trill * np.sin(np.linspace(0, 6 * np.pi, n))[:, None] * np.array([1.0, 0.5])
     if rng.random() < signer["hesitate"] / 2:  # a hold inside the sign
         at = int(rng.integers(1, n))
-        track = np.concatenate([track[:at], np.repeat(track[at - 1:at], int(rng.integers(3, 8)), 0), track[at:]])
+        track = np.concatenate([track[:at], np.repeat(track[at - 1 : at], int(rng.integers(3, 8)), 0), track[at:]])
     other = _other_hand(sign, track)
     return np.concatenate([track, other], axis=1)
 
@@ -162,12 +187,13 @@ def _rest(side: int) -> np.ndarray:
 def _glide(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
     """n frames from state a to b (smoothstep), (n, D)."""
     w = np.linspace(0.0, 1.0, n + 2)[1:-1, None]
-    return a + (3 * w ** 2 - 2 * w ** 3) * (b - a)
+    return a + (3 * w**2 - 2 * w**3) * (b - a)
 
 
-def _sentence_states(signs: list[_Sign], seq: list[int], signer: dict,
-                     rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """Per-frame hand states of one sentence, (T, 18) for the dominant side at -x, and each sign's (first, end) frame."""
+def _sentence_states(
+    signs: list[_Sign], seq: list[int], signer: dict, rng: np.random.Generator
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Per-frame hand states of one sentence, (T, 18), the dominant hand at -x; and each sign's (first, end) frame."""
     rest = np.concatenate([_rest(-1), _rest(+1)])
     parts, spans, state = [np.tile(rest, (int(rng.integers(3, 9)), 1))], [], rest
     for gi in seq:
@@ -203,15 +229,16 @@ def _elbow(shoulder: np.ndarray, wrist: np.ndarray, out: float) -> np.ndarray:
     """Two-link arm: the elbow (T, 2) between a shoulder (2,) and wrists (T, 2), bent outwards (``out`` = +-1)."""
     d = wrist - shoulder
     dist = np.clip(np.linalg.norm(d, axis=-1, keepdims=True), 1e-6, _UPPER_ARM + _FOREARM - 1e-3)
-    along = (_UPPER_ARM ** 2 - _FOREARM ** 2 + dist ** 2) / (2 * dist)
-    across = np.sqrt(np.maximum(_UPPER_ARM ** 2 - along ** 2, 0.0))
+    along = (_UPPER_ARM**2 - _FOREARM**2 + dist**2) / (2 * dist)
+    across = np.sqrt(np.maximum(_UPPER_ARM**2 - along**2, 0.0))
     unit = d / dist
     normal = np.stack([unit[:, 1], -unit[:, 0]], axis=-1) * out
     return shoulder + unit * along + normal * across
 
 
-def _render(states: np.ndarray, face: np.ndarray, signer: dict,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _render(
+    states: np.ndarray, face: np.ndarray, signer: dict, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Hand states (T, 18) in body units -> (landmarks (T, 543, 4), presence (T, 4))."""
     T = len(states)
     flip = -1.0 if signer["left_handed"] else 1.0  # a left-handed signer: every sign mirrored
@@ -226,17 +253,31 @@ def _render(states: np.ndarray, face: np.ndarray, signer: dict,
     pose = body[:, SLICES["pose"]]
     pose[:, 11], pose[:, 12] = (0.5, 0.0), (-0.5, 0.0)
     nose = np.array([0.0, -0.85]) + rng.normal(0.0, 0.008, size=(T, 2)).cumsum(0) * 0.2
-    eyes = np.array([(0.06, -0.07), (0.1, -0.075), (0.14, -0.07), (-0.06, -0.07), (-0.1, -0.075), (-0.14, -0.07),
-                     (0.22, -0.03), (-0.22, -0.03), (0.05, 0.12), (-0.05, 0.12)])
+    eyes = np.array(
+        [
+            (0.06, -0.07),
+            (0.1, -0.075),
+            (0.14, -0.07),
+            (-0.06, -0.07),
+            (-0.1, -0.075),
+            (-0.14, -0.07),
+            (0.22, -0.03),
+            (-0.22, -0.03),
+            (0.05, 0.12),
+            (-0.05, 0.12),
+        ]
+    )
     pose[:, 0] = nose
     pose[:, 1:11] = nose[:, None] + signer["head"] * eyes
     pose[:, 23], pose[:, 24] = (0.32, 1.7), (-0.32, 1.7)
-    pose[:, 25:33] = np.array([(0.33, 2.7), (-0.33, 2.7), (0.33, 3.6), (-0.33, 3.6), (0.3, 3.7), (-0.3, 3.7),
-                               (0.4, 3.75), (-0.4, 3.75)])
-    hands = {}
-    for name, st, side, sh, el, wr, sign in (("left", left, -1.0, 11, 13, 15, 1.0), ("right", right, 1.0, 12, 14, 16, -1.0)):
+    pose[:, 25:33] = np.array(
+        [(0.33, 2.7), (-0.33, 2.7), (0.33, 3.6), (-0.33, 3.6), (0.3, 3.7), (-0.3, 3.7), (0.4, 3.75), (-0.4, 3.75)]
+    )
+    for name, st, side, sh, el, wr, sign in (
+        ("left", left, -1.0, 11, 13, 15, 1.0),
+        ("right", right, 1.0, 12, 14, 16, -1.0),
+    ):
         pts = _hand(st[:, :2], st[:, 2], np.clip(st[:, 3:9], 0.0, 1.0), side)
-        hands[name] = pts
         body[:, SLICES[f"{name}_hand"]] = pts
         pose[:, el] = _elbow(pose[0, sh], st[:, :2], sign)
         pose[:, wr] = st[:, :2]
@@ -249,9 +290,9 @@ def _render(states: np.ndarray, face: np.ndarray, signer: dict,
         while t < T:
             if rng.random() < signer["drop_rate"] / 3.5:
                 run = int(rng.integers(1, 7))
-                presence[t:t + run, comp] = False
+                presence[t : t + run, comp] = False
                 held = body[max(t - 1, 0), [wrist, wrist + 2, wrist + 4, wrist + 6]]
-                body[t:t + run, [wrist, wrist + 2, wrist + 4, wrist + 6]] = held  # the pose model's hand points lag
+                body[t : t + run, [wrist, wrist + 2, wrist + 4, wrist + 6]] = held  # the pose model's hand points lag
                 t += run
             t += 1
     c, s = np.cos(signer["roll"]), np.sin(signer["roll"])
@@ -276,20 +317,31 @@ def _face_template(rng: np.random.Generator) -> np.ndarray:
 
 
 def _grammar(n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray], list[list[int]]]:
-    """Gloss classes (n,), per class the glosses' probabilities (Zipf-like) and sentence templates over the 4 classes."""
+    """Gloss classes (n,), per class its glosses' probabilities (Zipf-like), and templates over the 4 classes."""
     classes = rng.integers(0, 4, size=n)
     classes[:4] = np.arange(4)
     probs = []
     for c in range(4):
         w = 1.0 / np.arange(1, (classes == c).sum() + 1) ** 0.8
         probs.append(rng.permutation(w / w.sum()))
-    templates = [[0, 1], [0, 1, 2], [3, 0, 1], [0, 1, 2, 3], [0, 2, 1], [3, 0, 2, 1], [0, 1, 2, 3, 2],
-                 [2, 0, 1, 3], [1, 2], [0, 3, 1, 2, 1]]
+    templates = [
+        [0, 1],
+        [0, 1, 2],
+        [3, 0, 1],
+        [0, 1, 2, 3],
+        [0, 2, 1],
+        [3, 0, 2, 1],
+        [0, 1, 2, 3, 2],
+        [2, 0, 1, 3],
+        [1, 2],
+        [0, 3, 1, 2, 1],
+    ]
     return classes, probs, templates
 
 
-def _wild_sentence(classes: np.ndarray, probs: list[np.ndarray], templates: list[list[int]], lo: int, hi: int,
-                   rng: np.random.Generator) -> list[int]:
+def _wild_sentence(
+    classes: np.ndarray, probs: list[np.ndarray], templates: list[list[int]], lo: int, hi: int, rng: np.random.Generator
+) -> list[int]:
     fits = [t for t in templates if lo <= len(t) <= hi] or [[int(c) for c in rng.integers(0, 4, size=lo)]]
     template = fits[int(rng.integers(len(fits)))]
     return [int(rng.choice(np.flatnonzero(classes == c), p=probs[c])) for c in template]
@@ -335,7 +387,9 @@ def make_wild_corpus(
     face = _face_template(rng)
     traits: dict[str, dict] = {}
     utterances, spans = [], {}
-    with FeatureStore(out / "features.h5", "w", metadata={"extractor": {"name": "synthetic_wild", "seed": seed}}) as store:
+    with FeatureStore(
+        out / "features.h5", "w", metadata={"extractor": {"name": "synthetic_wild", "seed": seed}}
+    ) as store:
         number = 0
         for split, n_signers, n_sentences in zip(("train", "dev", "test"), signers, sentences):
             ids = [f"wild{number + i:02d}" for i in range(n_signers)]

@@ -63,6 +63,7 @@ def test_batched_features_match_the_numpy_reference(items, feature):
     for i, (lm, pr, (w, h)) in enumerate(items):
         np.testing.assert_allclose(out[i, :len(lm)].numpy(), REFERENCE[feature](lm, pr, w, h), rtol=1e-5, atol=1e-5)
         assert (out[i, len(lm):] == 0).all()
+    torch.testing.assert_close(function(landmarks[:, :, :rows, :3], presence, lengths, sizes), out, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("feature", ["pose", "multimodal"])
@@ -115,6 +116,10 @@ def test_nan_semantics_and_pose_rows_as_in_the_full_array(items):
                                             torch.Generator().manual_seed(1))
     assert torch.equal(n, n_pose) and torch.equal(pres, pres_pose)
     torch.testing.assert_close(pose, full[:, :, :33], equal_nan=True, atol=1e-4, rtol=1e-5)
+    xyz, pres_xyz, _ = augment_batch(landmarks[..., :3], presence, lengths, sizes, config,
+                                     torch.Generator().manual_seed(1))  # without the visibility: the same x, y, z
+    assert torch.equal(pres_xyz, pres)
+    torch.testing.assert_close(xyz, full[..., :3], equal_nan=True, rtol=0, atol=0)
     for comp, rows in enumerate(SLICES.values()):  # a component is all NaN exactly where it is absent
         part = full[:, :, rows, :3]
         assert torch.equal(part.isnan().flatten(2).all(-1), ~pres[..., comp])
@@ -190,3 +195,47 @@ def test_chunks_pad_like_one_batch(items):
     assert features.shape == (4, int(lengths.max()), 66)
     for i, n in enumerate(lengths):
         assert (features[i, n:] == 0).all() and (features[i, :n].abs().sum(-1) > 0).all()
+
+
+def test_landmark_dataset_reads_each_item_on_first_access(small_corpus):
+    from islpose.data.device_augment import LandmarkDataset
+    from islpose.manifests import read_manifest
+    from islpose.vocab import Vocabulary
+
+    utts = read_manifest(small_corpus.manifest).split("train")
+    ds = LandmarkDataset(small_corpus.store, utts, Vocabulary(["G000"]), "pose", augment=AugmentConfig(enabled=True))
+    assert ds.in_memory and all(x is None for x in ds._features)  # construction reads no landmarks
+    item = ds[(3, 1)]
+    with FeatureStore(small_corpus.store) as store:
+        np.testing.assert_array_equal(item["landmarks"], store.read(utts[1].id, "landmarks")[:, :33, :3])
+        np.testing.assert_array_equal(item["presence"], store.read(utts[1].id, "presence"))
+    assert [x is not None for x in ds._features] == [i == 1 for i in range(len(utts))]
+    assert ds[1]["landmarks"] is item["landmarks"]  # kept in memory
+
+
+@pytest.mark.slow
+def test_multimodal_training_augments_on_the_device(tmp_path_factory):
+    """A mobilenet_v3_1d epoch reads landmarks and trains on 6516-d features made per batch."""
+    from rich.console import Console
+
+    from islpose.data.device_augment import LandmarkDataset
+    from islpose.testing import make_synthetic_corpus
+    from islpose.train import resolve_config
+    from islpose.train.distributed import init_distributed
+    from islpose.train.loop import Trainer
+
+    corpus = make_synthetic_corpus(tmp_path_factory.mktemp("mm_train"), num_glosses=5, num_signers=3,
+                                   utterances_per_signer=4, multimodal=True, seed=2)
+    small = {"pose_dim": 8, "hands_dim": 8, "face_dim": 8, "temporal_dim": 8, "upsample_dim": 8, "lstm_hidden": 8}
+    config = resolve_config("mobilenet_v3_1d", {"model_config": small, "augment": {"enabled": True, "hand_drop": 0.1}},
+                            overrides={"epochs": 1, "batch_size": 2, "progress": False, "device": "cpu",
+                                       "num_workers": 0})
+    trainer = Trainer(config, corpus.store, corpus.manifest, tmp_path_factory.mktemp("mm_run"), False,
+                      init_distributed("cpu"), Console(quiet=True))
+    assert isinstance(trainer.train_set, LandmarkDataset) and trainer.augmenter is not None
+    seen = []
+    forward = trainer.net.forward
+    trainer.net.forward = lambda x, lengths: seen.append(x.shape) or forward(x, lengths)
+    stats = trainer.train_epoch(1)
+    assert np.isfinite(stats["train_loss"]) and stats["train_utterances"] == 4
+    assert seen and all(shape[2] == 6516 for shape in seen)

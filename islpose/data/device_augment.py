@@ -55,7 +55,7 @@ def _col(values: torch.Tensor) -> torch.Tensor:
 
 def _proportions(pts: torch.Tensor, u: torch.Tensor, config: AugmentConfig) -> None:
     """Other shoulder width, arm lengths, signing space, hand and face sizes, in place (factors
-    of 1 for the utterances that ``body_p`` leaves alone). pts (B, T, N, 4) pixels."""
+    of 1 for the utterances that ``body_p`` leaves alone). pts (B, T, N, C) pixels."""
     xy = pts[..., :2]  # (B, T, N, 2), a view
     full = pts.shape[2] == NUM_LANDMARKS
     centre = (xy[:, :, LEFT_SHOULDER] + xy[:, :, RIGHT_SHOULDER]) / 2  # (B, T, 2)
@@ -95,7 +95,7 @@ def _proportions(pts: torch.Tensor, u: torch.Tensor, config: AugmentConfig) -> N
 
 def _affine(pts: torch.Tensor, u: torch.Tensor, config: AugmentConfig, wh: torch.Tensor) -> None:
     """A random rotation, zoom, aspect change, shear and shift about the image centre, in place
-    (the identity for the utterances that ``affine_p`` leaves alone). pts (B, T, N, 4) pixels."""
+    (the identity for the utterances that ``affine_p`` leaves alone). pts (B, T, N, C) pixels."""
     gate = u[:, _AFFINE] < config.affine_p
     angle = _between(u[:, _ANGLE], -1.0, 1.0) * math.radians(config.rotate_deg) * gate
     zoom = torch.where(gate, _around_one(u[:, _ZOOM], config.scale), 1.0)
@@ -143,7 +143,7 @@ def _take(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 def _resample(pts: torch.Tensor, presence: torch.Tensor, lengths: torch.Tensor, u: torch.Tensor,
               config: AugmentConfig, min_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Linear resampling in time to ``L / factor`` frames (nearest frame where a neighbour is
-    missing), for the utterances whose speed changes. pts (B, T, N, 4)."""
+    missing), for the utterances whose speed changes. pts (B, T, N, C)."""
     spread = math.log1p(config.speed)
     factor = torch.exp(_between(u[:, _SPEED], -spread, spread).double())
     L = lengths.double()
@@ -157,7 +157,7 @@ def _resample(pts: torch.Tensor, presence: torch.Tensor, lengths: torch.Tensor, 
     lo = pos.floor().long()
     hi = torch.minimum(lo + 1, last.long())
     w = (pos - lo).to(pts.dtype)[..., None, None]
-    mixed = (1 - w) * _take(pts, lo) + w * _take(pts, hi)  # (B, T', N, 4)
+    mixed = (1 - w) * _take(pts, lo) + w * _take(pts, hi)  # (B, T', N, C)
     nearest = torch.round(pos).long()
     component = torch.as_tensor(COMPONENT_OF[:pts.shape[2]], device=pts.device)
     both = (_take(presence, lo) & _take(presence, hi))[:, :, component]  # (B, T', N)
@@ -185,7 +185,7 @@ def _runs(gen: torch.Generator, shape: tuple[int, ...], rate: float, longest: in
 
 def _drop(pts: torch.Tensor, presence: torch.Tensor, u: torch.Tensor, gen: torch.Generator,
           config: AugmentConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Folded fingers, missing hands and frames without anybody. pts (B, T, N, 4), presence (B, T, 4)."""
+    """Folded fingers, missing hands and frames without anybody. pts (B, T, N, C), presence (B, T, 4)."""
     B, T, N, _ = pts.shape
     dev = pts.device
     folds = _runs(gen, (B, T, 2), config.finger_drop, config.hand_drop_frames, dev)
@@ -195,7 +195,7 @@ def _drop(pts: torch.Tensor, presence: torch.Tensor, u: torch.Tensor, gen: torch
         batch = torch.arange(B, device=dev)
         for side, (rows, k) in enumerate(((SLICES["left_hand"], _FINGER_L), (SLICES["right_hand"], _FINGER_R))):
             mcp = rows.start + mcp_of[(u[:, k] * 5).long().clamp(max=4)]  # (B,) the knuckle row of the finger
-            knuckle = pts[batch, :, mcp]  # (B, T, 4)
+            knuckle = pts[batch, :, mcp]  # (B, T, C)
             fold = folds[:, :, side, None]
             for j in range(1, 4):
                 pts[batch, :, mcp + j] = torch.where(fold, knuckle, pts[batch, :, mcp + j])
@@ -214,8 +214,9 @@ def augment_batch(landmarks: torch.Tensor, presence: torch.Tensor, lengths: torc
     """One random augmentation of each utterance of a padded batch.
 
     Args:
-        landmarks: (B, T, N, 4) raw Holistic landmarks (x, y in [0, 1], NaN where missing),
-            N = 543 or the 33 pose rows (all that the pose features read).
+        landmarks: (B, T, N, C) raw Holistic landmarks (x, y in [0, 1], NaN where missing),
+            N = 543 or the 33 pose rows (all that the pose features read), C = 4 or only x, y, z
+            (3: what the features read; a visibility channel is carried along unchanged).
         presence: (B, T, 4) bool.
         lengths: (B,) long frames per utterance; later frames are padding (never read).
         sizes: (B, 2) image width and height in pixels.
@@ -225,7 +226,7 @@ def augment_batch(landmarks: torch.Tensor, presence: torch.Tensor, lengths: torc
             length when that is below it). Default 1.
 
     Returns:
-        landmarks (B, T', N, 4) float32 (NaN where missing and after each length), presence
+        landmarks (B, T', N, C) float32 (NaN where missing and after each length), presence
         (B, T', 4) bool, lengths (B,) long.
     """
     B, T, N, _ = landmarks.shape
@@ -306,13 +307,35 @@ class DeviceAugment:
 
 class LandmarkDataset(FeatureDataset):
     """A :class:`FeatureDataset` with ``augment`` enabled whose items are the raw landmarks
-    (not features): what :class:`DeviceAugment` needs. Items: ``id``, ``landmarks`` (T, N, 4)
-    float32 (N = 33 for pose features, 543 for multimodal), ``presence`` (T, 4) bool, ``size``
-    (width, height), ``min_length`` (fewest frames a speed change may leave) and ``targets``."""
+    (not features): what :class:`DeviceAugment` needs. Items: ``id``, ``landmarks`` (T, N, 3)
+    float32 x, y, z (N = 33 for pose features, 543 for multimodal; the visibility, which no
+    feature reads, is not kept: a quarter less memory), ``presence`` (T, 4) bool, ``size``
+    (width, height), ``min_length`` (fewest frames a speed change may leave) and ``targets``.
+
+    Within the ``preload_gb`` budget each item is kept in memory from its first read on,
+    in the process that reads it: construction reads nothing, and with DataLoader workers
+    the first epoch's reading overlaps training (persistent workers keep what they read).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._constructing = True  # FeatureDataset.__init__ reads nothing through _load
+        super().__init__(*args, **kwargs)
+        self._constructing = False
+
+    def _load(self, store, uid: str):
+        if self._constructing:
+            return None
+        rows = FEATURE_FUNCTIONS[self.feature][0]
+        return store.read(uid, "landmarks")[:, :rows, :3].copy(), store.read(uid, "presence")
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         index = key[1] if isinstance(key, tuple) else key
-        landmarks, presence = self._features[index] if self._features is not None else self._read(index)
+        arrays = self._features[index] if self._features is not None else None
+        if arrays is None:
+            arrays = self._read(index)
+            if self._features is not None:
+                self._features[index] = arrays
+        landmarks, presence = arrays
         return {"id": self.ids[index], "landmarks": landmarks, "presence": presence, "size": self.sizes[index],
                 "min_length": self.min_lengths[index], "targets": self.targets[index]}
 
@@ -321,7 +344,7 @@ def collate_landmarks(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Pads :class:`LandmarkDataset` items into one batch.
 
     Returns:
-        ``landmarks`` (B, T_max, N, 4) float32 (NaN after each length), ``presence`` (B, T_max,
+        ``landmarks`` (B, T_max, N, C) float32 (NaN after each length), ``presence`` (B, T_max,
         4) bool, ``lengths`` (B,) long, ``sizes`` (B, 2) float64, ``min_lengths`` (B,) long,
         ``ids``, ``targets`` (sum L,) long, ``target_lengths`` (B,) long; any other item
         field (an array (N, ...)) as :func:`islpose.data.dataset.collate` pads it.

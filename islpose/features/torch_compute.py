@@ -64,8 +64,8 @@ def _sizes(sizes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
 
 def _check(landmarks: torch.Tensor, presence: torch.Tensor, lengths: torch.Tensor, rows: int) -> None:
     B, T = landmarks.shape[:2]
-    if landmarks.ndim != 4 or landmarks.shape[2] < rows or landmarks.shape[3] != 4:
-        raise ValueError(f"landmarks must be (B, T, {rows} or more, 4), got {tuple(landmarks.shape)}")
+    if landmarks.ndim != 4 or landmarks.shape[2] < rows or landmarks.shape[3] not in (3, 4):
+        raise ValueError(f"landmarks must be (B, T, {rows} or more, 3 or 4), got {tuple(landmarks.shape)}")
     if presence.shape != (B, T, 4) or lengths.shape != (B,):
         raise ValueError(f"presence must be (B, T, 4) and lengths (B,) for landmarks {tuple(landmarks.shape)}, "
                          f"got {tuple(presence.shape)} and {tuple(lengths.shape)}")
@@ -96,8 +96,9 @@ def pose_features(landmarks: torch.Tensor, presence: torch.Tensor, lengths: torc
     """The 66-d pose features of a padded batch (:func:`islpose.features.compute.pose_features`).
 
     Args:
-        landmarks: (B, T, N, 4) raw Holistic landmarks (x, y in [0, 1], NaN where missing),
-            N = 543 or only the 33 pose rows (all that is read).
+        landmarks: (B, T, N, C) raw Holistic landmarks (x, y in [0, 1], NaN where missing),
+            N = 543 or only the 33 pose rows (all that is read), C = 4 or only x, y, z (3;
+            the visibility is never read).
         presence: (B, T, 4) bool: pose, left hand, right hand, face detected.
         lengths: (B,) long frames per utterance.
         sizes: (B, 2) image width and height in pixels.
@@ -133,7 +134,7 @@ def multimodal_features(landmarks: torch.Tensor, presence: torch.Tensor, lengths
     (:func:`islpose.features.compute.multimodal_features` with float32 output).
 
     Args:
-        landmarks: (B, T, 543, 4) raw Holistic landmarks (NaN where missing).
+        landmarks: (B, T, 543, C) raw Holistic landmarks (NaN where missing), C = 4 or 3 (x, y, z).
         presence: (B, T, 4) bool.
         lengths: (B,) long.
         sizes: (B, 2) image width and height in pixels.

@@ -50,8 +50,9 @@ class TrainConfig:
         bucket_pool: batches per sorting pool of the bucketing (bigger = tighter buckets,
             less random batch composition).
         num_workers: DataLoader workers (features are in memory, so 0 is usually fastest
-            without augmentation; with ``augment.enabled`` the workers augment the landmarks
-            and compute the features, so give them free cores).
+            without augmentation; with ``augment.enabled`` they read and pad the landmarks,
+            which are augmented and turned into features per batch on the training device,
+            :mod:`islpose.data.device_augment`).
         preload_gb: read all features into memory when they take at most this many GiB.
         amp: bf16 autocast on CUDA (the CTC loss is always computed in fp32).
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.

@@ -58,9 +58,30 @@ class PeakMemory(threading.Thread):
             time.sleep(self.interval)
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its live children (DataLoader workers) so far."""
+    total = time.process_time()
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/children") as f:
+            for pid in f.read().split():
+                try:
+                    with open(f"/proc/{pid}/stat") as g:
+                        fields = g.read().rsplit(")", 1)[1].split()
+                    total += (int(fields[11]) + int(fields[12])) / CLOCK  # utime, stime
+                except OSError:
+                    pass
+    return total
+
+
 def _held_bytes(dataset) -> int:
-    """Bytes of the arrays a FeatureDataset keeps in memory."""
-    return sum(a.nbytes for item in (dataset._features or []) for a in item)
+    """Bytes of the arrays a dataset keeps in memory once it has read every item (a
+    LandmarkDataset reads lazily, maybe in a DataLoader worker): its frames x one item's bytes per frame."""
+    if not dataset.in_memory or not len(dataset):
+        return 0
+    item = dataset[0]
+    per_frame = sum(item[k].nbytes for k in ("features", "landmarks", "presence") if k in item) / len(
+        item["landmarks" if "landmarks" in item else "features"])
+    return int(sum(dataset.lengths) * per_frame)
 
 
 def child(args: argparse.Namespace) -> None:
@@ -81,7 +102,11 @@ def child(args: argparse.Namespace) -> None:
         trainer = Trainer(config, Path(args.store), Path(args.manifest), Path(out), False, init_distributed("cpu"),
                           Console(quiet=True))
         ready = time.time()
-        epochs = [trainer.train_epoch(epoch) for epoch in range(1, args.epochs + 1)]
+        epochs = []
+        for epoch in range(1, args.epochs + 1):
+            cpu = _cpu_seconds()
+            epochs.append(trainer.train_epoch(epoch))
+            epochs[-1]["cpu_s"] = _cpu_seconds() - cpu  # of the training process and its workers
         start = time.perf_counter()
         trainer.evaluate()
         evaluate_s = time.perf_counter() - start
@@ -147,6 +172,10 @@ def report(rows: dict[str, list[dict]], args: argparse.Namespace, feature_bytes:
         speed = {s: max(e["utt_per_s"] for e in best[s]["epochs"]) for s in ("on", "off")}
         rounds = ", ".join(f"{_fastest(a) / _fastest(b):.2f}x" for a, b in zip(rows["on"], rows["off"]))
         print(f"\naugmentation on / off: {speed['on'] / speed['off']:.2f}x utterances/s (per round: {rounds})")
+        per_cpu = {s: min(e["cpu_s"] / e["train_utterances"] for e in best[s]["epochs"]) for s in ("on", "off")}
+        print(f"CPU seconds per utterance (training process + workers, least of the epochs): on "
+              f"{1e3 * per_cpu['on']:.1f} ms, off {1e3 * per_cpu['off']:.1f} ms: on / off utterances per CPU "
+              f"second {per_cpu['off'] / per_cpu['on']:.2f}x (less sensitive to other jobs than wall time)")
     print(f"multimodal features of train + dev in the store: {_gb(feature_bytes)}; settings: "
           f"threads {best['off']['threads'] or 'torch default'}, DataLoader workers {best['off']['workers']}")
 

@@ -214,7 +214,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=Path("gpu_figures.json"))
     ap.add_argument("--dry-run", action="store_true", help="everything tiny on the CPU (seconds)")
     ap.add_argument("--utterances", type=int, default=6000, help="student utterances per epoch")
-    ap.add_argument("--distinct", type=int, default=100, help="distinct synthetic utterances (repeated)")
+    ap.add_argument("--distinct", type=int, default=100, help="distinct synthetic utterances per signer (3 signers)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--warmup", type=int, default=10, help="untimed student steps first")
     ap.add_argument("--student-config", type=json.loads, default={}, help="mobilenet_v3_1d model_config (JSON)")

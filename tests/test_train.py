@@ -47,7 +47,7 @@ def test_spec_training_defaults():
 
 
 def test_augmentation_defaults_per_model():
-    """Measured better on unseen signers (README, Training; docs/research/unseen_signers.md): on for both
+    """Measured better on unseen signers (docs/research/signers.md): on for both
     students; a YAML `augment:` section changes single keys and keeps the model's default for the rest."""
     assert resolve_config("bilstm_optimized").augment.enabled
     assert not resolve_config("bilstm_optimized", {"augment": {"enabled": False}}).augment.enabled

@@ -46,7 +46,7 @@ class BiLSTMOptimized(nn.Module):
     subsample = 2
     config_class = BiLSTMOptimizedConfig
     train_defaults: dict = {"lr": 1e-3, "weight_decay": 1e-4, "grad_clip": 5.0}
-    # Landmark augmentation measured better on unseen signers over 3 seeds (docs/research/unseen_signers.md);
+    # Landmark augmentation measured better on unseen signers over 3 seeds (docs/research/signers.md);
     # the loader then reads raw landmarks and the features are computed per batch on the training device.
     augment_defaults: dict = {"enabled": True}
 

@@ -10,7 +10,6 @@ committed glosses as JSON lines.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import TextIO
 
 from islpose.errors import IslposeError
 from islpose.io.atomic import Discard, atomic_path, check_output
+from islpose.io.jsonl import write_jsonl_line
 from islpose.recognize.recognizer import Recognizer
 from islpose.recognize.run import find_inputs
 from islpose.recognize.sources import FrameSource, camera_index, open_source
@@ -160,13 +160,7 @@ def _events_file(out: str | Path | None, summary: LiveSummary) -> Iterator[TextI
         out.parent.mkdir(parents=True, exist_ok=True)
         path = stack.enter_context(atomic_path(out)) if replacing else out
         handle = stack.enter_context(open(path, "w", encoding="utf-8"))
-        try:
-            yield handle
-        except BaseException:
-            handle.close()
-            if not replacing:
-                path.unlink(missing_ok=True)
-            raise
+        yield handle  # on an error the lines already committed stay readable
         if not summary.done:
             handle.close()
             if not replacing:
@@ -227,8 +221,8 @@ def live_sources(
 
         def committed(events: list[LiveEvent], stats: LiveStats) -> None:
             if handle is not None:
-                handle.writelines(json.dumps(event.to_dict(), ensure_ascii=False) + "\n" for event in events)
-                handle.flush()
+                for event in events:
+                    write_jsonl_line(event.to_dict(), handle)
                 summary.written += len(events)
             if on_events is not None:
                 on_events(events, stats)

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from islpose.extract.inputs import VIDEO_EXTENSIONS
+from islpose.io.media import VIDEO_EXTENSIONS
 from islpose.io.pose import POSE_EXTENSIONS
 
 UPLOAD_SUFFIXES = VIDEO_EXTENSIONS | POSE_EXTENSIONS  # what `islpose recognize` reads
